@@ -1,0 +1,180 @@
+// The decision engine (SPEC §2 "Decision rules"). Pure: everything it needs is passed in, so the
+// same function answers single decisions, bulk filters, FHIR and CDS Hooks, and is unit-tested
+// without a server or a database. Rule numbers below are SPEC §2's.
+import type { Decision, PurposeCatalog } from './purposes.ts'
+import type { Exemption } from './exemptions.ts'
+import { effectiveRecord, summarisePreference, type PreferenceRecord, type PreferenceSummary } from './preferences.ts'
+
+export type Basis = 'patient-preference' | 'default' | 'exemption' | 'point-of-care' | 'emergency-access'
+export const BASES: readonly Basis[] = ['patient-preference', 'default', 'exemption', 'point-of-care', 'emergency-access']
+
+export const PERMISSION_TO_VIEW = ['granted', 'refused', 'unable-to-ask'] as const
+export interface PointOfCare {
+  permissionToView: typeof PERMISSION_TO_VIEW[number]
+  reason?: string
+}
+
+export interface DecisionContext {
+  catalog: PurposeCatalog
+  purpose: string
+  /** The patient's records for any purpose and status; the engine picks what applies. */
+  records: readonly PreferenceRecord[]
+  /** The caller's registered exemptions. */
+  exemptions: readonly Exemption[]
+  pointOfCare?: PointOfCare
+  at: Date
+}
+
+export interface PendingChange extends PreferenceSummary {
+  /** The decision the request would get once this record takes effect. */
+  outcome: Decision
+}
+
+export interface ConsentDecision {
+  decision: Decision
+  basis: Basis
+  reason: string
+  preference: PreferenceSummary | null
+  exemption: Exemption | null
+  /** True when the answer is an emergency access that must raise an alert (rule 5). */
+  emergencyAccess: boolean
+  pendingChange: PendingChange | null
+}
+
+export type RequestProblem = { status: 400 | 403, path: string, message: string }
+
+/**
+ * Rule 1 (the purpose half; the NHS number is checked by parseNhsNumber and the scope by the
+ * auth layer): the purpose exists, is active and the caller is allowed it.
+ */
+export function checkPurposeRequest (catalog: PurposeCatalog, allowedPurposes: readonly string[], code: string): RequestProblem | null {
+  const purpose = catalog.get(code)
+  if (purpose === undefined) return { status: 400, path: '/purpose', message: `unknown purpose '${code}'` }
+  if (!purpose.active) return { status: 400, path: '/purpose', message: `purpose '${code}' is no longer active` }
+  if (!catalog.isAllowed(allowedPurposes, code)) {
+    return { status: 403, path: '/purpose', message: `this client is not registered for purpose '${code}'` }
+  }
+  return null
+}
+
+type Outcome = Omit<ConsentDecision, 'pendingChange'>
+
+/** Rules 2-5 at the context's time, then pendingChange. Assumes checkPurposeRequest passed. */
+export function decideConsent (ctx: DecisionContext): ConsentDecision {
+  const at = ctx.at.getTime()
+  const outcome = evaluate(ctx, at)
+  return { ...outcome, pendingChange: findPendingChange(ctx, at, outcome.decision) }
+}
+
+function evaluate (ctx: DecisionContext, at: number): Outcome {
+  const chain = ctx.catalog.chain(ctx.purpose)
+  const purpose = chain[0]
+  const patientOutcome = evaluatePreferences(ctx, at)
+  if (!purpose.requiresPermissionToView) return patientOutcome
+  // Rule 5: point of care. A recorded dissent is never overridden, not even in an emergency.
+  if (patientOutcome.basis === 'patient-preference' && patientOutcome.decision === 'deny') return patientOutcome
+  const poc = ctx.pointOfCare
+  const base = { preference: patientOutcome.preference, exemption: null, emergencyAccess: false }
+  if (poc === undefined) {
+    return { ...base, decision: 'deny', basis: 'point-of-care', reason: `Permission to view must be asked at the point of care for ${purpose.code}: send pointOfCare.permissionToView (granted, refused, or unable-to-ask with a reason)` }
+  }
+  switch (poc.permissionToView) {
+    case 'granted':
+      return { ...base, decision: 'permit', basis: 'point-of-care', reason: 'Patient gave permission to view at the point of care' }
+    case 'refused':
+      return { ...base, decision: 'deny', basis: 'point-of-care', reason: 'Patient refused permission to view at the point of care' }
+    case 'unable-to-ask':
+      if (purpose.emergencyAccess !== 'when-unable-to-ask') {
+        return { ...base, decision: 'deny', basis: 'point-of-care', reason: `Emergency access is not allowed for ${purpose.code}; permission to view must be given` }
+      }
+      if (poc.reason === undefined || poc.reason.trim() === '') {
+        return { ...base, decision: 'deny', basis: 'point-of-care', reason: 'Emergency access needs a reason why the patient cannot be asked' }
+      }
+      return { ...base, decision: 'permit', basis: 'emergency-access', reason: 'Patient unable to give permission to view; emergency access recorded', emergencyAccess: true }
+  }
+}
+
+/** Rules 2-4: the patient's recorded choices along the hierarchy, the default, and exemptions. */
+function evaluatePreferences (ctx: DecisionContext, at: number): Outcome {
+  const chain = ctx.catalog.chain(ctx.purpose)
+  const purpose = chain[0]
+  // Rule 2: the effective record per level, most specific first.
+  const effective = chain.map(level => ({ level, record: effectiveRecord(ctx.records, level.code, at) }))
+  // Rule 3: any deny up the chain denies; the most specific one is reported.
+  const denies = effective.filter(e => e.record?.decision === 'deny')
+  if (denies.length > 0) {
+    // Rule 4: an exemption for purpose P lifts the denies recorded at P only; never on direct care.
+    if (purpose.category === 'secondary-use') {
+      const lifting = denies.map(d => ctx.exemptions.find(x => x.purpose === d.level.code))
+      if (lifting.every(x => x !== undefined)) {
+        const exemption = lifting[0] as Exemption
+        return {
+          decision: 'permit',
+          basis: 'exemption',
+          reason: `Patient's opt-out of ${denies.map(d => d.level.code).join(' and ')} is lifted by the caller's ${exemption.basis} exemption (${exemption.reference})`,
+          preference: summarisePreference(denies[0].record as PreferenceRecord),
+          exemption: { purpose: exemption.purpose, basis: exemption.basis, reference: exemption.reference },
+          emergencyAccess: false
+        }
+      }
+      const unlifted = denies.find((d, i) => lifting[i] === undefined) as typeof denies[number]
+      return denyByPreference(purpose.code, unlifted.level.code, unlifted.record as PreferenceRecord)
+    }
+    return denyByPreference(purpose.code, denies[0].level.code, denies[0].record as PreferenceRecord)
+  }
+  const own = effective[0].record
+  if (own !== null && own.decision === 'permit') {
+    return {
+      decision: 'permit',
+      basis: 'patient-preference',
+      reason: `Patient's recorded choice permits ${purpose.code}`,
+      preference: summarisePreference(own),
+      exemption: null,
+      emergencyAccess: false
+    }
+  }
+  const byDefault = ctx.catalog.defaultDecision(purpose.code)
+  return {
+    decision: byDefault,
+    basis: 'default',
+    reason: byDefault === 'permit'
+      ? `No recorded choice applies; ${purpose.code} is shared unless the patient opts out`
+      : `No recorded choice applies; ${purpose.code} is opt-in and the patient has not opted in`,
+    preference: null,
+    exemption: null,
+    emergencyAccess: false
+  }
+}
+
+function denyByPreference (asked: string, at: string, record: PreferenceRecord): Outcome {
+  return {
+    decision: 'deny',
+    basis: 'patient-preference',
+    reason: asked === at ? `Patient opted out of ${asked}` : `Patient opted out of ${at}, which covers ${asked}`,
+    preference: summarisePreference(record),
+    exemption: null,
+    emergencyAccess: false
+  }
+}
+
+/** The next record effective after T, on the purpose or an ancestor, that would change the outcome. */
+function findPendingChange (ctx: DecisionContext, at: number, current: Decision): PendingChange | null {
+  const codes = new Set(ctx.catalog.chain(ctx.purpose).map(p => p.code))
+  const future = ctx.records
+    .filter(r => r.status === 'active' && codes.has(r.purpose) && r.effectiveFrom.getTime() > at)
+    .sort((a, b) => a.effectiveFrom.getTime() - b.effectiveFrom.getTime() || a.recordedAt.getTime() - b.recordedAt.getTime())
+  let checked = Number.NaN
+  for (const record of future) {
+    const when = record.effectiveFrom.getTime()
+    if (when === checked) continue
+    checked = when
+    const later = evaluate(ctx, when)
+    if (later.decision !== current) {
+      // Of the records taking effect at that instant, name the one that now decides (or the last).
+      const sameInstant = future.filter(r => r.effectiveFrom.getTime() === when)
+      const deciding = sameInstant.find(r => r.id === later.preference?.id) ?? sameInstant[sameInstant.length - 1]
+      return { ...summarisePreference(deciding), outcome: later.decision }
+    }
+  }
+  return null
+}

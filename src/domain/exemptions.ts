@@ -1,0 +1,45 @@
+// Exemptions from patients' opt-outs (SPEC §2 rule 4). Registered on a client by an administrator
+// for one secondary-use purpose; they lift only the denies recorded at that purpose.
+import type { PurposeCatalog } from './purposes.ts'
+
+export const EXEMPTION_BASES = [
+  'explicit-consent',
+  'legal-requirement',
+  'overriding-public-interest',
+  'copi-regulation-3',
+  'anonymised-ico-code',
+  'cag-specific-exemption'
+] as const
+
+export type ExemptionBasis = typeof EXEMPTION_BASES[number]
+
+export interface Exemption {
+  purpose: string
+  basis: ExemptionBasis
+  reference: string
+}
+
+const SECTION_251 = /^(s(ection)?[-_ ]?251|s251|section-251(-support)?|cag-section-251)$/i
+
+/** Problems with one exemption as { path, message }, relative to the exemption. */
+export function validateExemption (catalog: PurposeCatalog, e: { purpose: unknown, basis: unknown, reference: unknown }): Array<{ path: string, message: string }> {
+  const errors: Array<{ path: string, message: string }> = []
+  if (typeof e.basis === 'string' && SECTION_251.test(e.basis.trim())) {
+    errors.push({
+      path: '/basis',
+      message: 'section 251 support alone is not an exemption from the National Data Opt-out; use cag-specific-exemption with the CAG reference when the Confidentiality Advisory Group has granted one'
+    })
+  } else if (typeof e.basis !== 'string' || !(EXEMPTION_BASES as readonly string[]).includes(e.basis)) {
+    errors.push({ path: '/basis', message: `basis must be one of ${EXEMPTION_BASES.join(', ')}` })
+  }
+  if (typeof e.reference !== 'string' || e.reference.trim() === '') {
+    errors.push({ path: '/reference', message: 'reference is required (e.g. the CAG or court reference)' })
+  }
+  const purpose = typeof e.purpose === 'string' ? catalog.get(e.purpose) : undefined
+  if (purpose === undefined) {
+    errors.push({ path: '/purpose', message: `unknown purpose '${String(e.purpose)}'` })
+  } else if (purpose.category !== 'secondary-use') {
+    errors.push({ path: '/purpose', message: `exemptions never apply to direct care; '${purpose.code}' is a direct-care purpose` })
+  }
+  return errors
+}

@@ -1,0 +1,81 @@
+// Preferences: the patient's recorded choices (SPEC §2 "Preferences"). Append-only: a change of
+// mind is a new record; the only change to a record is status -> entered-in-error.
+import type { Decision } from './purposes.ts'
+
+export const SOURCES = ['gp-practice', 'paper-form', 'online', 'telephone', 'import'] as const
+export type Source = typeof SOURCES[number]
+
+export const PROXY_ROLES = ['parent', 'guardian', 'lasting-power-of-attorney', 'court-appointed-deputy', 'other'] as const
+
+export type PreferenceStatus = 'active' | 'entered-in-error'
+
+export interface RecordedBy {
+  odsCode?: string
+  name?: string
+  proxyRole?: string
+  clientId: string
+}
+
+export interface PreferenceRecord {
+  id: string
+  nhsNumber: string
+  purpose: string
+  decision: Decision
+  effectiveFrom: Date
+  recordedAt: Date
+  source: Source
+  status: PreferenceStatus
+}
+
+/** The summary of the record that decided, as the decision answer carries it. */
+export interface PreferenceSummary {
+  id: string
+  purpose: string
+  decision: Decision
+  effectiveFrom: string
+  recordedAt: string
+  source: Source
+}
+
+export function summarisePreference (p: PreferenceRecord): PreferenceSummary {
+  return {
+    id: p.id,
+    purpose: p.purpose,
+    decision: p.decision,
+    effectiveFrom: p.effectiveFrom.toISOString(),
+    recordedAt: p.recordedAt.toISOString(),
+    source: p.source
+  }
+}
+
+/** GP systems' coded entries (Read v2) and the choice each one records (SPEC §2 table). */
+export const GP_CODES: Readonly<Record<string, { purpose: string, decision: Decision, meaning: string }>> = {
+  '9Nu0': { purpose: 'gp-data-secondary-use', decision: 'deny', meaning: 'Dissent from secondary use of GP patient-identifiable data (Type 1)' },
+  '9Nu1': { purpose: 'gp-data-secondary-use', decision: 'permit', meaning: 'Dissent withdrawn for secondary use of GP patient-identifiable data' },
+  '9Nu4': { purpose: 'planning-research', decision: 'deny', meaning: 'Type 2 objection (now the National Data Opt-out)' },
+  '9Ndo': { purpose: 'summary-care-record', decision: 'deny', meaning: 'Express dissent for Summary Care Record' },
+  '9Ndl': { purpose: 'summary-care-record', decision: 'permit', meaning: 'Implied consent for Summary Care Record' },
+  '9Ndm': { purpose: 'summary-care-record', decision: 'permit', meaning: 'Express consent for core Summary Care Record' },
+  '9Ndn': { purpose: 'summary-care-record', decision: 'permit', meaning: 'Express consent for Summary Care Record with additional information' }
+}
+
+export function mapGpCode (code: string): { purpose: string, decision: Decision } | undefined {
+  return Object.hasOwn(GP_CODES, code) ? GP_CODES[code] : undefined
+}
+
+/**
+ * The effective record for one purpose at time T: the active record with the latest
+ * effectiveFrom <= T, ties broken by the latest recordedAt (SPEC §2 rule 2).
+ */
+export function effectiveRecord (records: readonly PreferenceRecord[], purpose: string, at: number): PreferenceRecord | null {
+  let best: PreferenceRecord | null = null
+  for (const r of records) {
+    if (r.purpose !== purpose || r.status !== 'active') continue
+    const from = r.effectiveFrom.getTime()
+    if (from > at) continue
+    if (best === null) { best = r; continue }
+    const bestFrom = best.effectiveFrom.getTime()
+    if (from > bestFrom || (from === bestFrom && r.recordedAt.getTime() > best.recordedAt.getTime())) best = r
+  }
+  return best
+}
