@@ -107,7 +107,11 @@ function evaluatePreferences (ctx: DecisionContext, at: number): Outcome {
     if (purpose.category === 'secondary-use') {
       const lifting = denies.map(d => ctx.exemptions.find(x => x.purpose === d.level.code))
       if (lifting.every(x => x !== undefined)) {
+        // Every deny is lifted: the rest of rule 3 decides as if they were not there. Lifting an
+        // opt-out never opts a patient in to an opt-in programme they did not join.
         const exemption = lifting[0] as Exemption
+        const without = ownPermitOrDefault(ctx, effective[0].record)
+        if (without.decision === 'deny') return without
         return {
           decision: 'permit',
           basis: 'exemption',
@@ -122,7 +126,12 @@ function evaluatePreferences (ctx: DecisionContext, at: number): Outcome {
     }
     return denyByPreference(purpose.code, denies[0].level.code, denies[0].record as PreferenceRecord)
   }
-  const own = effective[0].record
+  return ownPermitOrDefault(ctx, effective[0].record)
+}
+
+/** Rule 3 without denies: a permit recorded at the purpose itself, else the purpose's default. */
+function ownPermitOrDefault (ctx: DecisionContext, own: PreferenceRecord | null): Outcome {
+  const purpose = ctx.catalog.chain(ctx.purpose)[0]
   if (own !== null && own.decision === 'permit') {
     return {
       decision: 'permit',

@@ -19,7 +19,8 @@ export interface Exemption {
   reference: string
 }
 
-const SECTION_251 = /^(s(ection)?[-_ ]?251|s251|section-251(-support)?|cag-section-251)$/i
+// Any basis naming section 251 ("section 251 support", "s.251", "s251"...) gets the explanation.
+const SECTION_251 = /(^|[^0-9])251([^0-9]|$)/
 
 /** Problems with one exemption as { path, message }, relative to the exemption. */
 export function validateExemption (catalog: PurposeCatalog, e: { purpose: unknown, basis: unknown, reference: unknown }): Array<{ path: string, message: string }> {

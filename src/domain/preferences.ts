@@ -65,7 +65,7 @@ export function mapGpCode (code: string): { purpose: string, decision: Decision 
 
 /**
  * The effective record for one purpose at time T: the active record with the latest
- * effectiveFrom <= T, ties broken by the latest recordedAt (SPEC §2 rule 2).
+ * effectiveFrom <= T, ties broken by the latest recordedAt (SPEC §2 rule 2), then deny, then id.
  */
 export function effectiveRecord (records: readonly PreferenceRecord[], purpose: string, at: number): PreferenceRecord | null {
   let best: PreferenceRecord | null = null
@@ -75,7 +75,14 @@ export function effectiveRecord (records: readonly PreferenceRecord[], purpose: 
     if (from > at) continue
     if (best === null) { best = r; continue }
     const bestFrom = best.effectiveFrom.getTime()
-    if (from > bestFrom || (from === bestFrom && r.recordedAt.getTime() > best.recordedAt.getTime())) best = r
+    if (from > bestFrom) { best = r; continue }
+    if (from < bestFrom) continue
+    const recorded = r.recordedAt.getTime()
+    const bestRecorded = best.recordedAt.getTime()
+    if (recorded > bestRecorded) { best = r; continue }
+    // A full tie (possible in bulk imports) must not depend on order: deny wins (fail closed),
+    // then the greater id.
+    if (recorded === bestRecorded && (r.decision === 'deny' ? (best.decision === 'permit' || r.id > best.id) : (best.decision === 'permit' && r.id > best.id))) best = r
   }
   return best
 }

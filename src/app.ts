@@ -1,0 +1,105 @@
+// Builds the service as a Fastify app. Tests build it on a fresh store with buildApp(); server.ts
+// builds it and listens. The domain (src/domain) and the store (src/store) know nothing of Fastify.
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import fp from 'fastify-plugin'
+import { Ajv } from 'ajv'
+import addFormats from 'ajv-formats'
+import type { Config } from './config.ts'
+import { loggerOptions } from './logger.ts'
+import { openServices, type Services } from './services.ts'
+import { requestIdFor } from './plugins/request-id.ts'
+import requestId from './plugins/request-id.ts'
+import errors from './plugins/errors.ts'
+import security from './plugins/security.ts'
+import swagger from './plugins/swagger.ts'
+import metrics from './plugins/metrics.ts'
+import auth from './plugins/auth.ts'
+import healthRoutes from './routes/health.ts'
+import oauthRoutes from './routes/oauth2.ts'
+import decisionRoutes from './routes/v1/decisions.ts'
+import preferenceRoutes from './routes/v1/preferences.ts'
+import purposeRoutes from './routes/v1/purposes.ts'
+import clientRoutes from './routes/v1/clients.ts'
+import auditRoutes from './routes/v1/audit.ts'
+import alertRoutes from './routes/v1/alerts.ts'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    services: Services
+  }
+}
+
+export interface AppOptions {
+  config: Config
+  /** Pino destination for tests that read the log; default stdout. */
+  logStream?: NodeJS.WritableStream
+  /** Serve /metrics on the main port (false when server.ts binds it to METRICS_PORT). */
+  metricsOnMainPort?: boolean
+}
+
+/** The JSON schema validators: bodies are never coerced or stripped (an unknown field is a 400). */
+function validators (): { body: Ajv, other: Ajv } {
+  const shared = { allErrors: true, strict: false, removeAdditional: false as const, useDefaults: true }
+  const body = new Ajv({ ...shared, coerceTypes: false })
+  const other = new Ajv({ ...shared, coerceTypes: 'array' as const })
+  for (const a of [body, other]) {
+    addFormats.default(a)
+    // OpenAPI annotations that ajv does not know.
+    a.addVocabulary(['example', 'xml', 'externalDocs', 'discriminator'])
+  }
+  return { body, other }
+}
+
+export function serverOptions (config: Config, logStream?: NodeJS.WritableStream): FastifyServerOptions {
+  const logger = loggerOptions(config.logLevel)
+  return {
+    logger: logStream !== undefined ? { ...logger, stream: logStream } : logger,
+    genReqId: requestIdFor,
+    requestIdHeader: false,
+    bodyLimit: config.bodyLimitBytes,
+    // Bounded path parameters; Node itself refuses headers over 16 KiB before any parsing.
+    trustProxy: true,
+    return503OnClosing: true,
+    connectionTimeout: 60_000,
+    keepAliveTimeout: 72_000,
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 }
+  }
+}
+
+export const consentApp = fp(async function consentApp (fastify: FastifyInstance, opts: { services: Services, metricsOnMainPort: boolean }) {
+  fastify.decorate('services', opts.services)
+  await fastify.register(fp(async () => {}, { name: 'services' }))
+  await fastify.register(requestId)
+  await fastify.register(errors)
+  await fastify.register(security)
+  await fastify.register(metrics, { expose: opts.metricsOnMainPort })
+  await fastify.register(swagger)
+  await fastify.register(auth)
+  await fastify.register(healthRoutes)
+  await fastify.register(oauthRoutes)
+  await fastify.register(async v1 => {
+    await v1.register(decisionRoutes)
+    await v1.register(preferenceRoutes)
+    await v1.register(purposeRoutes)
+    await v1.register(clientRoutes)
+    await v1.register(auditRoutes)
+    await v1.register(alertRoutes)
+  }, { prefix: '/v1' })
+})
+
+/** A ready-to-listen app on the store that config names; closing it closes the store. */
+export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
+  const app = Fastify(serverOptions(options.config, options.logStream))
+  const { body, other } = validators()
+  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? body : other).compile(schema))
+  const services = await openServices(options.config, app.log)
+  app.addHook('onClose', async () => { await services.close() })
+  try {
+    await app.register(consentApp, { services, metricsOnMainPort: options.metricsOnMainPort ?? true })
+    await app.ready()
+  } catch (err) {
+    await services.close()
+    throw err
+  }
+  return app
+}

@@ -1,0 +1,77 @@
+// Configuration from the environment, validated once at start (SPEC §8). A bad value stops the
+// service with a message naming the variable, instead of surfacing later as odd behaviour.
+import { envSchema } from 'env-schema'
+
+export const ASSERTION_ALGORITHMS = ['RS512', 'RS384', 'RS256', 'ES384', 'ES256', 'ES512', 'PS256', 'PS384', 'PS512'] as const
+
+export interface Config {
+  port: number
+  host: string
+  databaseUrl: string
+  publicUrl: string
+  logLevel: string
+  tokenTtlSeconds: number
+  signingKeyFile: string
+  assertionAlgorithms: string[]
+  metricsPort: number | null
+  bodyLimitBytes: number
+  changePollMs: number
+  storeStaleAfterMs: number
+}
+
+interface RawEnv {
+  PORT: number
+  HOST: string
+  DATABASE_URL: string
+  PUBLIC_URL?: string
+  LOG_LEVEL: string
+  TOKEN_TTL_SECONDS: number
+  SIGNING_KEY_FILE: string
+  ASSERTION_ALGORITHMS: string
+  METRICS_PORT?: number
+  BODY_LIMIT_BYTES: number
+  CHANGE_POLL_MS: number
+  STORE_STALE_AFTER_MS: number
+}
+
+const schema = {
+  type: 'object',
+  properties: {
+    PORT: { type: 'integer', minimum: 0, maximum: 65535, default: 3000 },
+    HOST: { type: 'string', minLength: 1, default: '127.0.0.1' },
+    DATABASE_URL: { type: 'string', pattern: '^(file:.+|postgres(ql)?://.+)$', default: 'file:./data/consent.db' },
+    PUBLIC_URL: { type: 'string', pattern: '^https?://[^\\s]+[^/\\s]$' },
+    LOG_LEVEL: { type: 'string', enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' },
+    TOKEN_TTL_SECONDS: { type: 'integer', minimum: 30, maximum: 3600, default: 600 },
+    SIGNING_KEY_FILE: { type: 'string', minLength: 1, default: './data/signing-key.json' },
+    ASSERTION_ALGORITHMS: { type: 'string', pattern: '^[A-Z0-9]+(,[A-Z0-9]+)*$', default: 'RS512,RS384,ES384,ES256,PS256' },
+    METRICS_PORT: { type: 'integer', minimum: 1, maximum: 65535 },
+    BODY_LIMIT_BYTES: { type: 'integer', minimum: 1024, maximum: 10485760, default: 65536 },
+    CHANGE_POLL_MS: { type: 'integer', minimum: 10, maximum: 900, default: 200 },
+    STORE_STALE_AFTER_MS: { type: 'integer', minimum: 1000, maximum: 600000, default: 5000 }
+  }
+} as const
+
+export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
+  const raw = envSchema<RawEnv>({ schema, data: env, dotenv: false })
+  const assertionAlgorithms = raw.ASSERTION_ALGORITHMS.split(',')
+  for (const alg of assertionAlgorithms) {
+    if (!(ASSERTION_ALGORITHMS as readonly string[]).includes(alg)) {
+      throw new Error(`ASSERTION_ALGORITHMS: '${alg}' is not allowed; choose from ${ASSERTION_ALGORITHMS.join(', ')} (never none or HS*)`)
+    }
+  }
+  return {
+    port: raw.PORT,
+    host: raw.HOST,
+    databaseUrl: raw.DATABASE_URL,
+    publicUrl: raw.PUBLIC_URL ?? `http://localhost:${raw.PORT}`,
+    logLevel: raw.LOG_LEVEL,
+    tokenTtlSeconds: raw.TOKEN_TTL_SECONDS,
+    signingKeyFile: raw.SIGNING_KEY_FILE,
+    assertionAlgorithms,
+    metricsPort: raw.METRICS_PORT ?? null,
+    bodyLimitBytes: raw.BODY_LIMIT_BYTES,
+    changePollMs: raw.CHANGE_POLL_MS,
+    storeStaleAfterMs: raw.STORE_STALE_AFTER_MS
+  }
+}

@@ -1,0 +1,51 @@
+// Bearer-token authentication and authorisation for every protected route. The token says who the
+// client is; the registry (kept current by the change feed) says whether it is still active and
+// which of the token's scopes it still holds.
+import fp from 'fastify-plugin'
+import type { FastifyInstance, FastifyRequest, onRequestHookHandler } from 'fastify'
+import type { Scope } from '../domain/scopes.ts'
+import type { ClientRecord } from '../store/rows.ts'
+import { forbidden, unauthorized } from './problems.ts'
+
+export interface Caller { client: ClientRecord, scopes: string[] }
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    requireScope: (scope: Scope) => onRequestHookHandler
+    requireAuth: onRequestHookHandler
+  }
+  interface FastifyRequest {
+    caller: Caller | null
+  }
+}
+
+export default fp(async function auth (fastify: FastifyInstance) {
+  const { tokens, registry } = fastify.services
+  fastify.decorateRequest('caller', null)
+
+  async function authenticate (request: FastifyRequest): Promise<Caller> {
+    const header = request.headers.authorization
+    if (header === undefined) throw unauthorized('Missing Authorization header: send "Authorization: Bearer <access token>" from POST /oauth2/token')
+    const match = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/i.exec(header)
+    if (match === null) throw unauthorized('Authorization header must be "Bearer <access token>"')
+    const verified = await tokens.verify(match[1])
+    if (typeof verified === 'string') throw unauthorized(verified)
+    const client = registry.cachedClient(verified.clientId) ?? await registry.client(verified.clientId)
+    if (client === undefined) throw unauthorized('the client of this token no longer exists')
+    if (client.status !== 'active') throw unauthorized('client is suspended')
+    return { client, scopes: verified.scopes.filter(s => client.scopes.includes(s)) }
+  }
+
+  fastify.decorate('requireScope', (scope: Scope): onRequestHookHandler => {
+    return async function requireScope (request) {
+      const caller = await authenticate(request)
+      if (!caller.scopes.includes(scope)) throw forbidden(`this endpoint needs scope '${scope}', which the access token does not carry`)
+      request.caller = caller
+    }
+  })
+
+  /** Any valid token, whatever its scopes (e.g. reading the purpose catalogue). */
+  fastify.decorate('requireAuth', async function requireAuth (request: FastifyRequest) {
+    request.caller = await authenticate(request)
+  })
+}, { name: 'auth', dependencies: ['services'] })

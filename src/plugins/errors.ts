@@ -1,0 +1,99 @@
+// Turns every error into a clear answer: problem+json on /v1 and elsewhere, RFC 6749 §5.2 on
+// /oauth2/token. Never a stack trace; a 5xx says only that something failed and the request id.
+import fp from 'fastify-plugin'
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { HttpProblem, problemTitle, type FieldError } from './problems.ts'
+import { StoreUnavailableError } from '../store/audit-writer.ts'
+
+export class OAuthError extends Error {
+  constructor (readonly error: 'invalid_request' | 'invalid_client' | 'unsupported_grant_type' | 'invalid_scope' | 'invalid_grant', readonly description: string) {
+    super(description)
+  }
+
+  get statusCode (): number { return this.error === 'invalid_client' ? 401 : 400 }
+}
+
+/** Fastify's and ajv's errors, in terms of the field the caller sent. */
+function validationErrors (err: FastifyError): FieldError[] {
+  const context = err.validationContext ?? 'body'
+  return (err.validation ?? []).map(v => {
+    const params = v.params as Record<string, unknown>
+    let path = v.instancePath ?? ''
+    let message = v.message ?? 'is invalid'
+    if (v.keyword === 'required') { path = `${path}/${String(params.missingProperty)}`; message = 'is required' }
+    if (v.keyword === 'additionalProperties') { path = `${path}/${String(params.additionalProperty)}`; message = 'is not a known field' }
+    if (v.keyword === 'enum') message = `must be one of: ${(params.allowedValues as unknown[]).join(', ')}`
+    const prefix = context === 'body' ? '' : `${context}:`
+    return { path: `${prefix}${path === '' ? '/' : path}`, message }
+  })
+}
+
+export function sendProblem (request: FastifyRequest, reply: FastifyReply, status: number, detail: string, errors?: FieldError[]): FastifyReply {
+  return reply
+    .code(status)
+    .type('application/problem+json')
+    .send({ type: 'about:blank', title: problemTitle(status), status, detail, requestId: request.id, ...(errors !== undefined ? { errors } : {}) })
+}
+
+export default fp(async function errors (fastify: FastifyInstance) {
+  fastify.setErrorHandler(async (err: FastifyError | HttpProblem | OAuthError, request, reply) => {
+    if (err instanceof OAuthError) {
+      return reply.code(err.statusCode).header('cache-control', 'no-store').send({ error: err.error, error_description: err.description })
+    }
+    if (err instanceof HttpProblem) {
+      if (err.headers !== undefined) reply.headers(err.headers)
+      return sendProblem(request, reply, err.statusCode, err.detail, err.errors)
+    }
+    if (err instanceof StoreUnavailableError || isStoreError(err)) {
+      request.log.error({ err: { name: (err as Error).name, code: (err as FastifyError).code } }, 'store unavailable')
+      reply.header('retry-after', '1')
+      return sendProblem(request, reply, 503, 'The consent store is unavailable; nothing was decided or recorded. Retry shortly.')
+    }
+    const fe = err as FastifyError
+    if (fe.validation !== undefined) {
+      const errors = validationErrors(fe)
+      if (request.url.startsWith('/oauth2/')) {
+        return reply.code(400).header('cache-control', 'no-store').send({ error: 'invalid_request', error_description: errors.map(e => `${e.path} ${e.message}`).join('; ') })
+      }
+      return sendProblem(request, reply, 400, errors.map(e => `${e.path}: ${e.message}`).join('; '), errors)
+    }
+    const status = typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500 ? fe.statusCode : 500
+    if (status === 500) {
+      request.log.error({ err }, 'unhandled error')
+      return sendProblem(request, reply, 500, 'An unexpected error occurred; it has been logged with this request id.')
+    }
+    if (request.url.startsWith('/oauth2/')) {
+      return reply.code(400).header('cache-control', 'no-store').send({ error: 'invalid_request', error_description: describeClientError(fe) })
+    }
+    return sendProblem(request, reply, status, describeClientError(fe))
+  })
+
+  fastify.setNotFoundHandler(async (request, reply) => {
+    return sendProblem(request, reply, 404, `No route ${request.method} ${request.url.split('?')[0].slice(0, 100)}`)
+  })
+})
+
+/** Fastify's own 4xx errors, said plainly. */
+function describeClientError (err: FastifyError): string {
+  switch (err.code) {
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return `The body is not valid JSON: ${err.message}`
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return 'The body is larger than this endpoint accepts'
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return `Unsupported content type: ${err.message.replace(/^Unsupported Media Type: ?/, '')}; send application/json`
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return 'Content-Length does not match the body'
+    default:
+      return err.message
+  }
+}
+
+/** Prisma's and the drivers' connection-level failures: the store, not the request, is at fault. */
+function isStoreError (err: unknown): boolean {
+  const e = err as { name?: string, code?: string, message?: string }
+  if (e?.name === 'PrismaClientInitializationError' || e?.name === 'DriverAdapterError') return true
+  if (typeof e?.code === 'string' && /^(P1001|P1002|P1008|P1017|P2024|P2028|ECONNREFUSED|ECONNRESET|ETIMEDOUT|SQLITE_BUSY|SQLITE_IOERR|SQLITE_CANTOPEN)$/.test(e.code)) return true
+  return typeof e?.message === 'string' && /(Can't reach database|Connection terminated|ECONNREFUSED|timeout exceeded when trying to connect|database is locked)/i.test(e.message)
+}

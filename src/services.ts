@@ -1,0 +1,52 @@
+// Everything a running instance holds, opened in dependency order and closed in reverse.
+import type { Logger } from 'pino'
+import type { Config } from './config.ts'
+import { AccessTokens } from './auth/access-tokens.ts'
+import { loadOrCreateSigningKeys, type SigningKeys } from './auth/signing-keys.ts'
+import { AuditWriter } from './store/audit-writer.ts'
+import { ChangeFeed } from './store/change-feed.ts'
+import { openDatabase, type Database } from './store/database.ts'
+import { migrate } from './store/migrator.ts'
+import { PreferenceIndex } from './store/preference-index.ts'
+import { Registry, seedPurposes } from './store/registry.ts'
+
+export interface Services {
+  config: Config
+  db: Database
+  registry: Registry
+  index: PreferenceIndex
+  feed: ChangeFeed
+  audit: AuditWriter
+  keys: SigningKeys
+  tokens: AccessTokens
+  close: () => Promise<void>
+}
+
+/** Opens the store, applies migrations, seeds purposes on first start and loads the index. */
+export async function openServices (config: Config, log?: Pick<Logger, 'warn'>): Promise<Services> {
+  const db = await openDatabase(config.databaseUrl)
+  try {
+    await migrate(db)
+    await seedPurposes(db)
+    const registry = new Registry(db)
+    const index = new PreferenceIndex()
+    const feed = new ChangeFeed(db, index, registry, config.changePollMs, config.storeStaleAfterMs, err => {
+      log?.warn({ err: { message: (err as Error).message } }, 'change feed poll failed')
+    })
+    await feed.start()
+    const audit = new AuditWriter(db)
+    const keys = await loadOrCreateSigningKeys(config.signingKeyFile)
+    const tokens = new AccessTokens(keys, config.publicUrl, config.tokenTtlSeconds)
+    return {
+      config, db, registry, index, feed, audit, keys, tokens,
+      close: async () => {
+        await feed.stop()
+        await audit.close()
+        await db.close()
+      }
+    }
+  } catch (err) {
+    await db.close()
+    throw err
+  }
+}

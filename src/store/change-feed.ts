@@ -1,0 +1,112 @@
+// Tails the change sequence so that every instance sees what any other instance, or the CLI,
+// committed: preferences into the PreferenceIndex, clients and purposes into the registry.
+// Bounded staleness: one poll interval. If polling keeps failing, `fresh` turns false and the
+// decision routes answer 503 rather than decide on a stale view (fail closed).
+import type { Database } from './database.ts'
+import type { PreferenceIndex } from './preference-index.ts'
+import type { Registry } from './registry.ts'
+import { toIndexed, toPreference } from './rows.ts'
+
+// A sequence number below the highest seen may still commit (PostgreSQL hands out sequence
+// values before commit). Such a gap is re-read until it fills or this long has passed (a
+// rolled-back transaction leaves a gap for ever).
+const GAP_PATIENCE_MS = 10_000
+const PAGE = 2000
+
+export class ChangeFeed {
+  private cursor = 0n
+  private readonly seenAbove = new Set<bigint>()
+  private gapSince: number | null = null
+  private timer: NodeJS.Timeout | null = null
+  private lastSuccess = Date.now()
+  private running: Promise<void> | null = null
+
+  constructor (
+    private readonly db: Database,
+    private readonly index: PreferenceIndex,
+    private readonly registry: Registry,
+    private readonly pollMs: number,
+    private readonly staleAfterMs: number,
+    private readonly onError: (err: unknown) => void = () => {}
+  ) {}
+
+  /** Loads everything, then starts tailing from the sequence value read before the load. */
+  async start (): Promise<void> {
+    const head = await this.db.prisma.change.findFirst({ orderBy: { seq: 'desc' }, select: { seq: true } })
+    this.cursor = head?.seq ?? 0n
+    await this.registry.load()
+    await this.loadPreferences()
+    this.lastSuccess = Date.now()
+    this.timer = setInterval(() => { void this.poll() }, this.pollMs)
+    this.timer.unref()
+  }
+
+  get fresh (): boolean {
+    return Date.now() - this.lastSuccess < this.staleAfterMs
+  }
+
+  async stop (): Promise<void> {
+    if (this.timer !== null) clearInterval(this.timer)
+    this.timer = null
+    if (this.running !== null) await this.running
+  }
+
+  /** One poll now (also used by tests and after a write to skip the wait). */
+  poll (): Promise<void> {
+    if (this.running === null) {
+      this.running = this.pollOnce()
+        .then(() => { this.lastSuccess = Date.now() }, err => { this.onError(err) })
+        .finally(() => { this.running = null })
+    }
+    return this.running
+  }
+
+  private async loadPreferences (): Promise<void> {
+    let after: string | undefined
+    for (;;) {
+      const rows = await this.db.prisma.preference.findMany({
+        where: { status: 'active', ...(after !== undefined ? { id: { gt: after } } : {}) },
+        orderBy: { id: 'asc' },
+        take: 50_000
+      })
+      for (const row of rows) this.index.apply(toIndexed(toPreference(row)))
+      if (rows.length < 50_000) break
+      after = rows[rows.length - 1].id
+    }
+  }
+
+  private async pollOnce (): Promise<void> {
+    for (;;) {
+      const changes = await this.db.prisma.change.findMany({ where: { seq: { gt: this.cursor } }, orderBy: { seq: 'asc' }, take: PAGE })
+      const fresh = changes.filter(c => !this.seenAbove.has(c.seq))
+      const preferenceIds = [...new Set(fresh.filter(c => c.kind === 'preference').map(c => c.ref))]
+      if (preferenceIds.length > 0) {
+        const rows = await this.db.prisma.preference.findMany({ where: { id: { in: preferenceIds } } })
+        for (const row of rows) this.index.apply(toIndexed(toPreference(row)))
+      }
+      for (const c of fresh) {
+        if (c.kind === 'client') await this.registry.reloadClient(c.ref)
+        else if (c.kind === 'purpose') await this.registry.reloadPurposes()
+      }
+      this.advance(changes.map(c => c.seq))
+      if (changes.length < PAGE) return
+    }
+  }
+
+  private advance (seqs: bigint[]): void {
+    for (const s of seqs) this.seenAbove.add(s)
+    while (this.seenAbove.has(this.cursor + 1n)) {
+      this.seenAbove.delete(this.cursor + 1n)
+      this.cursor++
+    }
+    if (this.seenAbove.size === 0) { this.gapSince = null; return }
+    this.gapSince ??= Date.now()
+    if (Date.now() - this.gapSince > GAP_PATIENCE_MS) {
+      // Give up on the oldest gap: skip to the lowest seen value and keep going from there.
+      const lowest = [...this.seenAbove].reduce((a, b) => (a < b ? a : b))
+      this.cursor = lowest - 1n
+      this.gapSince = null
+      this.advance([])
+    }
+  }
+}

@@ -1,0 +1,75 @@
+// Opens the store named by DATABASE_URL: SQLite (embedded default) or PostgreSQL. Both Prisma
+// clients are generated from one schema source, so they share one shape; the rest of the code
+// sees only `Database`.
+import { mkdirSync } from 'node:fs'
+import { dirname, resolve } from 'node:path'
+import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3'
+import { PrismaPg } from '@prisma/adapter-pg'
+import { PrismaClient as SqliteClient } from './generated/sqlite/client.ts'
+import { PrismaClient as PostgresClient } from './generated/postgresql/client.ts'
+
+export type StoreKind = 'sqlite' | 'postgresql'
+export type Prisma = SqliteClient
+
+export interface Database {
+  kind: StoreKind
+  prisma: Prisma
+  /** A positional parameter placeholder for raw SQL ($1 on PostgreSQL, ? on SQLite). */
+  param: (index: number) => string
+  /** How a Date is passed as a raw SQL parameter so that Prisma reads it back as the same Date. */
+  date: (d: Date) => Date | string
+  close: () => Promise<void>
+}
+
+export function storeKind (url: string): StoreKind {
+  if (url.startsWith('file:')) return 'sqlite'
+  if (/^postgres(ql)?:\/\//.test(url)) return 'postgresql'
+  throw new Error('DATABASE_URL must start with file: (SQLite) or postgresql:// (PostgreSQL)')
+}
+
+export async function openDatabase (url: string): Promise<Database> {
+  const kind = storeKind(url)
+  if (kind === 'sqlite') {
+    const file = url.slice('file:'.length).split('?')[0]
+    const path = file === ':memory:' ? file : resolve(file)
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
+    // busy timeout: the CLI and the service may write the same file at once.
+    const adapter = new PrismaBetterSqlite3({ url: path, timeout: 10_000 }, { timestampFormat: 'iso8601' })
+    const prisma = new SqliteClient({ adapter })
+    // WAL lets readers run beside the writer; synchronous=FULL makes every acknowledged commit
+    // survive power loss as well as kill -9 (group commit keeps the fsync cost per batch).
+    await prisma.$queryRawUnsafe('PRAGMA journal_mode = WAL')
+    await prisma.$executeRawUnsafe('PRAGMA synchronous = FULL')
+    await prisma.$executeRawUnsafe('PRAGMA foreign_keys = ON')
+    return {
+      kind,
+      prisma,
+      param: () => '?',
+      date: d => d.toISOString(),
+      close: async () => { await prisma.$disconnect() }
+    }
+  }
+  const parsed = new URL(url)
+  const schema = parsed.searchParams.get('schema') ?? undefined
+  parsed.searchParams.delete('schema')
+  const poolSize = Number(parsed.searchParams.get('connection_limit') ?? 10)
+  parsed.searchParams.delete('connection_limit')
+  const adapter = new PrismaPg({
+    connectionString: parsed.toString(),
+    max: poolSize,
+    // A hung database must not hang requests for ever (SPEC §7).
+    connectionTimeoutMillis: 5_000,
+    statement_timeout: 15_000,
+    query_timeout: 20_000,
+    idle_in_transaction_session_timeout: 30_000,
+    ...(schema !== undefined ? { options: `-c search_path="${schema.replace(/"/g, '')}"` } : {})
+  }, schema !== undefined ? { schema } : undefined)
+  const prisma = new PostgresClient({ adapter }) as unknown as Prisma
+  return {
+    kind,
+    prisma,
+    param: i => `$${i}`,
+    date: d => d,
+    close: async () => { await prisma.$disconnect() }
+  }
+}

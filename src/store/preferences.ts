@@ -1,0 +1,77 @@
+// Recording choices and voiding mistakes. Append-only: the only change to a stored choice is
+// status -> entered-in-error, which needs a reason and is audited (SPEC §2).
+import { randomUUID } from 'node:crypto'
+import type { Decision } from '../domain/purposes.ts'
+import type { RecordedBy, Source } from '../domain/preferences.ts'
+import { appendChange, type AuditWriter } from './audit-writer.ts'
+import type { Database } from './database.ts'
+import { toPreference, type StoredPreference } from './rows.ts'
+
+export interface NewPreference {
+  nhsNumber: string
+  purpose: string
+  decision: Decision
+  effectiveFrom: Date
+  source: Source
+  recordedBy: RecordedBy
+  note: string | null
+}
+
+export interface Actor { clientId: string, requestId: string | null }
+
+export async function recordPreference (db: Database, audit: AuditWriter, input: NewPreference, actor: Actor): Promise<StoredPreference> {
+  const id = randomUUID()
+  const { result } = await audit.commit(async tx => {
+    const row = await tx.preference.create({
+      data: {
+        id,
+        nhsNumber: input.nhsNumber,
+        purpose: input.purpose,
+        decision: input.decision,
+        effectiveFrom: input.effectiveFrom,
+        recordedAt: new Date(),
+        source: input.source,
+        recordedBy: JSON.stringify(input.recordedBy),
+        clientId: actor.clientId,
+        note: input.note,
+        status: 'active'
+      }
+    })
+    await appendChange(tx, db, 'preference', id)
+    return toPreference(row)
+  }, p => ({
+    type: 'preference.recorded',
+    clientId: actor.clientId,
+    requestId: actor.requestId,
+    nhsNumber: p.nhsNumber,
+    purpose: p.purpose,
+    outcome: p.decision,
+    details: { preferenceId: p.id, effectiveFrom: p.effectiveFrom.toISOString(), source: p.source, recordedBy: p.recordedBy }
+  }))
+  return result
+}
+
+export type VoidResult = { kind: 'voided', record: StoredPreference } | { kind: 'not-found' } | { kind: 'already-voided', record: StoredPreference }
+
+export async function markEnteredInError (db: Database, audit: AuditWriter, nhsNumber: string, id: string, reason: string, actor: Actor): Promise<VoidResult> {
+  const { result } = await audit.commit(async (tx): Promise<VoidResult> => {
+    const row = await tx.preference.findUnique({ where: { id } })
+    if (row === null || row.nhsNumber !== nhsNumber) return { kind: 'not-found' }
+    if (row.status === 'entered-in-error') return { kind: 'already-voided', record: toPreference(row) }
+    const updated = await tx.preference.update({
+      where: { id },
+      data: { status: 'entered-in-error', enteredInErrorReason: reason, enteredInErrorAt: new Date(), enteredInErrorBy: actor.clientId }
+    })
+    await appendChange(tx, db, 'preference', id)
+    return { kind: 'voided', record: toPreference(updated) }
+  }, r => ({
+    type: 'preference.entered-in-error',
+    clientId: actor.clientId,
+    requestId: actor.requestId,
+    nhsNumber,
+    purpose: r.kind === 'not-found' ? null : r.record.purpose,
+    outcome: r.kind,
+    details: { preferenceId: id, reason }
+  }))
+  return result
+}
