@@ -1,0 +1,190 @@
+#!/usr/bin/env node
+// The administrator's command line (SPEC §8). Administrative commands work directly on the store
+// that DATABASE_URL names, with or without a running service; a running service sees their writes
+// within one change-feed poll (and at once for token requests, which read the client afresh).
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import { randomUUID } from 'node:crypto'
+import { Command, Option } from 'commander'
+import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, SignJWT, type JWK } from 'jose'
+import { loadConfig, type Config } from './config.ts'
+import { validateClientFields } from './auth/client-registration.ts'
+import { readPublicKeys } from './auth/client-keys.ts'
+import { rotateSigningKey } from './auth/signing-keys.ts'
+import type { Exemption } from './domain/exemptions.ts'
+import { PurposeCatalog } from './domain/purposes.ts'
+import { AuditWriter } from './store/audit-writer.ts'
+import { verifyAuditLog } from './store/audit-log.ts'
+import { createClient, updateClient } from './store/clients.ts'
+import { openDatabase, type Database } from './store/database.ts'
+import { migrate } from './store/migrator.ts'
+import { seedPurposes } from './store/registry.ts'
+import { toClient, toPurpose } from './store/rows.ts'
+
+const CLI_ACTOR = { clientId: null, requestId: null }
+
+function config (): Config {
+  try {
+    return loadConfig()
+  } catch (err) {
+    fail(`configuration error: ${(err as Error).message}`)
+  }
+}
+
+function fail (message: string): never {
+  process.stderr.write(`error: ${message}\n`)
+  process.exit(1)
+}
+
+function print (value: unknown): void {
+  process.stdout.write(JSON.stringify(value, null, 2) + '\n')
+}
+
+/** Opens and migrates the store (seeding purposes on first use), runs fn, closes. */
+async function withStore<T> (fn: (db: Database, audit: AuditWriter) => Promise<T>): Promise<T> {
+  const db = await openDatabase(config().databaseUrl)
+  try {
+    await migrate(db)
+    await seedPurposes(db)
+    const audit = new AuditWriter(db)
+    const result = await fn(db, audit)
+    await audit.close()
+    return result
+  } finally {
+    await db.close()
+  }
+}
+
+const list = (v: string): string[] => v.split(',').map(s => s.trim()).filter(Boolean)
+
+function parseExemption (value: string, previous: Exemption[] = []): Exemption[] {
+  const [purpose, basis, ...rest] = value.split(':')
+  if (purpose === undefined || basis === undefined || rest.length === 0) fail(`--exemption must be purpose:basis:reference, got '${value}'`)
+  return [...previous, { purpose, basis: basis as Exemption['basis'], reference: rest.join(':') }]
+}
+
+const program = new Command()
+program.name('consent-cli').description('Consent Check Service administration').showHelpAfterError()
+
+program.command('migrate').description('apply pending SQL migrations to DATABASE_URL').action(async () => {
+  const db = await openDatabase(config().databaseUrl)
+  try {
+    const applied = await migrate(db)
+    print({ store: db.kind, applied })
+  } finally {
+    await db.close()
+  }
+})
+
+program.command('keygen')
+  .description('generate a client key pair: a private JWK (mode 0600) to keep, and a public JWKS to register')
+  .addOption(new Option('--alg <alg>', 'signing algorithm').choices(['RS512', 'RS384', 'ES384', 'ES256', 'PS256']).default('ES384'))
+  .option('--out <dir>', 'directory to write the keys to', '.')
+  .option('--name <name>', 'file name prefix', 'client')
+  .action(async (o: { alg: string, out: string, name: string }) => {
+    const { privateKey, publicKey } = await generateKeyPair(o.alg, { extractable: true, ...(o.alg.startsWith('RS') || o.alg.startsWith('PS') ? { modulusLength: 4096 } : {}) })
+    const pub = await exportJWK(publicKey)
+    const kid = await calculateJwkThumbprint(pub)
+    const privateJwk = { ...await exportJWK(privateKey), kid, alg: o.alg, use: 'sig' }
+    const publicJwks = { keys: [{ ...pub, kid, alg: o.alg, use: 'sig' }] }
+    mkdirSync(o.out, { recursive: true })
+    const privatePath = resolve(join(o.out, `${o.name}.private.jwk.json`))
+    const publicPath = resolve(join(o.out, `${o.name}.public.jwks.json`))
+    writeFileSync(privatePath, JSON.stringify(privateJwk, null, 2), { mode: 0o600 })
+    chmodSync(privatePath, 0o600)
+    writeFileSync(publicPath, JSON.stringify(publicJwks, null, 2))
+    print({ kid, alg: o.alg, privateKey: privatePath, publicKey: publicPath })
+  })
+
+const client = program.command('client').description('the client registry')
+
+client.command('create')
+  .description('register a client system (the first administrator is created this way)')
+  .requiredOption('--name <name>', 'client name')
+  .requiredOption('--scopes <list>', 'comma-separated scopes, e.g. admin,consent:check', list)
+  .requiredOption('--purposes <list>', 'comma-separated purpose codes', list)
+  .requiredOption('--public-key <file>', 'a JWK, a JWKS or a PEM public key')
+  .option('--ods <code>', 'ODS code of the organisation')
+  .option('--exemption <purpose:basis:reference>', 'an exemption (repeatable)', parseExemption, [])
+  .action(async (o: { name: string, scopes: string[], purposes: string[], publicKey: string, ods?: string, exemption: Exemption[] }) => {
+    let jwks
+    try {
+      jwks = await readPublicKeys(readFileSync(o.publicKey, 'utf8'))
+    } catch (err) {
+      fail(`cannot read a public key from ${o.publicKey}: ${(err as Error).message}`)
+    }
+    await withStore(async (db, audit) => {
+      const catalog = new PurposeCatalog((await db.prisma.purpose.findMany()).map(toPurpose))
+      const fields = { scopes: o.scopes, purposes: o.purposes, exemptions: o.exemption, jwks: jwks as { keys: Array<Record<string, unknown>> } }
+      const errors = await validateClientFields(catalog, fields, config().assertionAlgorithms)
+      if (errors.length > 0) fail(errors.map(e => `${e.path}: ${e.message}`).join('\n'))
+      const created = await createClient(db, audit, { name: o.name, odsCode: o.ods ?? null, jwksUrl: null, ...fields }, CLI_ACTOR)
+      print({ clientId: created.id, name: created.name, scopes: created.scopes, purposes: created.purposes, kids: (created.jwks?.keys ?? []).map(k => k.kid) })
+    })
+  })
+
+client.command('list').description('list registered clients').action(async () => {
+  await withStore(async db => {
+    const rows = (await db.prisma.client.findMany({ orderBy: { createdAt: 'asc' } })).map(toClient)
+    print(rows.map(c => ({ clientId: c.id, name: c.name, status: c.status, scopes: c.scopes, purposes: c.purposes, kids: (c.jwks?.keys ?? []).map(k => k.kid) })))
+  })
+})
+
+for (const [name, status] of [['suspend', 'suspended'], ['activate', 'active']] as const) {
+  client.command(`${name} <clientId>`).description(`${name} a client (its tokens stop or start working at once)`).action(async (id: string) => {
+    await withStore(async (db, audit) => {
+      const updated = await updateClient(db, audit, id, { status }, CLI_ACTOR)
+      if (updated === undefined) fail(`no client ${id}`)
+      print({ clientId: updated.id, status: updated.status })
+    })
+  })
+}
+
+program.command('token')
+  .description('get an access token from a running service (paste it into Swagger UI\'s Authorize)')
+  .requiredOption('--client-id <id>', 'the client id')
+  .requiredOption('--key <file>', 'the client\'s private JWK (from keygen)')
+  .option('--scope <scopes>', 'space-separated subset of the client\'s scopes')
+  .option('--url <publicUrl>', 'the service\'s public URL (default PUBLIC_URL)')
+  .action(async (o: { clientId: string, key: string, scope?: string, url?: string }) => {
+    const base = (o.url ?? config().publicUrl).replace(/\/$/, '')
+    const jwk = JSON.parse(readFileSync(o.key, 'utf8')) as JWK
+    if (jwk.d === undefined) fail(`${o.key} is not a private key`)
+    const alg = jwk.alg ?? (jwk.kty === 'RSA' ? 'RS512' : 'ES384')
+    const now = Math.floor(Date.now() / 1000)
+    const assertion = await new SignJWT({})
+      .setProtectedHeader({ alg, kid: jwk.kid ?? await calculateJwkThumbprint(jwk), typ: 'JWT' })
+      .setIssuer(o.clientId).setSubject(o.clientId).setAudience(`${base}/oauth2/token`)
+      .setIssuedAt(now).setExpirationTime(now + 60).setJti(randomUUID())
+      .sign(await importJWK(jwk, alg))
+    const form = new URLSearchParams({ grant_type: 'client_credentials', client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: assertion, ...(o.scope !== undefined ? { scope: o.scope } : {}) })
+    let res: Response
+    try {
+      res = await fetch(`${base}/oauth2/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form })
+    } catch (err) {
+      fail(`cannot reach ${base}: ${(err as Error).message} (is the service running? npm start)`)
+    }
+    const body = await res.json() as { access_token?: string, error?: string, error_description?: string }
+    if (!res.ok || body.access_token === undefined) fail(`${body.error ?? res.status}: ${body.error_description ?? ''}`)
+    process.stdout.write(body.access_token + '\n')
+  })
+
+const audit = program.command('audit').description('the audit trail')
+audit.command('verify').description('verify every hash chain; exit 1 and name the first broken link if any').action(async () => {
+  const db = await openDatabase(config().databaseUrl)
+  try {
+    const report = await verifyAuditLog(db)
+    print(report)
+    if (!report.valid) process.exitCode = 1
+  } finally {
+    await db.close()
+  }
+})
+
+const signingKey = program.command('signing-key').description('the service\'s own token-signing key')
+signingKey.command('rotate').description('add a new current signing key; tokens signed by the previous key stay valid until they expire (restart the service to use it)').action(async () => {
+  const kid = await rotateSigningKey(config().signingKeyFile)
+  print({ kid, file: resolve(config().signingKeyFile) })
+})
+
+program.parseAsync().catch(err => fail((err as Error).message))
