@@ -1,0 +1,427 @@
+// POST /oauth2/token (signed-JWT client credentials, SPEC §4), access-token use on /v1, and the
+// discovery documents. Everything goes through app.inject against a real store.
+import { createHmac, randomUUID } from 'node:crypto'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { SignJWT } from 'jose'
+import type { LightMyRequestResponse } from 'fastify'
+import {
+  ALL_SCOPES, PUBLIC_URL, TOKEN_URL, buildTestApp, clientWithToken, newKeyPair, registerClient, requestToken, signAssertion, tokenFor,
+  type TestApp, type TestClient
+} from '../helpers/app.ts'
+
+const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'
+const NHS = '9434765919'
+
+let t: TestApp
+let admin: Awaited<ReturnType<typeof clientWithToken>>
+
+beforeAll(async () => {
+  t = await buildTestApp()
+  admin = await clientWithToken(t.app, { name: 'Admin', scopes: ['admin'] })
+})
+afterAll(async () => { await t?.close() })
+
+function form (assertion: string, extra: Record<string, string> = {}): Record<string, string> {
+  return { grant_type: 'client_credentials', client_assertion_type: ASSERTION_TYPE, client_assertion: assertion, ...extra }
+}
+
+const b64 = (v: unknown): string => Buffer.from(JSON.stringify(v)).toString('base64url')
+
+function claimsFor (client: TestClient): Record<string, unknown> {
+  const now = Math.floor(Date.now() / 1000)
+  return { iss: client.id, sub: client.id, aud: TOKEN_URL, exp: now + 120, iat: now, jti: randomUUID() }
+}
+
+/** Expects an RFC 6749 §5.2 error: the right status, code, a description matching `describes`, no stack. */
+function expectOAuthError (res: LightMyRequestResponse, error: string, describes: RegExp): void {
+  const status = error === 'invalid_client' ? 401 : 400
+  expect(res.statusCode, res.body).toBe(status)
+  expect(res.headers['content-type']).toMatch(/^application\/json/)
+  const body = res.json() as Record<string, unknown>
+  expect(Object.keys(body).sort()).toEqual(['error', 'error_description'])
+  expect(body.error).toBe(error)
+  expect(body.error_description).toMatch(describes)
+  expect(res.body).not.toMatch(/\bstack\b|\n\s+at |\.ts:\d+/)
+  expect(res.headers['cache-control']).toMatch(/no-store/)
+}
+
+async function decide (auth: Record<string, string>, purpose = 'planned-care'): Promise<LightMyRequestResponse> {
+  return await t.app.inject({ method: 'POST', url: '/v1/decisions', headers: auth, payload: { nhsNumber: NHS, purpose } })
+}
+
+async function patchClient (id: string, body: Record<string, unknown>): Promise<LightMyRequestResponse> {
+  const res = await t.app.inject({ method: 'PATCH', url: `/v1/clients/${id}`, headers: admin.auth, payload: body })
+  expect(res.statusCode, res.body).toBe(200)
+  return res
+}
+
+describe('POST /oauth2/token: success', () => {
+  it('issues a Bearer token for an assertion with aud = the token endpoint URL', async () => {
+    const client = await registerClient(t.app)
+    const res = await requestToken(t.app, form(await signAssertion(client, { aud: TOKEN_URL })))
+    expect(res.statusCode, res.body).toBe(200)
+    expect(res.headers['cache-control']).toMatch(/no-store/)
+    const body = res.json() as Record<string, unknown>
+    expect(Object.keys(body).sort()).toEqual(['access_token', 'expires_in', 'scope', 'token_type'])
+    expect(body.token_type).toBe('Bearer')
+    expect(body.expires_in).toBe(600)
+    expect(typeof body.access_token).toBe('string')
+    expect(String(body.access_token).split('.')).toHaveLength(3)
+    expect(String(body.scope).split(' ').sort()).toEqual([...ALL_SCOPES].sort())
+    // The token works.
+    const use = await decide({ authorization: `Bearer ${String(body.access_token)}` })
+    expect(use.statusCode, use.body).toBe(200)
+  })
+
+  it('issues a token for an assertion with aud = the issuer (PUBLIC_URL)', async () => {
+    const client = await registerClient(t.app)
+    const res = await requestToken(t.app, form(await signAssertion(client, { aud: PUBLIC_URL })))
+    expect(res.statusCode, res.body).toBe(200)
+    expect(res.json()).toMatchObject({ token_type: 'Bearer', expires_in: 600 })
+  })
+
+  it('accepts typ JWT and a client_id form parameter equal to iss', async () => {
+    const client = await registerClient(t.app)
+    const res = await requestToken(t.app, form(await signAssertion(client, { typ: 'JWT' }), { client_id: client.id }))
+    expect(res.statusCode, res.body).toBe(200)
+  })
+
+  it('grants a requested subset of the registered scopes, and only that', async () => {
+    const client = await registerClient(t.app, { scopes: ['consent:check', 'consent:read', 'admin'] })
+    const res = await requestToken(t.app, form(await signAssertion(client), { scope: 'consent:read' }))
+    expect(res.statusCode, res.body).toBe(200)
+    const body = res.json() as { access_token: string, scope: string }
+    expect(body.scope).toBe('consent:read')
+    // The narrowed token cannot do what the client could.
+    const use = await decide({ authorization: `Bearer ${body.access_token}` })
+    expect(use.statusCode, use.body).toBe(403)
+  })
+
+  it('grants several requested scopes separated by spaces', async () => {
+    const client = await registerClient(t.app, { scopes: ['consent:check', 'consent:read', 'admin'] })
+    const res = await requestToken(t.app, form(await signAssertion(client), { scope: 'consent:check consent:read' }))
+    expect(res.statusCode, res.body).toBe(200)
+    expect((res.json() as { scope: string }).scope.split(' ').sort()).toEqual(['consent:check', 'consent:read'])
+  })
+
+  it('refuses a scope the client is not registered for: 400 invalid_scope', async () => {
+    const client = await registerClient(t.app, { scopes: ['consent:check'] })
+    const res = await requestToken(t.app, form(await signAssertion(client), { scope: 'consent:check admin' }))
+    expectOAuthError(res, 'invalid_scope', /admin/)
+  })
+
+  it('works with an RS512 client key', async () => {
+    const client = await registerClient(t.app, { alg: 'RS512' })
+    const res = await requestToken(t.app, form(await signAssertion(client)))
+    expect(res.statusCode, res.body).toBe(200)
+    const use = await decide({ authorization: `Bearer ${(res.json() as { access_token: string }).access_token}` })
+    expect(use.statusCode, use.body).toBe(200)
+  })
+
+  it('records token.issued in the audit trail', async () => {
+    const client = await registerClient(t.app)
+    await tokenFor(t.app, client)
+    const auditor = await clientWithToken(t.app, { scopes: ['audit:read'] })
+    const res = await t.app.inject({ method: 'GET', url: `/v1/audit?type=token.issued&clientId=${client.id}`, headers: auditor.auth })
+    expect(res.statusCode, res.body).toBe(200)
+    const items = (res.json() as { items: Array<{ type: string, clientId: string }> }).items
+    expect(items.length).toBeGreaterThanOrEqual(1)
+    expect(items[0]).toMatchObject({ type: 'token.issued', clientId: client.id })
+  })
+})
+
+describe('POST /oauth2/token: request checks', () => {
+  let client: TestClient
+  beforeAll(async () => { client = await registerClient(t.app) })
+
+  it('refuses a grant_type other than client_credentials: unsupported_grant_type', async () => {
+    const res = await requestToken(t.app, form(await signAssertion(client), { grant_type: 'authorization_code' }))
+    expectOAuthError(res, 'unsupported_grant_type', /grant_type/)
+  })
+
+  it('refuses a missing grant_type: invalid_request', async () => {
+    const f = form(await signAssertion(client))
+    delete (f as Partial<typeof f>).grant_type
+    expectOAuthError(await requestToken(t.app, f), 'invalid_request', /grant_type/)
+  })
+
+  it('refuses a missing client_assertion_type: invalid_request', async () => {
+    const f = form(await signAssertion(client))
+    delete (f as Partial<typeof f>).client_assertion_type
+    expectOAuthError(await requestToken(t.app, f), 'invalid_request', /client_assertion_type/)
+  })
+
+  it('refuses an incorrect client_assertion_type: invalid_request', async () => {
+    const res = await requestToken(t.app, form(await signAssertion(client), { client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:saml2-bearer' }))
+    expectOAuthError(res, 'invalid_request', /client_assertion_type/)
+  })
+
+  it('refuses a missing client_assertion: invalid_request', async () => {
+    const res = await requestToken(t.app, { grant_type: 'client_credentials', client_assertion_type: ASSERTION_TYPE })
+    expectOAuthError(res, 'invalid_request', /client_assertion/)
+  })
+
+  it('refuses a garbage assertion: invalid_request', async () => {
+    expectOAuthError(await requestToken(t.app, form('not-a-jwt')), 'invalid_request', /not a signed JWT/)
+    expectOAuthError(await requestToken(t.app, form('a.b.c')), 'invalid_request', /not a signed JWT/)
+  })
+
+  it('refuses a huge assertion without crashing', async () => {
+    const res = await requestToken(t.app, form('a'.repeat(20_000)))
+    expect([400, 401, 413]).toContain(res.statusCode)
+    expect(res.body).not.toMatch(/\n\s+at /)
+  })
+
+  it('refuses a JSON body instead of a form: an RFC 6749 error, not a crash', async () => {
+    const res = await t.app.inject({ method: 'POST', url: '/oauth2/token', payload: { grant_type: 'client_credentials' } })
+    expect(res.statusCode).toBeGreaterThanOrEqual(400)
+    expect(res.statusCode).toBeLessThan(500)
+  })
+})
+
+describe('POST /oauth2/token: assertion checks', () => {
+  let client: TestClient
+  beforeAll(async () => { client = await registerClient(t.app) })
+
+  it('refuses alg HS256 (a symmetric key is never accepted)', async () => {
+    const header = b64({ alg: 'HS256', kid: client.kid, typ: 'JWT' })
+    const payload = b64(claimsFor(client))
+    const sig = createHmac('sha256', 'secret').update(`${header}.${payload}`).digest('base64url')
+    expectOAuthError(await requestToken(t.app, form(`${header}.${payload}.${sig}`)), 'invalid_client', /alg 'HS256' is not allowed/)
+  })
+
+  it('refuses alg none', async () => {
+    const token = `${b64({ alg: 'none', kid: client.kid, typ: 'JWT' })}.${b64(claimsFor(client))}.`
+    expectOAuthError(await requestToken(t.app, form(token)), 'invalid_client', /alg 'none' is not allowed/)
+  })
+
+  it('refuses an alg outside the configured list (ES512 is not in the default list)', async () => {
+    const { privateKey } = await newKeyPair('ES512')
+    const token = await new SignJWT(claimsFor(client)).setProtectedHeader({ alg: 'ES512', kid: client.kid }).sign(privateKey)
+    expectOAuthError(await requestToken(t.app, form(token)), 'invalid_client', /alg 'ES512' is not allowed/)
+  })
+
+  it('refuses an assertion without kid', async () => {
+    const token = await new SignJWT(claimsFor(client)).setProtectedHeader({ alg: client.alg }).sign(client.privateKey)
+    expectOAuthError(await requestToken(t.app, form(token)), 'invalid_client', /no kid/)
+  })
+
+  it('refuses an unknown kid', async () => {
+    expectOAuthError(await requestToken(t.app, form(await signAssertion(client, { kid: 'kid-unknown' }))), 'invalid_client', /kid does not match/)
+  })
+
+  it('refuses a typ other than JWT', async () => {
+    expectOAuthError(await requestToken(t.app, form(await signAssertion(client, { typ: 'at+jwt' }))), 'invalid_client', /typ must be JWT/)
+  })
+
+  it('refuses iss != sub', async () => {
+    expectOAuthError(await requestToken(t.app, form(await signAssertion(client, { sub: randomUUID() }))), 'invalid_client', /sub must equal iss/)
+  })
+
+  it('refuses a missing iss', async () => {
+    expectOAuthError(await requestToken(t.app, form(await signAssertion(client, { omit: ['iss'] }))), 'invalid_client', /iss/)
+  })
+
+  it('refuses an unknown client', async () => {
+    const other = randomUUID()
+    expectOAuthError(await requestToken(t.app, form(await signAssertion(client, { iss: other, sub: other }))), 'invalid_client', /unknown client/)
+  })
+
+  it('refuses a client_id form parameter different from iss', async () => {
+    const res = await requestToken(t.app, form(await signAssertion(client), { client_id: randomUUID() }))
+    expectOAuthError(res, 'invalid_client', /client_id does not match/)
+  })
+
+  it('refuses a wrong aud', async () => {
+    expectOAuthError(await requestToken(t.app, form(await signAssertion(client, { aud: 'https://elsewhere.example/oauth2/token' }))), 'invalid_client', /aud/)
+  })
+
+  it('refuses an aud of the token URL with a trailing slash or other path', async () => {
+    expectOAuthError(await requestToken(t.app, form(await signAssertion(client, { aud: `${PUBLIC_URL}/oauth2/token/extra` }))), 'invalid_client', /aud/)
+  })
+
+  it('refuses an aud array holding both accepted values', async () => {
+    expectOAuthError(await requestToken(t.app, form(await signAssertion(client, { aud: [TOKEN_URL, PUBLIC_URL] }))), 'invalid_client', /aud must be exactly one/)
+  })
+
+  it('refuses a missing aud', async () => {
+    expectOAuthError(await requestToken(t.app, form(await signAssertion(client, { omit: ['aud'] }))), 'invalid_client', /aud/)
+  })
+
+  it('refuses an expired assertion', async () => {
+    const exp = Math.floor(Date.now() / 1000) - 60
+    expectOAuthError(await requestToken(t.app, form(await signAssertion(client, { exp }))), 'invalid_client', /expired/)
+  })
+
+  it('refuses exp more than 310 s ahead, accepts 300 s ahead', async () => {
+    const now = Math.floor(Date.now() / 1000)
+    expectOAuthError(await requestToken(t.app, form(await signAssertion(client, { exp: now + 400 }))), 'invalid_client', /exp is more than 300 seconds/)
+    expectOAuthError(await requestToken(t.app, form(await signAssertion(client, { exp: now + 315 }))), 'invalid_client', /exp is more than 300 seconds/)
+    const ok = await requestToken(t.app, form(await signAssertion(client, { exp: now + 300 })))
+    expect(ok.statusCode, ok.body).toBe(200)
+  })
+
+  it('refuses a missing exp', async () => {
+    expectOAuthError(await requestToken(t.app, form(await signAssertion(client, { omit: ['exp'] }))), 'invalid_client', /exp/)
+  })
+
+  it('refuses a missing jti', async () => {
+    expectOAuthError(await requestToken(t.app, form(await signAssertion(client, { omit: ['jti'] }))), 'invalid_client', /no jti/)
+  })
+
+  it('refuses a replayed jti: the second use of the same assertion fails', async () => {
+    const assertion = await signAssertion(client)
+    const first = await requestToken(t.app, form(assertion))
+    expect(first.statusCode, first.body).toBe(200)
+    expectOAuthError(await requestToken(t.app, form(assertion)), 'invalid_client', /jti has already been used/)
+    // Also as a fresh assertion carrying a used jti.
+    const jti = randomUUID()
+    expect((await requestToken(t.app, form(await signAssertion(client, { jti })))).statusCode).toBe(200)
+    expectOAuthError(await requestToken(t.app, form(await signAssertion(client, { jti }))), 'invalid_client', /replay/)
+  })
+
+  it('lets two clients use the same jti (unique per client)', async () => {
+    const other = await registerClient(t.app)
+    const jti = randomUUID()
+    expect((await requestToken(t.app, form(await signAssertion(client, { jti })))).statusCode).toBe(200)
+    expect((await requestToken(t.app, form(await signAssertion(other, { jti })))).statusCode).toBe(200)
+  })
+
+  it('refuses an assertion signed with the wrong key', async () => {
+    const { privateKey } = await newKeyPair(client.alg)
+    expectOAuthError(await requestToken(t.app, form(await signAssertion(client, { key: privateKey }))), 'invalid_client', /signature/)
+  })
+
+  it('refuses another client\'s key (kid of client B, iss of client A)', async () => {
+    const other = await registerClient(t.app)
+    const res = await requestToken(t.app, form(await signAssertion(client, { kid: other.kid, key: other.privateKey })))
+    expectOAuthError(res, 'invalid_client', /kid does not match/)
+  })
+
+  it('refuses a suspended client (suspended through the API): 401 invalid_client', async () => {
+    const c = await registerClient(t.app)
+    expect((await requestToken(t.app, form(await signAssertion(c)))).statusCode).toBe(200)
+    await patchClient(c.id, { status: 'suspended' })
+    expectOAuthError(await requestToken(t.app, form(await signAssertion(c))), 'invalid_client', /suspended/)
+    // Reactivated: tokens again.
+    await patchClient(c.id, { status: 'active' })
+    expect((await requestToken(t.app, form(await signAssertion(c)))).statusCode).toBe(200)
+  })
+})
+
+describe('access tokens on /v1', () => {
+  function expectProblem (res: LightMyRequestResponse, status: number): Record<string, unknown> {
+    expect(res.statusCode, res.body).toBe(status)
+    expect(res.headers['content-type']).toMatch(/^application\/problem\+json/)
+    const body = res.json() as Record<string, unknown>
+    expect(body).toMatchObject({ status, type: expect.any(String), title: expect.any(String), detail: expect.any(String), requestId: res.headers['x-request-id'] })
+    expect(res.body).not.toMatch(/\n\s+at /)
+    return body
+  }
+
+  it('no Authorization header: 401 problem+json with WWW-Authenticate', async () => {
+    const res = await t.app.inject({ method: 'POST', url: '/v1/decisions', payload: { nhsNumber: NHS, purpose: 'planned-care' } })
+    expect(expectProblem(res, 401).detail).toMatch(/Authorization/)
+    expect(res.headers['www-authenticate']).toMatch(/^Bearer/)
+  })
+
+  it('malformed Authorization header: 401', async () => {
+    for (const authorization of ['Basic dXNlcjpwYXNz', 'Bearer', 'Bearer a b', admin.token]) {
+      expectProblem(await decide({ authorization }), 401)
+    }
+  })
+
+  it('garbage or foreign tokens: 401', async () => {
+    expectProblem(await decide({ authorization: 'Bearer garbage' }), 401)
+    expectProblem(await decide({ authorization: 'Bearer aaa.bbb.ccc' }), 401)
+    expectProblem(await decide({ authorization: `Bearer ${'a'.repeat(5000)}` }), 401)
+    // A JWT signed by a client (its assertion), not by the service.
+    const c = await registerClient(t.app)
+    expectProblem(await decide({ authorization: `Bearer ${await signAssertion(c)}` }), 401)
+    // A token with one signature byte changed.
+    const good = admin.token
+    const last = good.at(-2) === 'A' ? 'B' : 'A'
+    expectProblem(await decide({ authorization: `Bearer ${good.slice(0, -2)}${last}${good.at(-1) ?? ''}` }), 401)
+  })
+
+  it('a suspended client\'s token stops working at once, and works again when reactivated', async () => {
+    const c = await clientWithToken(t.app)
+    expect((await decide(c.auth)).statusCode).toBe(200)
+    await patchClient(c.id, { status: 'suspended' })
+    expect(expectProblem(await decide(c.auth), 401).detail).toMatch(/suspended/)
+    expectProblem(await t.app.inject({ method: 'GET', url: '/v1/purposes', headers: c.auth }), 401)
+    await patchClient(c.id, { status: 'active' })
+    expect((await decide(c.auth)).statusCode).toBe(200)
+  })
+
+  it('a scope cut takes effect on the old token at once: 403 on /v1/decisions', async () => {
+    const c = await clientWithToken(t.app)
+    expect((await decide(c.auth)).statusCode).toBe(200)
+    await patchClient(c.id, { scopes: ALL_SCOPES.filter(s => s !== 'consent:check') })
+    expect(expectProblem(await decide(c.auth), 403).detail).toMatch(/consent:check/)
+    // The scopes it still holds keep working.
+    expect((await t.app.inject({ method: 'GET', url: `/v1/patients/${NHS}/preferences`, headers: c.auth })).statusCode).toBe(200)
+    // Giving the scope back does not widen an old token beyond what it carried: it carried it, so it works again.
+    await patchClient(c.id, { scopes: ALL_SCOPES })
+    expect((await decide(c.auth)).statusCode).toBe(200)
+  })
+
+  it('a token without the needed scope: 403', async () => {
+    const c = await registerClient(t.app, { scopes: ['consent:read', 'consent:check'] })
+    const token = await tokenFor(t.app, c, 'consent:read')
+    expect(expectProblem(await decide({ authorization: `Bearer ${token}` }), 403).detail).toMatch(/consent:check/)
+    const noAdmin = await clientWithToken(t.app, { scopes: ['consent:check'] })
+    expectProblem(await t.app.inject({ method: 'GET', url: '/v1/clients', headers: noAdmin.auth }), 403)
+  })
+
+  it('a purpose the client is not registered for: 403', async () => {
+    const c = await clientWithToken(t.app, { scopes: ['consent:check'], purposes: ['planned-care'] })
+    expect((await decide(c.auth, 'planned-care')).statusCode).toBe(200)
+    expectProblem(await decide(c.auth, 'planning-research'), 403)
+  })
+
+  it('accepts the scheme name case-insensitively', async () => {
+    const res = await decide({ authorization: `bearer ${admin.token}` })
+    // admin has only the admin scope: authenticated (not 401), refused for scope.
+    expect(res.statusCode).toBe(403)
+  })
+})
+
+describe('discovery', () => {
+  for (const path of ['/.well-known/oauth-authorization-server', '/.well-known/smart-configuration']) {
+    it(`GET ${path} publishes what a standard OAuth client needs`, async () => {
+      const res = await t.app.inject({ method: 'GET', url: path })
+      expect(res.statusCode).toBe(200)
+      expect(res.headers['content-type']).toMatch(/^application\/json/)
+      const doc = res.json() as Record<string, unknown>
+      expect(doc.issuer).toBe(PUBLIC_URL)
+      expect(doc.token_endpoint).toBe(`${PUBLIC_URL}/oauth2/token`)
+      expect(doc.token_endpoint_auth_methods_supported).toEqual(['private_key_jwt'])
+      expect(doc.grant_types_supported).toEqual(['client_credentials'])
+      const algs = doc.token_endpoint_auth_signing_alg_values_supported as string[]
+      expect(algs).toEqual(expect.arrayContaining(['RS512', 'RS384', 'ES384', 'ES256', 'PS256']))
+      expect(algs).not.toContain('none')
+      expect(algs.some(a => a.startsWith('HS'))).toBe(false)
+      expect(doc.scopes_supported).toEqual(expect.arrayContaining(ALL_SCOPES))
+    })
+  }
+
+  it('the SMART configuration names the asymmetric client capability', async () => {
+    const doc = (await t.app.inject({ method: 'GET', url: '/.well-known/smart-configuration' })).json() as Record<string, unknown>
+    expect(doc.capabilities).toEqual(expect.arrayContaining(['client-confidential-asymmetric']))
+  })
+
+  it('the published algorithms follow ASSERTION_ALGORITHMS', async () => {
+    const other = await buildTestApp({ ASSERTION_ALGORITHMS: 'ES256,RS512' })
+    try {
+      const doc = (await other.app.inject({ method: 'GET', url: '/.well-known/oauth-authorization-server' })).json() as Record<string, unknown>
+      expect(doc.token_endpoint_auth_signing_alg_values_supported).toEqual(['ES256', 'RS512'])
+      // And the token endpoint applies the same list: an RS384 assertion is refused.
+      const c = await registerClient(other.app, { alg: 'RS384' })
+      const res = await requestToken(other.app, form(await signAssertion(c)))
+      expectOAuthError(res, 'invalid_client', /alg 'RS384' is not allowed/)
+    } finally {
+      await other.close()
+    }
+  })
+})
