@@ -1,0 +1,120 @@
+// The CLI works directly on the store, and a running service sees what it writes at once.
+import { execFile } from 'node:child_process'
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { randomUUID } from 'node:crypto'
+import { generateKeyPairSync } from 'node:crypto'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { importJWK, SignJWT, type JWK } from 'jose'
+import { PACKAGE_ROOT } from '../src/paths.ts'
+import { buildTestApp, freshStore, requestToken, TOKEN_URL, type TestApp, type TestStore } from './helpers/app.ts'
+
+const run = promisify(execFile)
+const TSX = join(PACKAGE_ROOT, 'node_modules', '.bin', 'tsx')
+
+async function cli (env: Record<string, string>, ...args: string[]): Promise<{ stdout: string, stderr: string, code: number }> {
+  try {
+    const { stdout, stderr } = await run(TSX, [join(PACKAGE_ROOT, 'src', 'cli.ts'), ...args], { env: { ...process.env, ...env }, cwd: PACKAGE_ROOT })
+    return { stdout, stderr, code: 0 }
+  } catch (err) {
+    const e = err as { stdout: string, stderr: string, code: number }
+    return { stdout: e.stdout, stderr: e.stderr, code: e.code }
+  }
+}
+
+async function assertionFrom (privateKeyFile: string, clientId: string): Promise<string> {
+  const jwk = JSON.parse(readFileSync(privateKeyFile, 'utf8')) as JWK
+  const now = Math.floor(Date.now() / 1000)
+  return await new SignJWT({}).setProtectedHeader({ alg: jwk.alg as string, kid: jwk.kid as string, typ: 'JWT' })
+    .setIssuer(clientId).setSubject(clientId).setAudience(TOKEN_URL).setIssuedAt(now).setExpirationTime(now + 60).setJti(randomUUID())
+    .sign(await importJWK(jwk, jwk.alg))
+}
+
+describe('CLI', () => {
+  let store: TestStore
+  let t: TestApp
+  let env: Record<string, string>
+  const dir = mkdtempSync(join(tmpdir(), 'consent-cli-'))
+
+  beforeAll(async () => {
+    store = await freshStore()
+    env = { DATABASE_URL: store.url, LOG_LEVEL: 'silent' }
+    t = await buildTestApp({}, store)
+  })
+  afterAll(async () => {
+    await t.close()
+    await store.drop()
+  })
+
+  it('keygen writes a private key with mode 0600 and a public JWKS', async () => {
+    const out = await cli(env, 'keygen', '--out', dir, '--name', 'admin')
+    expect(out.code).toBe(0)
+    const printed = JSON.parse(out.stdout) as { kid: string, privateKey: string, publicKey: string }
+    expect(statSync(printed.privateKey).mode & 0o777).toBe(0o600)
+    const jwks = JSON.parse(readFileSync(printed.publicKey, 'utf8')) as { keys: JWK[] }
+    expect(jwks.keys[0].kid).toBe(printed.kid)
+    expect(jwks.keys[0].d).toBeUndefined()
+  })
+
+  it('client create registers the first administrator; the running service issues it a token at once', async () => {
+    const out = await cli(env, 'client', 'create', '--name', 'Admin', '--scopes', 'admin,audit:read', '--purposes', 'planning-research', '--public-key', join(dir, 'admin.public.jwks.json'))
+    expect(out.stderr).toBe('')
+    const created = JSON.parse(out.stdout) as { clientId: string, kids: string[] }
+    expect(created.kids).toHaveLength(1)
+    const res = await requestToken(t.app, {
+      grant_type: 'client_credentials',
+      client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+      client_assertion: await assertionFrom(join(dir, 'admin.private.jwk.json'), created.clientId)
+    })
+    expect(res.statusCode).toBe(200)
+    const token = (res.json() as { access_token: string }).access_token
+    const clients = await t.app.inject({ method: 'GET', url: '/v1/clients', headers: { authorization: `Bearer ${token}` } })
+    expect(clients.statusCode).toBe(200)
+
+    const listed = JSON.parse((await cli(env, 'client', 'list')).stdout) as Array<{ clientId: string }>
+    expect(listed.map(c => c.clientId)).toContain(created.clientId)
+
+    // Suspension from the CLI reaches the running service through the change sequence.
+    expect((await cli(env, 'client', 'suspend', created.clientId)).code).toBe(0)
+    await t.app.services.feed.poll()
+    const after = await t.app.inject({ method: 'GET', url: '/v1/clients', headers: { authorization: `Bearer ${token}` } })
+    expect(after.statusCode).toBe(401)
+  })
+
+  it('client create accepts a PEM public key, with its RFC 7638 thumbprint as kid', async () => {
+    const { publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 })
+    const pem = join(dir, 'rsa.pem')
+    writeFileSync(pem, publicKey.export({ type: 'spki', format: 'pem' }))
+    const out = await cli(env, 'client', 'create', '--name', 'PEM client', '--scopes', 'consent:check', '--purposes', 'unplanned-care', '--public-key', pem)
+    expect(out.code).toBe(0)
+    expect((JSON.parse(out.stdout) as { kids: string[] }).kids[0]).toMatch(/^[A-Za-z0-9_-]{43}$/)
+  })
+
+  it('client create refuses a section 251 exemption and an unknown scope, saying why', async () => {
+    const out = await cli(env, 'client', 'create', '--name', 'X', '--scopes', 'consent:check,bogus', '--purposes', 'planning-research', '--exemption', 'planning-research:section-251:CAG 1', '--public-key', join(dir, 'admin.public.jwks.json'))
+    expect(out.code).toBe(1)
+    expect(out.stderr).toMatch(/section 251/i)
+    expect(out.stderr).toMatch(/unknown scope 'bogus'/)
+  })
+
+  it('audit verify passes on an intact log and names the edited event after tampering', async () => {
+    await t.app.services.audit.flush()
+    const ok = await cli(env, 'audit', 'verify')
+    expect(ok.code).toBe(0)
+    expect((JSON.parse(ok.stdout) as { valid: boolean }).valid).toBe(true)
+    const victim = await t.app.services.db.prisma.auditEvent.findFirst({ orderBy: { seq: 'asc' } })
+    await t.app.services.db.prisma.$executeRawUnsafe('UPDATE "audit_events" SET "details" = \'{"edited":true}\' WHERE "id" = ' + (t.app.services.db.kind === 'postgresql' ? '$1' : '?'), victim?.id)
+    const bad = await cli(env, 'audit', 'verify')
+    expect(bad.code).toBe(1)
+    const report = JSON.parse(bad.stdout) as { valid: boolean, firstBrokenLink: { eventId: string } }
+    expect(report.valid).toBe(false)
+    expect(report.firstBrokenLink.eventId).toBe(victim?.id)
+  })
+
+  it('migrate reports nothing left to apply on a migrated store', async () => {
+    const out = await cli(env, 'migrate')
+    expect(JSON.parse(out.stdout)).toMatchObject({ applied: [] })
+  })
+})
