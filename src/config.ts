@@ -17,6 +17,8 @@ export interface Config {
   bodyLimitBytes: number
   changePollMs: number
   storeStaleAfterMs: number
+  dbConnectTimeoutMs: number
+  dbQueryTimeoutMs: number
 }
 
 interface RawEnv {
@@ -32,6 +34,8 @@ interface RawEnv {
   BODY_LIMIT_BYTES: number
   CHANGE_POLL_MS: number
   STORE_STALE_AFTER_MS: number
+  DB_CONNECT_TIMEOUT_MS: number
+  DB_QUERY_TIMEOUT_MS: number
 }
 
 const schema = {
@@ -48,7 +52,9 @@ const schema = {
     METRICS_PORT: { type: 'integer', minimum: 1, maximum: 65535 },
     BODY_LIMIT_BYTES: { type: 'integer', minimum: 1024, maximum: 10485760, default: 65536 },
     CHANGE_POLL_MS: { type: 'integer', minimum: 10, maximum: 900, default: 200 },
-    STORE_STALE_AFTER_MS: { type: 'integer', minimum: 1000, maximum: 600000, default: 5000 }
+    STORE_STALE_AFTER_MS: { type: 'integer', minimum: 500, maximum: 600000, default: 5000 },
+    DB_CONNECT_TIMEOUT_MS: { type: 'integer', minimum: 100, maximum: 60000, default: 5000 },
+    DB_QUERY_TIMEOUT_MS: { type: 'integer', minimum: 100, maximum: 600000, default: 15000 }
   }
 } as const
 
@@ -72,6 +78,8 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     metricsPort: raw.METRICS_PORT ?? null,
     bodyLimitBytes: raw.BODY_LIMIT_BYTES,
     changePollMs: raw.CHANGE_POLL_MS,
-    storeStaleAfterMs: raw.STORE_STALE_AFTER_MS
+    storeStaleAfterMs: raw.STORE_STALE_AFTER_MS,
+    dbConnectTimeoutMs: raw.DB_CONNECT_TIMEOUT_MS,
+    dbQueryTimeoutMs: raw.DB_QUERY_TIMEOUT_MS
   }
 }

@@ -24,7 +24,7 @@ export interface Services {
 
 /** Opens the store, applies migrations, seeds purposes on first start and loads the index. */
 export async function openServices (config: Config, log?: Pick<Logger, 'warn'>): Promise<Services> {
-  const db = await openDatabase(config.databaseUrl)
+  const db = await openDatabase(config.databaseUrl, { connectTimeoutMs: config.dbConnectTimeoutMs, queryTimeoutMs: config.dbQueryTimeoutMs })
   try {
     await migrate(db)
     await seedPurposes(db)

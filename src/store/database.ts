@@ -27,7 +27,13 @@ export function storeKind (url: string): StoreKind {
   throw new Error('DATABASE_URL must start with file: (SQLite) or postgresql:// (PostgreSQL)')
 }
 
-export async function openDatabase (url: string): Promise<Database> {
+export interface DatabaseOptions {
+  /** PostgreSQL: how long to wait for a connection, and for a statement (SPEC §7: a hung database must not hang requests). */
+  connectTimeoutMs?: number
+  queryTimeoutMs?: number
+}
+
+export async function openDatabase (url: string, options: DatabaseOptions = {}): Promise<Database> {
   const kind = storeKind(url)
   if (kind === 'sqlite') {
     const file = url.slice('file:'.length).split('?')[0]
@@ -58,10 +64,12 @@ export async function openDatabase (url: string): Promise<Database> {
     connectionString: parsed.toString(),
     max: poolSize,
     // A hung database must not hang requests for ever (SPEC §7).
-    connectionTimeoutMillis: 5_000,
-    statement_timeout: 15_000,
-    query_timeout: 20_000,
+    connectionTimeoutMillis: options.connectTimeoutMs ?? 5_000,
+    statement_timeout: options.queryTimeoutMs ?? 15_000,
+    // The client-side bound also covers a server that stopped answering altogether.
+    query_timeout: (options.queryTimeoutMs ?? 15_000) + 1_000,
     idle_in_transaction_session_timeout: 30_000,
+    keepAlive: true,
     ...(schema !== undefined ? { options: `-c search_path="${schema.replace(/"/g, '')}"` } : {})
   }, schema !== undefined ? { schema } : undefined)
   const prisma = new PostgresClient({ adapter }) as unknown as Prisma

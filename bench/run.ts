@@ -1,0 +1,114 @@
+// npm run bench: the service's figures against anchors measured in the same run on the same
+// machine (SPEC §6). A benchmark, not a test: it never runs in npm test and CI does not gate on it.
+// Each measurement starts its server as a child process so the load generator has its own core.
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, rmSync, readFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { randomUUID } from 'node:crypto'
+import { execFileSync } from 'node:child_process'
+import autocannon from 'autocannon'
+import { importJWK, SignJWT, type JWK } from 'jose'
+import { PACKAGE_ROOT } from '../src/paths.ts'
+import { nhsNumbers } from '../test/helpers/app.ts'
+
+const DURATION = Number(process.env.BENCH_SECONDS ?? 10)
+const CONNECTIONS = 50
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 1)
+
+function waitForPort (url: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const started = Date.now()
+    const tick = (): void => {
+      fetch(url).then(() => resolve(), () => {
+        if (Date.now() - started > 30_000) reject(new Error(`${url} did not start`))
+        else setTimeout(tick, 100)
+      })
+    }
+    tick()
+  })
+}
+
+function start (script: string[], env: Record<string, string>): ChildProcess {
+  return spawn(process.execPath, script, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'], cwd: PACKAGE_ROOT })
+}
+
+async function stop (child: ChildProcess): Promise<void> {
+  await new Promise<void>(resolve => { child.once('exit', () => resolve()); child.kill('SIGTERM') })
+}
+
+interface Load { rps: number, p99: number, errors: number, non2xx: number }
+
+async function load (opts: autocannon.Options): Promise<Load> {
+  const result = await autocannon({ connections: CONNECTIONS, duration: DURATION, ...opts })
+  return { rps: result.requests.average, p99: result.latency.p99, errors: result.errors, non2xx: result.non2xx }
+}
+
+const HELLO = `
+const app = require('fastify')()
+app.get('/', async () => ({ hello: 'world' }))
+app.listen({ port: Number(process.env.PORT), host: '127.0.0.1' })
+`
+
+async function main (): Promise<void> {
+  execFileSync(process.execPath, [join(PACKAGE_ROOT, 'scripts', 'build-if-needed.mjs')], { stdio: 'inherit' })
+  const rows: Array<[string, string, string, string, string]> = []
+
+  for (let round = 1; round <= ROUNDS; round++) {
+    // Anchor: a bare Fastify hello-world route.
+    const hello = start(['-e', HELLO], { PORT: '3901' })
+    await waitForPort('http://127.0.0.1:3901/')
+    const anchor = await load({ url: 'http://127.0.0.1:3901/' })
+    await stop(hello)
+
+    // The service on a fresh SQLite store (or BENCH_DATABASE_URL).
+    const dir = mkdtempSync(join(tmpdir(), 'consent-bench-'))
+    const env = {
+      PORT: '3902',
+      PUBLIC_URL: 'http://127.0.0.1:3902',
+      DATABASE_URL: process.env.BENCH_DATABASE_URL ?? `file:${join(dir, 'bench.db')}`,
+      SIGNING_KEY_FILE: join(dir, 'signing-key.json'),
+      LOG_LEVEL: 'warn'
+    }
+    const cli = (...args: string[]): string => execFileSync(process.execPath, [join(PACKAGE_ROOT, 'dist', 'src', 'cli.js'), ...args], { env: { ...process.env, ...env } }).toString()
+    cli('keygen', '--out', dir, '--name', 'bench', '--alg', 'ES256')
+    const clientId = (JSON.parse(cli('client', 'create', '--name', 'bench', '--scopes', 'consent:check,consent:write', '--purposes', 'planned-care,unplanned-care,planning-research', '--public-key', join(dir, 'bench.public.jwks.json'))) as { clientId: string }).clientId
+    const service = start([join(PACKAGE_ROOT, 'dist', 'src', 'server.js')], env)
+    await waitForPort('http://127.0.0.1:3902/health/live')
+    const jwk = JSON.parse(readFileSync(join(dir, 'bench.private.jwk.json'), 'utf8')) as JWK
+    const now = Math.floor(Date.now() / 1000)
+    const assertion = await new SignJWT({}).setProtectedHeader({ alg: 'ES256', kid: jwk.kid as string }).setIssuer(clientId).setSubject(clientId)
+      .setAudience(`${env.PUBLIC_URL}/oauth2/token`).setExpirationTime(now + 60).setJti(randomUUID()).sign(await importJWK(jwk, 'ES256'))
+    const tokenRes = await fetch(`${env.PUBLIC_URL}/oauth2/token`, { method: 'POST', body: new URLSearchParams({ grant_type: 'client_credentials', client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: assertion }) })
+    const token = (await tokenRes.json() as { access_token: string }).access_token
+    const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' }
+
+    // Some patients with opt-outs, so decisions exercise the hierarchy.
+    const patients = nhsNumbers(2000, 42)
+    for (const nhs of patients.slice(0, 500)) {
+      await fetch(`${env.PUBLIC_URL}/v1/patients/${nhs}/preferences`, { method: 'POST', headers, body: JSON.stringify({ purpose: 'planning-research', decision: 'deny', source: 'import' }) })
+    }
+    const purposes = ['planning-research', 'gp-data-secondary-use', 'unplanned-care', 'planned-care']
+    const bodies = patients.map((nhs, i) => JSON.stringify({ nhsNumber: nhs, purpose: purposes[i % purposes.length] }))
+    let next = 0
+    const decisions = await load({
+      url: `${env.PUBLIC_URL}/v1/decisions`,
+      method: 'POST',
+      headers,
+      requests: [{ setupRequest: (req: autocannon.Request) => ({ ...req, body: bodies[next++ % bodies.length] }) }]
+    })
+    await stop(service)
+    rmSync(dir, { recursive: true, force: true })
+
+    const ratio = decisions.rps / anchor.rps
+    rows.push([`round ${round}: decisions/s (auth + validation + decision + durable audit)`, decisions.rps.toFixed(0), `${anchor.rps.toFixed(0)} (bare Fastify)`, ratio.toFixed(2), ratio >= 0.5 ? 'pass (>= 0.5)' : 'FAIL (< 0.5)'])
+    rows.push([`round ${round}: decision p99 latency (ms)`, String(decisions.p99), '-', '-', decisions.p99 <= 10 ? 'pass (<= 10 ms)' : 'FAIL (> 10 ms)'])
+    rows.push([`round ${round}: errors / non-2xx`, `${decisions.errors} / ${decisions.non2xx}`, '-', '-', decisions.errors + decisions.non2xx === 0 ? 'pass' : 'FAIL'])
+  }
+
+  console.log(`\nautocannon, ${CONNECTIONS} connections, ${DURATION} s per measurement, node ${process.version}\n`)
+  console.log('| figure | value | anchor | ratio | target |\n| --- | --- | --- | --- | --- |')
+  for (const r of rows) console.log(`| ${r.join(' | ')} |`)
+}
+
+main().catch(err => { console.error(err); process.exit(1) })
