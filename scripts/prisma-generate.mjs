@@ -3,7 +3,7 @@
 // executable (it never runs it), so we point it at node itself instead of letting the CLI try to
 // download the schema engine (SPEC §8).
 import { execFileSync } from 'node:child_process'
-import { readFileSync, writeFileSync, mkdirSync } from 'node:fs'
+import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -29,6 +29,12 @@ if (isMain) {
   writeFileSync(derived, derivePostgresSchema(readFileSync(source, 'utf8')))
   const env = { ...process.env, PRISMA_SCHEMA_ENGINE_BINARY: process.env.PRISMA_SCHEMA_ENGINE_BINARY ?? process.execPath, PRISMA_HIDE_UPDATE_MESSAGE: '1', CHECKPOINT_DISABLE: '1' }
   const cli = join(root, 'node_modules', 'prisma', 'build', 'index.js')
+  if (!existsSync(cli)) {
+    // A production-only install (npm ci --omit=dev) has no Prisma CLI; the Docker image builds the
+    // clients in its build stage instead.
+    console.log('prisma CLI not installed (production-only install): skipping client generation')
+    process.exit(0)
+  }
   for (const schema of [source, derived]) {
     execFileSync(process.execPath, [cli, 'generate', '--schema', schema, '--no-hints'], { cwd: root, env, stdio: ['ignore', 'inherit', 'inherit'] })
   }

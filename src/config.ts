@@ -58,6 +58,9 @@ const schema = {
   }
 } as const
 
+/** Every environment variable the service reads (the Docker files are checked against this list). */
+export const ENV_VARIABLES: readonly string[] = Object.keys(schema.properties)
+
 export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
   const raw = envSchema<RawEnv>({ schema, data: env, dotenv: false })
   const assertionAlgorithms = raw.ASSERTION_ALGORITHMS.split(',')
