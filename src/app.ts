@@ -22,6 +22,8 @@ import purposeRoutes from './routes/v1/purposes.ts'
 import clientRoutes from './routes/v1/clients.ts'
 import auditRoutes from './routes/v1/audit.ts'
 import alertRoutes from './routes/v1/alerts.ts'
+import filterRoutes from './routes/v1/filter.ts'
+import preferenceImportRoutes from './routes/v1/preferences-import.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -78,12 +80,18 @@ export const consentApp = fp(async function consentApp (fastify: FastifyInstance
   await fastify.register(healthRoutes)
   await fastify.register(oauthRoutes)
   await fastify.register(async v1 => {
+    // /v1 bodies are JSON (SPEC §3): anything else is a 415, not a string or form fields that then
+    // fail (or pass) schema validation. Routes that stream other media (the bulk filter) add their
+    // own parsers in their own plugin.
+    v1.removeContentTypeParser(['text/plain', 'application/x-www-form-urlencoded'])
     await v1.register(decisionRoutes)
     await v1.register(preferenceRoutes)
     await v1.register(purposeRoutes)
     await v1.register(clientRoutes)
     await v1.register(auditRoutes)
     await v1.register(alertRoutes)
+    await v1.register(filterRoutes)
+    await v1.register(preferenceImportRoutes)
   }, { prefix: '/v1' })
 })
 

@@ -17,6 +17,8 @@ export const AUDIT_TYPES = [
 export type AuditType = typeof AUDIT_TYPES[number]
 
 export interface AuditInput {
+  /** Set when the id must be known before the event is written (the bulk filter's X-Audit-Id). */
+  id?: string
   type: AuditType
   clientId: string | null
   requestId: string | null
@@ -136,7 +138,7 @@ export class AuditWriter {
 
   private chainEvent (input: AuditInput): AuditRecord {
     const fields: ChainedFields = {
-      id: randomUUID(),
+      id: input.id ?? randomUUID(),
       chain: this.chain,
       chainSeq: this.nextSeq,
       at: new Date(),

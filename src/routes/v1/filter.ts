@@ -1,0 +1,142 @@
+// POST /v1/filter: the bulk cohort filter for data-extraction pipelines (SPEC §5). The body is
+// read as a stream and the answer is written while it arrives; each number is decided by the same
+// engine as /v1/decisions. Backpressure is end to end: the answer is a pull stream, so a client
+// that stops reading stops us reading its body. One audit event records the call; it is committed
+// before the answer's last byte, and records an interrupted stream as incomplete.
+import { createHash, randomUUID } from 'node:crypto'
+import { Readable } from 'node:stream'
+import type { FastifyInstance } from 'fastify'
+import { checkPurposeRequest, decideConsent, type ConsentDecision } from '../../domain/decision.ts'
+import { parseNhsNumber } from '../../domain/nhs-number.ts'
+import { HttpProblem, problemResponses } from '../../plugins/problems.ts'
+import { lineBatches, TOO_LONG } from '../../streaming/lines.ts'
+import { callerOf, dateOrThrow, requireFreshView, security } from './common.ts'
+
+const INPUT_TYPES = ['text/plain', 'text/csv']
+
+export interface FilterCounts { read: number, permitted: number, denied: number, invalid: number, exempted: number }
+
+export default async function filterRoutes (fastify: FastifyInstance): Promise<void> {
+  const services = fastify.services
+  const { registry, index, audit } = services
+
+  // The body stays a stream: no size limit applies to it, only to each line.
+  fastify.addContentTypeParser(INPUT_TYPES, (_request, payload, done) => { done(null, payload) })
+
+  fastify.post<{ Querystring: { purpose: string, asOf?: string } }>('/filter', {
+    onRequest: fastify.requireScope('consent:filter'),
+    schema: {
+      tags: ['decisions'],
+      summary: 'Filter a cohort: keep the NHS numbers whose records may be shared for the purpose',
+      description: 'Body: one NHS number per line (text/plain, or text/csv with an optional nhs_number header; LF or CRLF; a trailing comma as in the national service\'s files). ' +
+        'Accept: text/plain answers the permitted numbers in input order; Accept: application/x-ndjson answers one object per input line ({ line, nhsNumber, decision, basis } or { line, error }). ' +
+        'The answer streams while the body arrives. X-Audit-Id names the audit event with the counts and the SHA-256 of the body.',
+      security,
+      consumes: INPUT_TYPES,
+      querystring: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['purpose'],
+        properties: { purpose: { type: 'string', maxLength: 100 }, asOf: { type: 'string', format: 'date-time' } }
+      },
+      body: { type: 'string', description: 'One NHS number per line', example: 'nhs_number\n9434765919,\n943 476 5870\n' },
+      response: {
+        200: {
+          description: 'The permitted NHS numbers (text/plain) or one result per line (application/x-ndjson)',
+          content: {
+            'text/plain': { schema: { type: 'string', example: '9434765919\n' } },
+            'application/x-ndjson': { schema: { type: 'string', example: '{"line":2,"nhsNumber":"9434765919","decision":"permit","basis":"default"}\n{"line":3,"error":"NHS number check digit is wrong"}\n' } }
+          }
+        },
+        ...problemResponses(400, 401, 403, 406, 415, 503)
+      }
+    },
+    // The schema documents the body; the stream itself is validated line by line.
+    validatorCompiler: ({ httpPart }) => httpPart === 'body' ? () => true : undefined as never
+  }, async (request, reply) => {
+    const caller = callerOf(request)
+    const purpose = request.query.purpose
+    const problem = checkPurposeRequest(registry.catalog, caller.client.purposes, purpose)
+    if (problem !== null) throw new HttpProblem(problem.status, problem.message, [{ path: `querystring:${problem.path}`, message: problem.message }])
+    const at = dateOrThrow(request.query.asOf, 'querystring:/asOf') ?? new Date()
+    const accept = request.headers.accept ?? 'text/plain'
+    const ndjson = accept.includes('application/x-ndjson')
+    if (!ndjson && !/(text\/plain|text\/\*|\*\/\*)/.test(accept)) {
+      throw new HttpProblem(406, 'Accept must be text/plain (the permitted numbers) or application/x-ndjson (one result per line)')
+    }
+    if (!(request.body instanceof Readable)) throw new HttpProblem(415, 'Send the NHS numbers as text/plain or text/csv, one per line')
+    requireFreshView(services)
+    const body = request.body
+    const csv = (request.headers['content-type'] ?? '').startsWith('text/csv')
+    const auditId = randomUUID()
+    const catalog = registry.catalog
+    const exemptions = caller.client.exemptions
+    // A patient with no recorded choice always gets the same answer: decide it once, by the engine.
+    const noChoice = decideConsent({ catalog, purpose, records: [], exemptions, at })
+    const counts: FilterCounts = { read: 0, permitted: 0, denied: 0, invalid: 0, exempted: 0 }
+    const hash = createHash('sha256')
+    const hashed = (async function * () {
+      for await (const chunk of body) { hash.update(chunk as Buffer); yield chunk as Buffer }
+    })()
+
+    let complete = false
+    async function * answer (): AsyncGenerator<string> {
+      try {
+        for await (const lines of lineBatches(hashed)) {
+          let out = ''
+          for (const { number, text } of lines) {
+            const field = firstField(text)
+            if (field === '') continue
+            if (number === 1 && /^"?nhs_number"?$/i.test(field)) continue
+            counts.read++
+            const parsed = field === TOO_LONG ? { ok: false as const, error: 'line is too long to be an NHS number' } : parseNhsNumber(field)
+            if (!parsed.ok) {
+              counts.invalid++
+              if (ndjson) out += JSON.stringify({ line: number, error: parsed.error }) + '\n'
+              continue
+            }
+            const records = index.recordsFor(parsed.value)
+            const d: ConsentDecision = records.length === 0 ? noChoice : decideConsent({ catalog, purpose, records, exemptions, at })
+            if (d.decision === 'permit') {
+              counts.permitted++
+              if (d.basis === 'exemption') counts.exempted++
+              if (!ndjson) out += parsed.value + '\n'
+            } else {
+              counts.denied++
+            }
+            if (ndjson) out += `{"line":${number},"nhsNumber":"${parsed.value}","decision":"${d.decision}","basis":"${d.basis}"}\n`
+          }
+          if (out !== '') yield out
+        }
+        complete = true
+      } finally {
+        // Committed before the answer's end; an interrupted call is recorded as incomplete.
+        await audit.record({
+          id: auditId,
+          type: 'filter',
+          clientId: caller.client.id,
+          requestId: request.id,
+          purpose,
+          outcome: complete ? 'complete' : 'incomplete',
+          details: { ...counts, complete, sha256: complete ? hash.digest('hex') : null, asOf: request.query.asOf ?? null, accept: ndjson ? 'application/x-ndjson' : 'text/plain' }
+        }).catch(err => { request.log.error({ err: { message: (err as Error).message } }, 'filter audit event could not be written') ; throw err })
+      }
+    }
+
+    const stream = Readable.from(answer(), { objectMode: false, highWaterMark: 64 * 1024 })
+    // A client that goes away stops the work: the generator is closed, which stops reading the body.
+    reply.raw.on('close', () => { if (!reply.raw.writableFinished) stream.destroy() })
+    return reply
+      .header('x-audit-id', auditId)
+      .type(ndjson ? 'application/x-ndjson; charset=utf-8' : 'text/plain; charset=utf-8')
+      .send(stream)
+  })
+}
+
+/** The NHS number field of a line: text before a comma (the national files end each line with one). */
+function firstField (text: string): string {
+  const comma = text.indexOf(',')
+  const field = comma === -1 ? text : text.slice(0, comma)
+  return field.trim().replace(/^"(.*)"$/, '$1')
+}
+
