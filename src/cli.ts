@@ -2,7 +2,9 @@
 // The administrator's command line (SPEC §8). Administrative commands work directly on the store
 // that DATABASE_URL names, with or without a running service; a running service sees their writes
 // within one change-feed poll (and at once for token requests, which read the client afresh).
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { chmodSync, createReadStream, createWriteStream, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
 import { join, resolve } from 'node:path'
 import { randomUUID } from 'node:crypto'
 import { Command, Option } from 'commander'
@@ -140,33 +142,105 @@ for (const [name, status] of [['suspend', 'suspended'], ['activate', 'active']] 
   })
 }
 
-program.command('token')
-  .description('get an access token from a running service (paste it into Swagger UI\'s Authorize)')
+/** Signs a client assertion with the private JWK and exchanges it for an access token. */
+async function obtainToken (base: string, clientId: string, keyFile: string, scope?: string): Promise<string> {
+  const jwk = JSON.parse(readFileSync(keyFile, 'utf8')) as JWK
+  if (jwk.d === undefined) fail(`${keyFile} is not a private key`)
+  const alg = jwk.alg ?? (jwk.kty === 'RSA' ? 'RS512' : 'ES384')
+  const now = Math.floor(Date.now() / 1000)
+  const assertion = await new SignJWT({})
+    .setProtectedHeader({ alg, kid: jwk.kid ?? await calculateJwkThumbprint(jwk), typ: 'JWT' })
+    .setIssuer(clientId).setSubject(clientId).setAudience(`${base}/oauth2/token`)
+    .setIssuedAt(now).setExpirationTime(now + 60).setJti(randomUUID())
+    .sign(await importJWK(jwk, alg))
+  const form = new URLSearchParams({ grant_type: 'client_credentials', client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: assertion, ...(scope !== undefined ? { scope } : {}) })
+  let res: Response
+  try {
+    res = await fetch(`${base}/oauth2/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form })
+  } catch (err) {
+    fail(`cannot reach ${base}: ${(err as Error).message} (is the service running? npm start)`)
+  }
+  const body = await res.json() as { access_token?: string, error?: string, error_description?: string }
+  if (!res.ok || body.access_token === undefined) fail(`${body.error ?? res.status}: ${body.error_description ?? ''}`)
+  return body.access_token
+}
+
+const baseUrl = (url?: string): string => (url ?? config().publicUrl).replace(/\/$/, '')
+
+const withClient = (c: Command): Command => c
   .requiredOption('--client-id <id>', 'the client id')
   .requiredOption('--key <file>', 'the client\'s private JWK (from keygen)')
-  .option('--scope <scopes>', 'space-separated subset of the client\'s scopes')
   .option('--url <publicUrl>', 'the service\'s public URL (default PUBLIC_URL)')
+
+withClient(program.command('token'))
+  .description('get an access token from a running service (paste it into Swagger UI\'s Authorize)')
+  .option('--scope <scopes>', 'space-separated subset of the client\'s scopes')
   .action(async (o: { clientId: string, key: string, scope?: string, url?: string }) => {
-    const base = (o.url ?? config().publicUrl).replace(/\/$/, '')
-    const jwk = JSON.parse(readFileSync(o.key, 'utf8')) as JWK
-    if (jwk.d === undefined) fail(`${o.key} is not a private key`)
-    const alg = jwk.alg ?? (jwk.kty === 'RSA' ? 'RS512' : 'ES384')
-    const now = Math.floor(Date.now() / 1000)
-    const assertion = await new SignJWT({})
-      .setProtectedHeader({ alg, kid: jwk.kid ?? await calculateJwkThumbprint(jwk), typ: 'JWT' })
-      .setIssuer(o.clientId).setSubject(o.clientId).setAudience(`${base}/oauth2/token`)
-      .setIssuedAt(now).setExpirationTime(now + 60).setJti(randomUUID())
-      .sign(await importJWK(jwk, alg))
-    const form = new URLSearchParams({ grant_type: 'client_credentials', client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: assertion, ...(o.scope !== undefined ? { scope: o.scope } : {}) })
-    let res: Response
-    try {
-      res = await fetch(`${base}/oauth2/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form })
-    } catch (err) {
-      fail(`cannot reach ${base}: ${(err as Error).message} (is the service running? npm start)`)
-    }
-    const body = await res.json() as { access_token?: string, error?: string, error_description?: string }
-    if (!res.ok || body.access_token === undefined) fail(`${body.error ?? res.status}: ${body.error_description ?? ''}`)
-    process.stdout.write(body.access_token + '\n')
+    process.stdout.write(await obtainToken(baseUrl(o.url), o.clientId, o.key, o.scope) + '\n')
+  })
+
+/** Streams a file to a running service, showing progress on stderr, and returns the response. */
+async function upload (url: string, token: string, file: string, contentType: string, accept: string): Promise<Response> {
+  const total = statSync(file).size
+  let sent = 0
+  let lastShown = 0
+  const show = (): void => {
+    if (!process.stderr.isTTY && sent < total) return
+    process.stderr.write(`\r${(sent / 1048576).toFixed(1)} / ${(total / 1048576).toFixed(1)} MiB sent (${total === 0 ? 100 : Math.floor(sent * 100 / total)}%)`)
+  }
+  const counted = createReadStream(file).on('data', chunk => {
+    sent += chunk.length
+    if (Date.now() - lastShown > 500) { lastShown = Date.now(); show() }
+  })
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': contentType, accept },
+    body: Readable.toWeb(counted) as ReadableStream,
+    duplex: 'half'
+  } as RequestInit)
+  return res
+}
+
+async function failFromProblem (res: Response): Promise<never> {
+  const text = await res.text()
+  try {
+    const p = JSON.parse(text) as { detail?: string, error_description?: string }
+    fail(`${res.status}: ${p.detail ?? p.error_description ?? text}`)
+  } catch {
+    fail(`${res.status}: ${text.slice(0, 500)}`)
+  }
+}
+
+withClient(program.command('filter'))
+  .description('filter a cohort file through a running service: keeps the NHS numbers that may be shared for the purpose')
+  .requiredOption('--purpose <code>', 'the purpose, e.g. planning-research')
+  .requiredOption('--in <file>', 'one NHS number per line (text or CSV)')
+  .requiredOption('--out <file>', 'where to write the permitted numbers (or the ndjson results)')
+  .option('--ndjson', 'write one JSON result per input line instead of the permitted numbers')
+  .option('--as-of <dateTime>', 'decide as at this time')
+  .action(async (o: { clientId: string, key: string, url?: string, purpose: string, in: string, out: string, ndjson?: boolean, asOf?: string }) => {
+    const base = baseUrl(o.url)
+    const token = await obtainToken(base, o.clientId, o.key, 'consent:filter')
+    const query = new URLSearchParams({ purpose: o.purpose, ...(o.asOf !== undefined ? { asOf: o.asOf } : {}) })
+    const res = await upload(`${base}/v1/filter?${query.toString()}`, token, o.in, o.in.endsWith('.csv') ? 'text/csv' : 'text/plain', o.ndjson === true ? 'application/x-ndjson' : 'text/plain')
+    if (!res.ok || res.body === null) await failFromProblem(res)
+    await pipeline(Readable.fromWeb(res.body as Parameters<typeof Readable.fromWeb>[0]), createWriteStream(o.out))
+    process.stderr.write('\n')
+    print({ out: resolve(o.out), auditId: res.headers.get('x-audit-id') })
+  })
+
+withClient(program.command('import'))
+  .description('load existing choices (NDJSON, one a line) into a running service; safe to re-run')
+  .argument('<file>', 'NDJSON file: { externalId, nhsNumber, purpose, decision | code, effectiveFrom?, source?, recordedBy? } per line')
+  .action(async (file: string, o: { clientId: string, key: string, url?: string }) => {
+    const base = baseUrl(o.url)
+    const token = await obtainToken(base, o.clientId, o.key, 'admin')
+    const res = await upload(`${base}/v1/preferences/import`, token, file, 'application/x-ndjson', 'application/json')
+    if (!res.ok) await failFromProblem(res)
+    process.stderr.write('\n')
+    const summary = await res.json() as { rejectedCount: number }
+    print(summary)
+    if (summary.rejectedCount > 0) process.exitCode = 2
   })
 
 const audit = program.command('audit').description('the audit trail')

@@ -118,3 +118,43 @@ describe('CLI', () => {
     expect(JSON.parse(out.stdout)).toMatchObject({ applied: [] })
   })
 })
+
+describe('CLI against a running service: import and filter', () => {
+  let store: TestStore
+  let t: TestApp
+  let base: string
+  const dir = mkdtempSync(join(tmpdir(), 'consent-cli-bulk-'))
+
+  beforeAll(async () => {
+    const { createServer } = await import('node:net')
+    const port = await new Promise<number>(resolve => { const s = createServer().listen(0, '127.0.0.1', () => { const p = (s.address() as { port: number }).port; s.close(() => resolve(p)) }) })
+    base = `http://127.0.0.1:${port}`
+    store = await freshStore()
+    t = await buildTestApp({ PUBLIC_URL: base }, store)
+    await t.app.listen({ port, host: '127.0.0.1' })
+  })
+  afterAll(async () => {
+    await t.close()
+    await store.drop()
+  })
+
+  it('imports an NDJSON file and filters a cohort file with a token from the client\'s key', async () => {
+    const env = { DATABASE_URL: store.url, LOG_LEVEL: 'silent', PUBLIC_URL: base }
+    await cli(env, 'keygen', '--out', dir, '--name', 'pipeline')
+    const created = JSON.parse((await cli(env, 'client', 'create', '--name', 'Pipeline', '--scopes', 'admin,consent:filter', '--purposes', 'planning-research', '--public-key', join(dir, 'pipeline.public.jwks.json'))).stdout) as { clientId: string }
+    const auth = ['--client-id', created.clientId, '--key', join(dir, 'pipeline.private.jwk.json')]
+    writeFileSync(join(dir, 'choices.ndjson'), [
+      JSON.stringify({ externalId: 'c1', nhsNumber: '9434765919', code: '9Nu4' }),
+      JSON.stringify({ externalId: 'c2', nhsNumber: '9434765870', code: '9Nu0' }),
+      'oops'
+    ].join('\n'))
+    const imported = await cli(env, 'import', join(dir, 'choices.ndjson'), ...auth)
+    expect(JSON.parse(imported.stdout)).toMatchObject({ imported: 2, skipped: 0, rejectedCount: 1, rejected: [{ line: 3 }] })
+    expect(imported.code).toBe(2)
+    writeFileSync(join(dir, 'cohort.csv'), 'nhs_number\r\n9434765919,\r\n9434765870,\r\n4010232137,\r\n')
+    const filtered = await cli(env, 'filter', '--purpose', 'planning-research', '--in', join(dir, 'cohort.csv'), '--out', join(dir, 'kept.txt'), ...auth)
+    expect(filtered.code).toBe(0)
+    expect(readFileSync(join(dir, 'kept.txt'), 'utf8')).toBe('9434765870\n4010232137\n')
+    expect(JSON.parse(filtered.stdout).auditId).toMatch(/^[0-9a-f-]{36}$/)
+  })
+})

@@ -1,0 +1,106 @@
+// POST /v1/preferences/import (SPEC §2, §3): NDJSON with purpose + decision or GP Read codes,
+// idempotent by externalId, bad lines rejected one by one, choices used at once, one audit event.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { GP_CODES } from '../../../src/domain/preferences.ts'
+import { buildTestApp, clientWithToken, nhsNumbers, type TestApp } from '../../helpers/app.ts'
+
+describe('POST /v1/preferences/import', () => {
+  let t: TestApp
+  let auth: { authorization: string }
+  const importBody = async (body: string, who = auth, type = 'application/x-ndjson'): Promise<{ status: number, json: Record<string, unknown> }> => {
+    const res = await t.app.inject({ method: 'POST', url: '/v1/preferences/import', headers: { ...who, 'content-type': type }, payload: body })
+    return { status: res.statusCode, json: res.json() }
+  }
+  const decide = async (nhsNumber: string, purpose: string, pointOfCare?: unknown): Promise<Record<string, unknown>> =>
+    (await t.app.inject({ method: 'POST', url: '/v1/decisions', headers: auth, payload: { nhsNumber, purpose, ...(pointOfCare !== undefined ? { pointOfCare } : {}) } })).json()
+
+  beforeAll(async () => {
+    t = await buildTestApp()
+    auth = (await clientWithToken(t.app)).auth
+  })
+  afterAll(async () => { await t.close() })
+
+  it('maps every GP Read code of SPEC §2 to its purpose and decision, used by decisions as soon as the import answers', async () => {
+    const patients = nhsNumbers(Object.keys(GP_CODES).length, 3)
+    const lines = Object.keys(GP_CODES).map((code, i) => JSON.stringify({ externalId: `gp-${code}`, nhsNumber: patients[i], code, effectiveFrom: '2020-01-01' }))
+    const res = await importBody(lines.join('\n') + '\n')
+    expect(res.json).toMatchObject({ imported: lines.length, skipped: 0, rejected: [] })
+    for (const [i, code] of Object.keys(GP_CODES).entries()) {
+      const history = (await t.app.inject({ method: 'GET', url: `/v1/patients/${patients[i]}/preferences`, headers: auth })).json()
+      expect(history.current).toEqual([expect.objectContaining({ purpose: GP_CODES[code].purpose, decision: GP_CODES[code].decision, effectiveFrom: '2020-01-01T00:00:00.000Z' })])
+    }
+    const index = Object.keys(GP_CODES).indexOf('9Nu4')
+    expect(await decide(patients[index], 'gp-data-secondary-use')).toMatchObject({ decision: 'deny', basis: 'patient-preference' })
+    const scrDissent = Object.keys(GP_CODES).indexOf('9Ndo')
+    expect(await decide(patients[scrDissent], 'summary-care-record', { permissionToView: 'granted' })).toMatchObject({ decision: 'deny', basis: 'patient-preference' })
+  })
+
+  it('is idempotent by externalId: a re-run skips what was loaded and loads only what is new', async () => {
+    const [a, b, c] = nhsNumbers(3, 4)
+    const first = [{ externalId: 'run-1', nhsNumber: a, purpose: 'planning-research', decision: 'deny' }, { externalId: 'run-2', nhsNumber: b, purpose: 'planning-research', decision: 'deny' }]
+    expect((await importBody(first.map(l => JSON.stringify(l)).join('\n'))).json).toMatchObject({ imported: 2, skipped: 0 })
+    const again = [...first, { externalId: 'run-3', nhsNumber: c, purpose: 'planning-research', decision: 'deny' }]
+    expect((await importBody(again.map(l => JSON.stringify(l)).join('\n'))).json).toMatchObject({ imported: 1, skipped: 2 })
+    const history = (await t.app.inject({ method: 'GET', url: `/v1/patients/${a}/preferences`, headers: auth })).json()
+    expect(history.history).toHaveLength(1)
+    expect(history.history[0]).toMatchObject({ externalId: 'run-1', source: 'import' })
+  })
+
+  it('rejects bad lines one by one with line numbers and what is wrong, and loads the rest', async () => {
+    const [good1, good2] = nhsNumbers(2, 5)
+    const lines = [
+      JSON.stringify({ externalId: 'ok-1', nhsNumber: good1, code: '9Nu0' }),
+      'not json',
+      JSON.stringify({ externalId: 'bad-nhs', nhsNumber: '9434765918', code: '9Nu0' }),
+      JSON.stringify({ externalId: 'bad-code', nhsNumber: good1, code: '9XX9' }),
+      '',
+      JSON.stringify({ externalId: 'bad-purpose', nhsNumber: good1, purpose: 'no-such-purpose', decision: 'deny' }),
+      JSON.stringify({ nhsNumber: good1, code: '9Nu0' }),
+      JSON.stringify({ externalId: 'both', nhsNumber: good1, code: '9Nu0', purpose: 'planning-research', decision: 'deny' }),
+      JSON.stringify({ externalId: 'bad-date', nhsNumber: good1, code: '9Nu0', effectiveFrom: 'yesterday' }),
+      JSON.stringify({ externalId: 'bad-source', nhsNumber: good1, code: '9Nu0', source: 'fax' }),
+      JSON.stringify({ externalId: 'extra', nhsNumber: good1, code: '9Nu0', colour: 'blue' }),
+      JSON.stringify({ externalId: 'ok-2', nhsNumber: good2, purpose: 'planning-research', decision: 'deny', source: 'paper-form', recordedBy: { odsCode: 'B82005', proxyRole: 'parent' } })
+    ]
+    const res = await importBody(lines.join('\r\n'))
+    expect(res.status).toBe(200)
+    expect(res.json.imported).toBe(2)
+    expect(res.json.rejectedCount).toBe(9)
+    const rejected = res.json.rejected as Array<{ line: number, error: string }>
+    expect(rejected.map(r => r.line)).toEqual([2, 3, 4, 6, 7, 8, 9, 10, 11])
+    expect(rejected[0].error).toMatch(/not valid JSON/)
+    expect(rejected[1].error).toMatch(/check digit/)
+    expect(rejected[2].error).toMatch(/unknown GP code '9XX9'/)
+    expect(rejected[3].error).toMatch(/unknown purpose/)
+    expect(rejected[4].error).toMatch(/externalId/)
+    expect(rejected[5].error).toMatch(/either code or purpose/)
+    expect(rejected[6].error).toMatch(/effectiveFrom/)
+    expect(rejected[7].error).toMatch(/source/)
+    expect(rejected[8].error).toMatch(/unknown field 'colour'/)
+    expect(await decide(good2, 'planning-research')).toMatchObject({ decision: 'deny' })
+  })
+
+  it('records one audit event with the counts', async () => {
+    const [p] = nhsNumbers(1, 6)
+    const res = await importBody(JSON.stringify({ externalId: 'audit-1', nhsNumber: p, code: '9Nu4' }) + '\nbroken\n')
+    const events = (await t.app.inject({ method: 'GET', url: '/v1/audit?type=import', headers: auth })).json().items as Array<{ id: string, details: Record<string, unknown> }>
+    const event = events.find(e => e.id === res.json.auditId)
+    expect(event?.details).toMatchObject({ imported: 1, skipped: 0, rejected: 1, lines: 2 })
+  })
+
+  it('loads thousands of lines in batches', async () => {
+    const patients = nhsNumbers(12_000, 7)
+    const body = patients.map((n, i) => JSON.stringify({ externalId: `bulk-${i}`, nhsNumber: n, code: i % 2 === 0 ? '9Nu4' : '9Nu0' })).join('\n')
+    const res = await importBody(body)
+    expect(res.json).toMatchObject({ imported: 12_000, skipped: 0, rejectedCount: 0 })
+    expect(await decide(patients[11_998], 'planning-research')).toMatchObject({ decision: 'deny' })
+    expect(await decide(patients[11_999], 'planning-research')).toMatchObject({ decision: 'permit' })
+  })
+
+  it('needs the admin scope and an NDJSON body', async () => {
+    const writer = (await clientWithToken(t.app, { scopes: ['consent:write'] })).auth
+    expect((await importBody('{}', writer)).status).toBe(403)
+    expect((await importBody('{"externalId":"x"}', auth, 'application/json')).status).toBe(415)
+    expect((await importBody('x', auth, 'text/plain')).status).toBe(415)
+  })
+})
