@@ -2,7 +2,9 @@
 // machine (SPEC §6). A benchmark, not a test: it never runs in npm test and CI does not gate on it.
 // Each measurement starts its server as a child process so the load generator has its own core.
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, rmSync, readFileSync } from 'node:fs'
+import { createReadStream, createWriteStream, existsSync, mkdirSync, mkdtempSync, rmSync, readFileSync, writeFileSync } from 'node:fs'
+import { Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { randomUUID } from 'node:crypto'
@@ -15,6 +17,9 @@ import { nhsNumbers } from '../test/helpers/app.ts'
 const DURATION = Number(process.env.BENCH_SECONDS ?? 10)
 const CONNECTIONS = 50
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 1)
+const ONLY = process.env.BENCH_ONLY?.split(',') ?? ['decisions', 'bulk']
+const FILTER_LINES = Number(process.env.BENCH_FILTER_LINES ?? 10_000_000)
+const OPT_OUTS = Number(process.env.BENCH_OPT_OUTS ?? 1_000_000)
 
 function waitForPort (url: string): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -54,7 +59,7 @@ async function main (): Promise<void> {
   execFileSync(process.execPath, [join(PACKAGE_ROOT, 'scripts', 'build-if-needed.mjs')], { stdio: 'inherit' })
   const rows: Array<[string, string, string, string, string]> = []
 
-  for (let round = 1; round <= ROUNDS; round++) {
+  for (let round = 1; round <= ROUNDS && ONLY.includes('decisions'); round++) {
     // Anchor: a bare Fastify hello-world route.
     const hello = start(['-e', HELLO], { PORT: '3901' })
     await waitForPort('http://127.0.0.1:3901/')
@@ -106,9 +111,101 @@ async function main (): Promise<void> {
     rows.push([`round ${round}: errors / non-2xx`, `${decisions.errors} / ${decisions.non2xx}`, '-', '-', decisions.errors + decisions.non2xx === 0 ? 'pass' : 'FAIL'])
   }
 
+  if (ONLY.includes('bulk')) rows.push(...await bulk())
+
   console.log(`\nautocannon, ${CONNECTIONS} connections, ${DURATION} s per measurement, node ${process.version}\n`)
   console.log('| figure | value | anchor | ratio | target |\n| --- | --- | --- | --- | --- |')
   for (const r of rows) console.log(`| ${r.join(' | ')} |`)
+}
+
+
+/** The numbers of a cohort and its opt-outs, written once into .bench/ and reused. */
+function bulkFiles (): { dir: string, input: string, optouts: string, optoutsNdjson: string, small: string } {
+  const dir = join(PACKAGE_ROOT, '.bench')
+  mkdirSync(dir, { recursive: true })
+  const input = join(dir, `input-${FILTER_LINES}.txt`)
+  const small = join(dir, `input-${FILTER_LINES / 10}.txt`)
+  const optouts = join(dir, `optouts-${OPT_OUTS}.txt`)
+  const optoutsNdjson = join(dir, `optouts-${OPT_OUTS}.ndjson`)
+  if (!existsSync(input) || !existsSync(optouts) || !existsSync(optoutsNdjson) || !existsSync(small)) {
+    process.stderr.write(`generating ${FILTER_LINES} input lines and ${OPT_OUTS} opt-outs in .bench/ ...\n`)
+    const all = nhsNumbers(FILTER_LINES, 2026)
+    // Every tenth input number has opted out: 1 M opt-outs in 10 M lines.
+    const out: string[] = []
+    for (let i = 0; i < all.length && out.length < OPT_OUTS; i += Math.max(1, Math.floor(FILTER_LINES / OPT_OUTS))) out.push(all[i])
+    writeFileSync(optouts, out.join('\n') + '\n')
+    writeFileSync(optoutsNdjson, out.map((n, i) => `{"externalId":"b${i}","nhsNumber":"${n}","code":"9Nu4","effectiveFrom":"2020-01-01"}`).join('\n') + '\n')
+    writeFileSync(input, all.join('\n') + '\n')
+    writeFileSync(small, all.slice(0, FILTER_LINES / 10).join('\n') + '\n')
+  }
+  return { dir, input, optouts, optoutsNdjson, small }
+}
+
+/** Samples a process's resident set size until stopped; returns the peak in MB. */
+function rssSampler (pid: number): () => number {
+  let peak = 0
+  const timer = setInterval(() => {
+    try {
+      const kb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0)
+      peak = Math.max(peak, kb / 1024)
+    } catch {}
+  }, 20)
+  return () => { clearInterval(timer); return peak }
+}
+
+async function postFile (url: string, headers: Record<string, string>, file: string, out?: string): Promise<{ ms: number, status: number, body: string }> {
+  const started = performance.now()
+  const res = await fetch(url, { method: 'POST', headers, body: Readable.toWeb(createReadStream(file, { highWaterMark: 256 * 1024 })) as ReadableStream, duplex: 'half' } as RequestInit)
+  let body = ''
+  if (out !== undefined && res.ok && res.body !== null) await pipeline(Readable.fromWeb(res.body as Parameters<typeof Readable.fromWeb>[0]), createWriteStream(out))
+  else body = await res.text()
+  return { ms: performance.now() - started, status: res.status, body }
+}
+
+async function bulk (): Promise<Array<[string, string, string, string, string]>> {
+  execFileSync(process.execPath, [join(PACKAGE_ROOT, 'scripts', 'build-if-needed.mjs')], { stdio: 'inherit' })
+  const files = bulkFiles()
+  const rows: Array<[string, string, string, string, string]> = []
+
+  // Anchor: grep removes the opt-outs from the same input.
+  const grepOut = join(files.dir, 'grep.out')
+  const grepStarted = performance.now()
+  execFileSync('sh', ['-c', `grep -vxFf '${files.optouts}' '${files.input}' > '${grepOut}'`])
+  const grepMs = performance.now() - grepStarted
+
+  const dir = mkdtempSync(join(tmpdir(), 'consent-bench-bulk-'))
+  const env = { PORT: '3903', PUBLIC_URL: 'http://127.0.0.1:3903', DATABASE_URL: process.env.BENCH_DATABASE_URL ?? `file:${join(dir, 'bench.db')}`, SIGNING_KEY_FILE: join(dir, 'signing-key.json'), LOG_LEVEL: 'warn' }
+  const cli = (...args: string[]): string => execFileSync(process.execPath, [join(PACKAGE_ROOT, 'dist', 'src', 'cli.js'), ...args], { env: { ...process.env, ...env } }).toString()
+  cli('keygen', '--out', dir, '--name', 'bench', '--alg', 'ES256')
+  const clientId = (JSON.parse(cli('client', 'create', '--name', 'bench', '--scopes', 'admin,consent:filter', '--purposes', 'planning-research', '--public-key', join(dir, 'bench.public.jwks.json'))) as { clientId: string }).clientId
+  const service = start([join(PACKAGE_ROOT, 'dist', 'src', 'server.js')], env)
+  await waitForPort(`${env.PUBLIC_URL}/health/live`)
+  const token = cli('token', '--client-id', clientId, '--key', join(dir, 'bench.private.jwk.json'), '--url', env.PUBLIC_URL).trim()
+  const auth = { authorization: `Bearer ${token}` }
+
+  const imported = await postFile(`${env.PUBLIC_URL}/v1/preferences/import`, { ...auth, 'content-type': 'application/x-ndjson' }, files.optoutsNdjson)
+  const importRate = OPT_OUTS / (imported.ms / 1000)
+  rows.push([`import: choices/s (${OPT_OUTS} NDJSON lines, GP codes)`, importRate.toFixed(0), '-', '-', importRate >= 100_000 ? 'pass (>= 100 000)' : 'FAIL (< 100 000)'])
+
+  const filterHeaders = { ...auth, 'content-type': 'text/plain', accept: 'text/plain' }
+  const smallOut = join(dir, 'small.out')
+  let peak = rssSampler(service.pid as number)
+  const small = await postFile(`${env.PUBLIC_URL}/v1/filter?purpose=planning-research`, filterHeaders, files.small, smallOut)
+  const peakSmall = peak()
+  const out = join(files.dir, 'service.out')
+  peak = rssSampler(service.pid as number)
+  const large = await postFile(`${env.PUBLIC_URL}/v1/filter?purpose=planning-research`, filterHeaders, files.input, out)
+  const peakLarge = peak()
+  await stop(service)
+  const same = readFileSync(out).equals(readFileSync(grepOut))
+  rmSync(dir, { recursive: true, force: true })
+
+  const ratio = (FILTER_LINES / (large.ms / 1000)) / (FILTER_LINES / (grepMs / 1000))
+  rows.push([`filter: ${FILTER_LINES} lines against ${OPT_OUTS} opt-outs, lines/s`, (FILTER_LINES / (large.ms / 1000)).toFixed(0), `${(FILTER_LINES / (grepMs / 1000)).toFixed(0)} (grep -vxFf)`, ratio.toFixed(2), ratio >= 0.5 ? 'pass (>= 0.5)' : 'FAIL (< 0.5)'])
+  rows.push(['filter: output identical to grep\'s, byte for byte', same ? 'yes' : 'NO', '-', '-', same ? 'pass' : 'FAIL'])
+  rows.push([`filter: service peak RSS at ${FILTER_LINES / 10} / ${FILTER_LINES} lines (MB)`, `${peakSmall.toFixed(0)} / ${peakLarge.toFixed(0)}`, '-', `+${(peakLarge - peakSmall).toFixed(0)} MB`, peakLarge - peakSmall < 50 ? 'pass (< 50 MB growth)' : 'FAIL (>= 50 MB growth)'])
+  void small
+  return rows
 }
 
 main().catch(err => { console.error(err); process.exit(1) })

@@ -2,8 +2,12 @@
 // call site can leak them by forgetting to redact.
 import type { LoggerOptions } from 'pino'
 
-/** Ten digits, optionally grouped 3-3-4 by spaces or hyphens, not part of a longer word or number. */
-const NHS_NUMBER_LIKE = /(?<![0-9A-Za-z])[0-9]{3}[ -]?[0-9]{3}[ -]?[0-9]{4}(?![0-9A-Za-z])/g
+/**
+ * Ten digits, optionally grouped 3-3-4 by spaces or hyphens, not part of a longer word or number.
+ * The separators may also be URL-encoded (%20, %2D, +), as they are in a logged request URL such
+ * as /v1/patients/943%20476%205919/preferences.
+ */
+const NHS_NUMBER_LIKE = /(?<![0-9A-Za-z])[0-9]{3}(?:[ -]|%20|%2[Dd]|\+)?[0-9]{3}(?:[ -]|%20|%2[Dd]|\+)?[0-9]{4}(?![0-9A-Za-z])/g
 /** Compact JWS/JWE strings (tokens, assertions) wherever they appear. */
 const JWT_LIKE = /eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*/g
 

@@ -49,7 +49,7 @@ export async function verifyClientAssertion (assertion: string, clientIdParam: s
     throw new AssertionError('invalid_client', `assertion alg '${String(header.alg)}' is not allowed; use one of ${deps.allowedAlgorithms.join(', ')}`)
   }
   if (typeof header.kid !== 'string' || header.kid === '') throw new AssertionError('invalid_client', 'assertion header has no kid')
-  if (header.typ !== undefined && header.typ.toUpperCase() !== 'JWT') throw new AssertionError('invalid_client', `assertion typ must be JWT, not '${header.typ}'`)
+  if (header.typ !== undefined && (typeof header.typ !== 'string' || header.typ.toUpperCase() !== 'JWT')) throw new AssertionError('invalid_client', `assertion typ must be JWT, not '${String(header.typ).slice(0, 50)}'`)
   if (typeof claims.iss !== 'string' || claims.iss === '') throw new AssertionError('invalid_client', 'assertion has no iss claim (it must be the client id)')
   if (claims.sub !== claims.iss) throw new AssertionError('invalid_client', 'assertion sub must equal iss (the client id)')
   if (clientIdParam !== undefined && clientIdParam !== claims.iss) throw new AssertionError('invalid_client', 'client_id does not match the assertion\'s iss')

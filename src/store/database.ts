@@ -51,7 +51,10 @@ export async function openDatabase (url: string, options: DatabaseOptions = {}):
       kind,
       prisma,
       param: () => '?',
-      date: d => d.toISOString(),
+      // Exactly as the Prisma adapter writes DateTime (timestampFormat iso8601: '+00:00', not 'Z'):
+      // SQLite compares the text, so a raw row in another format would never equal, and never be
+      // <= or >=, the same instant in a Prisma filter (audit ?to=, alert cursors).
+      date: d => d.toISOString().replace('Z', '+00:00'),
       close: async () => { await prisma.$disconnect() }
     }
   }

@@ -1,8 +1,9 @@
 // POST /oauth2/token (signed-JWT client credentials, SPEC §4), access-token use on /v1, and the
 // discovery documents. Everything goes through app.inject against a real store.
 import { createHmac, randomUUID } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { SignJWT } from 'jose'
+import { SignJWT, importJWK, type CryptoKey, type JWK } from 'jose'
 import type { LightMyRequestResponse } from 'fastify'
 import {
   ALL_SCOPES, PUBLIC_URL, TOKEN_URL, buildTestApp, clientWithToken, newKeyPair, registerClient, requestToken, signAssertion, tokenFor,
@@ -214,6 +215,28 @@ describe('POST /oauth2/token: assertion checks', () => {
     expectOAuthError(await requestToken(t.app, form(await signAssertion(client, { typ: 'at+jwt' }))), 'invalid_client', /typ must be JWT/)
   })
 
+  it('refuses a typ that is not a string, without a 5xx', async () => {
+    for (const typ of [5, null, ['JWT'], { v: 'JWT' }]) {
+      const token = `${b64({ alg: client.alg, kid: client.kid, typ })}.${b64(claimsFor(client))}.AAAA`
+      expectOAuthError(await requestToken(t.app, form(token)), 'invalid_client', /typ must be JWT/)
+    }
+  })
+
+  it('refuses malformed header and claim values without a 5xx', async () => {
+    const cases: Array<[Record<string, unknown>, Record<string, unknown>, RegExp]> = [
+      [{ alg: 5, kid: client.kid }, claimsFor(client), /alg/],
+      [{ alg: client.alg, kid: 5 }, claimsFor(client), /no kid/],
+      [{ alg: client.alg, kid: client.kid }, { ...claimsFor(client), iss: 5, sub: 5 }, /iss/],
+      [{ alg: client.alg, kid: client.kid }, { ...claimsFor(client), jti: 5 }, /jti/],
+      [{ alg: client.alg, kid: client.kid }, { ...claimsFor(client), jti: 'j'.repeat(300) }, /jti/],
+      [{ alg: client.alg, kid: client.kid }, { ...claimsFor(client), exp: 'soon' }, /exp/],
+      [{ alg: client.alg, kid: client.kid }, { ...claimsFor(client), iss: 'x'.repeat(500), sub: 'x'.repeat(500) }, /unknown client/]
+    ]
+    for (const [header, claims, describes] of cases) {
+      expectOAuthError(await requestToken(t.app, form(`${b64(header)}.${b64(claims)}.AAAA`)), 'invalid_client', describes)
+    }
+  })
+
   it('refuses iss != sub', async () => {
     expectOAuthError(await requestToken(t.app, form(await signAssertion(client, { sub: randomUUID() }))), 'invalid_client', /sub must equal iss/)
   })
@@ -378,6 +401,26 @@ describe('access tokens on /v1', () => {
     const c = await clientWithToken(t.app, { scopes: ['consent:check'], purposes: ['planned-care'] })
     expect((await decide(c.auth, 'planned-care')).statusCode).toBe(200)
     expectProblem(await decide(c.auth, 'planning-research'), 403)
+  })
+
+  it('refuses tokens signed with the service key but expired, of the wrong type, audience or issuer, or for an unknown client', async () => {
+    const jwk = (JSON.parse(readFileSync(t.config.signingKeyFile, 'utf8')) as { keys: JWK[] }).keys[0]
+    const key = await importJWK(jwk, 'ES256') as CryptoKey
+    const c = await registerClient(t.app)
+    const now = Math.floor(Date.now() / 1000)
+    const mint = async (o: { sub?: string, exp?: number, typ?: string, aud?: string, iss?: string } = {}): Promise<string> =>
+      await new SignJWT({ scope: 'consent:check', client_id: o.sub ?? c.id })
+        .setProtectedHeader({ alg: 'ES256', kid: String(jwk.kid), typ: o.typ ?? 'at+jwt' })
+        .setIssuer(o.iss ?? PUBLIC_URL).setSubject(o.sub ?? c.id).setAudience(o.aud ?? PUBLIC_URL)
+        .setIssuedAt(now - 1000).setExpirationTime(o.exp ?? now + 300).setJti(randomUUID())
+        .sign(key)
+    // The control: a token made this way is accepted.
+    expect((await decide({ authorization: `Bearer ${await mint()}` })).statusCode).toBe(200)
+    expect(expectProblem(await decide({ authorization: `Bearer ${await mint({ exp: now - 60 })}` }), 401).detail).toMatch(/expired/)
+    expectProblem(await decide({ authorization: `Bearer ${await mint({ typ: 'JWT' })}` }), 401)
+    expectProblem(await decide({ authorization: `Bearer ${await mint({ aud: 'https://other.example' })}` }), 401)
+    expectProblem(await decide({ authorization: `Bearer ${await mint({ iss: 'https://other.example' })}` }), 401)
+    expectProblem(await decide({ authorization: `Bearer ${await mint({ sub: randomUUID() })}` }), 401)
   })
 
   it('accepts the scheme name case-insensitively', async () => {

@@ -1,0 +1,91 @@
+// SPEC §2 and §7: the service never logs NHS numbers (in any written form), tokens or keys; the
+// request id is in every request's log lines so that callers can find them.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { buildTestApp, clientWithToken, requestToken, signAssertion, type TestApp } from './helpers/app.ts'
+
+let t: TestApp
+let token: string
+const NHS = '9434765919'
+const INVALID = '9434765918' // wrong check digit
+
+const ids = {
+  record: '0b7e8c2a-3f1d-4c55-9a0e-5d2f7c1b9e41',
+  readSpaced: '0b7e8c2a-3f1d-4c55-9a0e-5d2f7c1b9e42',
+  readHyphen: '0b7e8c2a-3f1d-4c55-9a0e-5d2f7c1b9e43',
+  decidePlain: '0b7e8c2a-3f1d-4c55-9a0e-5d2f7c1b9e44',
+  decideSpaced: '0b7e8c2a-3f1d-4c55-9a0e-5d2f7c1b9e45',
+  decideHyphen: '0b7e8c2a-3f1d-4c55-9a0e-5d2f7c1b9e46',
+  emergency: '0b7e8c2a-3f1d-4c55-9a0e-5d2f7c1b9e47',
+  invalid: '0b7e8c2a-3f1d-4c55-9a0e-5d2f7c1b9e48',
+  invalidPath: '0b7e8c2a-3f1d-4c55-9a0e-5d2f7c1b9e49',
+  auditQuery: '0b7e8c2a-3f1d-4c55-9a0e-5d2f7c1b9e4a',
+  badToken: '0b7e8c2a-3f1d-4c55-9a0e-5d2f7c1b9e4b'
+}
+
+beforeAll(async () => {
+  t = await buildTestApp({ LOG_LEVEL: 'info' })
+  const caller = await clientWithToken(t.app)
+  token = caller.token
+  const auth = caller.auth
+  const inject = async (requestId: string, opts: { method: 'GET' | 'POST', url: string, payload?: Record<string, unknown>, headers?: Record<string, string> }): Promise<number> => {
+    const res = await t.app.inject({ ...opts, headers: { ...auth, 'x-request-id': requestId, ...opts.headers } })
+    return res.statusCode
+  }
+  // A choice recorded through the spaced form in the URL, read back through both grouped forms.
+  expect(await inject(ids.record, { method: 'POST', url: '/v1/patients/943%20476%205919/preferences', payload: { purpose: 'planning-research', decision: 'deny', source: 'gp-practice', note: `Patient ${NHS} asked in person` } })).toBe(201)
+  expect(await inject(ids.readSpaced, { method: 'GET', url: '/v1/patients/943%20476%205919/preferences' })).toBe(200)
+  expect(await inject(ids.readHyphen, { method: 'GET', url: '/v1/patients/943-476-5919/preferences' })).toBe(200)
+  // Decisions in every form.
+  expect(await inject(ids.decidePlain, { method: 'POST', url: '/v1/decisions', payload: { nhsNumber: NHS, purpose: 'planning-research' } })).toBe(200)
+  expect(await inject(ids.decideSpaced, { method: 'POST', url: '/v1/decisions', payload: { nhsNumber: '943 476 5919', purpose: 'gp-data-secondary-use' } })).toBe(200)
+  expect(await inject(ids.decideHyphen, { method: 'POST', url: '/v1/decisions', payload: { nhsNumber: '943-476-5919', purpose: 'planned-care' } })).toBe(200)
+  expect(await inject(ids.emergency, { method: 'POST', url: '/v1/decisions', payload: { nhsNumber: NHS, purpose: 'summary-care-record', pointOfCare: { permissionToView: 'unable-to-ask', reason: `Unconscious; wristband reads ${NHS}` } } })).toBe(200)
+  // Deliberate 400s for an invalid number, in the body and in the path.
+  expect(await inject(ids.invalid, { method: 'POST', url: '/v1/decisions', payload: { nhsNumber: INVALID, purpose: 'planned-care' } })).toBe(400)
+  expect(await inject(ids.invalidPath, { method: 'GET', url: `/v1/patients/${INVALID}/preferences` })).toBe(400)
+  // The NHS number in a query string.
+  expect(await inject(ids.auditQuery, { method: 'GET', url: `/v1/audit?nhsNumber=${NHS}` })).toBe(200)
+  // A rejected token and a token request (assertion in the body, access token in the answer).
+  expect(await inject(ids.badToken, { method: 'GET', url: '/v1/audit', headers: { authorization: `Bearer ${token}x` } })).toBe(401)
+  const res = await requestToken(t.app, {
+    grant_type: 'client_credentials',
+    client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+    client_assertion: await signAssertion(caller)
+  })
+  expect(res.statusCode).toBe(200)
+  await t.app.services.audit.flush()
+})
+
+afterAll(async () => { await t.close() })
+
+describe('logs (SPEC §7: never NHS numbers, tokens or keys)', () => {
+  it('were written at LOG_LEVEL info', () => {
+    expect(t.config.logLevel).toBe('info')
+    expect(t.logs.length).toBeGreaterThan(10)
+  })
+
+  it('contain no NHS number in any written form', () => {
+    const all = t.logs.join('')
+    for (const form of [NHS, '943 476 5919', '943-476-5919', '943%20476%205919', '943+476+5919', INVALID]) {
+      expect(all, form).not.toContain(form)
+    }
+    // Whatever separates the groups (encoded or not), the digits never appear in order.
+    expect(all).not.toMatch(/943\D{0,6}476\D{0,6}591[89]/)
+  })
+
+  it('contain no access token or client assertion', () => {
+    const all = t.logs.join('')
+    expect(all).not.toContain('eyJ')
+    expect(all).not.toContain(token.slice(20, 60))
+  })
+
+  it('contain every request id, on JSON lines', () => {
+    const lines = t.logs.flatMap(chunk => chunk.split('\n')).filter(l => l.trim() !== '')
+    const parsed = lines.map(l => JSON.parse(l) as Record<string, unknown>)
+    for (const [name, id] of Object.entries(ids)) {
+      expect(parsed.some(p => p.reqId === id), name).toBe(true)
+    }
+    // The 400 is logged with its request id and status.
+    expect(parsed.some(p => p.reqId === ids.invalid && (p.res as { statusCode?: number } | undefined)?.statusCode === 400)).toBe(true)
+  })
+})

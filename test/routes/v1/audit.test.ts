@@ -1,0 +1,252 @@
+// The audit trail over HTTP (SPEC §3, §7): filters, newest-first cursor paging, and verification of
+// the hash chains, including edits and deletions made directly in the database.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { LightMyRequestResponse } from 'fastify'
+import { verifyAuditLog } from '../../../src/store/audit-log.ts'
+import { buildTestApp, clientWithToken, nhsNumbers, tokenFor, type TestApp } from '../../helpers/app.ts'
+
+type Json = Record<string, any>
+type Caller = Awaited<ReturnType<typeof clientWithToken>>
+
+let t: TestApp
+let alice: Caller
+let bob: Caller
+const [p1, p2, p3] = nhsNumbers(3, 37)
+
+async function get (app: TestApp, url: string, auth: { authorization: string }): Promise<LightMyRequestResponse> {
+  return await app.app.inject({ method: 'GET', url, headers: auth })
+}
+
+async function items (url: string, auth = alice.auth): Promise<Json[]> {
+  const res = await get(t, url, auth)
+  expect(res.statusCode, res.body).toBe(200)
+  return res.json().items
+}
+
+async function decide (app: TestApp, caller: Caller, nhsNumber: string, purpose: string): Promise<Json> {
+  const res = await app.app.inject({ method: 'POST', url: '/v1/decisions', headers: caller.auth, payload: { nhsNumber, purpose } })
+  expect(res.statusCode, res.body).toBe(200)
+  return res.json()
+}
+
+const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
+
+beforeAll(async () => {
+  t = await buildTestApp()
+  alice = await clientWithToken(t.app)
+  bob = await clientWithToken(t.app)
+  const rec = await t.app.inject({ method: 'POST', url: `/v1/patients/${p1}/preferences`, headers: alice.auth, payload: { purpose: 'planning-research', decision: 'deny', source: 'gp-practice' } })
+  expect(rec.statusCode).toBe(201)
+  for (const [caller, nhs, purpose] of [[alice, p1, 'planning-research'], [bob, p1, 'planned-care'], [alice, p2, 'planned-care'], [bob, p2, 'gp-data-secondary-use'], [bob, p3, 'planning-research'], [alice, p3, 'unplanned-care']] as const) {
+    await decide(t, caller, nhs, purpose)
+    await sleep(3) // distinct timestamps for the from/to filters
+  }
+})
+
+afterAll(async () => { await t.close() })
+
+describe('GET /v1/audit', () => {
+  it('answers { items, nextCursor } with events of the SPEC §3 shape', async () => {
+    const res = await get(t, '/v1/audit', alice.auth)
+    expect(res.statusCode, res.body).toBe(200)
+    const body = res.json()
+    expect(body).toHaveProperty('nextCursor')
+    const e = (body.items as Json[]).find(x => x.type === 'decision')
+    expect(e).toMatchObject({ id: expect.any(String), at: expect.any(String), type: 'decision', clientId: expect.any(String), requestId: expect.any(String), nhsNumber: expect.any(String), purpose: expect.any(String), outcome: expect.any(String), details: expect.any(Object), prevHash: expect.stringMatching(/^[0-9a-f]{64}$/), hash: expect.stringMatching(/^[0-9a-f]{64}$/) })
+  })
+
+  it('filters by nhsNumber (any accepted form) and rejects an invalid one', async () => {
+    const events = await items(`/v1/audit?nhsNumber=${p1}`)
+    expect(events.length).toBe(3) // the preference and two decisions
+    expect(events.every(e => e.nhsNumber === p1)).toBe(true)
+    expect(new Set(events.map(e => e.type))).toEqual(new Set(['decision', 'preference.recorded']))
+    const spaced = encodeURIComponent(`${p1.slice(0, 3)} ${p1.slice(3, 6)} ${p1.slice(6)}`)
+    expect((await items(`/v1/audit?nhsNumber=${spaced}`)).map(e => e.id)).toEqual(events.map(e => e.id))
+    const res = await get(t, '/v1/audit?nhsNumber=9434765918', alice.auth)
+    expect(res.statusCode).toBe(400)
+    expect(res.headers['content-type']).toMatch(/^application\/problem\+json/)
+    expect(res.json().errors[0].path).toMatch(/nhsNumber/)
+  })
+
+  it('filters by clientId', async () => {
+    const events = await items(`/v1/audit?clientId=${bob.id}`)
+    expect(events.filter(e => e.type === 'decision')).toHaveLength(3)
+    expect(events.every(e => e.clientId === bob.id)).toBe(true)
+  })
+
+  it('filters by type, and rejects an unknown type', async () => {
+    const decisions = await items('/v1/audit?type=decision')
+    expect(decisions).toHaveLength(6)
+    expect(decisions.every(e => e.type === 'decision')).toBe(true)
+    const recorded = await items('/v1/audit?type=preference.recorded')
+    expect(recorded.map(e => e.nhsNumber)).toEqual([p1])
+    const combined = await items(`/v1/audit?type=decision&clientId=${alice.id}&nhsNumber=${p3}`)
+    expect(combined.map(e => [e.clientId, e.nhsNumber, e.purpose])).toEqual([[alice.id, p3, 'unplanned-care']])
+    expect((await get(t, '/v1/audit?type=coffee', alice.auth)).statusCode).toBe(400)
+  })
+
+  it('filters by from and to (inclusive)', async () => {
+    const all = await items('/v1/audit?type=decision')
+    const times = all.map(e => Date.parse(e.at))
+    const mid = all[2].at
+    const from = await items(`/v1/audit?type=decision&from=${encodeURIComponent(mid)}`)
+    expect(from.map(e => e.id)).toEqual(all.filter((_, i) => times[i] >= Date.parse(mid)).map(e => e.id))
+    expect(from.map(e => e.id)).toContain(all[2].id)
+    const to = await items(`/v1/audit?type=decision&to=${encodeURIComponent(mid)}`)
+    expect(to.map(e => e.id)).toEqual(all.filter((_, i) => times[i] <= Date.parse(mid)).map(e => e.id))
+    expect(to.map(e => e.id)).toContain(all[2].id)
+    const window = await items(`/v1/audit?type=decision&from=${encodeURIComponent(all[4].at)}&to=${encodeURIComponent(all[1].at)}`)
+    expect(window.map(e => e.id)).toEqual([all[1].id, all[2].id, all[3].id, all[4].id])
+    expect(await items('/v1/audit?from=2099-01-01T00:00:00Z')).toEqual([])
+    expect((await get(t, '/v1/audit?from=yesterday', alice.auth)).statusCode).toBe(400)
+  })
+
+  it('lists newest first', async () => {
+    const all = await items('/v1/audit?limit=500')
+    const times = all.map(e => Date.parse(e.at))
+    for (let i = 1; i < times.length; i++) expect(times[i - 1]).toBeGreaterThanOrEqual(times[i])
+    const last = await decide(t, alice, p2, 'planning-research')
+    expect((await items('/v1/audit?limit=1'))[0].id).toBe(last.auditId)
+  })
+
+  it('cursor paging returns disjoint pages that together cover every event', async () => {
+    const all = await items('/v1/audit?limit=500')
+    expect(all.length).toBeGreaterThan(7)
+    const seen: string[] = []
+    let url = '/v1/audit?limit=3'
+    let pages = 0
+    for (;;) {
+      const res = await get(t, url, alice.auth)
+      expect(res.statusCode, res.body).toBe(200)
+      const body = res.json()
+      expect(body.items.length).toBeLessThanOrEqual(3)
+      seen.push(...body.items.map((e: Json) => e.id))
+      pages++
+      if (body.nextCursor === null) break
+      url = `/v1/audit?limit=3&cursor=${encodeURIComponent(body.nextCursor)}`
+      expect(pages).toBeLessThan(100)
+    }
+    expect(new Set(seen).size).toBe(seen.length)
+    expect(seen).toEqual(all.map(e => e.id))
+    expect(pages).toBe(Math.ceil(all.length / 3))
+  })
+
+  it('paging works together with a filter', async () => {
+    const all = await items('/v1/audit?type=decision')
+    const first = (await get(t, '/v1/audit?type=decision&limit=4', alice.auth)).json()
+    expect(first.nextCursor).toEqual(expect.any(String))
+    const second = (await get(t, `/v1/audit?type=decision&limit=4&cursor=${encodeURIComponent(first.nextCursor)}`, alice.auth)).json()
+    expect([...first.items, ...second.items].map((e: Json) => e.id)).toEqual(all.slice(0, first.items.length + second.items.length).map(e => e.id))
+  })
+
+  it('a bad cursor is a 400 problem+json', async () => {
+    for (const cursor of ['!!!', Buffer.from('abc').toString('base64url'), Buffer.from('1; DROP TABLE').toString('base64url')]) {
+      const res = await get(t, `/v1/audit?cursor=${encodeURIComponent(cursor)}`, alice.auth)
+      expect(res.statusCode, res.body).toBe(400)
+      expect(res.headers['content-type']).toMatch(/^application\/problem\+json/)
+      expect(res.json().errors[0].path).toMatch(/cursor/)
+    }
+  })
+
+  it('needs audit:read', async () => {
+    const token = await tokenFor(t.app, alice, 'consent:check')
+    expect((await get(t, '/v1/audit', { authorization: `Bearer ${token}` })).statusCode).toBe(403)
+    expect((await get(t, '/v1/audit/verify', { authorization: `Bearer ${token}` })).statusCode).toBe(403)
+    expect((await t.app.inject({ method: 'GET', url: '/v1/audit' })).statusCode).toBe(401)
+  })
+})
+
+describe('GET /v1/audit/verify', () => {
+  it('reports a valid log, the chains and the number of events checked', async () => {
+    const res = await get(t, '/v1/audit/verify', alice.auth)
+    expect(res.statusCode, res.body).toBe(200)
+    const report = res.json()
+    const count = await t.app.services.db.prisma.auditEvent.count()
+    expect(report).toEqual({ valid: true, checkedEvents: count, chains: expect.any(Number), firstBrokenLink: null })
+    expect(report.chains).toBeGreaterThanOrEqual(1)
+    expect(count).toBeGreaterThan(7)
+  })
+})
+
+describe('tamper evidence (SPEC §7)', () => {
+  // Each test breaks its own store.
+  async function tamperApp (): Promise<{ app: TestApp, caller: Caller, decisions: Json[] }> {
+    const app = await buildTestApp()
+    const caller = await clientWithToken(app.app)
+    const decisions: Json[] = []
+    const [nhs] = nhsNumbers(1, 41)
+    for (const purpose of ['planned-care', 'unplanned-care', 'planning-research', 'gp-data-secondary-use', 'planned-care']) {
+      decisions.push(await decide(app, caller, nhs, purpose))
+    }
+    const ok = (await get(app, '/v1/audit/verify', caller.auth)).json()
+    expect(ok.valid).toBe(true)
+    return { app, caller, decisions }
+  }
+
+  it('an edited outcome breaks the chain at that event', async () => {
+    const { app, caller, decisions } = await tamperApp()
+    try {
+      const target = decisions[2]
+      const { db } = app.app.services
+      const changed = await db.prisma.$executeRawUnsafe(`UPDATE "audit_events" SET "outcome" = ${db.param(1)} WHERE "id" = ${db.param(2)}`, 'deny', target.auditId)
+      expect(changed).toBe(1)
+      const res = await get(app, '/v1/audit/verify', caller.auth)
+      expect(res.statusCode).toBe(200)
+      const report = res.json()
+      expect(report.valid).toBe(false)
+      expect(report.firstBrokenLink).toMatchObject({ eventId: target.auditId, chain: expect.any(String), reason: expect.stringMatching(/edited|hash/) })
+      // The same verification the CLI's `audit verify` runs, straight on the store.
+      const direct = await verifyAuditLog(db)
+      expect(direct.valid).toBe(false)
+      expect(direct.firstBrokenLink?.eventId).toBe(target.auditId)
+    } finally {
+      await app.close()
+    }
+  })
+
+  it('an edited NHS number (hiding who was looked at) breaks the chain at that event', async () => {
+    const { app, caller, decisions } = await tamperApp()
+    try {
+      const target = decisions[1]
+      const { db } = app.app.services
+      await db.prisma.$executeRawUnsafe(`UPDATE "audit_events" SET "nhsNumber" = ${db.param(1)} WHERE "id" = ${db.param(2)}`, '9434765919', target.auditId)
+      const report = (await get(app, '/v1/audit/verify', caller.auth)).json()
+      expect(report.valid).toBe(false)
+      expect(report.firstBrokenLink.eventId).toBe(target.auditId)
+    } finally {
+      await app.close()
+    }
+  })
+
+  it('a deleted middle event is reported as a gap at the event after it', async () => {
+    const { app, caller, decisions } = await tamperApp()
+    try {
+      const { db } = app.app.services
+      const removed = await db.prisma.$executeRawUnsafe(`DELETE FROM "audit_events" WHERE "id" = ${db.param(1)}`, decisions[2].auditId)
+      expect(removed).toBe(1)
+      const report = (await get(app, '/v1/audit/verify', caller.auth)).json()
+      expect(report.valid).toBe(false)
+      expect(report.firstBrokenLink).toMatchObject({ eventId: decisions[3].auditId, reason: expect.stringMatching(/gap|missing/) })
+      const direct = await verifyAuditLog(db)
+      expect(direct.firstBrokenLink).toEqual(report.firstBrokenLink)
+    } finally {
+      await app.close()
+    }
+  })
+
+  it('an event re-hashed after an edit still breaks the link to its successor', async () => {
+    const { app, caller, decisions } = await tamperApp()
+    try {
+      const { db } = app.app.services
+      const { hashEvent } = await import('../../../src/store/audit-chain.ts')
+      const row = await db.prisma.auditEvent.findUniqueOrThrow({ where: { id: decisions[1].auditId } })
+      const edited = { ...row, outcome: 'deny' }
+      await db.prisma.auditEvent.update({ where: { id: row.id }, data: { outcome: 'deny', hash: hashEvent(edited) } })
+      const report = (await get(app, '/v1/audit/verify', caller.auth)).json()
+      expect(report.valid).toBe(false)
+      expect(report.firstBrokenLink.eventId).toBe(decisions[2].auditId)
+    } finally {
+      await app.close()
+    }
+  })
+})

@@ -1,0 +1,269 @@
+// Patients' choices over HTTP (SPEC §2 "Preferences", §3): record, read with history, change of
+// mind, back- and future-dating, entered-in-error, proxies, scopes and audit.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { LightMyRequestResponse } from 'fastify'
+import { buildTestApp, clientWithToken, nhsNumbers, tokenFor, type TestApp } from '../../helpers/app.ts'
+
+type Auth = { authorization: string }
+type Json = Record<string, any>
+
+let t: TestApp
+let main: Awaited<ReturnType<typeof clientWithToken>>
+const numbers = nhsNumbers(60, 23)
+let next = 0
+const patient = (): string => numbers[next++]
+
+async function post (nhsNumber: string, body: unknown, auth: Auth = main.auth): Promise<LightMyRequestResponse> {
+  return await t.app.inject({ method: 'POST', url: `/v1/patients/${nhsNumber}/preferences`, headers: auth, payload: body as Json })
+}
+
+async function recorded (nhsNumber: string, body: Json): Promise<Json> {
+  const res = await post(nhsNumber, { source: 'gp-practice', ...body })
+  expect(res.statusCode, res.body).toBe(201)
+  return res.json()
+}
+
+async function read (nhsNumber: string, auth: Auth = main.auth): Promise<Json> {
+  const res = await t.app.inject({ method: 'GET', url: `/v1/patients/${nhsNumber}/preferences`, headers: auth })
+  expect(res.statusCode, res.body).toBe(200)
+  return res.json()
+}
+
+async function voidRecord (nhsNumber: string, id: string, body: unknown, auth: Auth = main.auth): Promise<LightMyRequestResponse> {
+  return await t.app.inject({ method: 'POST', url: `/v1/patients/${nhsNumber}/preferences/${id}/entered-in-error`, headers: auth, payload: body as Json })
+}
+
+async function decision (nhsNumber: string, purpose: string): Promise<Json> {
+  const res = await t.app.inject({ method: 'POST', url: '/v1/decisions', headers: main.auth, payload: { nhsNumber, purpose } })
+  expect(res.statusCode, res.body).toBe(200)
+  return res.json()
+}
+
+function expectProblem (res: LightMyRequestResponse, status: number): Json {
+  expect(res.statusCode, res.body).toBe(status)
+  expect(res.headers['content-type']).toMatch(/^application\/problem\+json/)
+  const body = res.json()
+  expect(body).toMatchObject({ title: expect.any(String), status, detail: expect.any(String), requestId: expect.any(String) })
+  return body
+}
+
+beforeAll(async () => {
+  t = await buildTestApp()
+  main = await clientWithToken(t.app, { odsCode: 'B82005' })
+})
+
+afterAll(async () => { await t.close() })
+
+describe('POST /v1/patients/{nhs}/preferences', () => {
+  it('records a choice: 201 with the SPEC §3 shape and a Location', async () => {
+    const nhs = patient()
+    const spaced = `${nhs.slice(0, 3)} ${nhs.slice(3, 6)} ${nhs.slice(6)}`
+    const before = Date.now()
+    const res = await post(encodeURIComponent(spaced), { purpose: 'planning-research', decision: 'deny', effectiveFrom: '2026-01-20T00:00:00Z', source: 'paper-form', note: 'Form signed at reception' })
+    expect(res.statusCode, res.body).toBe(201)
+    const p = res.json()
+    expect(p).toMatchObject({
+      id: expect.any(String),
+      nhsNumber: nhs,
+      purpose: 'planning-research',
+      decision: 'deny',
+      effectiveFrom: '2026-01-20T00:00:00.000Z',
+      recordedAt: expect.any(String),
+      source: 'paper-form',
+      status: 'active',
+      note: 'Form signed at reception',
+      recordedBy: { clientId: main.id, odsCode: 'B82005' }
+    })
+    expect(Date.parse(p.recordedAt)).toBeGreaterThanOrEqual(before - 1000)
+    expect(res.headers.location).toBe(`/v1/patients/${nhs}/preferences/${p.id}`)
+  })
+
+  it('effectiveFrom defaults to now', async () => {
+    const before = Date.now()
+    const p = await recorded(patient(), { purpose: 'planned-care', decision: 'deny' })
+    expect(Date.parse(p.effectiveFrom)).toBeGreaterThanOrEqual(before - 1000)
+    expect(Date.parse(p.effectiveFrom)).toBeLessThanOrEqual(Date.now() + 1000)
+  })
+
+  it('rejects invalid input with a 400 problem+json naming the field', async () => {
+    const nhs = patient()
+    const good = { purpose: 'planning-research', decision: 'deny', source: 'gp-practice' }
+    const cases: Array<{ body: Json, path: string }> = [
+      { body: { ...good, decision: 'maybe' }, path: '/decision' },
+      { body: { ...good, source: 'carrier-pigeon' }, path: '/source' },
+      { body: { ...good, purpose: 'no-such-purpose' }, path: '/purpose' },
+      { body: { ...good, effectiveFrom: 'last tuesday' }, path: '/effectiveFrom' },
+      { body: { ...good, effectiveFrom: '2026-13-45T00:00:00Z' }, path: '/effectiveFrom' },
+      { body: { ...good, colour: 'blue' }, path: '/colour' },
+      { body: { purpose: 'planning-research', decision: 'deny' }, path: '/source' },
+      { body: { ...good, recordedBy: { proxyRole: 'neighbour' } }, path: '/recordedBy/proxyRole' }
+    ]
+    for (const c of cases) {
+      const body = expectProblem(await post(nhs, c.body), 400)
+      expect(body.errors.map((e: Json) => e.path), JSON.stringify(body)).toContain(c.path)
+    }
+    for (const bad of ['9434765918', '12345', 'abcdefghij']) {
+      const body = expectProblem(await post(bad, good), 400)
+      expect(body.errors[0].path).toMatch(/nhsNumber/)
+      expect(body.detail).not.toContain(bad)
+    }
+    // Nothing was recorded by any of those.
+    expect((await read(nhs)).history).toEqual([])
+  })
+
+  it('a purpose the client is not registered for is a 403', async () => {
+    const planned = await clientWithToken(t.app, { purposes: ['planned-care'] })
+    expectProblem(await post(patient(), { purpose: 'planning-research', decision: 'deny', source: 'gp-practice' }, planned.auth), 403)
+  })
+
+  it('stores a proxy choice with recordedBy.proxyRole', async () => {
+    const nhs = patient()
+    const p = await recorded(nhs, { purpose: 'planning-research', decision: 'deny', recordedBy: { proxyRole: 'parent', name: 'Mother', odsCode: 'Y12345' } })
+    expect(p.recordedBy).toEqual({ proxyRole: 'parent', name: 'Mother', odsCode: 'Y12345', clientId: main.id })
+    const row = (await read(nhs)).history[0]
+    expect(row.recordedBy).toEqual({ proxyRole: 'parent', name: 'Mother', odsCode: 'Y12345', clientId: main.id })
+  })
+})
+
+describe('GET /v1/patients/{nhs}/preferences', () => {
+  it('answers { nhsNumber, current, history } with history newest first', async () => {
+    const nhs = patient()
+    const a = await recorded(nhs, { purpose: 'planning-research', decision: 'deny' })
+    const b = await recorded(nhs, { purpose: 'summary-care-record', decision: 'deny' })
+    const res = await read(`${nhs.slice(0, 3)}-${nhs.slice(3, 6)}-${nhs.slice(6)}`)
+    expect(res.nhsNumber).toBe(nhs)
+    expect(res.current).toEqual(expect.arrayContaining([
+      { purpose: 'planning-research', decision: 'deny', effectiveFrom: a.effectiveFrom, preferenceId: a.id },
+      { purpose: 'summary-care-record', decision: 'deny', effectiveFrom: b.effectiveFrom, preferenceId: b.id }
+    ]))
+    expect(res.current).toHaveLength(2)
+    expect(res.history.map((h: Json) => h.id)).toEqual([b.id, a.id])
+    expect(res.history[0]).toMatchObject({ id: b.id, nhsNumber: nhs, purpose: 'summary-care-record', decision: 'deny', source: 'gp-practice', status: 'active' })
+  })
+
+  it('a patient with no choices has empty current and history', async () => {
+    const nhs = patient()
+    expect(await read(nhs)).toEqual({ nhsNumber: nhs, current: [], history: [] })
+  })
+
+  it('a change of mind is a new record that supersedes the old one; both stay in history', async () => {
+    const nhs = patient()
+    const optOut = await recorded(nhs, { purpose: 'planning-research', decision: 'deny', effectiveFrom: new Date(Date.now() - 60_000).toISOString() })
+    const optIn = await recorded(nhs, { purpose: 'planning-research', decision: 'permit' })
+    const res = await read(nhs)
+    expect(res.current).toEqual([{ purpose: 'planning-research', decision: 'permit', effectiveFrom: optIn.effectiveFrom, preferenceId: optIn.id }])
+    expect(res.history.map((h: Json) => [h.id, h.decision, h.status])).toEqual([[optIn.id, 'permit', 'active'], [optOut.id, 'deny', 'active']])
+    expect(await decision(nhs, 'planning-research')).toMatchObject({ decision: 'permit', basis: 'patient-preference' })
+  })
+
+  it('a back-dated choice is current from its effectiveFrom; a future-dated one is in history but not current', async () => {
+    const nhs = patient()
+    const back = await recorded(nhs, { purpose: 'planning-research', decision: 'deny', effectiveFrom: '2024-03-01T09:30:00.000Z' })
+    expect(back.effectiveFrom).toBe('2024-03-01T09:30:00.000Z')
+    const future = new Date(Date.now() + 7 * 86_400_000).toISOString()
+    const later = await recorded(nhs, { purpose: 'planning-research', decision: 'permit', effectiveFrom: future })
+    const res = await read(nhs)
+    expect(res.current).toEqual([{ purpose: 'planning-research', decision: 'deny', effectiveFrom: '2024-03-01T09:30:00.000Z', preferenceId: back.id }])
+    expect(res.history.map((h: Json) => h.id)).toEqual([later.id, back.id])
+    const d = await decision(nhs, 'planning-research')
+    expect(d).toMatchObject({ decision: 'deny', basis: 'patient-preference' })
+    expect(d.pendingChange).toMatchObject({ id: later.id, outcome: 'permit' })
+  })
+
+  it('a choice is reflected in the very next decision (read-your-writes)', async () => {
+    const nhs = patient()
+    expect((await decision(nhs, 'planning-research')).decision).toBe('permit')
+    const p = await recorded(nhs, { purpose: 'planning-research', decision: 'deny' })
+    const d = await decision(nhs, 'planning-research')
+    expect(d).toMatchObject({ decision: 'deny', basis: 'patient-preference' })
+    expect(d.preference.id).toBe(p.id)
+  })
+})
+
+describe('POST /v1/patients/{nhs}/preferences/{id}/entered-in-error', () => {
+  it('needs a reason', async () => {
+    const nhs = patient()
+    const p = await recorded(nhs, { purpose: 'planning-research', decision: 'deny' })
+    for (const body of [{}, { reason: '' }, { reason: '   ' }]) {
+      const problem = expectProblem(await voidRecord(nhs, p.id, body), 400)
+      expect(problem.errors[0].path).toBe('/reason')
+    }
+    expect((await read(nhs)).history[0].status).toBe('active')
+  })
+
+  it('an unknown id, or another patient\'s record, is a 404', async () => {
+    const nhs = patient()
+    const other = patient()
+    const p = await recorded(other, { purpose: 'planning-research', decision: 'deny' })
+    expectProblem(await voidRecord(nhs, '00000000-0000-4000-8000-000000000000', { reason: 'Wrong patient' }), 404)
+    expectProblem(await voidRecord(nhs, p.id, { reason: 'Wrong patient' }), 404)
+    expect((await read(other)).history[0].status).toBe('active')
+  })
+
+  it('voids the record: it stays in history with its status, decisions stop using it at once, and a repeat is a 409', async () => {
+    const nhs = patient()
+    const p = await recorded(nhs, { purpose: 'planning-research', decision: 'deny' })
+    expect((await decision(nhs, 'gp-data-secondary-use')).decision).toBe('deny')
+    const res = await voidRecord(nhs, p.id, { reason: 'Recorded against the wrong patient' })
+    expect(res.statusCode, res.body).toBe(200)
+    expect(res.json()).toMatchObject({ id: p.id, status: 'entered-in-error', decision: 'deny', enteredInError: { reason: 'Recorded against the wrong patient', by: main.id } })
+    // The very next decision no longer uses it.
+    expect(await decision(nhs, 'gp-data-secondary-use')).toMatchObject({ decision: 'permit', basis: 'default', preference: null })
+    expect(await decision(nhs, 'planning-research')).toMatchObject({ decision: 'permit', basis: 'default' })
+    const after = await read(nhs)
+    expect(after.current).toEqual([])
+    expect(after.history).toHaveLength(1)
+    expect(after.history[0]).toMatchObject({ id: p.id, status: 'entered-in-error', decision: 'deny' })
+    expectProblem(await voidRecord(nhs, p.id, { reason: 'Again' }), 409)
+  })
+
+  it('voiding the newer record brings the older one back into force', async () => {
+    const nhs = patient()
+    const older = await recorded(nhs, { purpose: 'planning-research', decision: 'deny', effectiveFrom: '2024-01-01T00:00:00.000Z' })
+    const newer = await recorded(nhs, { purpose: 'planning-research', decision: 'permit', effectiveFrom: '2024-06-01T00:00:00.000Z' })
+    expect((await decision(nhs, 'planning-research')).decision).toBe('permit')
+    expect((await voidRecord(nhs, newer.id, { reason: 'Wrong form' })).statusCode).toBe(200)
+    const d = await decision(nhs, 'planning-research')
+    expect(d).toMatchObject({ decision: 'deny', basis: 'patient-preference' })
+    expect(d.preference.id).toBe(older.id)
+    expect((await read(nhs)).current).toEqual([{ purpose: 'planning-research', decision: 'deny', effectiveFrom: older.effectiveFrom, preferenceId: older.id }])
+  })
+})
+
+describe('scopes', () => {
+  it('GET needs consent:read; POST and entered-in-error need consent:write; no token is 401', async () => {
+    const nhs = patient()
+    const p = await recorded(nhs, { purpose: 'planning-research', decision: 'deny' })
+    const readOnly = { authorization: `Bearer ${await tokenFor(t.app, main, 'consent:read')}` }
+    const writeOnly = { authorization: `Bearer ${await tokenFor(t.app, main, 'consent:write')}` }
+    expectProblem(await t.app.inject({ method: 'GET', url: `/v1/patients/${nhs}/preferences`, headers: writeOnly }), 403)
+    expect((await read(nhs, readOnly)).history).toHaveLength(1)
+    expectProblem(await post(nhs, { purpose: 'planning-research', decision: 'permit', source: 'gp-practice' }, readOnly), 403)
+    expectProblem(await voidRecord(nhs, p.id, { reason: 'Mistake' }, readOnly), 403)
+    expect((await post(nhs, { purpose: 'planning-research', decision: 'permit', source: 'gp-practice' }, writeOnly)).statusCode).toBe(201)
+    expectProblem(await t.app.inject({ method: 'GET', url: `/v1/patients/${nhs}/preferences` }), 401)
+    expectProblem(await t.app.inject({ method: 'POST', url: `/v1/patients/${nhs}/preferences`, payload: { purpose: 'planning-research', decision: 'permit', source: 'gp-practice' } }), 401)
+    expect((await read(nhs)).history).toHaveLength(2)
+  })
+})
+
+describe('audit of writes', () => {
+  it('recording a choice and voiding it each produce an audit event', async () => {
+    const nhs = patient()
+    const rec = await post(nhs, { purpose: 'planning-research', decision: 'deny', source: 'online' })
+    const p = rec.json()
+    const voided = await voidRecord(nhs, p.id, { reason: 'Duplicate entry' })
+    expect(voided.statusCode).toBe(200)
+    const res = await t.app.inject({ method: 'GET', url: `/v1/audit?nhsNumber=${nhs}`, headers: main.auth })
+    expect(res.statusCode, res.body).toBe(200)
+    const events = res.json().items as Json[]
+    const recordedEvent = events.find(e => e.type === 'preference.recorded')
+    expect(recordedEvent).toMatchObject({ clientId: main.id, requestId: rec.headers['x-request-id'], nhsNumber: nhs, purpose: 'planning-research', outcome: 'deny' })
+    expect(recordedEvent?.details).toMatchObject({ preferenceId: p.id, source: 'online' })
+    const voidEvent = events.find(e => e.type === 'preference.entered-in-error')
+    expect(voidEvent).toMatchObject({ clientId: main.id, requestId: voided.headers['x-request-id'], nhsNumber: nhs, purpose: 'planning-research' })
+    expect(voidEvent?.details).toMatchObject({ preferenceId: p.id, reason: 'Duplicate entry' })
+    // Newest first: the void after the recording.
+    expect(events.findIndex(e => e.type === 'preference.entered-in-error')).toBeLessThan(events.findIndex(e => e.type === 'preference.recorded'))
+  })
+})
