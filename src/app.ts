@@ -14,6 +14,7 @@ import security from './plugins/security.ts'
 import swagger from './plugins/swagger.ts'
 import metrics from './plugins/metrics.ts'
 import auth from './plugins/auth.ts'
+import rateLimits from './plugins/rate-limits.ts'
 import healthRoutes from './routes/health.ts'
 import oauthRoutes from './routes/oauth2.ts'
 import decisionRoutes from './routes/v1/decisions.ts'
@@ -77,6 +78,7 @@ export const consentApp = fp(async function consentApp (fastify: FastifyInstance
   await fastify.register(metrics, { expose: opts.metricsOnMainPort })
   await fastify.register(swagger)
   await fastify.register(auth)
+  await fastify.register(rateLimits)
   await fastify.register(healthRoutes)
   await fastify.register(oauthRoutes)
   await fastify.register(async v1 => {

@@ -19,6 +19,9 @@ export interface Config {
   storeStaleAfterMs: number
   dbConnectTimeoutMs: number
   dbQueryTimeoutMs: number
+  rateLimitPerMinute: number
+  tokenFailuresPerMinute: number
+  notFoundPerMinute: number
 }
 
 interface RawEnv {
@@ -36,6 +39,9 @@ interface RawEnv {
   STORE_STALE_AFTER_MS: number
   DB_CONNECT_TIMEOUT_MS: number
   DB_QUERY_TIMEOUT_MS: number
+  RATE_LIMIT_PER_MINUTE: number
+  TOKEN_FAILURES_PER_MINUTE: number
+  NOT_FOUND_PER_MINUTE: number
 }
 
 const schema = {
@@ -54,7 +60,10 @@ const schema = {
     CHANGE_POLL_MS: { type: 'integer', minimum: 10, maximum: 900, default: 200 },
     STORE_STALE_AFTER_MS: { type: 'integer', minimum: 500, maximum: 600000, default: 5000 },
     DB_CONNECT_TIMEOUT_MS: { type: 'integer', minimum: 100, maximum: 60000, default: 5000 },
-    DB_QUERY_TIMEOUT_MS: { type: 'integer', minimum: 100, maximum: 600000, default: 15000 }
+    DB_QUERY_TIMEOUT_MS: { type: 'integer', minimum: 100, maximum: 600000, default: 15000 },
+    RATE_LIMIT_PER_MINUTE: { type: 'integer', minimum: 1, maximum: 100000000, default: 6000 },
+    TOKEN_FAILURES_PER_MINUTE: { type: 'integer', minimum: 1, maximum: 100000, default: 30 },
+    NOT_FOUND_PER_MINUTE: { type: 'integer', minimum: 1, maximum: 100000, default: 120 }
   }
 } as const
 
@@ -83,6 +92,9 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     changePollMs: raw.CHANGE_POLL_MS,
     storeStaleAfterMs: raw.STORE_STALE_AFTER_MS,
     dbConnectTimeoutMs: raw.DB_CONNECT_TIMEOUT_MS,
-    dbQueryTimeoutMs: raw.DB_QUERY_TIMEOUT_MS
+    dbQueryTimeoutMs: raw.DB_QUERY_TIMEOUT_MS,
+    rateLimitPerMinute: raw.RATE_LIMIT_PER_MINUTE,
+    tokenFailuresPerMinute: raw.TOKEN_FAILURES_PER_MINUTE,
+    notFoundPerMinute: raw.NOT_FOUND_PER_MINUTE
   }
 }

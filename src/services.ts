@@ -9,6 +9,7 @@ import { openDatabase, type Database } from './store/database.ts'
 import { migrate } from './store/migrator.ts'
 import { PreferenceIndex } from './store/preference-index.ts'
 import { Registry, seedPurposes } from './store/registry.ts'
+import { SharedCounters } from './store/shared-counters.ts'
 
 export interface Services {
   config: Config
@@ -19,6 +20,7 @@ export interface Services {
   audit: AuditWriter
   keys: SigningKeys
   tokens: AccessTokens
+  counters: SharedCounters
   close: () => Promise<void>
 }
 
@@ -37,9 +39,11 @@ export async function openServices (config: Config, log?: Pick<Logger, 'warn'>):
     const audit = new AuditWriter(db)
     const keys = await loadOrCreateSigningKeys(config.signingKeyFile)
     const tokens = new AccessTokens(keys, config.publicUrl, config.tokenTtlSeconds)
+    const counters = new SharedCounters(db)
     return {
-      config, db, registry, index, feed, audit, keys, tokens,
+      config, db, registry, index, feed, audit, keys, tokens, counters,
       close: async () => {
+        await counters.close()
         await feed.stop()
         await audit.close()
         await db.close()

@@ -67,10 +67,6 @@ export default fp(async function errors (fastify: FastifyInstance) {
     }
     return sendProblem(request, reply, status, describeClientError(fe))
   })
-
-  fastify.setNotFoundHandler(async (request, reply) => {
-    return sendProblem(request, reply, 404, `No route ${request.method} ${request.url.split('?')[0].slice(0, 100)}`)
-  })
 })
 
 /** Fastify's own 4xx errors, said plainly. */

@@ -1,21 +1,32 @@
 // POST /oauth2/token (signed-JWT client credentials) and the discovery documents (SPEC §4).
 import type { FastifyInstance } from 'fastify'
+import { decodeJwt } from 'jose'
 import { SCOPES } from '../domain/scopes.ts'
 import { AssertionError, verifyClientAssertion } from '../auth/client-assertion.ts'
 import { OAuthError } from '../plugins/errors.ts'
 
 const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'
 
+/** The client an assertion claims to be (unverified: only to key the failure limit). */
+function claimedClient (assertion: string): string | undefined {
+  try {
+    const iss = decodeJwt(assertion).iss
+    return typeof iss === 'string' ? iss : undefined
+  } catch {
+    return undefined
+  }
+}
+
 const oauthErrorSchema = {
   type: 'object',
   description: 'RFC 6749 §5.2 error',
-  properties: { error: { type: 'string', enum: ['invalid_request', 'invalid_client', 'unsupported_grant_type', 'invalid_scope'] }, error_description: { type: 'string' } },
+  properties: { error: { type: 'string', enum: ['invalid_request', 'invalid_client', 'unsupported_grant_type', 'invalid_scope', 'temporarily_unavailable'] }, error_description: { type: 'string' } },
   required: ['error', 'error_description'],
   example: { error: 'invalid_client', error_description: 'assertion jti has already been used (replay)' }
 } as const
 
 export default async function oauthRoutes (fastify: FastifyInstance): Promise<void> {
-  const { config, registry, db, tokens, audit } = fastify.services
+  const { config, registry, db, tokens, audit, counters } = fastify.services
   const tokenEndpoint = `${config.publicUrl}/oauth2/token`
 
   async function rememberJti (clientId: string, jti: string, expiresAt: Date): Promise<boolean> {
@@ -59,7 +70,8 @@ export default async function oauthRoutes (fastify: FastifyInstance): Promise<vo
           example: { access_token: 'eyJhbGciOiJFUzI1NiIsImtpZCI6Ii4uLiIsInR5cCI6ImF0K2p3dCJ9.eyJzdWIiOiIuLi4ifQ.c2ln', token_type: 'Bearer', expires_in: 600, scope: 'consent:check' }
         },
         400: oauthErrorSchema,
-        401: oauthErrorSchema
+        401: oauthErrorSchema,
+        429: oauthErrorSchema
       }
     }
   }, async (request, reply) => {
@@ -68,6 +80,18 @@ export default async function oauthRoutes (fastify: FastifyInstance): Promise<vo
     if (body.grant_type !== 'client_credentials') throw new OAuthError('unsupported_grant_type', `grant_type '${body.grant_type.slice(0, 50)}' is not supported; use client_credentials`)
     if (body.client_assertion_type !== ASSERTION_TYPE) throw new OAuthError('invalid_request', `client_assertion_type must be ${ASSERTION_TYPE}`)
     if (body.client_assertion === undefined || body.client_assertion === '') throw new OAuthError('invalid_request', 'client_assertion is required')
+    // Failed attempts are limited per claimed client and per IP, so keys cannot be guessed at speed.
+    const claimed = claimedClient(body.client_assertion) ?? body.client_id
+    const failureKeys = [`tokenfail:ip:${request.ip}`, ...(claimed !== undefined ? [`tokenfail:client:${claimed.slice(0, 64)}`] : [])]
+    const limits = [config.tokenFailuresPerMinute * 5, config.tokenFailuresPerMinute]
+    for (const [i, key] of failureKeys.entries()) {
+      const seen = counters.read(key, 60_000)
+      if (seen.current >= limits[i]) {
+        const retryAfter = Math.max(1, Math.ceil(seen.ttlMs / 1000))
+        return reply.code(429).header('retry-after', String(retryAfter)).header('cache-control', 'no-store')
+          .send({ error: 'temporarily_unavailable', error_description: `too many failed token requests; retry after ${retryAfter} seconds` })
+      }
+    }
     let verified
     try {
       verified = await verifyClientAssertion(body.client_assertion, body.client_id, {
@@ -77,7 +101,10 @@ export default async function oauthRoutes (fastify: FastifyInstance): Promise<vo
         rememberJti
       })
     } catch (err) {
-      if (err instanceof AssertionError) throw new OAuthError(err.error, err.message)
+      if (err instanceof AssertionError) {
+        for (const key of failureKeys) counters.incr(key, 60_000)
+        throw new OAuthError(err.error, err.message)
+      }
       throw err
     }
     const { client } = verified

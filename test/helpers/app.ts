@@ -67,6 +67,10 @@ export async function buildTestApp (env: Record<string, string> = {}, store?: Te
     LOG_LEVEL: 'info',
     SIGNING_KEY_FILE: join(keyDir, 'signing-key.json'),
     CHANGE_POLL_MS: '50',
+    // Generous limits by default: the rate-limit tests set their own.
+    RATE_LIMIT_PER_MINUTE: '10000000',
+    TOKEN_FAILURES_PER_MINUTE: '100000',
+    NOT_FOUND_PER_MINUTE: '100000',
     ...env
   })
   const logs: string[] = []

@@ -44,11 +44,14 @@ const samples = {
   ],
   UsedAssertion: [
     { clientId: 'rt-full-client', jti: awkward, expiresAt: d('2026-11-25T10:05:00.999Z') }
+  ],
+  RateLimit: [
+    { key: `client:${awkward}`, windowStart: 1_795_650_000_000n, count: 2_000_000_000 }
   ]
 } as const
 
 type ModelName = keyof typeof samples
-const delegates: Record<ModelName, string> = { Purpose: 'purpose', Client: 'client', Preference: 'preference', Change: 'change', AuditEvent: 'auditEvent', Alert: 'alert', UsedAssertion: 'usedAssertion' }
+const delegates: Record<ModelName, string> = { Purpose: 'purpose', Client: 'client', Preference: 'preference', Change: 'change', AuditEvent: 'auditEvent', Alert: 'alert', UsedAssertion: 'usedAssertion', RateLimit: 'rateLimit' }
 const nullable: Record<ModelName, string[]> = {
   Purpose: ['parent', 'defaultDecision'],
   Client: ['odsCode', 'jwks', 'jwksUrl'],
@@ -56,7 +59,8 @@ const nullable: Record<ModelName, string[]> = {
   Change: [],
   AuditEvent: ['clientId', 'requestId', 'nhsNumber', 'purpose', 'outcome'],
   Alert: ['reviewedBy', 'reviewNote', 'reviewedAt'],
-  UsedAssertion: []
+  UsedAssertion: [],
+  RateLimit: []
 }
 
 function whereUnique (model: ModelName, row: Record<string, unknown>): Record<string, unknown> {
@@ -64,6 +68,7 @@ function whereUnique (model: ModelName, row: Record<string, unknown>): Record<st
     case 'Purpose': return { code: row.code }
     case 'Change': return { seq: row.seq }
     case 'UsedAssertion': return { clientId_jti: { clientId: row.clientId, jti: row.jti } }
+    case 'RateLimit': return { key_windowStart: { key: row.key, windowStart: row.windowStart } }
     default: return { id: row.id }
   }
 }

@@ -1,0 +1,55 @@
+// Per-client rate limits (SPEC §7), shared across instances through SharedCounters. Keyed by the
+// authenticated client (the hook runs after authentication), else by IP. Probes of unknown routes
+// are limited per IP, so the not-found handler cannot be used to scan cheaply. Answers 429
+// problem+json with Retry-After.
+import fp from 'fastify-plugin'
+import rateLimit from '@fastify/rate-limit'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { SharedCounters } from '../store/shared-counters.ts'
+import { HttpProblem } from './problems.ts'
+import { sendProblem } from './errors.ts'
+
+type Callback = (err: Error | null, result: { current: number, ttl: number }) => void
+
+/** Adapts SharedCounters to @fastify/rate-limit's store interface. */
+function sharedStore (counters: SharedCounters, prefix: string): new () => object {
+  return class SharedStore {
+    incr (key: string, cb: Callback, timeWindow: number): void {
+      const c = counters.incr(`${prefix}${key}`, timeWindow)
+      cb(null, { current: c.current, ttl: c.ttlMs })
+    }
+
+    read (key: string, cb: Callback, timeWindow: number): void {
+      const c = counters.read(`${prefix}${key}`, timeWindow)
+      cb(null, { current: c.current, ttl: c.ttlMs })
+    }
+
+    child (): SharedStore { return new SharedStore() }
+  }
+}
+
+const UNLIMITED = /^\/(health\/|metrics|docs|openapi\.json|\.well-known\/)/
+
+export default fp(async function rateLimits (fastify: FastifyInstance) {
+  const { config, counters } = fastify.services
+  await fastify.register(rateLimit, {
+    global: true,
+    hook: 'preHandler',
+    max: config.rateLimitPerMinute,
+    timeWindow: 60_000,
+    store: sharedStore(counters, 'rl:') as never,
+    keyGenerator: (request: FastifyRequest) => request.caller !== null ? `client:${request.caller.client.id}` : `ip:${request.ip}`,
+    allowList: (request: FastifyRequest) => UNLIMITED.test(request.url),
+    errorResponseBuilder: (_request, context) => new HttpProblem(429, `Rate limit exceeded: at most ${context.max} requests a minute for this client; retry after ${context.after}`)
+  })
+
+  const notFoundLimit = fastify.rateLimit({
+    max: config.notFoundPerMinute,
+    timeWindow: 60_000,
+    keyGenerator: (request: FastifyRequest) => `404:${request.ip}`,
+    errorResponseBuilder: (_request, context) => new HttpProblem(429, `Too many requests for unknown routes; retry after ${context.after}`)
+  })
+  fastify.setNotFoundHandler({ preHandler: notFoundLimit }, async (request, reply) => {
+    return sendProblem(request, reply, 404, `No route ${request.method} ${request.url.split('?')[0].slice(0, 100)}`)
+  })
+}, { name: 'rate-limits', dependencies: ['services', 'auth'] })
