@@ -1,7 +1,8 @@
 // Verifies a signed-JWT client assertion (SPEC §4; RFC 7523, as NHS England's
 // application-restricted APIs and SMART Backend Services use it). Each failed check has its own
 // error_description so that a developer can see which one failed.
-import { createLocalJWKSet, createRemoteJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose'
+import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose'
+import { RemoteJwksError, type RemoteJwks } from './remote-jwks.ts'
 import type { ClientRecord } from '../store/rows.ts'
 
 export const MAX_ASSERTION_LENGTH = 16_384
@@ -18,19 +19,18 @@ export interface AssertionDeps {
   loadClient: (id: string) => Promise<ClientRecord | undefined>
   /** Records the jti; false when it was already used by this client (a replay). */
   rememberJti: (clientId: string, jti: string, expiresAt: Date) => Promise<boolean>
+  remoteJwks: RemoteJwks
 }
 
-const remoteSets = new Map<string, JWTVerifyGetKey>()
-
-function keySetFor (client: ClientRecord): JWTVerifyGetKey | null {
+async function keySetFor (client: ClientRecord, kid: string, remote: RemoteJwks): Promise<JWTVerifyGetKey | null> {
   if (client.jwks !== null && client.jwks.keys.length > 0) return createLocalJWKSet(client.jwks as Parameters<typeof createLocalJWKSet>[0])
   if (client.jwksUrl !== null) {
-    let set = remoteSets.get(client.jwksUrl)
-    if (set === undefined) {
-      set = createRemoteJWKSet(new URL(client.jwksUrl), { timeoutDuration: 3000, cooldownDuration: 30_000, cacheMaxAge: 300_000 })
-      remoteSets.set(client.jwksUrl, set)
+    try {
+      return await remote.keySet(client.jwksUrl, kid)
+    } catch (err) {
+      if (err instanceof RemoteJwksError) throw new AssertionError('invalid_client', err.message)
+      throw err
     }
-    return set
   }
   return null
 }
@@ -60,7 +60,7 @@ export async function verifyClientAssertion (assertion: string, clientIdParam: s
   const client = claims.iss.length <= 64 ? await deps.loadClient(claims.iss) : undefined
   if (client === undefined) throw new AssertionError('invalid_client', 'unknown client (iss is not a registered client id)')
   if (client.status !== 'active') throw new AssertionError('invalid_client', 'client is suspended')
-  const keys = keySetFor(client)
+  const keys = await keySetFor(client, header.kid, deps.remoteJwks)
   if (keys === null) throw new AssertionError('invalid_client', 'client has no registered public keys')
 
   let payload: JWTPayload
