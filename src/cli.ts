@@ -16,7 +16,7 @@ import { rotateSigningKey } from './auth/signing-keys.ts'
 import type { Exemption } from './domain/exemptions.ts'
 import { PurposeCatalog } from './domain/purposes.ts'
 import { AuditWriter } from './store/audit-writer.ts'
-import { verifyAuditLog } from './store/audit-log.ts'
+import { chainHeads, verifyAuditLog, type ChainHead } from './store/audit-log.ts'
 import { createClient, updateClient } from './store/clients.ts'
 import { openDatabase, type Database } from './store/database.ts'
 import { migrate } from './store/migrator.ts'
@@ -244,12 +244,25 @@ withClient(program.command('import'))
   })
 
 const audit = program.command('audit').description('the audit trail')
-audit.command('verify').description('verify every hash chain; exit 1 and name the first broken link if any').action(async () => {
+audit.command('verify')
+  .description('verify every hash chain; exit 1 and name the first broken link if any')
+  .option('--anchors <file>', 'chain heads recorded earlier with `audit heads`: also detects truncation')
+  .action(async (o: { anchors?: string }) => {
+    const anchors = o.anchors === undefined ? [] : JSON.parse(readFileSync(o.anchors, 'utf8')) as ChainHead[]
+    const db = await openDatabase(config().databaseUrl)
+    try {
+      const report = await verifyAuditLog(db, anchors)
+      print(report)
+      if (!report.valid) process.exitCode = 1
+    } finally {
+      await db.close()
+    }
+  })
+
+audit.command('heads').description('print the head of every chain, to keep outside the database (see README "Audit anchoring")').action(async () => {
   const db = await openDatabase(config().databaseUrl)
   try {
-    const report = await verifyAuditLog(db)
-    print(report)
-    if (!report.valid) process.exitCode = 1
+    print(await chainHeads(db))
   } finally {
     await db.close()
   }

@@ -28,8 +28,26 @@ export async function listAuditEvents (db: Database, q: AuditQuery): Promise<Sto
 
 export interface VerifyReport { valid: boolean, checkedEvents: number, chains: number, firstBrokenLink: BrokenLink | null }
 
-/** Walks every chain in order; reports the first broken link found (chains in order of their first event). */
-export async function verifyAuditLog (db: Database): Promise<VerifyReport> {
+/** A chain's last event, recorded outside the database so that truncation can be detected. */
+export interface ChainHead { chain: string, chainSeq: number, hash: string }
+
+/** The current head of every chain: store these somewhere the database's administrators cannot edit. */
+export async function chainHeads (db: Database): Promise<ChainHead[]> {
+  const chains = await db.prisma.auditEvent.groupBy({ by: ['chain'], _max: { chainSeq: true } })
+  const heads: ChainHead[] = []
+  for (const c of chains) {
+    const e = await db.prisma.auditEvent.findFirst({ where: { chain: c.chain, chainSeq: c._max.chainSeq ?? 0 } })
+    if (e !== null) heads.push({ chain: e.chain, chainSeq: e.chainSeq, hash: e.hash })
+  }
+  return heads
+}
+
+/**
+ * Walks every chain in order; reports the first broken link found (chains in order of their first
+ * event). With anchors (heads recorded earlier, outside the database), a chain that no longer
+ * reaches its anchored head, or reaches it with another hash, was truncated or rewritten.
+ */
+export async function verifyAuditLog (db: Database, anchors: ChainHead[] = []): Promise<VerifyReport> {
   const chains = await db.prisma.auditEvent.groupBy({ by: ['chain'], _min: { seq: true }, orderBy: { _min: { seq: 'asc' } } })
   let checkedEvents = 0
   let firstBrokenLink: BrokenLink | null = null
@@ -37,6 +55,12 @@ export async function verifyAuditLog (db: Database): Promise<VerifyReport> {
     const { checked, broken } = await verifyChain(chain, pagedChain(db, chain))
     checkedEvents += checked
     if (broken !== null && firstBrokenLink === null) firstBrokenLink = broken
+  }
+  for (const anchor of anchors) {
+    if (firstBrokenLink !== null) break
+    const e = await db.prisma.auditEvent.findFirst({ where: { chain: anchor.chain, chainSeq: anchor.chainSeq } })
+    if (e === null) firstBrokenLink = { eventId: null, chain: anchor.chain, reason: `truncated: the anchored event ${anchor.chainSeq} of the chain is missing` }
+    else if (e.hash !== anchor.hash) firstBrokenLink = { eventId: e.id, chain: anchor.chain, reason: 'the anchored event has a different hash (the chain was rewritten)' }
   }
   return { valid: firstBrokenLink === null, checkedEvents, chains: chains.length, firstBrokenLink }
 }

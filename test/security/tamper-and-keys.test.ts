@@ -1,0 +1,88 @@
+// Tamper evidence beyond single edits (reordering, truncation against anchored heads) and rotation
+// of the service's own signing key (SPEC §4, §7).
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { decodeProtectedHeader } from 'jose'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { rotateSigningKey } from '../../src/auth/signing-keys.ts'
+import { chainHeads, verifyAuditLog } from '../../src/store/audit-log.ts'
+import { buildTestApp, clientWithToken, freshStore, registerClient, tokenFor, type TestApp, type TestStore } from '../helpers/app.ts'
+
+describe('audit tamper evidence', () => {
+  let t: TestApp
+  let auth: { authorization: string }
+  beforeAll(async () => {
+    t = await buildTestApp()
+    auth = (await clientWithToken(t.app)).auth
+    for (let i = 0; i < 6; i++) await t.app.inject({ method: 'POST', url: '/v1/decisions', headers: auth, payload: { nhsNumber: '9434765919', purpose: 'planned-care' } })
+    await t.app.services.audit.flush()
+  })
+  afterAll(async () => { await t.close() })
+
+  const sql = (text: string, ...values: unknown[]): Promise<number> => {
+    let i = 0
+    return t.app.services.db.prisma.$executeRawUnsafe(text.replace(/\?/g, () => t.app.services.db.param(++i)), ...values)
+  }
+
+  it('reordered events (two swapped in the log) are reported', async () => {
+    const chain = t.app.services.audit.chainId
+    const [e1, e2] = await t.app.services.db.prisma.auditEvent.findMany({ where: { chain, chainSeq: { in: [2, 3] } }, orderBy: { chainSeq: 'asc' } })
+    await sql('UPDATE "audit_events" SET "seq" = ? WHERE "id" = ?', -1n, e1.id)
+    await sql('UPDATE "audit_events" SET "seq" = ? WHERE "id" = ?', e1.seq, e2.id)
+    await sql('UPDATE "audit_events" SET "seq" = ? WHERE "id" = ?', e2.seq, e1.id)
+    const report = await (await t.app.inject({ method: 'GET', url: '/v1/audit/verify', headers: auth })).json()
+    expect(report).toMatchObject({ valid: false, firstBrokenLink: { chain, eventId: e2.id, reason: expect.stringMatching(/out of order/) } })
+    // Put them back for the next test.
+    await sql('UPDATE "audit_events" SET "seq" = ? WHERE "id" = ?', -1n, e1.id)
+    await sql('UPDATE "audit_events" SET "seq" = ? WHERE "id" = ?', e2.seq, e2.id)
+    await sql('UPDATE "audit_events" SET "seq" = ? WHERE "id" = ?', e1.seq, e1.id)
+    expect((await verifyAuditLog(t.app.services.db)).valid).toBe(true)
+  })
+
+  it('deleting the newest events cannot be seen in the chain alone, but is found against heads anchored outside the database', async () => {
+    const anchors = await chainHeads(t.app.services.db)
+    expect((await verifyAuditLog(t.app.services.db, anchors)).valid).toBe(true)
+    const head = anchors.find(a => a.chain === t.app.services.audit.chainId) as { chain: string, chainSeq: number }
+    await sql('DELETE FROM "audit_events" WHERE "chain" = ? AND "chainSeq" = ?', head.chain, head.chainSeq)
+    expect((await verifyAuditLog(t.app.services.db)).valid).toBe(true)
+    const anchored = await verifyAuditLog(t.app.services.db, anchors)
+    expect(anchored).toMatchObject({ valid: false, firstBrokenLink: { chain: head.chain, reason: expect.stringMatching(/truncated/) } })
+  })
+})
+
+describe('rotating the service\'s signing key', () => {
+  let store: TestStore
+  let keyFile: string
+  let before: TestApp
+  let after: TestApp | undefined
+
+  beforeAll(async () => {
+    store = await freshStore()
+    keyFile = join(mkdtempSync(join(tmpdir(), 'consent-rotate-')), 'signing-key.json')
+    before = await buildTestApp({ SIGNING_KEY_FILE: keyFile }, store)
+  })
+  afterAll(async () => {
+    await before.close()
+    await after?.close()
+    await store.drop()
+  })
+
+  it('tokens signed by the previous key stay valid after rotation; new tokens use the new key', async () => {
+    const client = await registerClient(before.app)
+    const oldToken = await tokenFor(before.app, client)
+    const oldKid = decodeProtectedHeader(oldToken).kid
+    const newKid = await rotateSigningKey(keyFile)
+    expect(newKid).not.toBe(oldKid)
+    // A restarted instance reads the rotated file.
+    after = await buildTestApp({ SIGNING_KEY_FILE: keyFile }, store)
+    const decide = async (token: string): Promise<number> => (await after?.app.inject({ method: 'POST', url: '/v1/decisions', headers: { authorization: `Bearer ${token}` }, payload: { nhsNumber: '9434765919', purpose: 'planned-care' } }))?.statusCode ?? 0
+    expect(await decide(oldToken)).toBe(200)
+    const newToken = await tokenFor(after.app, client)
+    expect(decodeProtectedHeader(newToken).kid).toBe(newKid)
+    expect(await decide(newToken)).toBe(200)
+    const jwks = (await after.app.inject({ method: 'GET', url: '/.well-known/jwks.json' })).json() as { keys: Array<{ kid: string, d?: string }> }
+    expect(jwks.keys.map(k => k.kid)).toEqual([newKid, oldKid])
+    expect(jwks.keys.every(k => k.d === undefined)).toBe(true)
+  })
+})
