@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto'
 import type { Database } from './database.ts'
 import type { Prisma as PrismaNS } from './generated/sqlite/client.ts'
 import { genesisHash, hashEvent, type ChainedFields } from './audit-chain.ts'
+import { openAuditSink, type AuditSink } from './audit-sink.ts'
 
 export type Tx = PrismaNS.TransactionClient
 
@@ -52,7 +53,6 @@ type Item =
   | { kind: 'work', input: (result: unknown) => AuditInput, work: (tx: Tx) => Promise<unknown>, waiter: Waiter<{ result: unknown, audit: AuditRecord }> }
 
 const AUDIT_COLUMNS = ['id', 'chain', 'chainSeq', 'at', 'type', 'clientId', 'requestId', 'nhsNumber', 'purpose', 'outcome', 'details', 'prevHash', 'hash']
-const ALERT_COLUMNS = ['id', 'auditId', 'nhsNumber', 'purpose', 'clientId', 'reason', 'raisedAt', 'status']
 const ROWS_PER_STATEMENT = 400
 
 export class AuditWriter {
@@ -63,8 +63,11 @@ export class AuditWriter {
   private draining: Promise<void> | null = null
   private closed = false
   commits = 0
+  private readonly sink: AuditSink
 
-  constructor (private readonly db: Database) {}
+  constructor (private readonly db: Database) {
+    this.sink = openAuditSink(db)
+  }
 
   get chainId (): string { return this.chain }
 
@@ -98,6 +101,7 @@ export class AuditWriter {
   async close (): Promise<void> {
     await this.flush()
     this.closed = true
+    await this.sink.close()
   }
 
   private enqueue (item: Item): void {
@@ -170,11 +174,10 @@ export class AuditWriter {
   private async writeEvents (items: Array<Extract<Item, { kind: 'event' }>>): Promise<void> {
     const records = items.map(it => this.chainEvent(it.input))
     try {
-      await this.db.prisma.$transaction(async tx => {
-        await this.insertAudit(tx, records)
-        const alerts = items.flatMap((it, k) => it.alert === undefined ? [] : [{ alert: it.alert, audit: records[k] }])
-        if (alerts.length > 0) await this.insertAlerts(tx, alerts)
-      })
+      const alerts = items.flatMap((it, k) => it.alert === undefined
+        ? []
+        : [{ id: it.alert.id, auditId: records[k].id, nhsNumber: it.alert.nhsNumber, purpose: it.alert.purpose, clientId: it.alert.clientId, reason: it.alert.reason, raisedAt: records[k].at, status: 'open' }])
+      await this.sink.write(records, alerts)
       this.commits++
       items.forEach((it, k) => it.waiter.resolve(records[k]))
     } catch (err) {
@@ -214,13 +217,7 @@ export class AuditWriter {
     }
   }
 
-  private async insertAlerts (tx: Tx, alerts: Array<{ alert: AlertInput, audit: AuditRecord }>): Promise<void> {
-    const values: unknown[] = []
-    for (const { alert, audit } of alerts) {
-      values.push(alert.id, audit.id, alert.nhsNumber, alert.purpose, alert.clientId, alert.reason, this.db.date(audit.at), 'open')
-    }
-    await tx.$executeRawUnsafe(insertSql(this.db, 'alerts', ALERT_COLUMNS, alerts.length), ...values)
-  }
+
 }
 
 /** A multi-row INSERT: one statement for many rows is ~20x cheaper per row than createMany (SPEC §6). */

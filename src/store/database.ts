@@ -5,6 +5,7 @@ import { mkdirSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3'
 import { PrismaPg } from '@prisma/adapter-pg'
+import type { PoolConfig } from 'pg'
 import { PrismaClient as SqliteClient } from './generated/sqlite/client.ts'
 import { PrismaClient as PostgresClient } from './generated/postgresql/client.ts'
 
@@ -18,6 +19,8 @@ export interface Database {
   param: (index: number) => string
   /** How a Date is passed as a raw SQL parameter so that Prisma reads it back as the same Date. */
   date: (d: Date) => Date | string
+  /** How to open a second connection for the audit writer's hot path (audit-sink.ts). */
+  connection: { kind: 'sqlite', path: string } | { kind: 'postgresql', pool: PoolConfig }
   close: () => Promise<void>
 }
 
@@ -55,6 +58,7 @@ export async function openDatabase (url: string, options: DatabaseOptions = {}):
       // SQLite compares the text, so a raw row in another format would never equal, and never be
       // <= or >=, the same instant in a Prisma filter (audit ?to=, alert cursors).
       date: d => d.toISOString().replace('Z', '+00:00'),
+      connection: { kind: 'sqlite', path },
       close: async () => { await prisma.$disconnect() }
     }
   }
@@ -63,7 +67,7 @@ export async function openDatabase (url: string, options: DatabaseOptions = {}):
   parsed.searchParams.delete('schema')
   const poolSize = Number(parsed.searchParams.get('connection_limit') ?? 10)
   parsed.searchParams.delete('connection_limit')
-  const adapter = new PrismaPg({
+  const poolConfig: PoolConfig = {
     connectionString: parsed.toString(),
     max: poolSize,
     // A hung database must not hang requests for ever (SPEC §7).
@@ -74,13 +78,15 @@ export async function openDatabase (url: string, options: DatabaseOptions = {}):
     idle_in_transaction_session_timeout: 30_000,
     keepAlive: true,
     ...(schema !== undefined ? { options: `-c search_path="${schema.replace(/"/g, '')}"` } : {})
-  }, schema !== undefined ? { schema } : undefined)
+  }
+  const adapter = new PrismaPg(poolConfig, schema !== undefined ? { schema } : undefined)
   const prisma = new PostgresClient({ adapter }) as unknown as Prisma
   return {
     kind,
     prisma,
     param: i => `$${i}`,
     date: d => d,
+    connection: { kind: 'postgresql', pool: poolConfig },
     close: async () => { await prisma.$disconnect() }
   }
 }
