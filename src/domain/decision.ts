@@ -57,13 +57,23 @@ export function checkPurposeRequest (catalog: PurposeCatalog, allowedPurposes: r
   return null
 }
 
-type Outcome = Omit<ConsentDecision, 'pendingChange'>
+/** The answer before it is dressed for callers: the deciding record itself, not its summary. */
+type Outcome = Omit<ConsentDecision, 'pendingChange' | 'preference'> & { record: PreferenceRecord | null }
 
 /** Rules 2-5 at the context's time, then pendingChange. Assumes checkPurposeRequest passed. */
 export function decideConsent (ctx: DecisionContext): ConsentDecision {
   const at = ctx.at.getTime()
-  const outcome = evaluate(ctx, at)
-  return { ...outcome, pendingChange: findPendingChange(ctx, at, outcome.decision) }
+  const { record, ...outcome } = evaluate(ctx, at)
+  return { ...outcome, preference: record === null ? null : summarisePreference(record), pendingChange: findPendingChange(ctx, at, outcome.decision) }
+}
+
+/**
+ * Just the decision and its basis, by the same rules: for the bulk filter, which answers millions
+ * of numbers and reports neither the deciding record nor pending changes.
+ */
+export function decideOutcome (ctx: DecisionContext): { decision: Decision, basis: Basis } {
+  const outcome = evaluate(ctx, ctx.at.getTime())
+  return { decision: outcome.decision, basis: outcome.basis }
 }
 
 function evaluate (ctx: DecisionContext, at: number): Outcome {
@@ -74,7 +84,7 @@ function evaluate (ctx: DecisionContext, at: number): Outcome {
   // Rule 5: point of care. A recorded dissent is never overridden, not even in an emergency.
   if (patientOutcome.basis === 'patient-preference' && patientOutcome.decision === 'deny') return patientOutcome
   const poc = ctx.pointOfCare
-  const base = { preference: patientOutcome.preference, exemption: null, emergencyAccess: false }
+  const base = { record: patientOutcome.record, exemption: null, emergencyAccess: false }
   if (poc === undefined) {
     return { ...base, decision: 'deny', basis: 'point-of-care', reason: `Permission to view must be asked at the point of care for ${purpose.code}: send pointOfCare.permissionToView (granted, refused, or unable-to-ask with a reason)` }
   }
@@ -116,7 +126,7 @@ function evaluatePreferences (ctx: DecisionContext, at: number): Outcome {
           decision: 'permit',
           basis: 'exemption',
           reason: `Patient's opt-out of ${denies.map(d => d.level.code).join(' and ')} is lifted by the caller's ${exemption.basis} exemption (${exemption.reference})`,
-          preference: summarisePreference(denies[0].record as PreferenceRecord),
+          record: denies[0].record,
           exemption: { purpose: exemption.purpose, basis: exemption.basis, reference: exemption.reference },
           emergencyAccess: false
         }
@@ -137,7 +147,7 @@ function ownPermitOrDefault (ctx: DecisionContext, own: PreferenceRecord | null)
       decision: 'permit',
       basis: 'patient-preference',
       reason: `Patient's recorded choice permits ${purpose.code}`,
-      preference: summarisePreference(own),
+      record: own,
       exemption: null,
       emergencyAccess: false
     }
@@ -149,7 +159,7 @@ function ownPermitOrDefault (ctx: DecisionContext, own: PreferenceRecord | null)
     reason: byDefault === 'permit'
       ? `No recorded choice applies; ${purpose.code} is shared unless the patient opts out`
       : `No recorded choice applies; ${purpose.code} is opt-in and the patient has not opted in`,
-    preference: null,
+    record: null,
     exemption: null,
     emergencyAccess: false
   }
@@ -160,7 +170,7 @@ function denyByPreference (asked: string, at: string, record: PreferenceRecord):
     decision: 'deny',
     basis: 'patient-preference',
     reason: asked === at ? `Patient opted out of ${asked}` : `Patient opted out of ${at}, which covers ${asked}`,
-    preference: summarisePreference(record),
+    record,
     exemption: null,
     emergencyAccess: false
   }
@@ -181,7 +191,7 @@ function findPendingChange (ctx: DecisionContext, at: number, current: Decision)
     if (later.decision !== current) {
       // Of the records taking effect at that instant, name the one that now decides (or the last).
       const sameInstant = future.filter(r => r.effectiveFrom.getTime() === when)
-      const deciding = sameInstant.find(r => r.id === later.preference?.id) ?? sameInstant[sameInstant.length - 1]
+      const deciding = sameInstant.find(r => r.id === later.record?.id) ?? sameInstant[sameInstant.length - 1]
       return { ...summarisePreference(deciding), outcome: later.decision }
     }
   }

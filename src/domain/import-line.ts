@@ -24,6 +24,10 @@ export function parseImportLine (value: unknown, catalog: PurposeCatalog): Impor
   const unknown = Object.keys(v).filter(k => !KNOWN.has(k))
   if (unknown.length > 0) return { error: `unknown field ${unknown.map(k => `'${k.slice(0, 40)}'`).join(', ')}` }
   if (typeof v.externalId !== 'string' || v.externalId.trim() === '' || v.externalId.length > 200) return { error: 'externalId is required: a string of 1-200 characters that identifies the choice in the source system' }
+  // No stored text may hold U+0000 (PostgreSQL refuses it, and with it the whole batch).
+  for (const [field, text] of [['externalId', v.externalId], ['note', v.note], ['recordedBy.name', (v.recordedBy as { name?: unknown } | null | undefined)?.name]] as const) {
+    if (typeof text === 'string' && text.includes('\u0000')) return { error: `${field} must not contain a NUL character (U+0000)` }
+  }
   const nhs = parseNhsNumber(v.nhsNumber)
   if (!nhs.ok) return { error: `nhsNumber: ${nhs.error}` }
   let purpose: string
@@ -46,6 +50,7 @@ export function parseImportLine (value: unknown, catalog: PurposeCatalog): Impor
   if (v.effectiveFrom !== undefined) {
     effectiveFrom = typeof v.effectiveFrom === 'string' && /^\d{4}-\d{2}-\d{2}/.test(v.effectiveFrom) ? new Date(v.effectiveFrom) : new Date(Number.NaN)
     if (Number.isNaN(effectiveFrom.getTime())) return { error: 'effectiveFrom must be an ISO 8601 date or date-time' }
+    if (effectiveFrom.getUTCFullYear() < 1 || effectiveFrom.getUTCFullYear() > 9999) return { error: 'effectiveFrom must be between the years 0001 and 9999' }
   }
   const source = v.source ?? 'import'
   if (typeof source !== 'string' || !(SOURCES as readonly string[]).includes(source)) return { error: `source must be one of ${SOURCES.join(', ')}` }

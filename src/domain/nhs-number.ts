@@ -39,10 +39,35 @@ export function parseNhsNumber (input: unknown): NhsNumberResult {
 export function nhsCheckDigit (digits: string): number | null {
   let sum = 0
   for (let i = 0; i < 9; i++) sum += (digits.charCodeAt(i) - 48) * (10 - i)
+  return checkDigitFromSum(sum)
+}
+
+/** Modulus 11 with weights 10..2 summed: 11 means 0, 10 means no valid check digit. */
+function checkDigitFromSum (sum: number): number | null {
   const check = 11 - (sum % 11)
   if (check === 11) return 0
   if (check === 10) return null
   return check
+}
+
+/**
+ * The bulk filter's fast path: a line holding exactly ten digits (optionally followed by the
+ * national files' trailing comma) that form a valid NHS number, read straight from the bytes; its
+ * value as a number, or -1 for anything else (which then goes through parseNhsNumber, for the
+ * other accepted forms and for the error message). Same rule, no string made per line.
+ */
+export function plainNhsNumberFromBytes (buf: Uint8Array, start: number, end: number): number {
+  if (end - start === 11 && buf[end - 1] === 0x2c) end--
+  if (end - start !== 10) return -1
+  let sum = 0
+  let value = 0
+  for (let i = 0; i < 10; i++) {
+    const d = buf[start + i] - 48
+    if (d < 0 || d > 9) return -1
+    if (i < 9) sum += d * (10 - i)
+    value = value * 10 + d
+  }
+  return checkDigitFromSum(sum) === value % 10 ? value : -1
 }
 
 export function isValidNhsNumber (input: unknown): boolean {

@@ -1,51 +1,67 @@
-// Splits a byte stream into lines for the bulk filter and the import. Written by hand rather than with readline
-// or split2 because it is the hot path of a 10-million-line filter: it scans Buffers with indexOf,
-// decodes only the short line slices (latin1: NHS numbers are ASCII), and keeps at most one
-// partial line between chunks, so memory stays flat whatever the input size.
-
-export interface Line { number: number, text: string }
+// Splits a byte stream into lines for the bulk filter and the import. Written by hand rather than
+// with readline or split2 because it is the hot path of a 10-million-line filter: it scans Buffers
+// with indexOf and yields byte ranges, so the filter can read NHS numbers without making a string
+// per line; only the import (and the filter's rare odd lines) decode text. At most one partial line
+// is kept between chunks, and a line longer than the limit is skipped rather than buffered, so
+// memory stays flat whatever the input size.
 
 const LF = 0x0a
+const CR = 0x0d
 
-/** Yields each line (without LF or a trailing CR), numbered from 1, in batches per input chunk. */
-export async function * lineBatches (input: AsyncIterable<Buffer | string>, maxLineBytes = 1024, encoding: 'latin1' | 'utf8' = 'latin1'): AsyncGenerator<Line[]> {
+/** The complete lines found in one chunk: line k is buf[starts[k], ends[k]) without LF or CR. */
+export interface LineBlock {
+  buf: Buffer
+  count: number
+  starts: Int32Array
+  /** -1 marks a line that was longer than the limit (its bytes were not kept). */
+  ends: Int32Array
+  /** The 1-based number of the block's first line in the whole input. */
+  firstLine: number
+}
+
+export async function * lineBlocks (input: AsyncIterable<Buffer | string>, maxLineBytes = 1024): AsyncGenerator<LineBlock> {
   let carry: Buffer | null = null
   let number = 0
   let skippingLongLine = false
   for await (const raw of input) {
-    let chunk = typeof raw === 'string' ? Buffer.from(raw, encoding) : raw
-    if (carry !== null) { chunk = Buffer.concat([carry, chunk]); carry = null }
-    const batch: Line[] = []
+    let buf = typeof raw === 'string' ? Buffer.from(raw, 'utf8') : raw
+    if (carry !== null) { buf = Buffer.concat([carry, buf]); carry = null }
+    let capacity = 64
+    let starts = new Int32Array(capacity)
+    let ends = new Int32Array(capacity)
+    let count = 0
     let start = 0
     for (;;) {
-      const end = chunk.indexOf(LF, start)
+      const end = buf.indexOf(LF, start)
       if (end === -1) break
-      number++
+      if (count === capacity) {
+        capacity *= 4
+        const s2 = new Int32Array(capacity); s2.set(starts); starts = s2
+        const e2 = new Int32Array(capacity); e2.set(ends); ends = e2
+      }
       if (skippingLongLine) {
         skippingLongLine = false
-        batch.push({ number, text: '\u0000too-long' })
+        starts[count] = start
+        ends[count] = -1
       } else {
-        const stop = end > start && chunk[end - 1] === 0x0d ? end - 1 : end
-        batch.push({ number, text: chunk.toString(encoding, start, stop) })
+        starts[count] = start
+        ends[count] = end > start && buf[end - 1] === CR ? end - 1 : end
       }
+      count++
       start = end + 1
     }
-    if (start < chunk.length) {
-      if (chunk.length - start > maxLineBytes) {
-        // A line with no end in sight: do not buffer it (memory stays flat); report it as too long.
-        skippingLongLine = true
-      } else if (!skippingLongLine) {
-        carry = chunk.subarray(start)
-      }
+    if (start < buf.length) {
+      if (skippingLongLine || buf.length - start > maxLineBytes) skippingLongLine = true
+      else carry = buf.subarray(start)
     }
-    if (batch.length > 0) yield batch
+    if (count > 0) {
+      yield { buf, count, starts, ends, firstLine: number + 1 }
+      number += count
+    }
   }
-  if (skippingLongLine) {
-    yield [{ number: number + 1, text: '\u0000too-long' }]
-  } else if (carry !== null && carry.length > 0) {
-    const stop = carry[carry.length - 1] === 0x0d ? carry.length - 1 : carry.length
-    yield [{ number: number + 1, text: carry.toString(encoding, 0, stop) }]
+  if (skippingLongLine || (carry !== null && carry.length > 0)) {
+    const buf = carry ?? Buffer.alloc(0)
+    const end = skippingLongLine ? -1 : (buf[buf.length - 1] === CR ? buf.length - 1 : buf.length)
+    yield { buf, count: 1, starts: Int32Array.of(0), ends: Int32Array.of(end), firstLine: number + 1 }
   }
 }
-
-export const TOO_LONG = '\u0000too-long'

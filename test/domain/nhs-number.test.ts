@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest'
 import fc from 'fast-check'
-import { parseNhsNumber, nhsCheckDigit, isValidNhsNumber } from '../../src/domain/nhs-number.ts'
+import { parseNhsNumber, nhsCheckDigit, isValidNhsNumber, plainNhsNumberFromBytes } from '../../src/domain/nhs-number.ts'
 
 const MSG = {
   empty: /empty/i,
@@ -214,5 +214,23 @@ describe('parseNhsNumber: properties', () => {
       if (r.ok) expect(r.value).toMatch(/^[0-9]{10}$/)
       else expect(r.error.length).toBeGreaterThan(0)
     }), { numRuns: 500 })
+  })
+})
+
+describe('plainNhsNumberFromBytes (the bulk filter fast path)', () => {
+  it('agrees with parseNhsNumber: a number exactly when the line is a valid plain 10-digit NHS number (optionally with a trailing comma)', () => {
+    const line = fc.oneof(
+      fc.stringMatching(/^[0-9]{10},?$/),
+      fc.stringMatching(/^[0-9 ,-]{0,14}$/),
+      fc.string({ maxLength: 14 })
+    )
+    fc.assert(fc.property(line, text => {
+      const bytes = Buffer.from(text, 'latin1')
+      const fast = plainNhsNumberFromBytes(bytes, 0, bytes.length)
+      const plain = text.endsWith(',') ? text.slice(0, -1) : text
+      const slow = /^[0-9]{10}$/.test(plain) ? parseNhsNumber(plain) : { ok: false as const }
+      if (slow.ok) expect(String(fast).padStart(10, '0')).toBe(slow.value)
+      else expect(fast).toBe(-1)
+    }), { numRuns: 3000 })
   })
 })

@@ -167,10 +167,17 @@ export async function clientWithToken (app: FastifyInstance, opts: Parameters<ty
 /** Valid NHS numbers for tests: 9 random digits and the computed check digit. */
 export function nhsNumbers (count: number, seed = 1): string[] {
   const out: string[] = []
-  let x = seed * 7919
+  // A 32-bit xorshift: exact in JavaScript numbers (an LCG with a large multiplier is not, and
+  // then repeats after a few thousand values).
+  let x = (seed * 2654435761) >>> 0 || 1
+  const next = (): number => {
+    x ^= x << 13; x >>>= 0
+    x ^= x >>> 17
+    x ^= x << 5; x >>>= 0
+    return x
+  }
   while (out.length < count) {
-    x = (x * 1103515245 + 12345) % 2147483648
-    const nine = String(100000000 + (x % 900000000)).slice(0, 9)
+    const nine = String(100_000_000 + ((next() * 1024 + (next() & 1023)) % 900_000_000)).slice(0, 9)
     let sum = 0
     for (let i = 0; i < 9; i++) sum += Number(nine[i]) * (10 - i)
     const check = 11 - (sum % 11)

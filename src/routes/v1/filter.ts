@@ -6,10 +6,10 @@
 import { createHash, randomUUID } from 'node:crypto'
 import { Readable } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
-import { checkPurposeRequest, decideConsent, type ConsentDecision } from '../../domain/decision.ts'
-import { parseNhsNumber } from '../../domain/nhs-number.ts'
+import { checkPurposeRequest, decideOutcome, type Basis } from '../../domain/decision.ts'
+import { parseNhsNumber, plainNhsNumberFromBytes } from '../../domain/nhs-number.ts'
 import { HttpProblem, problemResponses } from '../../plugins/problems.ts'
-import { lineBatches, TOO_LONG } from '../../streaming/lines.ts'
+import { lineBlocks } from '../../streaming/lines.ts'
 import { callerOf, dateOrThrow, requireFreshView, security } from './common.ts'
 
 const INPUT_TYPES = ['text/plain', 'text/csv']
@@ -72,7 +72,7 @@ export default async function filterRoutes (fastify: FastifyInstance): Promise<v
     const catalog = registry.catalog
     const exemptions = caller.client.exemptions
     // A patient with no recorded choice always gets the same answer: decide it once, by the engine.
-    const noChoice = decideConsent({ catalog, purpose, records: [], exemptions, at })
+    const noChoice = decideOutcome({ catalog, purpose, records: [], exemptions, at })
     const counts: FilterCounts = { read: 0, permitted: 0, denied: 0, invalid: 0, exempted: 0 }
     const hash = createHash('sha256')
     const hashed = (async function * () {
@@ -80,33 +80,66 @@ export default async function filterRoutes (fastify: FastifyInstance): Promise<v
     })()
 
     let complete = false
-    async function * answer (): AsyncGenerator<string> {
+    type Outcome = { decision: 'permit' | 'deny', basis: Basis }
+    const decide = (nhsNumber: number, text: string | null): Outcome => {
+      if (!index.hasChoices(nhsNumber)) return noChoice
+      const records = index.recordsFor(text ?? String(nhsNumber).padStart(10, '0'))
+      return decideOutcome({ catalog, purpose, records, exemptions, at })
+    }
+    const count = (d: Outcome): void => {
+      if (d.decision === 'permit') {
+        counts.permitted++
+        if (d.basis === 'exemption') counts.exempted++
+      } else {
+        counts.denied++
+      }
+    }
+
+    async function * answer (): AsyncGenerator<string | Buffer> {
       try {
-        for await (const lines of lineBatches(hashed)) {
-          let out = ''
-          for (const { number, text } of lines) {
-            const field = firstField(text)
-            if (field === '') continue
-            if (number === 1 && /^"?nhs_number"?$/i.test(field)) continue
-            counts.read++
-            const parsed = field === TOO_LONG ? { ok: false as const, error: 'line is too long to be an NHS number' } : parseNhsNumber(field)
-            if (!parsed.ok) {
-              counts.invalid++
-              if (ndjson) out += JSON.stringify({ line: number, error: parsed.error }) + '\n'
-              continue
-            }
-            const records = index.recordsFor(parsed.value)
-            const d: ConsentDecision = records.length === 0 ? noChoice : decideConsent({ catalog, purpose, records, exemptions, at })
-            if (d.decision === 'permit') {
-              counts.permitted++
-              if (d.basis === 'exemption') counts.exempted++
-              if (!ndjson) out += parsed.value + '\n'
+        for await (const block of lineBlocks(hashed)) {
+          const { buf, starts, ends } = block
+          // text/plain: permitted numbers copied straight into one Buffer per block.
+          const out = ndjson ? null : Buffer.allocUnsafe(block.count * 11)
+          let length = 0
+          let json = ''
+          for (let k = 0; k < block.count; k++) {
+            const line = block.firstLine + k
+            const start = starts[k]
+            const end = ends[k]
+            const fast = end < 0 ? -1 : plainNhsNumberFromBytes(buf, start, end)
+            let value = fast
+            let text: string | null = null
+            if (fast < 0) {
+              // Every other form, and every error, through the one NHS number rule.
+              const field = end < 0 ? null : firstField(buf.toString('latin1', start, end))
+              if (field === '') continue
+              if (line === 1 && field !== null && /^"?nhs_number"?$/i.test(field)) continue
+              const parsed = field === null ? { ok: false as const, error: 'line is too long to be an NHS number' } : parseNhsNumber(field)
+              counts.read++
+              if (!parsed.ok) {
+                counts.invalid++
+                if (ndjson) json += JSON.stringify({ line, error: parsed.error }) + '\n'
+                continue
+              }
+              text = parsed.value
+              value = Number(parsed.value)
             } else {
-              counts.denied++
+              counts.read++
             }
-            if (ndjson) out += `{"line":${number},"nhsNumber":"${parsed.value}","decision":"${d.decision}","basis":"${d.basis}"}\n`
+            const d = decide(value, text)
+            count(d)
+            if (ndjson) {
+              json += `{"line":${line},"nhsNumber":"${text ?? String(value).padStart(10, '0')}","decision":"${d.decision}","basis":"${d.basis}"}\n`
+            } else if (d.decision === 'permit' && out !== null) {
+              if (text === null) buf.copy(out, length, start, start + 10)
+              else out.write(text, length, 'latin1')
+              out[length + 10] = 0x0a
+              length += 11
+            }
           }
-          if (out !== '') yield out
+          if (out !== null && length > 0) yield out.subarray(0, length)
+          if (json !== '') yield json
         }
         complete = true
       } finally {
@@ -123,7 +156,7 @@ export default async function filterRoutes (fastify: FastifyInstance): Promise<v
       }
     }
 
-    const stream = Readable.from(answer(), { objectMode: false, highWaterMark: 64 * 1024 })
+    const stream = Readable.from(answer(), { objectMode: false, highWaterMark: 256 * 1024 })
     // A client that goes away stops the work: the generator is closed, which stops reading the body.
     reply.raw.on('close', () => { if (!reply.raw.writableFinished) stream.destroy() })
     return reply

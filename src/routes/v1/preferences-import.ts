@@ -8,7 +8,7 @@ import { parseImportLine, type ImportChoice } from '../../domain/import-line.ts'
 import { HttpProblem, problemResponses } from '../../plugins/problems.ts'
 import { insertImportBatch } from '../../store/importer.ts'
 import { toIndexed } from '../../store/rows.ts'
-import { lineBatches, TOO_LONG } from '../../streaming/lines.ts'
+import { lineBlocks } from '../../streaming/lines.ts'
 import { callerOf, security } from './common.ts'
 
 const BATCH = 5000
@@ -70,10 +70,12 @@ export default async function preferenceImportRoutes (fastify: FastifyInstance):
     }
 
     let line = 0
-    for await (const lines of lineBatches(request.body, MAX_LINE_BYTES, 'utf8')) {
-      for (const { number, text } of lines) {
+    for await (const block of lineBlocks(request.body, MAX_LINE_BYTES)) {
+      for (let k = 0; k < block.count; k++) {
+        const number = block.firstLine + k
         line = number
-        if (text === TOO_LONG) { reject(number, `line is longer than ${MAX_LINE_BYTES} bytes`); continue }
+        if (block.ends[k] < 0) { reject(number, `line is longer than ${MAX_LINE_BYTES} bytes`); continue }
+        const text = block.buf.toString('utf8', block.starts[k], block.ends[k])
         if (text.trim() === '') continue
         let value: unknown
         try {
