@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto'
 import type { Database } from './database.ts'
 import type { Prisma as PrismaNS } from './generated/sqlite/client.ts'
 import { genesisHash, hashEvent, type ChainedFields } from './audit-chain.ts'
-import { openAuditSink, type AuditSink } from './audit-sink.ts'
+import type { DriverWriter } from './driver-writer.ts'
 
 export type Tx = PrismaNS.TransactionClient
 
@@ -63,11 +63,7 @@ export class AuditWriter {
   private draining: Promise<void> | null = null
   private closed = false
   commits = 0
-  private readonly sink: AuditSink
-
-  constructor (private readonly db: Database) {
-    this.sink = openAuditSink(db)
-  }
+  constructor (private readonly db: Database, private readonly writer: DriverWriter) {}
 
   get chainId (): string { return this.chain }
 
@@ -101,7 +97,6 @@ export class AuditWriter {
   async close (): Promise<void> {
     await this.flush()
     this.closed = true
-    await this.sink.close()
   }
 
   private enqueue (item: Item): void {
@@ -177,7 +172,7 @@ export class AuditWriter {
       const alerts = items.flatMap((it, k) => it.alert === undefined
         ? []
         : [{ id: it.alert.id, auditId: records[k].id, nhsNumber: it.alert.nhsNumber, purpose: it.alert.purpose, clientId: it.alert.clientId, reason: it.alert.reason, raisedAt: records[k].at, status: 'open' }])
-      await this.sink.write(records, alerts)
+      await this.writer.writeAudit(records, alerts)
       this.commits++
       items.forEach((it, k) => it.waiter.resolve(records[k]))
     } catch (err) {
@@ -234,5 +229,5 @@ export function insertSql (db: Database, table: string, columns: string[], rows:
 
 /** Appends to the change sequence inside a state-changing transaction. */
 export async function appendChange (tx: Tx, db: Database, kind: 'preference' | 'client' | 'purpose', ref: string): Promise<void> {
-  await tx.$executeRawUnsafe(`INSERT INTO "changes" ("kind", "ref", "at") VALUES (${db.param(1)}, ${db.param(2)}, ${db.param(3)})`, kind, ref, db.date(new Date()))
+  await tx.$executeRawUnsafe(`INSERT INTO "changes" ("kind", "ref", "at", "origin") VALUES (${db.param(1)}, ${db.param(2)}, ${db.param(3)}, ${db.param(4)})`, kind, ref, db.date(new Date()), db.instanceId)
 }

@@ -78,7 +78,8 @@ export class ChangeFeed {
   private async pollOnce (): Promise<void> {
     for (;;) {
       const changes = await this.db.prisma.change.findMany({ where: { seq: { gt: this.cursor } }, orderBy: { seq: 'asc' }, take: PAGE })
-      const fresh = changes.filter(c => !this.seenAbove.has(c.seq))
+      // Our own writes were applied when they committed.
+      const fresh = changes.filter(c => !this.seenAbove.has(c.seq) && c.origin !== this.db.instanceId)
       const preferenceIds = [...new Set(fresh.filter(c => c.kind === 'preference').map(c => c.ref))]
       if (preferenceIds.length > 0) {
         const rows = await this.db.prisma.preference.findMany({ where: { id: { in: preferenceIds } } })

@@ -1,6 +1,7 @@
 // Opens the store named by DATABASE_URL: SQLite (embedded default) or PostgreSQL. Both Prisma
 // clients are generated from one schema source, so they share one shape; the rest of the code
 // sees only `Database`.
+import { randomUUID } from 'node:crypto'
 import { mkdirSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3'
@@ -14,6 +15,8 @@ export type Prisma = SqliteClient
 
 export interface Database {
   kind: StoreKind
+  /** Marks this connection's change-sequence rows, so its own change feed can skip what it applied. */
+  instanceId: string
   prisma: Prisma
   /** A positional parameter placeholder for raw SQL ($1 on PostgreSQL, ? on SQLite). */
   param: (index: number) => string
@@ -52,6 +55,7 @@ export async function openDatabase (url: string, options: DatabaseOptions = {}):
     await prisma.$executeRawUnsafe('PRAGMA foreign_keys = ON')
     return {
       kind,
+      instanceId: randomUUID(),
       prisma,
       param: () => '?',
       // Exactly as the Prisma adapter writes DateTime (timestampFormat iso8601: '+00:00', not 'Z'):
@@ -83,6 +87,7 @@ export async function openDatabase (url: string, options: DatabaseOptions = {}):
   const prisma = new PostgresClient({ adapter }) as unknown as Prisma
   return {
     kind,
+    instanceId: randomUUID(),
     prisma,
     param: i => `$${i}`,
     date: d => d,

@@ -1,0 +1,243 @@
+// The two write paths that must be fast, written against the drivers rather than through Prisma:
+// the AuditWriter's group commits of audit rows (and the alerts they raise), on the hot path of
+// every decision, and the bulk import of choices (SPEC §6). A profile showed Prisma's raw-query
+// path and SQLite's synchronous execution taking most of the event loop under load. SQLite gets a
+// worker thread with its own connection and prepared statements; PostgreSQL gets a small pool of
+// its own and one INSERT ... SELECT FROM unnest(...) per batch (one statement text whatever the size).
+import { createRequire } from 'node:module'
+import { Worker } from 'node:worker_threads'
+import pg from 'pg'
+import type { Database } from './database.ts'
+import type { StoredPreference } from './rows.ts'
+
+export interface AuditRow {
+  id: string
+  chain: string
+  chainSeq: number
+  at: Date
+  type: string
+  clientId: string | null
+  requestId: string | null
+  nhsNumber: string | null
+  purpose: string | null
+  outcome: string | null
+  details: string
+  prevHash: string
+  hash: string
+}
+
+export interface AlertRow { id: string, auditId: string, nhsNumber: string, purpose: string, clientId: string, reason: string, raisedAt: Date, status: string }
+
+export interface DriverWriter {
+  /** Commits the rows in one transaction; rejects if they may not be committed. */
+  writeAudit: (events: AuditRow[], alerts: AlertRow[]) => Promise<void>
+  /**
+   * Inserts choices whose externalId is new, with their change-sequence rows (marked with
+   * `origin`), in one transaction; returns the ids that were inserted.
+   */
+  importPreferences: (rows: StoredPreference[], origin: string) => Promise<Set<string>>
+  close: () => Promise<void>
+}
+
+export class SinkError extends Error {
+  constructor (message: string, readonly code?: string) { super(message) }
+}
+
+export function openDriverWriter (db: Database): DriverWriter {
+  return db.connection.kind === 'sqlite' ? new SqliteWorkerWriter(db.connection.path) : new PostgresWriter(db.connection.pool)
+}
+
+/** SQLite's DateTime text, exactly as the Prisma adapter writes it (see database.ts). */
+const sqliteDate = (d: Date): string => d.toISOString().replace('Z', '+00:00')
+
+/**
+ * The worker thread's code: its own better-sqlite3 connection, so that the synchronous INSERTs and
+ * the fsync of every group commit (synchronous=FULL) never block the event loop serving requests.
+ * Plain JavaScript run with eval, so it works alike from src (tsx, vitest) and from dist; the
+ * driver is loaded by the absolute path resolved here.
+ */
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads')
+const Database = require(workerData.driver)
+const AUDIT = ['id', 'chain', 'chainSeq', 'at', 'type', 'clientId', 'requestId', 'nhsNumber', 'purpose', 'outcome', 'details', 'prevHash', 'hash']
+const ALERT = ['id', 'auditId', 'nhsNumber', 'purpose', 'clientId', 'reason', 'raisedAt', 'status']
+const insert = (table, columns) => 'INSERT INTO "' + table + '" (' + columns.map(c => '"' + c + '"').join(', ') + ') VALUES (' + columns.map(() => '?').join(', ') + ')'
+const db = new Database(workerData.path, { timeout: 10000 })
+db.pragma('journal_mode = WAL')
+db.pragma('synchronous = FULL')
+const PREFERENCE = ['id', 'nhsNumber', 'purpose', 'decision', 'effectiveFrom', 'recordedAt', 'source', 'recordedBy', 'clientId', 'note', 'status', 'externalId']
+let statements = null
+const prepare = () => statements || (statements = {
+  audit: db.prepare(insert('audit_events', AUDIT)),
+  alert: db.prepare(insert('alerts', ALERT)),
+  preference: db.prepare(insert('preferences', PREFERENCE) + ' ON CONFLICT ("externalId") DO NOTHING'),
+  change: db.prepare('INSERT INTO "changes" ("kind", "ref", "at", "origin") VALUES (?, ?, ?, ?)')
+})
+const writeAudit = db.transaction((events, alerts) => {
+  const s = prepare()
+  for (const row of events) s.audit.run(row)
+  for (const row of alerts) s.alert.run(row)
+})
+const importPreferences = db.transaction((rows, at, origin) => {
+  const s = prepare()
+  const inserted = []
+  for (const row of rows) {
+    if (s.preference.run(row).changes === 1) {
+      inserted.push(row[0])
+      s.change.run('preference', row[0], at, origin)
+    }
+  }
+  return inserted
+})
+parentPort.on('message', m => {
+  if (m.close) { db.close(); parentPort.close(); return }
+  try {
+    const result = m.preferences ? importPreferences(m.preferences, m.at, m.origin) : writeAudit(m.events, m.alerts)
+    parentPort.postMessage({ id: m.id, ok: true, result })
+  } catch (err) {
+    statements = null // prepared again next time (the schema may have changed)
+    parentPort.postMessage({ id: m.id, ok: false, message: err.message, code: err.code })
+  }
+})
+`
+
+const SQLITE_DRIVER = createRequire(import.meta.url).resolve('better-sqlite3')
+
+class SqliteWorkerWriter implements DriverWriter {
+  private worker: Worker | null = null
+  private nextId = 0
+  private readonly pending = new Map<number, { resolve: (result: unknown) => void, reject: (e: Error) => void }>()
+
+  constructor (private readonly path: string) {}
+
+  private start (): Worker {
+    if (this.worker !== null) return this.worker
+    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { path: this.path, driver: SQLITE_DRIVER } })
+    worker.unref()
+    worker.on('message', (m: { id: number, ok: boolean, result?: unknown, message?: string, code?: string }) => {
+      const p = this.pending.get(m.id)
+      this.pending.delete(m.id)
+      if (m.ok) p?.resolve(m.result)
+      else p?.reject(new SinkError(m.message ?? 'audit write failed', m.code))
+    })
+    const fail = (err: Error): void => {
+      this.worker = null
+      for (const p of this.pending.values()) p.reject(new SinkError(`audit worker stopped: ${err.message}`))
+      this.pending.clear()
+    }
+    worker.on('error', fail)
+    worker.on('exit', code => { if (this.worker === worker) fail(new Error(`exit ${code}`)) })
+    this.worker = worker
+    return worker
+  }
+
+  private async send (message: Record<string, unknown>): Promise<unknown> {
+    const worker = this.start()
+    const id = this.nextId++
+    const done = new Promise<unknown>((resolve, reject) => { this.pending.set(id, { resolve, reject }) })
+    worker.ref()
+    worker.postMessage({ id, ...message })
+    try {
+      return await done
+    } finally {
+      if (this.pending.size === 0) worker.unref()
+    }
+  }
+
+  async writeAudit (events: AuditRow[], alerts: AlertRow[]): Promise<void> {
+    await this.send({
+      events: events.map(r => [r.id, r.chain, r.chainSeq, sqliteDate(r.at), r.type, r.clientId, r.requestId, r.nhsNumber, r.purpose, r.outcome, r.details, r.prevHash, r.hash]),
+      alerts: alerts.map(a => [a.id, a.auditId, a.nhsNumber, a.purpose, a.clientId, a.reason, sqliteDate(a.raisedAt), a.status])
+    })
+  }
+
+  async importPreferences (rows: StoredPreference[], origin: string): Promise<Set<string>> {
+    const inserted = await this.send({
+      preferences: rows.map(r => [r.id, r.nhsNumber, r.purpose, r.decision, sqliteDate(r.effectiveFrom), sqliteDate(r.recordedAt), r.source, JSON.stringify(r.recordedBy), r.clientId, r.note, r.status, r.externalId]),
+      at: sqliteDate(new Date()),
+      origin
+    })
+    return new Set(inserted as string[])
+  }
+
+  async close (): Promise<void> {
+    const worker = this.worker
+    if (worker === null) return
+    this.worker = null
+    await new Promise<void>(resolve => {
+      worker.once('exit', () => resolve())
+      worker.postMessage({ close: true })
+    })
+  }
+}
+
+/** PostgreSQL TIMESTAMP(3) holds UTC digits, as Prisma writes them. */
+const pgDate = (d: Date): string => d.toISOString().slice(0, -1)
+
+class PostgresWriter implements DriverWriter {
+  private readonly pool: pg.Pool
+
+  constructor (config: pg.PoolConfig) {
+    this.pool = new pg.Pool({ ...config, max: 2 })
+    // An idle connection that breaks is replaced on next use; the error is not fatal.
+    this.pool.on('error', () => {})
+  }
+
+  private async transaction<T> (work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect()
+    let broken = false
+    // A connection that breaks between two queries emits 'error' on the client; unheard, that
+    // would be an uncaught exception. The query in progress fails anyway and says why.
+    const onError = (): void => { broken = true }
+    client.on('error', onError)
+    try {
+      await client.query('BEGIN')
+      const result = await work(client)
+      await client.query('COMMIT')
+      return result
+    } catch (err) {
+      broken = true
+      await client.query('ROLLBACK').catch(() => {})
+      throw new SinkError((err as Error).message, (err as { code?: string }).code)
+    } finally {
+      client.off('error', onError)
+      client.release(broken)
+    }
+  }
+
+  async writeAudit (events: AuditRow[], alerts: AlertRow[]): Promise<void> {
+    await this.transaction(async client => {
+      await client.query(
+        'INSERT INTO "audit_events" ("id", "chain", "chainSeq", "at", "type", "clientId", "requestId", "nhsNumber", "purpose", "outcome", "details", "prevHash", "hash") ' +
+        'SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::timestamp(3)[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[])',
+        [events.map(r => r.id), events.map(r => r.chain), events.map(r => r.chainSeq), events.map(r => pgDate(r.at)), events.map(r => r.type), events.map(r => r.clientId),
+          events.map(r => r.requestId), events.map(r => r.nhsNumber), events.map(r => r.purpose), events.map(r => r.outcome), events.map(r => r.details), events.map(r => r.prevHash), events.map(r => r.hash)])
+      if (alerts.length > 0) {
+        await client.query(
+          'INSERT INTO "alerts" ("id", "auditId", "nhsNumber", "purpose", "clientId", "reason", "raisedAt", "status") ' +
+          'SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamp(3)[], $8::text[])',
+          [alerts.map(a => a.id), alerts.map(a => a.auditId), alerts.map(a => a.nhsNumber), alerts.map(a => a.purpose), alerts.map(a => a.clientId), alerts.map(a => a.reason), alerts.map(a => pgDate(a.raisedAt)), alerts.map(a => a.status)])
+      }
+    })
+  }
+
+  async importPreferences (rows: StoredPreference[], origin: string): Promise<Set<string>> {
+    return await this.transaction(async client => {
+      const inserted = await client.query<{ id: string }>(
+        'INSERT INTO "preferences" ("id", "nhsNumber", "purpose", "decision", "effectiveFrom", "recordedAt", "source", "recordedBy", "clientId", "note", "status", "externalId") ' +
+        'SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamp(3)[], $6::timestamp(3)[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[]) ' +
+        'ON CONFLICT ("externalId") DO NOTHING RETURNING "id"',
+        [rows.map(r => r.id), rows.map(r => r.nhsNumber), rows.map(r => r.purpose), rows.map(r => r.decision), rows.map(r => pgDate(r.effectiveFrom)), rows.map(r => pgDate(r.recordedAt)),
+          rows.map(r => r.source), rows.map(r => JSON.stringify(r.recordedBy)), rows.map(r => r.clientId), rows.map(r => r.note), rows.map(r => r.status), rows.map(r => r.externalId)])
+      const ids = inserted.rows.map(r => r.id)
+      if (ids.length > 0) {
+        await client.query('INSERT INTO "changes" ("kind", "ref", "at", "origin") SELECT \'preference\', unnest($1::text[]), $2::timestamp(3), $3', [ids, pgDate(new Date()), origin])
+      }
+      return new Set(ids)
+    })
+  }
+
+  async close (): Promise<void> {
+    await this.pool.end()
+  }
+}
