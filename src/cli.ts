@@ -16,6 +16,7 @@ import { rotateSigningKey } from './auth/signing-keys.ts'
 import type { Exemption } from './domain/exemptions.ts'
 import { PurposeCatalog } from './domain/purposes.ts'
 import { AuditWriter } from './store/audit-writer.ts'
+import { openDriverWriter } from './store/driver-writer.ts'
 import { chainHeads, verifyAuditLog, type ChainHead } from './store/audit-log.ts'
 import { createClient, updateClient } from './store/clients.ts'
 import { openDatabase, type Database } from './store/database.ts'
@@ -48,10 +49,14 @@ async function withStore<T> (fn: (db: Database, audit: AuditWriter) => Promise<T
   try {
     await migrate(db)
     await seedPurposes(db)
-    const audit = new AuditWriter(db)
-    const result = await fn(db, audit)
-    await audit.close()
-    return result
+    const writer = openDriverWriter(db)
+    const audit = new AuditWriter(db, writer)
+    try {
+      return await fn(db, audit)
+    } finally {
+      await audit.close()
+      await writer.close()
+    }
   } finally {
     await db.close()
   }

@@ -4,6 +4,7 @@ import type { Config } from './config.ts'
 import { AccessTokens } from './auth/access-tokens.ts'
 import { loadOrCreateSigningKeys, type SigningKeys } from './auth/signing-keys.ts'
 import { AuditWriter } from './store/audit-writer.ts'
+import { openDriverWriter, type DriverWriter } from './store/driver-writer.ts'
 import { ChangeFeed } from './store/change-feed.ts'
 import { openDatabase, type Database } from './store/database.ts'
 import { migrate } from './store/migrator.ts'
@@ -18,6 +19,7 @@ export interface Services {
   index: PreferenceIndex
   feed: ChangeFeed
   audit: AuditWriter
+  writer: DriverWriter
   keys: SigningKeys
   tokens: AccessTokens
   counters: SharedCounters
@@ -36,16 +38,18 @@ export async function openServices (config: Config, log?: Pick<Logger, 'warn'>):
       log?.warn({ err: { message: (err as Error).message } }, 'change feed poll failed')
     })
     await feed.start()
-    const audit = new AuditWriter(db)
+    const writer = openDriverWriter(db)
+    const audit = new AuditWriter(db, writer)
     const keys = await loadOrCreateSigningKeys(config.signingKeyFile)
     const tokens = new AccessTokens(keys, config.publicUrl, config.tokenTtlSeconds)
     const counters = new SharedCounters(db)
     return {
-      config, db, registry, index, feed, audit, keys, tokens, counters,
+      config, db, registry, index, feed, audit, writer, keys, tokens, counters,
       close: async () => {
         await counters.close()
         await feed.stop()
         await audit.close()
+        await writer.close()
         await db.close()
       }
     }

@@ -32,7 +32,8 @@ const samples = {
   ],
   Change: [
     // Beyond Number.MAX_SAFE_INTEGER: a bigint must come back exactly.
-    { seq: 9_007_199_254_740_999n, kind: 'roundtrip', ref: awkward, at: d('2030-01-01T00:00:00.999Z') }
+    { seq: 9_007_199_254_740_999n, kind: 'roundtrip', ref: awkward, at: d('2030-01-01T00:00:00.999Z'), origin: 'instance-1' },
+    { seq: 9_007_199_254_740_998n, kind: 'roundtrip', ref: 'null origin', at: d('2030-01-01T00:00:00.000Z'), origin: null }
   ],
   AuditEvent: [
     { seq: 9_007_199_254_740_993n, id: 'rt-full-audit', chain: 'rt-chain', chainSeq: 2_000_000_000, at: d('2026-11-25T10:00:00.123Z'), type: 'decision', clientId: 'rt-full-client', requestId: 'req-1', nhsNumber: '9434765919', purpose: 'summary-care-record', outcome: 'permit', details: JSON.stringify({ basis: 'emergency-access', note: awkward }), prevHash: 'a'.repeat(64), hash: 'b'.repeat(64) },
@@ -56,7 +57,7 @@ const nullable: Record<ModelName, string[]> = {
   Purpose: ['parent', 'defaultDecision'],
   Client: ['odsCode', 'jwks', 'jwksUrl'],
   Preference: ['note', 'externalId', 'enteredInErrorReason', 'enteredInErrorAt', 'enteredInErrorBy'],
-  Change: [],
+  Change: ['origin'],
   AuditEvent: ['clientId', 'requestId', 'nhsNumber', 'purpose', 'outcome'],
   Alert: ['reviewedBy', 'reviewNote', 'reviewedAt'],
   UsedAssertion: [],
@@ -160,10 +161,10 @@ describe('migrations', () => {
     expect(sqlite.map(m => m.name)).toEqual(postgresql.map(m => m.name))
     for (const m of [...sqlite, ...postgresql]) {
       expect(m.checksum).toMatch(/^[0-9a-f]{64}$/)
-      expect(m.sql).toMatch(/CREATE TABLE/)
+      expect(m.sql).toMatch(/CREATE TABLE|ALTER TABLE/)
     }
     // Every table of the schema is created by both providers' migrations.
-    for (const table of ['purposes', 'clients', 'preferences', 'changes', 'audit_events', 'alerts', 'used_assertions']) {
+    for (const table of ['purposes', 'clients', 'preferences', 'changes', 'audit_events', 'alerts', 'used_assertions', 'rate_limits']) {
       expect(sqlite.some(m => m.sql.includes(`CREATE TABLE "${table}"`)), `sqlite ${table}`).toBe(true)
       expect(postgresql.some(m => m.sql.includes(`CREATE TABLE "${table}"`)), `postgresql ${table}`).toBe(true)
     }

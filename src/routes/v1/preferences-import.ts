@@ -16,7 +16,7 @@ const MAX_LINE_BYTES = 16_384
 const MAX_REPORTED_REJECTIONS = 10_000
 
 export default async function preferenceImportRoutes (fastify: FastifyInstance): Promise<void> {
-  const { db, audit, index, registry } = fastify.services
+  const { db, audit, index, registry, writer } = fastify.services
   fastify.addContentTypeParser(['application/x-ndjson', 'application/jsonl'], (_request, payload, done) => { done(null, payload) })
 
   fastify.post('/preferences/import', {
@@ -62,7 +62,7 @@ export default async function preferenceImportRoutes (fastify: FastifyInstance):
     }
     const flush = async (): Promise<void> => {
       if (batch.length === 0) return
-      const inserted = await insertImportBatch(db, batch, caller.client.id)
+      const inserted = await insertImportBatch(db, writer, batch, caller.client.id)
       for (const r of inserted) index.apply(toIndexed(r))
       imported += inserted.length
       skipped += batch.length - inserted.length
