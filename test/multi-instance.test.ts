@@ -68,6 +68,15 @@ describe('two instances on one store', () => {
     expect(delay).toBeLessThan(1000)
   })
 
+  it('choices imported at one instance are used at the other within 1 second', async () => {
+    const body = ['9434765870', '4010232137'].map((n, i) => JSON.stringify({ externalId: `mi-${i}`, nhsNumber: n, code: '9Nu4' })).join('\n')
+    const imported = await a.app.inject({ method: 'POST', url: '/v1/preferences/import', headers: { ...authA, 'content-type': 'application/x-ndjson' }, payload: body })
+    expect(imported.json()).toMatchObject({ imported: 2 })
+    const ask = async (nhsNumber: string): Promise<string> =>
+      (await b.app.inject({ method: 'POST', url: '/v1/decisions', headers: authB, payload: { nhsNumber, purpose: 'planning-research' } })).json().decision as string
+    expect(await until(async () => await ask('9434765870') === 'deny' && await ask('4010232137') === 'deny', 1000)).toBeLessThan(1000)
+  })
+
   it('suspending a client at one instance stops its tokens at the other within 1 second', async () => {
     const other = await registerClient(a.app, { name: 'to suspend' })
     const otherAuth = { authorization: `Bearer ${await tokenFor(b.app, other)}` }

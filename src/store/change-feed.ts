@@ -80,9 +80,10 @@ export class ChangeFeed {
       const changes = await this.db.prisma.change.findMany({ where: { seq: { gt: this.cursor } }, orderBy: { seq: 'asc' }, take: PAGE })
       // Our own writes were applied when they committed.
       const fresh = changes.filter(c => !this.seenAbove.has(c.seq) && c.origin !== this.db.instanceId)
-      const preferenceIds = [...new Set(fresh.filter(c => c.kind === 'preference').map(c => c.ref))]
-      if (preferenceIds.length > 0) {
-        const rows = await this.db.prisma.preference.findMany({ where: { id: { in: preferenceIds } } })
+      // 'preferences' rows name a whole import batch (a JSON array of ids) in one change.
+      const preferenceIds = [...new Set(fresh.flatMap(c => c.kind === 'preference' ? [c.ref] : c.kind === 'preferences' ? JSON.parse(c.ref) as string[] : []))]
+      for (let i = 0; i < preferenceIds.length; i += 5000) {
+        const rows = await this.db.prisma.preference.findMany({ where: { id: { in: preferenceIds.slice(i, i + 5000) } } })
         for (const row of rows) this.index.apply(toIndexed(toPreference(row)))
       }
       for (const c of fresh) {

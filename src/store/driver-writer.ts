@@ -32,8 +32,8 @@ export interface DriverWriter {
   /** Commits the rows in one transaction; rejects if they may not be committed. */
   writeAudit: (events: AuditRow[], alerts: AlertRow[]) => Promise<void>
   /**
-   * Inserts choices whose externalId is new, with their change-sequence rows (marked with
-   * `origin`), in one transaction; returns the ids that were inserted.
+   * Inserts choices whose externalId is new, with one change-sequence row naming them all (marked
+   * with `origin`), in one transaction; returns the ids that were inserted.
    */
   importPreferences: (rows: StoredPreference[], origin: string) => Promise<Set<string>>
   close: () => Promise<void>
@@ -81,12 +81,8 @@ const writeAudit = db.transaction((events, alerts) => {
 const importPreferences = db.transaction((rows, at, origin) => {
   const s = prepare()
   const inserted = []
-  for (const row of rows) {
-    if (s.preference.run(row).changes === 1) {
-      inserted.push(row[0])
-      s.change.run('preference', row[0], at, origin)
-    }
-  }
+  for (const row of rows) if (s.preference.run(row).changes === 1) inserted.push(row[0])
+  if (inserted.length > 0) s.change.run('preferences', JSON.stringify(inserted), at, origin)
   return inserted
 })
 parentPort.on('message', m => {
@@ -231,7 +227,7 @@ class PostgresWriter implements DriverWriter {
           rows.map(r => r.source), rows.map(r => JSON.stringify(r.recordedBy)), rows.map(r => r.clientId), rows.map(r => r.note), rows.map(r => r.status), rows.map(r => r.externalId)])
       const ids = inserted.rows.map(r => r.id)
       if (ids.length > 0) {
-        await client.query('INSERT INTO "changes" ("kind", "ref", "at", "origin") SELECT \'preference\', unnest($1::text[]), $2::timestamp(3), $3', [ids, pgDate(new Date()), origin])
+        await client.query('INSERT INTO "changes" ("kind", "ref", "at", "origin") VALUES (\'preferences\', $1, $2::timestamp(3), $3)', [JSON.stringify(ids), pgDate(new Date()), origin])
       }
       return new Set(ids)
     })

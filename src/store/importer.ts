@@ -2,7 +2,9 @@
 // tells which rows were new. Each batch commits with its change-sequence rows, so other instances
 // pick the choices up like any other write. The rows go through the drivers (driver-writer.ts):
 // Prisma's createMany costs ~80 µs a row (SPEC §6).
-import { randomUUID } from 'node:crypto'
+// Time-ordered ids (UUIDv7): new rows go to the end of the primary-key index instead of random
+// pages, which keeps bulk inserts fast on both stores.
+import { v7 as uuidv7 } from 'uuid'
 import type { ImportChoice } from '../domain/import-line.ts'
 import type { DriverWriter } from './driver-writer.ts'
 import type { Database } from './database.ts'
@@ -12,7 +14,7 @@ import type { StoredPreference } from './rows.ts'
 export async function insertImportBatch (db: Database, writer: DriverWriter, choices: ImportChoice[], clientId: string): Promise<StoredPreference[]> {
   const now = new Date()
   const records: StoredPreference[] = choices.map(c => ({
-    id: randomUUID(),
+    id: uuidv7(),
     nhsNumber: c.nhsNumber,
     purpose: c.purpose,
     decision: c.decision,

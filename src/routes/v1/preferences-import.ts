@@ -60,13 +60,20 @@ export default async function preferenceImportRoutes (fastify: FastifyInstance):
       rejectedCount++
       if (rejected.length < MAX_REPORTED_REJECTIONS) rejected.push({ line, error })
     }
+    // One batch commits while the next is parsed: the database and the parsing overlap.
+    let committing: Promise<void> = Promise.resolve()
+    let failure: unknown = null
     const flush = async (): Promise<void> => {
+      await committing
+      if (failure !== null) throw failure
       if (batch.length === 0) return
-      const inserted = await insertImportBatch(db, writer, batch, caller.client.id)
-      for (const r of inserted) index.apply(toIndexed(r))
-      imported += inserted.length
-      skipped += batch.length - inserted.length
+      const sent = batch
       batch = []
+      committing = insertImportBatch(db, writer, sent, caller.client.id).then(inserted => {
+        for (const r of inserted) index.apply(toIndexed(r))
+        imported += inserted.length
+        skipped += sent.length - inserted.length
+      }, (err: unknown) => { failure = err })
     }
 
     let line = 0
@@ -91,6 +98,8 @@ export default async function preferenceImportRoutes (fastify: FastifyInstance):
       if (batch.length >= BATCH) await flush()
     }
     await flush()
+    await committing
+    if (failure !== null) throw failure
     const event = await audit.record({
       type: 'import',
       clientId: caller.client.id,
