@@ -9,8 +9,9 @@ import { loggerOptions } from './logger.ts'
 import { openServices, type Services } from './services.ts'
 import { requestIdFor } from './plugins/request-id.ts'
 import requestId from './plugins/request-id.ts'
-import errors from './plugins/errors.ts'
+import errors, { clientErrorHandler, frameworkErrors } from './plugins/errors.ts'
 import security from './plugins/security.ts'
+import inputGuard from './plugins/input-guard.ts'
 import swagger from './plugins/swagger.ts'
 import metrics from './plugins/metrics.ts'
 import auth from './plugins/auth.ts'
@@ -25,6 +26,8 @@ import auditRoutes from './routes/v1/audit.ts'
 import alertRoutes from './routes/v1/alerts.ts'
 import filterRoutes from './routes/v1/filter.ts'
 import preferenceImportRoutes from './routes/v1/preferences-import.ts'
+import fhirRoutes from './routes/fhir.ts'
+import cdsHooksRoutes from './routes/cds-hooks.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -53,6 +56,9 @@ function validators (): { body: Ajv, other: Ajv } {
   return { body, other }
 }
 
+/** Longest path parameter (an NHS number, a client or alert id, a purpose code); longer is a 414. */
+export const MAX_PARAM_LENGTH = 200
+
 export function serverOptions (config: Config, logStream?: NodeJS.WritableStream): FastifyServerOptions {
   const logger = loggerOptions(config.logLevel)
   return {
@@ -65,7 +71,9 @@ export function serverOptions (config: Config, logStream?: NodeJS.WritableStream
     return503OnClosing: true,
     connectionTimeout: 60_000,
     keepAliveTimeout: 72_000,
-    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 }
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: MAX_PARAM_LENGTH },
+    frameworkErrors: frameworkErrors(MAX_PARAM_LENGTH),
+    clientErrorHandler
   }
 }
 
@@ -74,6 +82,7 @@ export const consentApp = fp(async function consentApp (fastify: FastifyInstance
   await fastify.register(fp(async () => {}, { name: 'services' }))
   await fastify.register(requestId)
   await fastify.register(errors)
+  await fastify.register(inputGuard)
   await fastify.register(security)
   await fastify.register(metrics, { expose: opts.metricsOnMainPort })
   await fastify.register(swagger)
@@ -95,6 +104,9 @@ export const consentApp = fp(async function consentApp (fastify: FastifyInstance
     await v1.register(filterRoutes)
     await v1.register(preferenceImportRoutes)
   }, { prefix: '/v1' })
+  // Outside /v1: FHIR and CDS Hooks have their own media types and error formats.
+  await fastify.register(fhirRoutes, { prefix: '/fhir' })
+  await fastify.register(cdsHooksRoutes)
 })
 
 /** A ready-to-listen app on the store that config names; closing it closes the store. */

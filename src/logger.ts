@@ -5,9 +5,10 @@ import type { LoggerOptions } from 'pino'
 /**
  * Ten digits, optionally grouped 3-3-4 by spaces or hyphens, not part of a longer word or number.
  * The separators may also be URL-encoded (%20, %2D, +), as they are in a logged request URL such
- * as /v1/patients/943%20476%205919/preferences.
+ * as /v1/patients/943%20476%205919/preferences, and may follow a percent-encoded character, as in
+ * a FHIR search ?patient.identifier=https://fhir.nhs.uk/Id/nhs-number%7C9434765919.
  */
-const NHS_NUMBER_LIKE = /(?<![0-9A-Za-z])[0-9]{3}(?:[ -]|%20|%2[Dd]|\+)?[0-9]{3}(?:[ -]|%20|%2[Dd]|\+)?[0-9]{4}(?![0-9A-Za-z])/g
+const NHS_NUMBER_LIKE = /(?:(?<=%[0-9A-Fa-f]{2})|(?<![0-9A-Za-z]))[0-9]{3}(?:[ -]|%20|%2[Dd]|\+)?[0-9]{3}(?:[ -]|%20|%2[Dd]|\+)?[0-9]{4}(?![0-9A-Za-z])/g
 /** Compact JWS/JWE strings (tokens, assertions) wherever they appear. */
 const JWT_LIKE = /eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*/g
 

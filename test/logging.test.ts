@@ -19,7 +19,8 @@ const ids = {
   invalid: '0b7e8c2a-3f1d-4c55-9a0e-5d2f7c1b9e48',
   invalidPath: '0b7e8c2a-3f1d-4c55-9a0e-5d2f7c1b9e49',
   auditQuery: '0b7e8c2a-3f1d-4c55-9a0e-5d2f7c1b9e4a',
-  badToken: '0b7e8c2a-3f1d-4c55-9a0e-5d2f7c1b9e4b'
+  badToken: '0b7e8c2a-3f1d-4c55-9a0e-5d2f7c1b9e4b',
+  fhirSearch: '0b7e8c2a-3f1d-4c55-9a0e-5d2f7c1b9e4c'
 }
 
 beforeAll(async () => {
@@ -45,6 +46,8 @@ beforeAll(async () => {
   expect(await inject(ids.invalidPath, { method: 'GET', url: `/v1/patients/${INVALID}/preferences` })).toBe(400)
   // The NHS number in a query string.
   expect(await inject(ids.auditQuery, { method: 'GET', url: `/v1/audit?nhsNumber=${NHS}` })).toBe(200)
+  // A FHIR search, where clients percent-encode the | before the number.
+  expect(await inject(ids.fhirSearch, { method: 'GET', url: `/fhir/Consent?patient.identifier=https%3A%2F%2Ffhir.nhs.uk%2FId%2Fnhs-number%7C${NHS}` })).toBe(200)
   // A rejected token and a token request (assertion in the body, access token in the answer).
   expect(await inject(ids.badToken, { method: 'GET', url: '/v1/audit', headers: { authorization: `Bearer ${token}x` } })).toBe(401)
   const res = await requestToken(t.app, {

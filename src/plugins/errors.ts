@@ -1,9 +1,13 @@
 // Turns every error into a clear answer: problem+json on /v1 and elsewhere, RFC 6749 §5.2 on
 // /oauth2/token. Never a stack trace; a 5xx says only that something failed and the request id.
+import { randomUUID } from 'node:crypto'
+import { STATUS_CODES, maxHeaderSize } from 'node:http'
+import type { Duplex } from 'node:stream'
 import fp from 'fastify-plugin'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { HttpProblem, problemTitle, type FieldError } from './problems.ts'
 import { StoreUnavailableError } from '../store/audit-writer.ts'
+import { FHIR_JSON, fhirError, isFhirUrl } from '../fhir/resources.ts'
 
 export class OAuthError extends Error {
   constructor (readonly error: 'invalid_request' | 'invalid_client' | 'unsupported_grant_type' | 'invalid_scope' | 'invalid_grant', readonly description: string) {
@@ -29,6 +33,8 @@ function validationErrors (err: FastifyError): FieldError[] {
 }
 
 export function sendProblem (request: FastifyRequest, reply: FastifyReply, status: number, detail: string, errors?: FieldError[]): FastifyReply {
+  // Under /fhir the same error is an OperationOutcome (SPEC §3).
+  if (isFhirUrl(request.url)) return reply.code(status).type(FHIR_JSON).send(fhirError(status, detail, errors))
   return reply
     .code(status)
     .type('application/problem+json')
@@ -68,6 +74,45 @@ export default fp(async function errors (fastify: FastifyInstance) {
     return sendProblem(request, reply, status, describeClientError(fe))
   })
 })
+
+/**
+ * Fastify's `frameworkErrors`: errors raised before routing, which never reach the error handler
+ * (a URL whose percent-escapes do not decode, a path parameter over maxParamLength). Without it
+ * Fastify answers them with its own bare JSON; with it they are problem+json like every other 4xx.
+ */
+export function frameworkErrors (maxParamLength: number) {
+  return function frameworkError (err: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+    if (err.code === 'FST_ERR_BAD_URL') {
+      sendProblem(request, reply, 400, 'The URL is malformed: a percent-escape in its path is invalid or does not decode to UTF-8')
+    } else if (err.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+      sendProblem(request, reply, 414, `A path parameter is longer than ${maxParamLength} characters`)
+    } else {
+      request.log.error({ err }, 'framework error')
+      sendProblem(request, reply, 500, 'An unexpected error occurred; it has been logged with this request id.')
+    }
+  }
+}
+
+/**
+ * Fastify's `clientErrorHandler`: Node's HTTP parser refused the request before Fastify saw it (a
+ * request line and headers over Node's limit, 16 KiB by default; bytes that are not HTTP/1.1; a
+ * request too slow to arrive). As Fastify's default, but problem+json saying which; then the
+ * connection is closed, since the rest of what the client sends cannot be parsed.
+ */
+export function clientErrorHandler (this: FastifyInstance, err: Error & { code?: string, reason?: string }, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return
+  const [status, detail] = err.code === 'HPE_HEADER_OVERFLOW'
+    ? [431, `The request line and headers are larger than ${maxHeaderSize} bytes`]
+    : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? [408, 'The request did not arrive in time']
+      : [400, `The request is not valid HTTP/1.1: ${String(err.reason ?? err.code ?? 'unparseable').slice(0, 100)}`]
+  this.log.debug({ err: { code: err.code } }, 'client error')
+  if (socket.writable) {
+    const body = JSON.stringify({ type: 'about:blank', title: problemTitle(status), status, detail, requestId: randomUUID() })
+    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
+  }
+  socket.destroy(err)
+}
 
 /** Fastify's own 4xx errors, said plainly. */
 function describeClientError (err: FastifyError): string {

@@ -5,6 +5,7 @@
 import type { Database } from './database.ts'
 import type { PreferenceIndex } from './preference-index.ts'
 import type { Registry } from './registry.ts'
+import { loadPreferences } from './preference-loader.ts'
 import { toIndexed, toPreference } from './rows.ts'
 
 // A sequence number below the highest seen may still commit (PostgreSQL hands out sequence
@@ -35,7 +36,7 @@ export class ChangeFeed {
     const head = await this.db.prisma.change.findFirst({ orderBy: { seq: 'desc' }, select: { seq: true } })
     this.cursor = head?.seq ?? 0n
     await this.registry.load()
-    await this.loadPreferences()
+    await loadPreferences(this.db, this.index)
     this.lastSuccess = Date.now()
     this.timer = setInterval(() => { void this.poll() }, this.pollMs)
     this.timer.unref()
@@ -59,20 +60,6 @@ export class ChangeFeed {
         .finally(() => { this.running = null })
     }
     return this.running
-  }
-
-  private async loadPreferences (): Promise<void> {
-    let after: string | undefined
-    for (;;) {
-      const rows = await this.db.prisma.preference.findMany({
-        where: { status: 'active', ...(after !== undefined ? { id: { gt: after } } : {}) },
-        orderBy: { id: 'asc' },
-        take: 50_000
-      })
-      for (const row of rows) this.index.apply(toIndexed(toPreference(row)))
-      if (rows.length < 50_000) break
-      after = rows[rows.length - 1].id
-    }
   }
 
   private async pollOnce (): Promise<void> {

@@ -74,11 +74,16 @@ export class PreferenceIndex {
 
   /** Adds, replaces or (when no longer active) removes a record, idempotently. */
   apply (record: PreferenceRecord): void {
-    const n = Number(record.nhsNumber)
+    this.applyFields(record.id, record.nhsNumber, record.purpose, record.decision, record.effectiveFrom.getTime(), record.recordedAt.getTime(), record.source, record.status === 'active')
+  }
+
+  /** apply() without building a record: for loading millions of rows at start. */
+  applyFields (id: string, nhsNumber: string, purpose: string, decision: string, effectiveFrom: number, recordedAt: number, source: string, active: boolean): void {
+    const n = Number(nhsNumber)
     let previous = -1
     let slot = this.heads.get(n)
-    while (slot !== -1 && !this.hasId(slot, record.id)) { previous = slot; slot = this.next[slot] }
-    if (record.status !== 'active') {
+    while (slot !== -1 && !this.hasId(slot, id)) { previous = slot; slot = this.next[slot] }
+    if (!active) {
       if (slot === -1) return
       const after = this.next[slot]
       if (previous === -1) {
@@ -94,14 +99,14 @@ export class PreferenceIndex {
       slot = this.allocate()
       this.next[slot] = this.heads.get(n)
       this.heads.set(n, slot)
-      this.setId(slot, record.id)
+      this.setId(slot, id)
       this.count++
     }
-    this.purpose[slot] = this.purposes.id(record.purpose)
-    this.source[slot] = this.sources.id(record.source)
-    this.deny[slot] = record.decision === 'deny' ? 1 : 0
-    this.from[slot] = record.effectiveFrom.getTime()
-    this.recorded[slot] = record.recordedAt.getTime()
+    this.purpose[slot] = this.purposes.id(purpose)
+    this.source[slot] = this.sources.id(source)
+    this.deny[slot] = decision === 'deny' ? 1 : 0
+    this.from[slot] = effectiveFrom
+    this.recorded[slot] = recordedAt
   }
 
   clear (): void {

@@ -2,8 +2,10 @@
 // made from the in-memory index and registry; the only I/O is the audit row's group commit.
 import { randomUUID } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
-import { BASES, PERMISSION_TO_VIEW, checkPurposeRequest, decideConsent, type PointOfCare } from '../../domain/decision.ts'
-import { EXEMPTION_BASES } from '../../domain/exemptions.ts'
+import { BASES, PERMISSION_TO_VIEW, checkPurposeRequest, decideConsent, type Basis, type PendingChange, type PointOfCare } from '../../domain/decision.ts'
+import { EXEMPTION_BASES, type Exemption } from '../../domain/exemptions.ts'
+import type { PreferenceSummary } from '../../domain/preferences.ts'
+import type { Caller } from '../../plugins/auth.ts'
 import { HttpProblem, badRequest, problemResponses } from '../../plugins/problems.ts'
 import { callerOf, dateOrThrow, nhsNumberOrThrow, requireFreshView, security } from './common.ts'
 
@@ -63,9 +65,6 @@ interface DecisionBody {
 }
 
 export default async function decisionRoutes (fastify: FastifyInstance): Promise<void> {
-  const services = fastify.services
-  const { registry, index, audit } = services
-
   fastify.post<{ Body: DecisionBody }>('/decisions', {
     onRequest: fastify.requireScope('consent:check'),
     schema: {
@@ -96,57 +95,104 @@ export default async function decisionRoutes (fastify: FastifyInstance): Promise
       response: { 200: decisionResponseSchema, ...problemResponses(400, 401, 403, 503) }
     }
   }, async (request) => {
-    const caller = callerOf(request)
     const body = request.body
     const nhsNumber = nhsNumberOrThrow(body.nhsNumber, '/nhsNumber')
-    const catalog = registry.catalog
-    const problem = checkPurposeRequest(catalog, caller.client.purposes, body.purpose)
-    if (problem !== null) throw new HttpProblem(problem.status, problem.message, [{ path: problem.path, message: problem.message }])
-    if (body.pointOfCare?.permissionToView === 'unable-to-ask' && (body.pointOfCare.reason ?? '').trim() === '') {
-      throw badRequest('/pointOfCare/reason', 'a reason is required when permissionToView is unable-to-ask (why the patient cannot be asked)')
-    }
-    requireFreshView(services)
-    const decidedAt = new Date()
-    const at = dateOrThrow(body.asOf, '/asOf') ?? decidedAt
-    const outcome = decideConsent({
-      catalog,
-      purpose: body.purpose,
-      records: index.recordsFor(nhsNumber),
-      exemptions: caller.client.exemptions,
-      pointOfCare: body.pointOfCare,
-      at
-    })
-    const alertId = outcome.emergencyAccess ? randomUUID() : null
-    const event = await audit.record({
-      type: 'decision',
-      clientId: caller.client.id,
-      requestId: request.id,
-      nhsNumber,
-      purpose: body.purpose,
-      outcome: outcome.decision,
-      details: {
-        basis: outcome.basis,
-        reason: outcome.reason,
-        preferenceId: outcome.preference?.id ?? null,
-        exemption: outcome.exemption,
-        pointOfCare: body.pointOfCare ?? null,
-        asOf: body.asOf ?? null,
-        alertId
-      }
-    }, alertId === null ? undefined : { id: alertId, nhsNumber, purpose: body.purpose, clientId: caller.client.id, reason: body.pointOfCare?.reason ?? '' })
-    fastify.metrics.decisions.inc({ decision: outcome.decision, basis: outcome.basis })
-    return {
-      nhsNumber,
-      purpose: body.purpose,
-      decision: outcome.decision,
+    return await makeDecision(fastify, callerOf(request), { ...body, nhsNumber }, request.id)
+  })
+}
+
+export interface DecisionInput {
+  /** Already validated and normalised (nhsNumberOrThrow). */
+  nhsNumber: string
+  purpose: string
+  pointOfCare?: PointOfCare
+  asOf?: string
+}
+
+export interface DecisionAnswer {
+  nhsNumber: string
+  purpose: string
+  decision: 'permit' | 'deny'
+  basis: Basis
+  reason: string
+  preference: PreferenceSummary | null
+  pendingChange: PendingChange | null
+  exemption: Exemption | null
+  alertId: string | null
+  decidedAt: string
+  auditId: string
+}
+
+export interface DecisionOptions {
+  /** Where the purpose, point-of-care reason and asOf were in the caller's request, for 400s. */
+  paths?: { purpose: string, pointOfCareReason: string, asOf: string }
+  /** Added to the audit event's details (e.g. the CDS Hooks context); never replaces a decision field. */
+  auditDetails?: Record<string, unknown>
+}
+
+const V1_PATHS = { purpose: '/purpose', pointOfCareReason: '/pointOfCare/reason', asOf: '/asOf' }
+
+/**
+ * One decision, as every entry point makes it (POST /v1/decisions, CDS Hooks): rule 1's purpose
+ * checks, fail closed on a stale view, decideConsent on the in-memory index, the alert for an
+ * emergency access, and the audit event committed before the answer is returned (rule 7).
+ */
+export async function makeDecision (fastify: FastifyInstance, caller: Caller, input: DecisionInput, requestId: string, options: DecisionOptions = {}): Promise<DecisionAnswer> {
+  const services = fastify.services
+  const { registry, index, audit } = services
+  const paths = options.paths ?? V1_PATHS
+  const nhsNumber = input.nhsNumber
+  const catalog = registry.catalog
+  const problem = checkPurposeRequest(catalog, caller.client.purposes, input.purpose)
+  if (problem !== null) {
+    const path = problem.path === '/purpose' ? paths.purpose : problem.path
+    throw new HttpProblem(problem.status, problem.message, [{ path, message: problem.message }])
+  }
+  if (input.pointOfCare?.permissionToView === 'unable-to-ask' && (input.pointOfCare.reason ?? '').trim() === '') {
+    throw badRequest(paths.pointOfCareReason, 'a reason is required when permissionToView is unable-to-ask (why the patient cannot be asked)')
+  }
+  requireFreshView(services)
+  const decidedAt = new Date()
+  const at = dateOrThrow(input.asOf, paths.asOf) ?? decidedAt
+  const outcome = decideConsent({
+    catalog,
+    purpose: input.purpose,
+    records: index.recordsFor(nhsNumber),
+    exemptions: caller.client.exemptions,
+    pointOfCare: input.pointOfCare,
+    at
+  })
+  const alertId = outcome.emergencyAccess ? randomUUID() : null
+  const event = await audit.record({
+    type: 'decision',
+    clientId: caller.client.id,
+    requestId,
+    nhsNumber,
+    purpose: input.purpose,
+    outcome: outcome.decision,
+    details: {
+      ...options.auditDetails,
       basis: outcome.basis,
       reason: outcome.reason,
-      preference: outcome.preference,
-      pendingChange: outcome.pendingChange,
+      preferenceId: outcome.preference?.id ?? null,
       exemption: outcome.exemption,
-      alertId,
-      decidedAt: decidedAt.toISOString(),
-      auditId: event.id
+      pointOfCare: input.pointOfCare ?? null,
+      asOf: input.asOf ?? null,
+      alertId
     }
-  })
+  }, alertId === null ? undefined : { id: alertId, nhsNumber, purpose: input.purpose, clientId: caller.client.id, reason: input.pointOfCare?.reason ?? '' })
+  fastify.metrics.decisions.inc({ decision: outcome.decision, basis: outcome.basis })
+  return {
+    nhsNumber,
+    purpose: input.purpose,
+    decision: outcome.decision,
+    basis: outcome.basis,
+    reason: outcome.reason,
+    preference: outcome.preference,
+    pendingChange: outcome.pendingChange,
+    exemption: outcome.exemption,
+    alertId,
+    decidedAt: decidedAt.toISOString(),
+    auditId: event.id
+  }
 }
