@@ -17,7 +17,8 @@ import { nhsNumbers } from '../test/helpers/app.ts'
 const DURATION = Number(process.env.BENCH_SECONDS ?? 10)
 const CONNECTIONS = 50
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 1)
-const ONLY = process.env.BENCH_ONLY?.split(',') ?? ['decisions', 'bulk']
+const ONLY = process.env.BENCH_ONLY?.split(',') ?? ['decisions', 'bulk', 'startup']
+const STARTUP_CHOICES = Number(process.env.BENCH_STARTUP_CHOICES ?? 5_000_000)
 const FILTER_LINES = Number(process.env.BENCH_FILTER_LINES ?? 10_000_000)
 const OPT_OUTS = Number(process.env.BENCH_OPT_OUTS ?? 1_000_000)
 
@@ -112,6 +113,7 @@ async function main (): Promise<void> {
   }
 
   if (ONLY.includes('bulk')) rows.push(...await bulk())
+  if (ONLY.includes('startup')) rows.push(...await startup())
 
   console.log(`\nautocannon, ${CONNECTIONS} connections, ${DURATION} s per measurement, node ${process.version}\n`)
   console.log('| figure | value | anchor | ratio | target |\n| --- | --- | --- | --- | --- |')
@@ -206,6 +208,42 @@ async function bulk (): Promise<Array<[string, string, string, string, string]>>
   rows.push([`filter: service peak RSS at ${FILTER_LINES / 10} / ${FILTER_LINES} lines (MB)`, `${peakSmall.toFixed(0)} / ${peakLarge.toFixed(0)}`, '-', `+${(peakLarge - peakSmall).toFixed(0)} MB`, peakLarge - peakSmall < 50 ? 'pass (< 50 MB growth)' : 'FAIL (>= 50 MB growth)'])
   void small
   return rows
+}
+
+/** A store holding STARTUP_CHOICES choices (written straight into SQLite), then the service started on it. */
+async function startup (): Promise<Array<[string, string, string, string, string]>> {
+  execFileSync(process.execPath, [join(PACKAGE_ROOT, 'scripts', 'build-if-needed.mjs')], { stdio: 'inherit' })
+  const dir = mkdtempSync(join(tmpdir(), 'consent-bench-start-'))
+  const file = join(dir, 'bench.db')
+  const env = { PORT: '3904', PUBLIC_URL: 'http://127.0.0.1:3904', DATABASE_URL: `file:${file}`, SIGNING_KEY_FILE: join(dir, 'signing-key.json'), LOG_LEVEL: 'warn' }
+  execFileSync(process.execPath, [join(PACKAGE_ROOT, 'dist', 'src', 'cli.js'), 'migrate'], { env: { ...process.env, ...env } })
+  const { default: Sqlite } = await import('better-sqlite3')
+  const db = new Sqlite(file)
+  db.pragma('journal_mode = WAL')
+  const insert = db.prepare('INSERT INTO "preferences" ("id", "nhsNumber", "purpose", "decision", "effectiveFrom", "recordedAt", "source", "recordedBy", "clientId", "note", "status", "externalId") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, \'active\', ?)')
+  const patients = nhsNumbers(STARTUP_CHOICES, 77)
+  const at = '2020-01-01T00:00:00.000+00:00'
+  const load = db.transaction((from: number, to: number) => {
+    for (let i = from; i < to; i++) insert.run(randomUUID(), patients[i], i % 3 === 0 ? 'gp-data-secondary-use' : 'planning-research', 'deny', at, at, 'import', '{"clientId":"bench"}', 'bench', `s${i}`)
+  })
+  for (let i = 0; i < STARTUP_CHOICES; i += 100_000) load(i, Math.min(STARTUP_CHOICES, i + 100_000))
+  db.close()
+  const started = performance.now()
+  const service = start([join(PACKAGE_ROOT, 'dist', 'src', 'server.js')], env)
+  await waitForPort(`${env.PUBLIC_URL}/health/ready`)
+  let readyMs = 0
+  for (;;) {
+    const res = await fetch(`${env.PUBLIC_URL}/health/ready`).catch(() => null)
+    if (res?.status === 200) { readyMs = performance.now() - started; break }
+    await new Promise(resolve => setTimeout(resolve, 100))
+  }
+  const rss = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${service.pid as number}/status`, 'utf8'))?.[1] ?? 0) / 1024
+  await stop(service)
+  rmSync(dir, { recursive: true, force: true })
+  return [
+    [`startup: ${STARTUP_CHOICES} stored choices loaded and serving (s)`, (readyMs / 1000).toFixed(1), '-', '-', readyMs <= 30_000 ? 'pass (<= 30 s)' : 'FAIL (> 30 s)'],
+    ['startup: service RSS once serving (MB)', rss.toFixed(0), '-', '-', rss < 1024 ? 'pass (< 1 GB)' : 'FAIL (>= 1 GB)']
+  ]
 }
 
 main().catch(err => { console.error(err); process.exit(1) })
