@@ -9,22 +9,10 @@ import { Worker } from 'node:worker_threads'
 import pg from 'pg'
 import type { Database } from './database.ts'
 import type { StoredPreference } from './rows.ts'
+import type { ChainedFields } from './audit-chain.ts'
 
-export interface AuditRow {
-  id: string
-  chain: string
-  chainSeq: number
-  at: Date
-  type: string
-  clientId: string | null
-  requestId: string | null
-  nhsNumber: string | null
-  purpose: string | null
-  outcome: string | null
-  details: string
-  prevHash: string
-  hash: string
-}
+/** An audit event as stored: its chained fields and its hash. */
+export type AuditRow = ChainedFields & { hash: string }
 
 export interface AlertRow { id: string, auditId: string, nhsNumber: string, purpose: string, clientId: string, reason: string, raisedAt: Date, status: string }
 
