@@ -6,7 +6,8 @@ import { isMigrated } from '../store/migrator.ts'
 const healthSchema = {
   type: 'object',
   properties: { status: { type: 'string', enum: ['ok', 'unavailable'] }, checks: { type: 'object', additionalProperties: { type: 'string' } } },
-  required: ['status']
+  required: ['status'],
+  example: { status: 'ok', checks: { store: 'ok', changeFeed: 'ok' } }
 } as const
 
 export default async function healthRoutes (fastify: FastifyInstance): Promise<void> {
