@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify'
 import { decodeJwt } from 'jose'
 import { SCOPES } from '../domain/scopes.ts'
 import { AssertionError, verifyClientAssertion } from '../auth/client-assertion.ts'
+import { RemoteJwks } from '../auth/remote-jwks.ts'
 import { OAuthError } from '../plugins/errors.ts'
 
 const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'
@@ -28,6 +29,7 @@ const oauthErrorSchema = {
 export default async function oauthRoutes (fastify: FastifyInstance): Promise<void> {
   const { config, registry, db, tokens, audit, counters } = fastify.services
   const tokenEndpoint = `${config.publicUrl}/oauth2/token`
+  const remoteJwks = new RemoteJwks()
 
   async function rememberJti (clientId: string, jti: string, expiresAt: Date): Promise<boolean> {
     try {
@@ -98,7 +100,8 @@ export default async function oauthRoutes (fastify: FastifyInstance): Promise<vo
         allowedAlgorithms: config.assertionAlgorithms,
         audiences: [tokenEndpoint, config.publicUrl],
         loadClient: async id => await registry.reloadClient(id),
-        rememberJti
+        rememberJti,
+        remoteJwks
       })
     } catch (err) {
       if (err instanceof AssertionError) {
