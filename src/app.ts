@@ -67,7 +67,8 @@ export function serverOptions (config: Config, logStream?: NodeJS.WritableStream
     requestIdHeader: false,
     bodyLimit: config.bodyLimitBytes,
     // Bounded path parameters; Node itself refuses headers over 16 KiB before any parsing.
-    trustProxy: true,
+    // X-Forwarded-For is believed only from the proxies named (per-IP limits key on the client IP).
+    trustProxy: config.trustProxy as boolean | string, // a hop count works at run time; the types omit it
     return503OnClosing: true,
     connectionTimeout: 60_000,
     keepAliveTimeout: 72_000,

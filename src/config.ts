@@ -22,6 +22,8 @@ export interface Config {
   rateLimitPerMinute: number
   tokenFailuresPerMinute: number
   notFoundPerMinute: number
+  /** Fastify's trustProxy: false, a number of hops, or the proxies' addresses. */
+  trustProxy: boolean | number | string
 }
 
 interface RawEnv {
@@ -42,6 +44,7 @@ interface RawEnv {
   RATE_LIMIT_PER_MINUTE: number
   TOKEN_FAILURES_PER_MINUTE: number
   NOT_FOUND_PER_MINUTE: number
+  TRUST_PROXY: string
 }
 
 const schema = {
@@ -63,7 +66,8 @@ const schema = {
     DB_QUERY_TIMEOUT_MS: { type: 'integer', minimum: 100, maximum: 600000, default: 15000 },
     RATE_LIMIT_PER_MINUTE: { type: 'integer', minimum: 1, maximum: 100000000, default: 6000 },
     TOKEN_FAILURES_PER_MINUTE: { type: 'integer', minimum: 1, maximum: 100000, default: 30 },
-    NOT_FOUND_PER_MINUTE: { type: 'integer', minimum: 1, maximum: 100000, default: 120 }
+    NOT_FOUND_PER_MINUTE: { type: 'integer', minimum: 1, maximum: 100000, default: 120 },
+    TRUST_PROXY: { type: 'string', pattern: '^(false|true|[0-9]{1,2}|[0-9A-Fa-f.:/, ]+)$', default: 'false' }
   }
 } as const
 
@@ -95,6 +99,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     dbQueryTimeoutMs: raw.DB_QUERY_TIMEOUT_MS,
     rateLimitPerMinute: raw.RATE_LIMIT_PER_MINUTE,
     tokenFailuresPerMinute: raw.TOKEN_FAILURES_PER_MINUTE,
-    notFoundPerMinute: raw.NOT_FOUND_PER_MINUTE
+    notFoundPerMinute: raw.NOT_FOUND_PER_MINUTE,
+    trustProxy: raw.TRUST_PROXY === 'false' ? false : raw.TRUST_PROXY === 'true' ? true : /^[0-9]+$/.test(raw.TRUST_PROXY) ? Number(raw.TRUST_PROXY) : raw.TRUST_PROXY
   }
 }

@@ -5,7 +5,7 @@ import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyRequest, onRequestHookHandler } from 'fastify'
 import type { Scope } from '../domain/scopes.ts'
 import type { ClientRecord } from '../store/rows.ts'
-import { forbidden, unauthorized } from './problems.ts'
+import { HttpProblem, forbidden, unauthorized } from './problems.ts'
 
 export interface Caller { client: ClientRecord, scopes: string[] }
 
@@ -20,10 +20,28 @@ declare module 'fastify' {
 }
 
 export default fp(async function auth (fastify: FastifyInstance) {
-  const { tokens, registry } = fastify.services
+  const { tokens, registry, counters, config } = fastify.services
   fastify.decorateRequest('caller', null)
+  // Failed authentications (bad, expired or revoked tokens, and failed token requests) share one
+  // budget per IP, so tokens cannot be guessed or replayed at speed (SPEC §7).
+  const failuresPerIp = config.tokenFailuresPerMinute * 5
 
   async function authenticate (request: FastifyRequest): Promise<Caller> {
+    const key = `authfail:ip:${request.ip}`
+    const seen = counters.read(key, 60_000)
+    if (seen.current >= failuresPerIp) {
+      const retryAfter = Math.max(1, Math.ceil(seen.ttlMs / 1000))
+      throw new HttpProblem(429, `Too many failed authentications from this address; retry after ${retryAfter} seconds`, undefined, { 'retry-after': String(retryAfter) })
+    }
+    try {
+      return await verifyCaller(request)
+    } catch (err) {
+      if (err instanceof HttpProblem && err.statusCode === 401) counters.incr(key, 60_000)
+      throw err
+    }
+  }
+
+  async function verifyCaller (request: FastifyRequest): Promise<Caller> {
     const header = request.headers.authorization
     if (header === undefined) throw unauthorized('Missing Authorization header: send "Authorization: Bearer <access token>" from POST /oauth2/token')
     const match = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/i.exec(header)

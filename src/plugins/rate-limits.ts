@@ -8,6 +8,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { SharedCounters } from '../store/shared-counters.ts'
 import { HttpProblem } from './problems.ts'
 import { sendProblem } from './errors.ts'
+import { scrubLogLine } from '../logger.ts'
 
 type Callback = (err: Error | null, result: { current: number, ttl: number }) => void
 
@@ -50,6 +51,7 @@ export default fp(async function rateLimits (fastify: FastifyInstance) {
     errorResponseBuilder: (_request, context) => new HttpProblem(429, `Too many requests for unknown routes; retry after ${context.after}`)
   })
   fastify.setNotFoundHandler({ preHandler: notFoundLimit }, async (request, reply) => {
-    return sendProblem(request, reply, 404, `No route ${request.method} ${request.url.split('?')[0].slice(0, 100)}`)
+    // The path is echoed without anything shaped like an NHS number or a token.
+    return sendProblem(request, reply, 404, `No route ${request.method} ${scrubLogLine(request.url.split('?')[0].slice(0, 100))}`)
   })
 }, { name: 'rate-limits', dependencies: ['services', 'auth'] })

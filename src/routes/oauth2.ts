@@ -84,7 +84,8 @@ export default async function oauthRoutes (fastify: FastifyInstance): Promise<vo
     if (body.client_assertion === undefined || body.client_assertion === '') throw new OAuthError('invalid_request', 'client_assertion is required')
     // Failed attempts are limited per claimed client and per IP, so keys cannot be guessed at speed.
     const claimed = claimedClient(body.client_assertion) ?? body.client_id
-    const failureKeys = [`tokenfail:ip:${request.ip}`, ...(claimed !== undefined ? [`tokenfail:client:${claimed.slice(0, 64)}`] : [])]
+    // Per client *and* IP: a stranger's failures elsewhere cannot lock a clinical system out.
+    const failureKeys = [`authfail:ip:${request.ip}`, ...(claimed !== undefined ? [`tokenfail:client:${claimed.slice(0, 64)}:${request.ip}`] : [])]
     const limits = [config.tokenFailuresPerMinute * 5, config.tokenFailuresPerMinute]
     for (const [i, key] of failureKeys.entries()) {
       const seen = counters.read(key, 60_000)

@@ -51,12 +51,17 @@ export async function recordPreference (db: Database, audit: AuditWriter, input:
   return result
 }
 
-export type VoidResult = { kind: 'voided', record: StoredPreference } | { kind: 'not-found' } | { kind: 'already-voided', record: StoredPreference }
+export type VoidResult = { kind: 'voided', record: StoredPreference } | { kind: 'not-found' } | { kind: 'already-voided', record: StoredPreference } | { kind: 'not-allowed', record: StoredPreference }
 
-export async function markEnteredInError (db: Database, audit: AuditWriter, nhsNumber: string, id: string, reason: string, actor: Actor): Promise<VoidResult> {
+/**
+ * Voids a record. `mayChange` says whether the caller may change choices for the record's purpose
+ * (the same rule as recording one), so a client cannot void choices outside its purposes.
+ */
+export async function markEnteredInError (db: Database, audit: AuditWriter, nhsNumber: string, id: string, reason: string, actor: Actor, mayChange: (purpose: string) => boolean): Promise<VoidResult> {
   const { result } = await audit.commit(async (tx): Promise<VoidResult> => {
     const row = await tx.preference.findUnique({ where: { id } })
     if (row === null || row.nhsNumber !== nhsNumber) return { kind: 'not-found' }
+    if (!mayChange(row.purpose)) return { kind: 'not-allowed', record: toPreference(row) }
     if (row.status === 'entered-in-error') return { kind: 'already-voided', record: toPreference(row) }
     const updated = await tx.preference.update({
       where: { id },

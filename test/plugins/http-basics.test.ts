@@ -88,6 +88,9 @@ describe('errors', () => {
     const body = expectProblem(await t.app.inject({ method: 'GET', url: '/v1/nothing-here' }), 404)
     expect(body.title).toBe('Not Found')
     expectProblem(await t.app.inject({ method: 'DELETE', url: '/v1/decisions', headers: caller.auth }), 404)
+    // The path is not echoed with an NHS number in it.
+    const probe = expectProblem(await t.app.inject({ method: 'GET', url: '/v1/patient/9434765919/whatever' }), 404)
+    expect(probe.detail).not.toContain('9434765919')
   })
 
   it('malformed JSON body: 400 problem+json saying it is not valid JSON', async () => {

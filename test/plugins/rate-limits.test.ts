@@ -96,6 +96,35 @@ describe('rate limits', () => {
     expect(codes.slice(5)).toEqual([429, 429])
   })
 
+  it('counts failed bearer authentications per IP too, then answers 429', async () => {
+    const limited = await buildTestApp({ TOKEN_FAILURES_PER_MINUTE: '2' }, store)
+    try {
+      const statuses: number[] = []
+      for (let i = 0; i < 12; i++) statuses.push((await limited.app.inject({ method: 'POST', url: '/v1/decisions', headers: { authorization: `Bearer not-a-token-${i}` }, payload: { nhsNumber: '9434765919', purpose: 'planned-care' } })).statusCode)
+      expect(statuses.slice(0, 10).every(s => s === 401)).toBe(true)
+      expect(statuses.slice(10)).toEqual([429, 429])
+    } finally {
+      await limited.close()
+    }
+  })
+
+  it('failures claimed for a client from one address do not lock that client out elsewhere', async () => {
+    const client = await registerClient(b.app)
+    for (let i = 0; i < 4; i++) {
+      await b.app.inject({ method: 'POST', url: '/oauth2/token', remoteAddress: '203.0.113.7', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: new URLSearchParams({ grant_type: 'client_credentials', client_assertion_type: ASSERTION_TYPE, client_assertion: await signAssertion(client, { aud: 'https://wrong.example' }) }).toString() })
+    }
+    const fromAttacker = await b.app.inject({ method: 'POST', url: '/oauth2/token', remoteAddress: '203.0.113.7', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: new URLSearchParams({ grant_type: 'client_credentials', client_assertion_type: ASSERTION_TYPE, client_assertion: await signAssertion(client) }).toString() })
+    expect(fromAttacker.statusCode).toBe(429)
+    const fromClient = await b.app.inject({ method: 'POST', url: '/oauth2/token', remoteAddress: '198.51.100.20', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: new URLSearchParams({ grant_type: 'client_credentials', client_assertion_type: ASSERTION_TYPE, client_assertion: await signAssertion(client) }).toString() })
+    expect(fromClient.statusCode).toBe(200)
+  })
+
+  it('does not believe X-Forwarded-For unless TRUST_PROXY names the proxy', async () => {
+    const codes: number[] = []
+    for (let i = 0; i < 7; i++) codes.push((await b.app.inject({ method: 'GET', url: `/v1/spoofed-${i}`, headers: { 'x-forwarded-for': `192.0.2.${i}` } })).statusCode)
+    expect(codes.slice(5)).toEqual([429, 429])
+  })
+
   it('never limits health probes', async () => {
     for (let i = 0; i < 30; i++) expect((await a.app.inject({ method: 'GET', url: '/health/live' })).statusCode).toBe(200)
   })

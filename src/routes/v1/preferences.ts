@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify'
 import { checkPurposeRequest } from '../../domain/decision.ts'
 import { effectiveRecord, PROXY_ROLES, SOURCES, type RecordedBy, type Source } from '../../domain/preferences.ts'
 import type { Decision } from '../../domain/purposes.ts'
-import { HttpProblem, conflict, notFound, problemResponses } from '../../plugins/problems.ts'
+import { HttpProblem, conflict, forbidden, notFound, problemResponses } from '../../plugins/problems.ts'
 import { markEnteredInError, recordPreference } from '../../store/preferences.ts'
 import { toIndexed, toPreference, type StoredPreference } from '../../store/rows.ts'
 import { callerOf, dateOrThrow, nhsNumberOrThrow, nhsNumberParam, security } from './common.ts'
@@ -197,8 +197,10 @@ export default async function preferenceRoutes (fastify: FastifyInstance): Promi
   }, async (request) => {
     const caller = callerOf(request)
     const nhsNumber = nhsNumberOrThrow(request.params.nhsNumber, 'params:/nhsNumber')
-    const result = await markEnteredInError(db, audit, nhsNumber, request.params.id, request.body.reason.trim(), { clientId: caller.client.id, requestId: request.id })
+    const result = await markEnteredInError(db, audit, nhsNumber, request.params.id, request.body.reason.trim(), { clientId: caller.client.id, requestId: request.id },
+      purpose => registry.catalog.isAllowed(caller.client.purposes, purpose))
     if (result.kind === 'not-found') throw notFound('no preference with this id for this patient')
+    if (result.kind === 'not-allowed') throw forbidden(`this client is not registered for purpose '${result.record.purpose}', so it cannot change that choice`)
     if (result.kind === 'already-voided') throw conflict('this preference is already marked entered-in-error')
     index.apply(toIndexed(result.record))
     return preferenceJson(result.record)

@@ -264,6 +264,9 @@ describe('rule 2: time (asOf) and pendingChange', () => {
     expect(before).toMatchObject({ decision: 'permit', basis: 'default' })
     expect(before.pendingChange).toMatchObject({ id: optOut.id, outcome: 'deny' })
     expect(await decided({ nhsNumber: nhs, purpose: 'planning-research' })).toMatchObject({ decision: 'deny', pendingChange: null })
+    // A decision as of another time says so in its audit event.
+    const row = await t.app.services.db.prisma.auditEvent.findUnique({ where: { id: before.auditId as string } })
+    expect(JSON.parse(row?.details ?? '{}')).toMatchObject({ asOf: '2025-01-01T00:00:00.000Z' })
   })
 
   it('pendingChange: a future-dated opt-out is reported with outcome deny while the answer is still permit', async () => {

@@ -191,6 +191,16 @@ describe('POST /v1/patients/{nhs}/preferences/{id}/entered-in-error', () => {
     expect((await read(nhs)).history[0].status).toBe('active')
   })
 
+  it('a client not registered for the record\'s purpose cannot void it (403), and the choice stays in force', async () => {
+    const nhs = patient()
+    const p = await recorded(nhs, { purpose: 'planning-research', decision: 'deny' })
+    const scrOnly = await clientWithToken(t.app, { purposes: ['unplanned-care'], scopes: ['consent:write'] })
+    const problem = expectProblem(await voidRecord(nhs, p.id, { reason: 'Not mine to change' }, scrOnly.auth), 403)
+    expect(problem.detail).toMatch(/planning-research/)
+    expect((await read(nhs)).history[0].status).toBe('active')
+    expect(await decision(nhs, 'planning-research')).toMatchObject({ decision: 'deny' })
+  })
+
   it('an unknown id, or another patient\'s record, is a 404', async () => {
     const nhs = patient()
     const other = patient()
