@@ -9,7 +9,7 @@ import { generateKeyPairSync } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { importJWK, SignJWT, type JWK } from 'jose'
 import { PACKAGE_ROOT } from '../src/paths.ts'
-import { buildTestApp, freshStore, requestToken, TOKEN_URL, type TestApp, type TestStore } from './helpers/app.ts'
+import { buildTestApp, freshStore, registerClient, requestToken, tokenFor, TOKEN_URL, type TestApp, type TestStore } from './helpers/app.ts'
 
 const run = promisify(execFile)
 const TSX = join(PACKAGE_ROOT, 'node_modules', '.bin', 'tsx')
@@ -111,6 +111,32 @@ describe('CLI', () => {
     const report = JSON.parse(bad.stdout) as { valid: boolean, firstBrokenLink: { eventId: string } }
     expect(report.valid).toBe(false)
     expect(report.firstBrokenLink.eventId).toBe(victim?.id)
+  })
+
+  it('audit heads and audit verify --anchors find a truncated chain', async () => {
+    const own = await freshStore()
+    const app = await buildTestApp({}, own)
+    try {
+      const ownEnv = { DATABASE_URL: own.url, LOG_LEVEL: 'silent' }
+      const client = await registerClient(app.app)
+      await tokenFor(app.app, client)
+      await tokenFor(app.app, client)
+      await app.app.services.audit.flush()
+      const heads = await cli(ownEnv, 'audit', 'heads')
+      expect(heads.code).toBe(0)
+      const file = join(dir, 'heads.json')
+      writeFileSync(file, heads.stdout)
+      expect((await cli(ownEnv, 'audit', 'verify', '--anchors', file)).code).toBe(0)
+      const last = (JSON.parse(heads.stdout) as Array<{ chain: string, chainSeq: number }>).find(h => h.chain === app.app.services.audit.chainId) as { chain: string, chainSeq: number }
+      await app.app.services.db.prisma.auditEvent.deleteMany({ where: { chain: last.chain, chainSeq: last.chainSeq } })
+      expect((await cli(ownEnv, 'audit', 'verify')).code).toBe(0)
+      const truncated = await cli(ownEnv, 'audit', 'verify', '--anchors', file)
+      expect(truncated.code).toBe(1)
+      expect(JSON.parse(truncated.stdout)).toMatchObject({ valid: false, firstBrokenLink: { chain: last.chain, reason: expect.stringMatching(/truncated/) } })
+    } finally {
+      await app.close()
+      await own.drop()
+    }
   })
 
   it('migrate reports nothing left to apply on a migrated store', async () => {

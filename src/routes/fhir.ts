@@ -155,7 +155,9 @@ export default async function fhirRoutes (fastify: FastifyInstance): Promise<voi
     if (statuses?.some(s => !CONSENT_STATUSES.includes(s)) === true) throw new FhirIssue(400, 'value', `status must be among ${CONSENT_STATUSES.join(', ')}`)
     const offset = Number(cursorOf(q) ?? 0n)
     const rows = await db.prisma.preference.findMany({ where: { nhsNumber }, orderBy: [{ recordedAt: 'desc' }, { id: 'desc' }] })
-    const records = rows.map(toPreference)
+    // Least privilege: a client sees the choices for the purposes it is registered for.
+    const caller = request.caller
+    const records = rows.map(toPreference).filter(r => caller !== null && registry.catalog.isAllowed(caller.client.purposes, r.purpose))
     const now = Date.now()
     const consents = records.map(r => consentResource(r, records, context(), now)).filter(c => statuses === undefined || statuses.includes(c.status))
     const page = consents.slice(offset, offset + q._count)
@@ -179,7 +181,7 @@ export default async function fhirRoutes (fastify: FastifyInstance): Promise<voi
     }
   }, async (request, reply) => {
     const row = await db.prisma.preference.findUnique({ where: { id: request.params.id } })
-    if (row === null) throw new FhirIssue(404, 'not-found', `no Consent with id ${request.params.id}`)
+    if (row === null || request.caller === null || !registry.catalog.isAllowed(request.caller.client.purposes, row.purpose)) throw new FhirIssue(404, 'not-found', `no Consent with id ${request.params.id}`)
     const p = toPreference(row)
     // Its status depends on the other choices for the same patient and purpose.
     const siblings = (await db.prisma.preference.findMany({ where: { nhsNumber: p.nhsNumber, purpose: p.purpose } })).map(toPreference)

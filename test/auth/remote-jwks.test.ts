@@ -22,6 +22,8 @@ describe('clients with a JWKS URL', () => {
   beforeAll(async () => {
     server = createServer((req, res) => {
       hits++
+      if (req.url === '/moved.json') { res.writeHead(302, { location: `${base}/cached.json` }); res.end(); return }
+      if (req.url === '/huge.json') { res.setHeader('content-type', 'application/json'); res.end(JSON.stringify({ keys: [{ kty: 'oct', kid: 'x', k: 'a'.repeat(70_000) }] })); return }
       setTimeout(() => {
         res.setHeader('content-type', 'application/json')
         if (cacheControl !== null) res.setHeader('cache-control', cacheControl)
@@ -101,6 +103,12 @@ describe('clients with a JWKS URL', () => {
     expect(remote.fetches).toBe(2)
     delayMs = 500
     await expect(new RemoteJwks(200).keySet(`${base}/slow.json`)).rejects.toThrow(/did not answer within 200 ms/)
+  })
+
+  it('does not follow redirects and refuses a JWKS over 64 KiB', async () => {
+    const remote = new RemoteJwks(1000)
+    await expect(remote.keySet(`${base}/moved.json`)).rejects.toThrow(/could not be fetched/)
+    await expect(remote.keySet(`${base}/huge.json`)).rejects.toThrow(/larger than 64 KiB/)
   })
 
   it('a JWKS URL that does not answer in time gives invalid_client saying so, not a hang or a 5xx', async () => {

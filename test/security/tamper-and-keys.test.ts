@@ -1,6 +1,6 @@
 // Tamper evidence beyond single edits (reordering, truncation against anchored heads) and rotation
 // of the service's own signing key (SPEC §4, §7).
-import { mkdtempSync } from 'node:fs'
+import { mkdtempSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { decodeProtectedHeader } from 'jose'
@@ -68,6 +68,10 @@ describe('rotating the service\'s signing key', () => {
     await store.drop()
   })
 
+  it('the service\'s signing key is created on first start with mode 0600', () => {
+    expect(statSync(keyFile).mode & 0o777).toBe(0o600)
+  })
+
   it('tokens signed by the previous key stay valid after rotation; new tokens use the new key', async () => {
     const client = await registerClient(before.app)
     const oldToken = await tokenFor(before.app, client)
@@ -84,5 +88,6 @@ describe('rotating the service\'s signing key', () => {
     const jwks = (await after.app.inject({ method: 'GET', url: '/.well-known/jwks.json' })).json() as { keys: Array<{ kid: string, d?: string }> }
     expect(jwks.keys.map(k => k.kid)).toEqual([newKid, oldKid])
     expect(jwks.keys.every(k => k.d === undefined)).toBe(true)
+    expect(statSync(keyFile).mode & 0o777).toBe(0o600)
   })
 })

@@ -98,6 +98,9 @@ export default async function filterRoutes (fastify: FastifyInstance): Promise<v
     async function * answer (): AsyncGenerator<string | Buffer> {
       try {
         for await (const block of lineBlocks(hashed)) {
+          // Fail closed mid-stream too: a view of the store gone stale ends the answer unfinished
+          // (the audit event records it as incomplete) rather than keep deciding on old data.
+          if (!services.feed.fresh) throw new Error('the consent store view went stale during the filter')
           const { buf, starts, ends } = block
           // text/plain: permitted numbers copied straight into one Buffer per block.
           const out = ndjson ? null : Buffer.allocUnsafe(block.count * 11)

@@ -88,7 +88,7 @@ export default async function preferenceRoutes (fastify: FastifyInstance): Promi
     schema: {
       tags: ['preferences'],
       summary: 'A patient\'s current choice per purpose and full history',
-      description: 'current: the record in force now for each purpose with a recorded choice. history: every record, newest first, including those entered in error.',
+      description: 'current: the record in force now for each purpose with a recorded choice. history: every record, newest first, including those entered in error. Only the purposes the client is registered for (and those below them) are shown.',
       security,
       params: patientParams,
       response: {
@@ -114,7 +114,9 @@ export default async function preferenceRoutes (fastify: FastifyInstance): Promi
   }, async (request) => {
     const nhsNumber = nhsNumberOrThrow(request.params.nhsNumber, 'params:/nhsNumber')
     const rows = await db.prisma.preference.findMany({ where: { nhsNumber }, orderBy: [{ recordedAt: 'desc' }, { id: 'desc' }] })
-    const history = rows.map(toPreference)
+    // Least privilege: a client sees the choices for the purposes it is registered for.
+    const allowed = callerOf(request).client.purposes
+    const history = rows.map(toPreference).filter(r => registry.catalog.isAllowed(allowed, r.purpose))
     const now = Date.now()
     const purposes = [...new Set(history.map(h => h.purpose))].sort()
     const current = purposes.flatMap(purpose => {

@@ -126,6 +126,17 @@ describe('POST /v1/patients/{nhs}/preferences', () => {
 })
 
 describe('GET /v1/patients/{nhs}/preferences', () => {
+  it('shows a client only the choices for the purposes it is registered for (and those below them)', async () => {
+    const nhs = patient()
+    await recorded(nhs, { purpose: 'planning-research', decision: 'deny' })
+    const scr = await recorded(nhs, { purpose: 'summary-care-record', decision: 'deny' })
+    const unplanned = await clientWithToken(t.app, { purposes: ['unplanned-care'], scopes: ['consent:read'] })
+    const seen = await read(nhs, unplanned.auth)
+    expect(seen.history.map((h: Json) => h.id)).toEqual([scr.id])
+    expect(seen.current.map((c: Json) => c.purpose)).toEqual(['summary-care-record'])
+    expect((await read(nhs)).history).toHaveLength(2)
+  })
+
   it('answers { nhsNumber, current, history } with history newest first', async () => {
     const nhs = patient()
     const a = await recorded(nhs, { purpose: 'planning-research', decision: 'deny' })
