@@ -55,6 +55,9 @@ export async function verifyClientAssertion (assertion: string, clientIdParam: s
   if (clientIdParam !== undefined && clientIdParam !== claims.iss) throw new AssertionError('invalid_client', 'client_id does not match the assertion\'s iss')
   if (typeof claims.jti !== 'string' || claims.jti === '') throw new AssertionError('invalid_client', 'assertion has no jti claim')
   if (claims.jti.length > 255) throw new AssertionError('invalid_client', 'assertion jti is longer than 255 characters')
+  // PostgreSQL cannot store NUL in text: refused here rather than failing the jti insert or the client lookup.
+  if (claims.jti.includes('\u0000')) throw new AssertionError('invalid_client', 'assertion jti must not contain a NUL character')
+  if (claims.iss.includes('\u0000')) throw new AssertionError('invalid_client', 'unknown client (iss is not a registered client id)')
   if (typeof claims.exp !== 'number') throw new AssertionError('invalid_client', 'assertion has no exp claim')
 
   const client = claims.iss.length <= 64 ? await deps.loadClient(claims.iss) : undefined

@@ -58,5 +58,6 @@ export function checkNul (request: FastifyRequest): Error | null {
 
 export default fp(async function inputGuard (fastify: FastifyInstance) {
   // A callback hook (not async): it runs on every request, the decision hot path included.
-  fastify.addHook('preValidation', (request, _reply, done) => { done(checkNul(request) ?? undefined) })
+  // Not for unknown routes: their answer is 404, whatever the input.
+  fastify.addHook('preValidation', (request, _reply, done) => { done(request.routeOptions.url === undefined ? undefined : checkNul(request) ?? undefined) })
 }, { name: 'input-guard' })

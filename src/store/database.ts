@@ -48,8 +48,12 @@ export async function openDatabase (url: string, options: DatabaseOptions = {}):
     // busy timeout: the CLI and the service may write the same file at once.
     const adapter = new PrismaBetterSqlite3({ url: path, timeout: 10_000 }, { timestampFormat: 'iso8601' })
     const prisma = new SqliteClient({ adapter })
-    // WAL lets readers run beside the writer; synchronous=FULL makes every acknowledged commit
-    // survive power loss as well as kill -9 (group commit keeps the fsync cost per batch).
+    // Durability (SPEC §7: acknowledged means durable; test/durability.test.ts kills the service
+    // under load). WAL lets readers run beside the writer. A WAL commit already survives kill -9 of
+    // the service (it is in the OS's page cache); synchronous=FULL also fsyncs the WAL at every
+    // commit, so an acknowledged commit survives power loss and OS crashes too. The pragma is per
+    // connection: the audit writer's own connection sets both as well. Group commit keeps the
+    // fsync cost per batch of requests, not per request.
     await prisma.$queryRawUnsafe('PRAGMA journal_mode = WAL')
     await prisma.$executeRawUnsafe('PRAGMA synchronous = FULL')
     await prisma.$executeRawUnsafe('PRAGMA foreign_keys = ON')
@@ -71,6 +75,13 @@ export async function openDatabase (url: string, options: DatabaseOptions = {}):
   parsed.searchParams.delete('schema')
   const poolSize = Number(parsed.searchParams.get('connection_limit') ?? 10)
   parsed.searchParams.delete('connection_limit')
+  // Durability: we rely on PostgreSQL's default synchronous_commit=on, under which COMMIT returns
+  // only once the commit's WAL record is flushed to disk; an answer is sent only after its COMMIT,
+  // so an acknowledged write survives kill -9 of the service and a crash of the database server.
+  // It is deliberately not set per session, so that a deployment with synchronous standbys can
+  // raise it (remote_write, remote_apply); it must not be lowered to off, with which a server
+  // crash loses the last few hundred milliseconds of acknowledged commits. The cost is one WAL
+  // flush per commit, and the audit writer's group commit makes that one per batch of requests.
   const poolConfig: PoolConfig = {
     connectionString: parsed.toString(),
     max: poolSize,

@@ -65,7 +65,8 @@ export default async function auditRoutes (fastify: FastifyInstance): Promise<vo
   }, async (request) => {
     const q = request.query
     const cursor = decodeCursor(q.cursor)
-    if (cursor !== undefined && !/^[0-9]+$/.test(cursor)) throw badRequest('querystring:/cursor', 'cursor is not one this service issued')
+    // At most 18 digits: a sequence number always fits PostgreSQL's bigint (a longer one was a 500).
+    if (cursor !== undefined && !/^[0-9]{1,18}$/.test(cursor)) throw badRequest('querystring:/cursor', 'cursor is not one this service issued')
     await audit.flush()
     const items = await listAuditEvents(db, {
       nhsNumber: q.nhsNumber === undefined ? undefined : nhsNumberOrThrow(q.nhsNumber, 'querystring:/nhsNumber'),

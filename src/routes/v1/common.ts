@@ -25,6 +25,10 @@ export function dateOrThrow (value: string | undefined, path: string): Date | un
   if (value === undefined) return undefined
   const d = new Date(value)
   if (Number.isNaN(d.getTime())) throw badRequest(path, 'must be an ISO 8601 date-time')
+  // Four-digit years only: year 0000 and expanded years are valid JavaScript dates that
+  // PostgreSQL refuses (a 500) and SQLite's text ordering would misplace.
+  const year = d.getUTCFullYear()
+  if (year < 1 || year > 9999) throw badRequest(path, 'must be a date-time between the years 0001 and 9999')
   return d
 }
 
