@@ -11,7 +11,7 @@ import { toIndexed } from '../../store/rows.ts'
 import { lineBlocks } from '../../streaming/lines.ts'
 import { callerOf, security } from './common.ts'
 
-const BATCH = 5000
+const BATCH = 20_000
 const MAX_LINE_BYTES = 16_384
 const MAX_REPORTED_REJECTIONS = 10_000
 
@@ -60,20 +60,20 @@ export default async function preferenceImportRoutes (fastify: FastifyInstance):
       rejectedCount++
       if (rejected.length < MAX_REPORTED_REJECTIONS) rejected.push({ line, error })
     }
-    // One batch commits while the next is parsed: the database and the parsing overlap.
-    let committing: Promise<void> = Promise.resolve()
+    // Up to two batches commit (in order) while the next is parsed: the database and the parsing overlap.
+    const committing: Array<Promise<void>> = []
     let failure: unknown = null
     const flush = async (): Promise<void> => {
-      await committing
+      while (committing.length >= 2) await committing.shift()
       if (failure !== null) throw failure
       if (batch.length === 0) return
       const sent = batch
       batch = []
-      committing = insertImportBatch(db, writer, sent, caller.client.id).then(inserted => {
+      committing.push(insertImportBatch(db, writer, sent, caller.client.id).then(inserted => {
         for (const r of inserted) index.apply(toIndexed(r))
         imported += inserted.length
         skipped += sent.length - inserted.length
-      }, (err: unknown) => { failure = err })
+      }, (err: unknown) => { failure = err }))
     }
 
     let line = 0
@@ -98,7 +98,7 @@ export default async function preferenceImportRoutes (fastify: FastifyInstance):
       if (batch.length >= BATCH) await flush()
     }
     await flush()
-    await committing
+    await Promise.all(committing)
     if (failure !== null) throw failure
     const event = await audit.record({
       type: 'import',
