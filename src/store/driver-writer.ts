@@ -53,7 +53,7 @@ const insert = (table, columns) => 'INSERT INTO "' + table + '" (' + columns.map
 const db = new Database(workerData.path, { timeout: 10000 })
 db.pragma('journal_mode = WAL')
 db.pragma('synchronous = FULL')
-db.pragma('cache_size = -262144') // 256 MiB: bulk imports insert into three indexes at random places
+db.pragma('cache_size = -131072') // 128 MiB: bulk imports insert into three indexes at random places
 const PREFERENCE = ['id', 'nhsNumber', 'purpose', 'decision', 'effectiveFrom', 'recordedAt', 'source', 'recordedBy', 'clientId', 'note', 'status', 'externalId']
 let statements = null
 const prepare = () => statements || (statements = {
