@@ -22,8 +22,20 @@ export interface AssertionDeps {
   remoteJwks: RemoteJwks
 }
 
+/** Registered key sets, imported once for each distinct set of keys. */
+const localSets = new Map<string, JWTVerifyGetKey>()
+
 async function keySetFor (client: ClientRecord, kid: string, remote: RemoteJwks): Promise<JWTVerifyGetKey | null> {
-  if (client.jwks !== null && client.jwks.keys.length > 0) return createLocalJWKSet(client.jwks as Parameters<typeof createLocalJWKSet>[0])
+  if (client.jwks !== null && client.jwks.keys.length > 0) {
+    const version = `${client.id}:${JSON.stringify(client.jwks.keys)}`
+    let set = localSets.get(version)
+    if (set === undefined) {
+      if (localSets.size >= 10_000) localSets.clear()
+      set = createLocalJWKSet(client.jwks as Parameters<typeof createLocalJWKSet>[0])
+      localSets.set(version, set)
+    }
+    return set
+  }
   if (client.jwksUrl !== null) {
     try {
       return await remote.keySet(client.jwksUrl, kid)

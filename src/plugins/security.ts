@@ -27,7 +27,10 @@ export default fp(async function security (fastify: FastifyInstance) {
         scriptSrc: ["'self'"],
         styleSrc: ["'self'", "'unsafe-inline'"],
         imgSrc: ["'self'", 'data:', 'validator.swagger.io'],
-        frameAncestors: ["'none'"]
+        frameAncestors: ["'none'"],
+        // TLS is terminated in front of the service; on a plain-HTTP development port the upgrade
+        // would break Swagger UI's own requests.
+        upgradeInsecureRequests: null
       }
     },
     hsts: { maxAge: 31_536_000, includeSubDomains: true }
