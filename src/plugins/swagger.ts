@@ -30,6 +30,8 @@ export default fp(async function swaggerDocs (fastify: FastifyInstance) {
         { name: 'clients', description: 'Client registry (administrators)' },
         { name: 'audit', description: 'Audit trail and emergency-access alerts' },
         { name: 'oauth2', description: 'Signed-JWT client credentials' },
+        { name: 'fhir', description: 'FHIR R4 views: Consent (UK Core), AuditEvent, CapabilityStatement' },
+        { name: 'cds-hooks', description: 'CDS Hooks patient-consent-consult' },
         { name: 'health', description: 'Liveness and readiness' }
       ]
     }
