@@ -10,7 +10,7 @@ const CORRELATION = /^[\x21-\x7e]{1,128}$/
 /** Fastify's genReqId: runs before any plugin, so every log line carries the id. */
 export function requestIdFor (req: RawRequestDefaultExpression): string {
   const given = req.headers['x-request-id']
-  return typeof given === 'string' && UUID.test(given) ? given.toLowerCase() : randomUUID()
+  return typeof given === 'string' && UUID.test(given) ? given : randomUUID()
 }
 
 export default fp(async function requestId (fastify: FastifyInstance) {

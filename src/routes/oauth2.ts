@@ -77,6 +77,10 @@ export default async function oauthRoutes (fastify: FastifyInstance): Promise<vo
       }
     }
   }, async (request, reply) => {
+    // RFC 6749 §4.4: the token request is form-encoded; anything else is refused, not guessed at.
+    if (!(request.headers['content-type'] ?? '').toLowerCase().startsWith('application/x-www-form-urlencoded')) {
+      throw new OAuthError('invalid_request', 'the token request must be application/x-www-form-urlencoded (RFC 6749)')
+    }
     const body = (request.body ?? {}) as Record<string, string | undefined>
     if (body.grant_type === undefined) throw new OAuthError('invalid_request', 'grant_type is required (client_credentials)')
     if (body.grant_type !== 'client_credentials') throw new OAuthError('unsupported_grant_type', `grant_type '${body.grant_type.slice(0, 50)}' is not supported; use client_credentials`)

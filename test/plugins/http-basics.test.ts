@@ -57,6 +57,12 @@ describe('X-Request-ID and X-Correlation-ID', () => {
     expect(items.map(e => e.requestId)).toContain(mine)
   })
 
+  it('echoes a caller\'s UUID exactly as sent, upper case included', async () => {
+    const mine = randomUUID().toUpperCase()
+    const res = await decide({ nhsNumber: NHS, purpose: 'planned-care' }, { 'x-request-id': mine })
+    expect(res.headers['x-request-id']).toBe(mine)
+  })
+
   it('echoes a caller\'s UUID on errors too', async () => {
     const mine = randomUUID()
     const res = await t.app.inject({ method: 'GET', url: '/no/such/route', headers: { 'x-request-id': mine } })

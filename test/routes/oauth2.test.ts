@@ -175,8 +175,15 @@ describe('POST /oauth2/token: request checks', () => {
 
   it('refuses a JSON body instead of a form: an RFC 6749 error, not a crash', async () => {
     const res = await t.app.inject({ method: 'POST', url: '/oauth2/token', payload: { grant_type: 'client_credentials' } })
-    expect(res.statusCode).toBeGreaterThanOrEqual(400)
-    expect(res.statusCode).toBeLessThan(500)
+    expect(res.statusCode).toBe(400)
+    expect(res.json()).toMatchObject({ error: 'invalid_request', error_description: expect.stringMatching(/x-www-form-urlencoded/) })
+  })
+
+  it('refuses a complete, valid request sent as JSON (RFC 6749 requires a form)', async () => {
+    const client = await registerClient(t.app)
+    const res = await t.app.inject({ method: 'POST', url: '/oauth2/token', payload: { grant_type: 'client_credentials', client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: await signAssertion(client) } })
+    expect(res.statusCode).toBe(400)
+    expect(res.json()).toMatchObject({ error: 'invalid_request' })
   })
 })
 
