@@ -5,7 +5,7 @@ import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { buildTestApp, freshStore, registerClient, requestToken, signAssertion, tokenFor, type TestApp, type TestClient, type TestStore } from './helpers/app.ts'
+import { buildTestApp, freshStore, nhsNumbers, registerClient, requestToken, signAssertion, tokenFor, type TestApp, type TestClient, type TestStore } from './helpers/app.ts'
 
 const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'
 const NHS = '9434765919'
@@ -75,6 +75,11 @@ describe('two instances on one store', () => {
     const ask = async (nhsNumber: string): Promise<string> =>
       (await b.app.inject({ method: 'POST', url: '/v1/decisions', headers: authB, payload: { nhsNumber, purpose: 'planning-research' } })).json().decision as string
     expect(await until(async () => await ask('9434765870') === 'deny' && await ask('4010232137') === 'deny', 1000)).toBeLessThan(1000)
+    // A larger import is named by several change rows (1 000 choices each); all of them arrive.
+    const many = nhsNumbers(2500, 31)
+    const big = await a.app.inject({ method: 'POST', url: '/v1/preferences/import', headers: { ...authA, 'content-type': 'application/x-ndjson' }, payload: many.map((n, i) => JSON.stringify({ externalId: `mi-big-${i}`, nhsNumber: n, code: '9Nu4' })).join('\n') })
+    expect(big.json()).toMatchObject({ imported: 2500 })
+    expect(await until(async () => await ask(many[0]) === 'deny' && await ask(many[1500]) === 'deny' && await ask(many[2499]) === 'deny', 1000)).toBeLessThan(1000)
   })
 
   it('suspending a client at one instance stops its tokens at the other within 1 second', async () => {

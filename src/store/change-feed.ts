@@ -12,7 +12,8 @@ import { toIndexed, toPreference } from './rows.ts'
 // values before commit). Such a gap is re-read until it fills or this long has passed (a
 // rolled-back transaction leaves a gap for ever).
 const GAP_PATIENCE_MS = 10_000
-const PAGE = 2000
+// An import's change rows name up to 1 000 choices each: a page stays within a few tens of MB.
+const PAGE = 500
 
 export class ChangeFeed {
   private cursor = 0n

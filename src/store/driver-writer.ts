@@ -20,8 +20,8 @@ export interface DriverWriter {
   /** Commits the rows in one transaction; rejects if they may not be committed. */
   writeAudit: (events: AuditRow[], alerts: AlertRow[]) => Promise<void>
   /**
-   * Inserts choices whose externalId is new, with one change-sequence row naming them all (marked
-   * with `origin`), in one transaction; returns the ids that were inserted.
+   * Inserts choices whose externalId is new, with change-sequence rows naming them (up to 1 000 a
+   * row, marked with `origin`), in one transaction; returns the ids that were inserted.
    */
   importPreferences: (rows: StoredPreference[], origin: string) => Promise<Set<string>>
   close: () => Promise<void>
@@ -71,7 +71,8 @@ const importPreferences = db.transaction((rows, at, origin) => {
   const s = prepare()
   const inserted = []
   for (const row of rows) if (s.preference.run(row).changes === 1) inserted.push(row[0])
-  if (inserted.length > 0) s.change.run('preferences', JSON.stringify(inserted), at, origin)
+  // One change row names up to 1 000 of them, so that no change row is large to read.
+  for (let i = 0; i < inserted.length; i += 1000) s.change.run('preferences', JSON.stringify(inserted.slice(i, i + 1000)), at, origin)
   return inserted
 })
 parentPort.on('message', m => {
@@ -223,8 +224,10 @@ class PostgresWriter implements DriverWriter {
         [rows.map(r => r.id), rows.map(r => r.nhsNumber), rows.map(r => r.purpose), rows.map(r => r.decision), rows.map(r => pgDate(r.effectiveFrom)), rows.map(r => pgDate(r.recordedAt)),
           rows.map(r => r.source), rows.map(r => JSON.stringify(r.recordedBy)), rows.map(r => r.clientId), rows.map(r => r.note), rows.map(r => r.status), rows.map(r => r.externalId)])
       const ids = inserted.rows.map(r => r.id)
-      if (ids.length > 0) {
-        await client.query('INSERT INTO "changes" ("kind", "ref", "at", "origin") VALUES (\'preferences\', $1, $2::timestamp(3), $3)', [JSON.stringify(ids), pgDate(new Date()), origin])
+      const refs: string[] = []
+      for (let i = 0; i < ids.length; i += 1000) refs.push(JSON.stringify(ids.slice(i, i + 1000)))
+      if (refs.length > 0) {
+        await client.query('INSERT INTO "changes" ("kind", "ref", "at", "origin") SELECT \'preferences\', unnest($1::text[]), $2::timestamp(3), $3', [refs, pgDate(new Date()), origin])
       }
       return new Set(ids)
     })
