@@ -2,7 +2,7 @@
 import type { Logger } from 'pino'
 import type { Config } from './config.ts'
 import { AccessTokens } from './auth/access-tokens.ts'
-import { loadOrCreateSigningKeys, type SigningKeys } from './auth/signing-keys.ts'
+import { loadOrCreateSigningKeys, loadSigningKeys, type SigningKeys } from './auth/signing-keys.ts'
 import { AuditWriter } from './store/audit-writer.ts'
 import { openDriverWriter, type DriverWriter } from './store/driver-writer.ts'
 import { ChangeFeed } from './store/change-feed.ts'
@@ -41,7 +41,7 @@ export async function openServices (config: Config, log?: Pick<Logger, 'warn'>):
     const writer = openDriverWriter(db)
     const audit = new AuditWriter(db, writer)
     const keys = await loadOrCreateSigningKeys(config.signingKeyFile)
-    const tokens = new AccessTokens(keys, config.publicUrl, config.tokenTtlSeconds)
+    const tokens = new AccessTokens(keys, config.publicUrl, config.tokenTtlSeconds, async () => await loadSigningKeys(config.signingKeyFile))
     const counters = new SharedCounters(db)
     return {
       config, db, registry, index, feed, audit, writer, keys, tokens, counters,

@@ -10,11 +10,18 @@ export interface VerifiedToken { clientId: string, scopes: string[], exp: number
 
 const MAX_TOKEN_LENGTH = 4096
 const CACHE_LIMIT = 50_000
+const KEY_RELOAD_COOLDOWN_MS = 10_000
 
 export class AccessTokens {
   private readonly cache = new Map<string, VerifiedToken>()
 
-  constructor (private readonly keys: SigningKeys, private readonly issuer: string, private readonly ttlSeconds: number) {}
+  private lastKeyReload = 0
+
+  /**
+   * `reloadKeys` reads the signing-key file again: when a token names a kid this instance does not
+   * know, another instance sharing the file may have rotated it (README "Running in production").
+   */
+  constructor (private keys: SigningKeys, private readonly issuer: string, private readonly ttlSeconds: number, private readonly reloadKeys?: () => Promise<SigningKeys>) {}
 
   get ttl (): number { return this.ttlSeconds }
 
@@ -47,7 +54,16 @@ export class AccessTokens {
     } catch {
       return 'access token is not a JWT'
     }
-    const key = kid === undefined ? undefined : this.keys.verificationKeys.get(kid)
+    let key = kid === undefined ? undefined : this.keys.verificationKeys.get(kid)
+    if (key === undefined && kid !== undefined && this.reloadKeys !== undefined && Date.now() - this.lastKeyReload > KEY_RELOAD_COOLDOWN_MS) {
+      // Learn keys another instance added; keep signing with ours until this one restarts.
+      this.lastKeyReload = Date.now()
+      const fresh = await this.reloadKeys().catch(() => null)
+      if (fresh !== null) {
+        for (const [k, v] of fresh.verificationKeys) if (!this.keys.verificationKeys.has(k)) this.keys.verificationKeys.set(k, v)
+        key = this.keys.verificationKeys.get(kid)
+      }
+    }
     if (key === undefined) return 'access token was not issued by this service'
     try {
       const { payload } = await jwtVerify(token, key, { algorithms: [ACCESS_TOKEN_ALG], issuer: this.issuer, audience: this.issuer, typ: 'at+jwt', requiredClaims: ['exp', 'sub', 'scope'] })

@@ -24,6 +24,11 @@ export async function loadOrCreateSigningKeys (file: string): Promise<SigningKey
     writeFileSync(file, JSON.stringify({ keys: [jwk] }, null, 2), { mode: 0o600, flag: 'wx' })
   }
   chmodSync(file, 0o600)
+  return await loadSigningKeys(file)
+}
+
+/** Reads the key file (never creates one): at start, and when another instance may have rotated it. */
+export async function loadSigningKeys (file: string): Promise<SigningKeys> {
   const parsed = JSON.parse(readFileSync(file, 'utf8')) as KeyFile
   if (!Array.isArray(parsed.keys) || parsed.keys.length === 0) throw new Error(`SIGNING_KEY_FILE ${file} holds no keys`)
   const verificationKeys = new Map<string, CryptoKey>()

@@ -90,4 +90,12 @@ describe('rotating the service\'s signing key', () => {
     expect(jwks.keys.every(k => k.d === undefined)).toBe(true)
     expect(statSync(keyFile).mode & 0o777).toBe(0o600)
   })
+
+  it('during a rolling rotation, an instance not yet restarted accepts tokens signed with the new key', async () => {
+    // `before` still runs with the keys it read at start; `after` was started on the rotated file.
+    const client = await registerClient(before.app)
+    const fromRestarted = await tokenFor((after as TestApp).app, client)
+    const res = await before.app.inject({ method: 'POST', url: '/v1/decisions', headers: { authorization: `Bearer ${fromRestarted}` }, payload: { nhsNumber: '9434765919', purpose: 'planned-care' } })
+    expect(res.statusCode).toBe(200)
+  })
 })
