@@ -58,23 +58,32 @@ export default async function alertRoutes (fastify: FastifyInstance): Promise<vo
     return { items: page.map(alertJson), nextCursor: rows.length > q.limit ? encodeCursor(`${last.raisedAt.getTime()}_${last.id}`) : null }
   })
 
-  fastify.post<{ Params: { id: string }, Body: { note: string } }>('/alerts/:id/review', {
+  fastify.post<{ Params: { id: string }, Body: { note?: string, reviewNote?: string } }>('/alerts/:id/review', {
     onRequest: fastify.requireScope('audit:review'),
     schema: {
       tags: ['audit'],
       summary: 'Record the review of an emergency-access alert',
       security,
       params: { type: 'object', properties: { id: { type: 'string', maxLength: 64 } }, required: ['id'] },
-      body: { type: 'object', additionalProperties: false, required: ['note'], properties: { note: { type: 'string', minLength: 1, maxLength: 4000, pattern: '\\S' } }, example: { note: 'Clinically justified: patient unconscious, ED consultant confirmed.' } },
+      body: {
+        type: 'object',
+        additionalProperties: false,
+        description: 'The review note, as note (or reviewNote, the name it has on the alert)',
+        properties: { note: { type: 'string', minLength: 1, maxLength: 4000, pattern: '\\S' }, reviewNote: { type: 'string', minLength: 1, maxLength: 4000, pattern: '\\S' } },
+        minProperties: 1,
+        maxProperties: 1,
+        example: { note: 'Clinically justified: patient unconscious, ED consultant confirmed.' }
+      },
       response: { 200: alertSchema, ...problemResponses(400, 401, 403, 404, 409, 503) }
     }
   }, async (request) => {
     const caller = callerOf(request)
+    const note = (request.body.note ?? request.body.reviewNote) as string
     const { result } = await audit.commit(async tx => {
       const alert = await tx.alert.findUnique({ where: { id: request.params.id } })
       if (alert === null) return { kind: 'not-found' as const }
       if (alert.status === 'reviewed') return { kind: 'already-reviewed' as const, alert }
-      const updated = await tx.alert.update({ where: { id: alert.id }, data: { status: 'reviewed', reviewedBy: caller.client.id, reviewNote: request.body.note, reviewedAt: new Date() } })
+      const updated = await tx.alert.update({ where: { id: alert.id }, data: { status: 'reviewed', reviewedBy: caller.client.id, reviewNote: note, reviewedAt: new Date() } })
       return { kind: 'reviewed' as const, alert: updated }
     }, r => ({
       type: 'alert.reviewed',
@@ -83,7 +92,7 @@ export default async function alertRoutes (fastify: FastifyInstance): Promise<vo
       nhsNumber: r.kind === 'not-found' ? null : r.alert.nhsNumber,
       purpose: r.kind === 'not-found' ? null : r.alert.purpose,
       outcome: r.kind,
-      details: { alertId: request.params.id, note: request.body.note }
+      details: { alertId: request.params.id, note }
     }))
     if (result.kind === 'not-found') throw notFound('unknown alert')
     if (result.kind === 'already-reviewed') throw conflict('this alert has already been reviewed')

@@ -175,7 +175,7 @@ export default async function clientRoutes (fastify: FastifyInstance): Promise<v
     return clientJson(updated)
   })
 
-  fastify.put<{ Params: { id: string }, Body: { keys: Array<Record<string, unknown>> } }>('/clients/:id/keys', {
+  fastify.put<{ Params: { id: string }, Body: { keys?: Array<Record<string, unknown>>, jwks?: { keys: Array<Record<string, unknown>> } } }>('/clients/:id/keys', {
     onRequest: fastify.requireScope('admin'),
     schema: {
       tags: ['clients'],
@@ -183,12 +183,17 @@ export default async function clientRoutes (fastify: FastifyInstance): Promise<v
       description: 'Send the whole new JWKS: to rotate, include the new key and keep the old one until the client has switched, then send the set without it.',
       security,
       params: idParams,
-      body: { ...jwksSchema, example: { keys: [{ kty: 'EC', crv: 'P-256', kid: 'ed-2026-02', x: '…', y: '…' }] } },
+      body: {
+        description: 'The new JWKS ({ keys }), or { jwks: { keys } } as in the registration',
+        oneOf: [jwksSchema, { type: 'object', additionalProperties: false, required: ['jwks'], properties: { jwks: jwksSchema } }],
+        example: { keys: [{ kty: 'EC', crv: 'P-256', kid: 'ed-2026-02', x: '…', y: '…' }] }
+      },
       response: { 200: clientSchema, ...problemResponses(400, 401, 403, 404, 503) }
     }
   }, async (request) => {
-    await checked({ jwks: request.body })
-    const updated = await updateClient(db, audit, request.params.id, { jwks: request.body }, actor(request))
+    const jwks = request.body.jwks ?? { keys: request.body.keys ?? [] }
+    await checked({ jwks })
+    const updated = await updateClient(db, audit, request.params.id, { jwks }, actor(request))
     if (updated === undefined) throw notFound('unknown client')
     registry.putClient(updated)
     return clientJson(updated)

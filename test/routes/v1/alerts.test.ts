@@ -133,3 +133,14 @@ describe('emergency-access alerts', () => {
     expect(seen).toEqual(all.map(a => a.id))
   })
 })
+
+describe('POST /v1/alerts/{id}/review: the note', () => {
+  it('is accepted as reviewNote too (its name on the alert); both at once is a 400', async () => {
+    const first = await emergency(nhsNumbers(1, 901)[0])
+    const res = await review(first.alertId as string, { reviewNote: 'Justified: unconscious on arrival' })
+    expect(res.statusCode, res.body).toBe(200)
+    expect(res.json()).toMatchObject({ status: 'reviewed', reviewNote: 'Justified: unconscious on arrival' })
+    const second = await emergency(nhsNumbers(1, 902)[0])
+    expectProblem(await review(second.alertId as string, { note: 'a', reviewNote: 'b' }), 400)
+  })
+})

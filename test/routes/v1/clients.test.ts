@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { JWK } from 'jose'
 import type { LightMyRequestResponse } from 'fastify'
 import {
-  buildTestApp, clientWithToken, newKeyPair, requestToken, signAssertion, tokenFor,
+  buildTestApp, clientWithToken, newKeyPair, registerClient, requestToken, signAssertion, tokenFor,
   type TestApp, type TestClient
 } from '../../helpers/app.ts'
 
@@ -352,5 +352,24 @@ describe('PUT /v1/clients/{id}/keys (rotation)', () => {
     const other = await clientWithToken(t.app, { scopes: ['consent:check'] })
     const res = await t.app.inject({ method: 'PUT', url: `/v1/clients/${other.id}/keys`, headers: other.auth, payload: { keys: [other.publicJwk] } })
     expect(res.statusCode).toBe(403)
+  })
+})
+
+describe('PUT /v1/clients/{id}/keys: body shapes', () => {
+  it('takes the JWKS itself or wrapped as { jwks } (as in the registration)', async () => {
+    const t2 = await buildTestApp()
+    try {
+      const admin = await clientWithToken(t2.app)
+      const target = await registerClient(t2.app)
+      const next = await newKeyPair('ES256')
+      const wrapped = await t2.app.inject({ method: 'PUT', url: `/v1/clients/${target.id}/keys`, headers: admin.auth, payload: { jwks: { keys: [next.publicJwk] } } })
+      expect(wrapped.statusCode, wrapped.body).toBe(200)
+      expect(wrapped.json().kids).toEqual([next.kid])
+      const plain = await t2.app.inject({ method: 'PUT', url: `/v1/clients/${target.id}/keys`, headers: admin.auth, payload: { keys: [target.publicJwk, next.publicJwk] } })
+      expect(plain.json().kids).toEqual([target.kid, next.kid])
+      expect((await t2.app.inject({ method: 'PUT', url: `/v1/clients/${target.id}/keys`, headers: admin.auth, payload: { jwks: { keys: [] } } })).statusCode).toBe(400)
+    } finally {
+      await t2.close()
+    }
   })
 })
