@@ -52,3 +52,13 @@ export const nhsNumberParam = {
 } as const
 
 export const security = [{ bearerAuth: [] }]
+
+/**
+ * A date or a date-time (ISO 8601), for times callers give: a paper form carries a date, a system a
+ * date-time. A date means midnight UTC. dateOrThrow then refuses impossible ones (month 13).
+ */
+export const dateOrDateTime = {
+  type: 'string',
+  maxLength: 40,
+  pattern: '^[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\\.[0-9]{1,9})?)?(Z|[+-][0-9]{2}:?[0-9]{2}))?$'
+} as const

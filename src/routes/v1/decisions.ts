@@ -7,7 +7,7 @@ import { EXEMPTION_BASES, type Exemption } from '../../domain/exemptions.ts'
 import type { PreferenceSummary } from '../../domain/preferences.ts'
 import type { Caller } from '../../plugins/auth.ts'
 import { HttpProblem, badRequest, problemResponses } from '../../plugins/problems.ts'
-import { callerOf, dateOrThrow, nhsNumberOrThrow, requireFreshView, security } from './common.ts'
+import { callerOf, dateOrDateTime, dateOrThrow, nhsNumberOrThrow, requireFreshView, security } from './common.ts'
 
 const preferenceSummary = {
   type: ['object', 'null'],
@@ -88,7 +88,7 @@ export default async function decisionRoutes (fastify: FastifyInstance): Promise
               reason: { type: 'string', maxLength: 1000, description: 'Required with unable-to-ask: why the patient cannot be asked' }
             }
           },
-          asOf: { type: 'string', format: 'date-time', description: 'Decide as at this time instead of now' }
+          asOf: { ...dateOrDateTime, description: 'Decide as at this time (a date or a date-time) instead of now' }
         },
         example: { nhsNumber: '943 476 5919', purpose: 'summary-care-record', pointOfCare: { permissionToView: 'unable-to-ask', reason: 'Patient unconscious on arrival' } }
       },

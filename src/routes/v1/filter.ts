@@ -10,7 +10,7 @@ import { checkPurposeRequest, decideOutcome, type Basis } from '../../domain/dec
 import { parseNhsNumber, plainNhsNumberFromBytes } from '../../domain/nhs-number.ts'
 import { HttpProblem, problemResponses } from '../../plugins/problems.ts'
 import { lineBlocks } from '../../streaming/lines.ts'
-import { callerOf, dateOrThrow, requireFreshView, security } from './common.ts'
+import { callerOf, dateOrDateTime, dateOrThrow, requireFreshView, security } from './common.ts'
 
 const INPUT_TYPES = ['text/plain', 'text/csv']
 
@@ -37,7 +37,7 @@ export default async function filterRoutes (fastify: FastifyInstance): Promise<v
         type: 'object',
         additionalProperties: false,
         required: ['purpose'],
-        properties: { purpose: { type: 'string', maxLength: 100 }, asOf: { type: 'string', format: 'date-time' } }
+        properties: { purpose: { type: 'string', maxLength: 100 }, asOf: dateOrDateTime }
       },
       body: { type: 'string', description: 'One NHS number per line', example: 'nhs_number\n9434765919,\n943 476 5870\n' },
       response: {

@@ -8,7 +8,7 @@ import type { Decision } from '../../domain/purposes.ts'
 import { HttpProblem, conflict, forbidden, notFound, problemResponses } from '../../plugins/problems.ts'
 import { markEnteredInError, recordPreference } from '../../store/preferences.ts'
 import { toIndexed, toPreference, type StoredPreference } from '../../store/rows.ts'
-import { callerOf, dateOrThrow, nhsNumberOrThrow, nhsNumberParam, security } from './common.ts'
+import { callerOf, dateOrDateTime, dateOrThrow, nhsNumberOrThrow, nhsNumberParam, security } from './common.ts'
 
 export const preferenceRecordSchema = {
   type: 'object',
@@ -141,7 +141,7 @@ export default async function preferenceRoutes (fastify: FastifyInstance): Promi
         properties: {
           purpose: { type: 'string', maxLength: 100 },
           decision: { type: 'string', enum: ['permit', 'deny'], description: 'permit = opted in / withdrew a dissent; deny = opted out' },
-          effectiveFrom: { type: 'string', format: 'date-time' },
+          effectiveFrom: { ...dateOrDateTime, description: 'When the choice takes effect: a date (midnight UTC) or a date-time; default now' },
           source: { type: 'string', enum: SOURCES },
           recordedBy: {
             type: 'object',

@@ -288,3 +288,13 @@ describe('audit of writes', () => {
     expect(events.findIndex(e => e.type === 'preference.entered-in-error')).toBeLessThan(events.findIndex(e => e.type === 'preference.recorded'))
   })
 })
+
+describe('dates as a paper form gives them', () => {
+  it('takes effectiveFrom as a date (midnight UTC) as well as a date-time, and refuses impossible dates', async () => {
+    const nhs = patient()
+    const p = await recorded(nhs, { purpose: 'planning-research', decision: 'deny', effectiveFrom: '2025-03-14' })
+    expect(p.effectiveFrom).toBe('2025-03-14T00:00:00.000Z')
+    expectProblem(await post(nhs, { purpose: 'planning-research', decision: 'deny', source: 'paper-form', effectiveFrom: '2025-13-40' }), 400)
+    expectProblem(await post(nhs, { purpose: 'planning-research', decision: 'deny', source: 'paper-form', effectiveFrom: '14/03/2025' }), 400)
+  })
+})
