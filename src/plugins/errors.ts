@@ -17,16 +17,27 @@ export class OAuthError extends Error {
   get statusCode (): number { return this.error === 'invalid_client' ? 401 : 400 }
 }
 
+/** What a pattern means, said plainly instead of echoing the regular expression. */
+const PATTERN_MEANINGS: Array<[RegExp, string]> = [
+  [/^\^\[0-9\]\{4\}-/, 'must be an ISO 8601 date (2025-03-14) or date-time (2025-03-14T09:30:00Z)'],
+  [/^\^\[a-z0-9\]\+\(-/, 'must be kebab-case: lower-case letters and digits separated by single hyphens'],
+  [/^\^\[A-Za-z0-9\]\{3,10\}\$$/, 'must be an ODS code: 3 to 10 letters or digits'],
+  [/^\\S$/, 'must not be blank']
+]
+/** At most this many field errors are listed: a request with thousands of bad fields gets a short answer. */
+const MAX_FIELD_ERRORS = 50
+
 /** Fastify's and ajv's errors, in terms of the field the caller sent. */
 function validationErrors (err: FastifyError): FieldError[] {
   const context = err.validationContext ?? 'body'
-  return (err.validation ?? []).map(v => {
+  return (err.validation ?? []).slice(0, MAX_FIELD_ERRORS).map(v => {
     const params = v.params as Record<string, unknown>
     let path = v.instancePath ?? ''
     let message = v.message ?? 'is invalid'
     if (v.keyword === 'required') { path = `${path}/${String(params.missingProperty)}`; message = 'is required' }
     if (v.keyword === 'additionalProperties') { path = `${path}/${String(params.additionalProperty)}`; message = 'is not a known field' }
     if (v.keyword === 'enum') message = `must be one of: ${(params.allowedValues as unknown[]).join(', ')}`
+    if (v.keyword === 'pattern') message = PATTERN_MEANINGS.find(([re]) => re.test(String(params.pattern)))?.[1] ?? message
     const prefix = context === 'body' ? '' : `${context}:`
     return { path: `${prefix}${path === '' ? '/' : path}`, message }
   })

@@ -94,6 +94,10 @@ describe('errors', () => {
     const body = expectProblem(await t.app.inject({ method: 'GET', url: '/v1/nothing-here' }), 404)
     expect(body.title).toBe('Not Found')
     expectProblem(await t.app.inject({ method: 'DELETE', url: '/v1/decisions', headers: caller.auth }), 404)
+    // A body with hundreds of unknown fields gets a short answer listing the first 50.
+    const many = Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`field${i}`, i]))
+    const crowded = expectProblem(await t.app.inject({ method: 'POST', url: '/v1/decisions', headers: caller.auth, payload: { nhsNumber: '9434765919', purpose: 'planned-care', ...many } }), 400)
+    expect(crowded.errors).toHaveLength(50)
     // The path is not echoed with an NHS number in it.
     const probe = expectProblem(await t.app.inject({ method: 'GET', url: '/v1/patient/9434765919/whatever' }), 404)
     expect(probe.detail).not.toContain('9434765919')

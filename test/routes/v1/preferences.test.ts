@@ -295,6 +295,7 @@ describe('dates as a paper form gives them', () => {
     const p = await recorded(nhs, { purpose: 'planning-research', decision: 'deny', effectiveFrom: '2025-03-14' })
     expect(p.effectiveFrom).toBe('2025-03-14T00:00:00.000Z')
     expectProblem(await post(nhs, { purpose: 'planning-research', decision: 'deny', source: 'paper-form', effectiveFrom: '2025-13-40' }), 400)
-    expectProblem(await post(nhs, { purpose: 'planning-research', decision: 'deny', source: 'paper-form', effectiveFrom: '14/03/2025' }), 400)
+    const problem = expectProblem(await post(nhs, { purpose: 'planning-research', decision: 'deny', source: 'paper-form', effectiveFrom: '14/03/2025' }), 400)
+    expect(problem.errors[0]).toEqual({ path: '/effectiveFrom', message: expect.stringMatching(/ISO 8601 date/) })
   })
 })
