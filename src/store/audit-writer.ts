@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto'
 import type { Database } from './database.ts'
 import type { Prisma as PrismaNS } from './generated/sqlite/client.ts'
 import { genesisHash, hashEvent, type ChainedFields } from './audit-chain.ts'
-import type { DriverWriter } from './driver-writer.ts'
+import { AUDIT_COLUMNS, type DriverWriter } from './driver-writer.ts'
 
 export type Tx = PrismaNS.TransactionClient
 
@@ -52,7 +52,6 @@ type Item =
   | { kind: 'event', input: AuditInput, alert: AlertInput | undefined, waiter: Waiter<AuditRecord> }
   | { kind: 'work', input: (result: unknown) => AuditInput, work: (tx: Tx) => Promise<unknown>, waiter: Waiter<{ result: unknown, audit: AuditRecord }> }
 
-const AUDIT_COLUMNS = ['id', 'chain', 'chainSeq', 'at', 'type', 'clientId', 'requestId', 'nhsNumber', 'purpose', 'outcome', 'details', 'prevHash', 'hash']
 const ROWS_PER_STATEMENT = 400
 
 export class AuditWriter {

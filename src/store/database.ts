@@ -27,6 +27,13 @@ export interface Database {
   close: () => Promise<void>
 }
 
+/**
+ * SQLite DateTime text exactly as the Prisma adapter writes it (timestampFormat iso8601: '+00:00',
+ * not 'Z'): SQLite compares the text, so a raw row in another format would never equal, and never be
+ * <= or >=, the same instant in a Prisma filter (audit ?to=, alert cursors).
+ */
+export const sqliteDate = (d: Date): string => d.toISOString().replace('Z', '+00:00')
+
 export function storeKind (url: string): StoreKind {
   if (url.startsWith('file:')) return 'sqlite'
   if (/^postgres(ql)?:\/\//.test(url)) return 'postgresql'
@@ -62,10 +69,7 @@ export async function openDatabase (url: string, options: DatabaseOptions = {}):
       instanceId: randomUUID(),
       prisma,
       param: () => '?',
-      // Exactly as the Prisma adapter writes DateTime (timestampFormat iso8601: '+00:00', not 'Z'):
-      // SQLite compares the text, so a raw row in another format would never equal, and never be
-      // <= or >=, the same instant in a Prisma filter (audit ?to=, alert cursors).
-      date: d => d.toISOString().replace('Z', '+00:00'),
+      date: sqliteDate,
       connection: { kind: 'sqlite', path },
       close: async () => { await prisma.$disconnect() }
     }

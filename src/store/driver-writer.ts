@@ -7,7 +7,7 @@
 import { createRequire } from 'node:module'
 import { Worker } from 'node:worker_threads'
 import pg from 'pg'
-import type { Database } from './database.ts'
+import { sqliteDate, type Database } from './database.ts'
 import type { StoredPreference } from './rows.ts'
 import type { ChainedFields } from './audit-chain.ts'
 
@@ -35,8 +35,6 @@ export function openDriverWriter (db: Database): DriverWriter {
   return db.connection.kind === 'sqlite' ? new SqliteWorkerWriter(db.connection.path) : new PostgresWriter(db.connection.pool)
 }
 
-/** SQLite's DateTime text, exactly as the Prisma adapter writes it (see database.ts). */
-const sqliteDate = (d: Date): string => d.toISOString().replace('Z', '+00:00')
 
 /**
  * The worker thread's code: its own better-sqlite3 connection, so that the synchronous INSERTs and
@@ -47,14 +45,12 @@ const sqliteDate = (d: Date): string => d.toISOString().replace('Z', '+00:00')
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads')
 const Database = require(workerData.driver)
-const AUDIT = ['id', 'chain', 'chainSeq', 'at', 'type', 'clientId', 'requestId', 'nhsNumber', 'purpose', 'outcome', 'details', 'prevHash', 'hash']
-const ALERT = ['id', 'auditId', 'nhsNumber', 'purpose', 'clientId', 'reason', 'raisedAt', 'status']
+const { AUDIT, ALERT, PREFERENCE } = workerData.columns
 const insert = (table, columns) => 'INSERT INTO "' + table + '" (' + columns.map(c => '"' + c + '"').join(', ') + ') VALUES (' + columns.map(() => '?').join(', ') + ')'
 const db = new Database(workerData.path, { timeout: 10000 })
 db.pragma('journal_mode = WAL')
 db.pragma('synchronous = FULL')
 db.pragma('cache_size = -131072') // 128 MiB: bulk imports insert into three indexes at random places
-const PREFERENCE = ['id', 'nhsNumber', 'purpose', 'decision', 'effectiveFrom', 'recordedAt', 'source', 'recordedBy', 'clientId', 'note', 'status', 'externalId']
 let statements = null
 const prepare = () => statements || (statements = {
   audit: db.prepare(insert('audit_events', AUDIT)),
@@ -89,6 +85,11 @@ parentPort.on('message', m => {
 
 const SQLITE_DRIVER = createRequire(import.meta.url).resolve('better-sqlite3')
 
+/** The columns each path writes, in the order of the rows sent to the worker. */
+export const AUDIT_COLUMNS = ['id', 'chain', 'chainSeq', 'at', 'type', 'clientId', 'requestId', 'nhsNumber', 'purpose', 'outcome', 'details', 'prevHash', 'hash']
+const ALERT_COLUMNS = ['id', 'auditId', 'nhsNumber', 'purpose', 'clientId', 'reason', 'raisedAt', 'status']
+const PREFERENCE_COLUMNS = ['id', 'nhsNumber', 'purpose', 'decision', 'effectiveFrom', 'recordedAt', 'source', 'recordedBy', 'clientId', 'note', 'status', 'externalId']
+
 class SqliteWorkerWriter implements DriverWriter {
   private worker: Worker | null = null
   private nextId = 0
@@ -98,7 +99,7 @@ class SqliteWorkerWriter implements DriverWriter {
 
   private start (): Worker {
     if (this.worker !== null) return this.worker
-    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { path: this.path, driver: SQLITE_DRIVER } })
+    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { path: this.path, driver: SQLITE_DRIVER, columns: { AUDIT: AUDIT_COLUMNS, ALERT: ALERT_COLUMNS, PREFERENCE: PREFERENCE_COLUMNS } } })
     worker.unref()
     worker.on('message', (m: { id: number, ok: boolean, result?: unknown, message?: string, code?: string }) => {
       const p = this.pending.get(m.id)
