@@ -20,17 +20,36 @@ async function postgresAnswers (): Promise<boolean> {
 
 export default defineConfig(async () => {
   const wanted = process.env.TEST_STORES?.split(',') ?? ['sqlite', 'postgresql']
-  let withPostgres = wanted.includes('postgresql') && await postgresAnswers()
+  let withPostgres = wanted.includes('postgresql') && (await postgresAnswers())
   if (wanted.includes('postgresql') && !withPostgres) {
-    if (process.env.CI === 'true') throw new Error(`CI: PostgreSQL does not answer at ${pgUrl.replace(/\/\/[^@]*@/, '//')}; the PostgreSQL half of the suite is mandatory in CI`)
-    console.log(`PostgreSQL half skipped: no server answers at ${pgUrl.replace(/\/\/[^@]*@/, '//')} (set TEST_DATABASE_URL)`)
+    if (process.env.CI === 'true') {
+      throw new Error(
+        `CI: PostgreSQL does not answer at ${pgUrl.replace(/\/\/[^@]*@/, '//')}; the PostgreSQL half of the suite is mandatory in CI`
+      )
+    }
+    console.log(
+      `PostgreSQL half skipped: no server answers at ${pgUrl.replace(/\/\/[^@]*@/, '//')} (set TEST_DATABASE_URL)`
+    )
     withPostgres = false
   }
   const storeTests = ['test/**/*.test.ts']
   const projects = [
     { test: { name: 'domain', include: ['test/domain/**/*.test.ts'] } },
-    ...(wanted.includes('sqlite') ? [{ test: { name: 'sqlite', include: storeTests, exclude: ['test/domain/**'], env: { TEST_STORE: 'sqlite' } } }] : []),
-    ...(withPostgres ? [{ test: { name: 'postgresql', include: storeTests, exclude: ['test/domain/**'], env: { TEST_STORE: 'postgresql', TEST_DATABASE_URL: pgUrl } } }] : [])
+    ...(wanted.includes('sqlite')
+      ? [{ test: { name: 'sqlite', include: storeTests, exclude: ['test/domain/**'], env: { TEST_STORE: 'sqlite' } } }]
+      : []),
+    ...(withPostgres
+      ? [
+          {
+            test: {
+              name: 'postgresql',
+              include: storeTests,
+              exclude: ['test/domain/**'],
+              env: { TEST_STORE: 'postgresql', TEST_DATABASE_URL: pgUrl }
+            }
+          }
+        ]
+      : [])
   ]
   return {
     test: {

@@ -20,8 +20,16 @@ function newest (dir) {
 if (!existsSync(join(root, 'src', 'store', 'generated', 'sqlite', 'client.ts'))) {
   execFileSync(process.execPath, [join(root, 'scripts', 'prisma-generate.mjs')], { stdio: 'inherit' })
 }
-const sources = Math.max(newest(join(root, 'src')), statSync(join(root, 'tsconfig.json')).mtimeMs, statSync(join(root, 'tsconfig.build.json')).mtimeMs)
+const sources = Math.max(
+  newest(join(root, 'src')),
+  statSync(join(root, 'tsconfig.json')).mtimeMs,
+  statSync(join(root, 'tsconfig.build.json')).mtimeMs
+)
 if (!existsSync(output) || statSync(output).mtimeMs < sources) {
   process.stdout.write('building (tsc)...\n')
-  execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit', cwd: root })
+  execFileSync(
+    process.execPath,
+    [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.build.json')],
+    { stdio: 'inherit', cwd: root }
+  )
 }

@@ -15,8 +15,10 @@ export function derivePostgresSchema (text) {
   const out = text
     .replace('provider = "sqlite"', 'provider = "postgresql"')
     .replace('../src/store/generated/sqlite', '../../src/store/generated/postgresql')
-    .replace(/^\/\/ The one schema source[\s\S]*?by hand\.\n/m,
-      '// DERIVED from prisma/schema.prisma by scripts/prisma-generate.mjs. Do not edit.\n')
+    .replace(
+      /^\/\/ The one schema source[\s\S]*?by hand\.\n/m,
+      '// DERIVED from prisma/schema.prisma by scripts/prisma-generate.mjs. Do not edit.\n'
+    )
   if (!out.includes('provider = "postgresql"') || !out.includes('generated/postgresql')) {
     throw new Error('could not derive the PostgreSQL schema: the source datasource or generator block changed shape')
   }
@@ -27,7 +29,12 @@ const isMain = process.argv[1] && fileURLToPath(import.meta.url) === process.arg
 if (isMain) {
   mkdirSync(dirname(derived), { recursive: true })
   writeFileSync(derived, derivePostgresSchema(readFileSync(source, 'utf8')))
-  const env = { ...process.env, PRISMA_SCHEMA_ENGINE_BINARY: process.env.PRISMA_SCHEMA_ENGINE_BINARY ?? process.execPath, PRISMA_HIDE_UPDATE_MESSAGE: '1', CHECKPOINT_DISABLE: '1' }
+  const env = {
+    ...process.env,
+    PRISMA_SCHEMA_ENGINE_BINARY: process.env.PRISMA_SCHEMA_ENGINE_BINARY ?? process.execPath,
+    PRISMA_HIDE_UPDATE_MESSAGE: '1',
+    CHECKPOINT_DISABLE: '1'
+  }
   const cli = join(root, 'node_modules', 'prisma', 'build', 'index.js')
   if (!existsSync(cli)) {
     // A production-only install (npm ci --omit=dev) has no Prisma CLI; the Docker image builds the
@@ -36,6 +43,10 @@ if (isMain) {
     process.exit(0)
   }
   for (const schema of [source, derived]) {
-    execFileSync(process.execPath, [cli, 'generate', '--schema', schema, '--no-hints'], { cwd: root, env, stdio: ['ignore', 'inherit', 'inherit'] })
+    execFileSync(process.execPath, [cli, 'generate', '--schema', schema, '--no-hints'], {
+      cwd: root,
+      env,
+      stdio: ['ignore', 'inherit', 'inherit']
+    })
   }
 }

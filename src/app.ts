@@ -6,7 +6,8 @@ import { Ajv } from 'ajv'
 import addFormats from 'ajv-formats'
 import type { Config } from './config.ts'
 import { loggerOptions } from './logger.ts'
-import { openServices, type Services } from './services.ts'
+import { openRuntime, type Runtime } from './runtime.ts'
+import { createServices, type Services } from './services/index.ts'
 import { requestIdFor } from './plugins/request-id.ts'
 import requestId from './plugins/request-id.ts'
 import errors, { clientErrorHandler, frameworkErrors } from './plugins/errors.ts'
@@ -31,6 +32,7 @@ import cdsHooksRoutes from './routes/cds-hooks.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
+    runtime: Runtime
     services: Services
   }
 }
@@ -44,7 +46,7 @@ export interface AppOptions {
 }
 
 /** The JSON schema validators: bodies are never coerced or stripped (an unknown field is a 400). */
-function validators (): { body: Ajv, other: Ajv } {
+function validators (): { body: Ajv; other: Ajv } {
   const shared = { allErrors: true, strict: false, removeAdditional: false as const, useDefaults: true }
   const body = new Ajv({ ...shared, coerceTypes: false })
   const other = new Ajv({ ...shared, coerceTypes: 'array' as const })
@@ -78,33 +80,48 @@ export function serverOptions (config: Config, logStream?: NodeJS.WritableStream
   }
 }
 
-export const consentApp = fp(async function consentApp (fastify: FastifyInstance, opts: { services: Services, metricsOnMainPort: boolean }) {
-  fastify.decorate('services', opts.services)
-  await fastify.register(fp(async () => {}, { name: 'services' }))
+export const consentApp = fp(async function consentApp (
+  fastify: FastifyInstance,
+  opts: { runtime: Runtime; metricsOnMainPort: boolean }
+) {
+  fastify.decorate('runtime', opts.runtime)
+  await fastify.register(fp(async () => {}, { name: 'runtime' }))
   await fastify.register(requestId)
   await fastify.register(errors)
   await fastify.register(inputGuard)
   await fastify.register(security)
   await fastify.register(metrics, { expose: opts.metricsOnMainPort })
+  // The use cases every surface calls, on this instance's runtime (metrics observe them).
+  fastify.decorate(
+    'services',
+    createServices(opts.runtime, {
+      decided: (decision, basis) => {
+        fastify.metrics.decisions.inc({ decision, basis })
+      }
+    })
+  )
   await fastify.register(swagger)
   await fastify.register(auth)
   await fastify.register(rateLimits)
   await fastify.register(healthRoutes)
   await fastify.register(oauthRoutes)
-  await fastify.register(async v1 => {
-    // /v1 bodies are JSON (SPEC §3): anything else is a 415, not a string or form fields that then
-    // fail (or pass) schema validation. Routes that stream other media (the bulk filter) add their
-    // own parsers in their own plugin.
-    v1.removeContentTypeParser(['text/plain', 'application/x-www-form-urlencoded'])
-    await v1.register(decisionRoutes)
-    await v1.register(preferenceRoutes)
-    await v1.register(purposeRoutes)
-    await v1.register(clientRoutes)
-    await v1.register(auditRoutes)
-    await v1.register(alertRoutes)
-    await v1.register(filterRoutes)
-    await v1.register(preferenceImportRoutes)
-  }, { prefix: '/v1' })
+  await fastify.register(
+    async v1 => {
+      // /v1 bodies are JSON (SPEC §3): anything else is a 415, not a string or form fields that then
+      // fail (or pass) schema validation. Routes that stream other media (the bulk filter) add their
+      // own parsers in their own plugin.
+      v1.removeContentTypeParser(['text/plain', 'application/x-www-form-urlencoded'])
+      await v1.register(decisionRoutes)
+      await v1.register(preferenceRoutes)
+      await v1.register(purposeRoutes)
+      await v1.register(clientRoutes)
+      await v1.register(auditRoutes)
+      await v1.register(alertRoutes)
+      await v1.register(filterRoutes)
+      await v1.register(preferenceImportRoutes)
+    },
+    { prefix: '/v1' }
+  )
   // Outside /v1: FHIR and CDS Hooks have their own media types and error formats.
   await fastify.register(fhirRoutes, { prefix: '/fhir' })
   await fastify.register(cdsHooksRoutes)
@@ -115,13 +132,15 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
   const app = Fastify(serverOptions(options.config, options.logStream))
   const { body, other } = validators()
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? body : other).compile(schema))
-  const services = await openServices(options.config, app.log)
-  app.addHook('onClose', async () => { await services.close() })
+  const runtime = await openRuntime(options.config, app.log)
+  app.addHook('onClose', async () => {
+    await runtime.close()
+  })
   try {
-    await app.register(consentApp, { services, metricsOnMainPort: options.metricsOnMainPort ?? true })
+    await app.register(consentApp, { runtime, metricsOnMainPort: options.metricsOnMainPort ?? true })
     await app.ready()
   } catch (err) {
-    await services.close()
+    await runtime.close()
     throw err
   }
   return app

@@ -2,7 +2,15 @@
 // The administrator's command line (SPEC §8). Administrative commands work directly on the store
 // that DATABASE_URL names, with or without a running service; a running service sees their writes
 // within one change-feed poll (and at once for token requests, which read the client afresh).
-import { chmodSync, createReadStream, createWriteStream, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import {
+  chmodSync,
+  createReadStream,
+  createWriteStream,
+  mkdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync
+} from 'node:fs'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { join, resolve } from 'node:path'
@@ -62,37 +70,54 @@ async function withStore<T> (fn: (db: Database, audit: AuditWriter) => Promise<T
   }
 }
 
-const list = (v: string): string[] => v.split(',').map(s => s.trim()).filter(Boolean)
+const list = (v: string): string[] =>
+  v
+    .split(',')
+    .map(s => s.trim())
+    .filter(Boolean)
 
 function parseExemption (value: string, previous: Exemption[] = []): Exemption[] {
   const [purpose, basis, ...rest] = value.split(':')
-  if (purpose === undefined || basis === undefined || rest.length === 0) fail(`--exemption must be purpose:basis:reference, got '${value}'`)
+  if (purpose === undefined || basis === undefined || rest.length === 0) {
+    fail(`--exemption must be purpose:basis:reference, got '${value}'`)
+  }
   return [...previous, { purpose, basis: basis as Exemption['basis'], reference: rest.join(':') }]
 }
 
 const program = new Command()
 program.name('consent-cli').description('Consent Check Service administration').showHelpAfterError()
 
-program.command('migrate').description('apply pending SQL migrations to DATABASE_URL').action(async () => {
-  const db = await openDatabase(config().databaseUrl)
-  try {
-    const applied = await migrate(db)
-    print({ store: db.kind, applied })
-  } finally {
-    await db.close()
-  }
-})
+program
+  .command('migrate')
+  .description('apply pending SQL migrations to DATABASE_URL')
+  .action(async () => {
+    const db = await openDatabase(config().databaseUrl)
+    try {
+      const applied = await migrate(db)
+      print({ store: db.kind, applied })
+    } finally {
+      await db.close()
+    }
+  })
 
-program.command('keygen')
+program
+  .command('keygen')
   .description('generate a client key pair: a private JWK (mode 0600) to keep, and a public JWKS to register')
-  .addOption(new Option('--alg <alg>', 'signing algorithm').choices(['RS512', 'RS384', 'ES384', 'ES256', 'PS256']).default('ES384'))
+  .addOption(
+    new Option('--alg <alg>', 'signing algorithm')
+      .choices(['RS512', 'RS384', 'ES384', 'ES256', 'PS256'])
+      .default('ES384')
+  )
   .option('--out <dir>', 'directory to write the keys to', '.')
   .option('--name <name>', 'file name prefix', 'client')
-  .action(async (o: { alg: string, out: string, name: string }) => {
-    const { privateKey, publicKey } = await generateKeyPair(o.alg, { extractable: true, ...(o.alg.startsWith('RS') || o.alg.startsWith('PS') ? { modulusLength: 4096 } : {}) })
+  .action(async (o: { alg: string; out: string; name: string }) => {
+    const { privateKey, publicKey } = await generateKeyPair(o.alg, {
+      extractable: true,
+      ...(o.alg.startsWith('RS') || o.alg.startsWith('PS') ? { modulusLength: 4096 } : {})
+    })
     const pub = await exportJWK(publicKey)
     const kid = await calculateJwkThumbprint(pub)
-    const privateJwk = { ...await exportJWK(privateKey), kid, alg: o.alg, use: 'sig' }
+    const privateJwk = { ...(await exportJWK(privateKey)), kid, alg: o.alg, use: 'sig' }
     const publicJwks = { keys: [{ ...pub, kid, alg: o.alg, use: 'sig' }] }
     mkdirSync(o.out, { recursive: true })
     const privatePath = resolve(join(o.out, `${o.name}.private.jwk.json`))
@@ -105,7 +130,8 @@ program.command('keygen')
 
 const client = program.command('client').description('the client registry')
 
-client.command('create')
+client
+  .command('create')
   .description('register a client system (the first administrator is created this way)')
   .requiredOption('--name <name>', 'client name')
   .requiredOption('--scopes <list>', 'comma-separated scopes, e.g. admin,consent:check', list)
@@ -113,38 +139,81 @@ client.command('create')
   .requiredOption('--public-key <file>', 'a JWK, a JWKS or a PEM public key')
   .option('--ods <code>', 'ODS code of the organisation')
   .option('--exemption <purpose:basis:reference>', 'an exemption (repeatable)', parseExemption, [])
-  .action(async (o: { name: string, scopes: string[], purposes: string[], publicKey: string, ods?: string, exemption: Exemption[] }) => {
-    let jwks
-    try {
-      jwks = await readPublicKeys(readFileSync(o.publicKey, 'utf8'))
-    } catch (err) {
-      fail(`cannot read a public key from ${o.publicKey}: ${(err as Error).message}`)
+  .action(
+    async (o: {
+      name: string
+      scopes: string[]
+      purposes: string[]
+      publicKey: string
+      ods?: string
+      exemption: Exemption[]
+    }) => {
+      let jwks
+      try {
+        jwks = await readPublicKeys(readFileSync(o.publicKey, 'utf8'))
+      } catch (err) {
+        fail(`cannot read a public key from ${o.publicKey}: ${(err as Error).message}`)
+      }
+      await withStore(async (db, audit) => {
+        const catalog = new PurposeCatalog((await db.prisma.purpose.findMany()).map(toPurpose))
+        const fields = {
+          scopes: o.scopes,
+          purposes: o.purposes,
+          exemptions: o.exemption,
+          jwks: jwks as { keys: Array<Record<string, unknown>> }
+        }
+        const errors = await validateClientFields(catalog, fields, config().assertionAlgorithms)
+        if (errors.length > 0) fail(errors.map(e => `${e.path}: ${e.message}`).join('\n'))
+        const created = await createClient(
+          db,
+          audit,
+          { name: o.name, odsCode: o.ods ?? null, jwksUrl: null, ...fields },
+          CLI_ACTOR
+        )
+        print({
+          clientId: created.id,
+          name: created.name,
+          scopes: created.scopes,
+          purposes: created.purposes,
+          kids: (created.jwks?.keys ?? []).map(k => k.kid)
+        })
+      })
     }
-    await withStore(async (db, audit) => {
-      const catalog = new PurposeCatalog((await db.prisma.purpose.findMany()).map(toPurpose))
-      const fields = { scopes: o.scopes, purposes: o.purposes, exemptions: o.exemption, jwks: jwks as { keys: Array<Record<string, unknown>> } }
-      const errors = await validateClientFields(catalog, fields, config().assertionAlgorithms)
-      if (errors.length > 0) fail(errors.map(e => `${e.path}: ${e.message}`).join('\n'))
-      const created = await createClient(db, audit, { name: o.name, odsCode: o.ods ?? null, jwksUrl: null, ...fields }, CLI_ACTOR)
-      print({ clientId: created.id, name: created.name, scopes: created.scopes, purposes: created.purposes, kids: (created.jwks?.keys ?? []).map(k => k.kid) })
+  )
+
+client
+  .command('list')
+  .description('list registered clients')
+  .action(async () => {
+    await withStore(async db => {
+      const rows = (await db.prisma.client.findMany({ orderBy: { createdAt: 'asc' } })).map(toClient)
+      print(
+        rows.map(c => ({
+          clientId: c.id,
+          name: c.name,
+          status: c.status,
+          scopes: c.scopes,
+          purposes: c.purposes,
+          kids: (c.jwks?.keys ?? []).map(k => k.kid)
+        }))
+      )
     })
   })
 
-client.command('list').description('list registered clients').action(async () => {
-  await withStore(async db => {
-    const rows = (await db.prisma.client.findMany({ orderBy: { createdAt: 'asc' } })).map(toClient)
-    print(rows.map(c => ({ clientId: c.id, name: c.name, status: c.status, scopes: c.scopes, purposes: c.purposes, kids: (c.jwks?.keys ?? []).map(k => k.kid) })))
-  })
-})
-
-for (const [name, status] of [['suspend', 'suspended'], ['activate', 'active']] as const) {
-  client.command(`${name} <clientId>`).description(`${name} a client (its tokens stop or start working at once)`).action(async (id: string) => {
-    await withStore(async (db, audit) => {
-      const updated = await updateClient(db, audit, id, { status }, CLI_ACTOR)
-      if (updated === undefined) fail(`no client ${id}`)
-      print({ clientId: updated.id, status: updated.status })
+for (const [name, status] of [
+  ['suspend', 'suspended'],
+  ['activate', 'active']
+] as const) {
+  client
+    .command(`${name} <clientId>`)
+    .description(`${name} a client (its tokens stop or start working at once)`)
+    .action(async (id: string) => {
+      await withStore(async (db, audit) => {
+        const updated = await updateClient(db, audit, id, { status }, CLI_ACTOR)
+        if (updated === undefined) fail(`no client ${id}`)
+        print({ clientId: updated.id, status: updated.status })
+      })
     })
-  })
 }
 
 /** Signs a client assertion with the private JWK and exchanges it for an access token. */
@@ -154,48 +223,73 @@ async function obtainToken (base: string, clientId: string, keyFile: string, sco
   const alg = jwk.alg ?? (jwk.kty === 'RSA' ? 'RS512' : 'ES384')
   const now = Math.floor(Date.now() / 1000)
   const assertion = await new SignJWT({})
-    .setProtectedHeader({ alg, kid: jwk.kid ?? await calculateJwkThumbprint(jwk), typ: 'JWT' })
-    .setIssuer(clientId).setSubject(clientId).setAudience(`${base}/oauth2/token`)
-    .setIssuedAt(now).setExpirationTime(now + 60).setJti(randomUUID())
+    .setProtectedHeader({ alg, kid: jwk.kid ?? (await calculateJwkThumbprint(jwk)), typ: 'JWT' })
+    .setIssuer(clientId)
+    .setSubject(clientId)
+    .setAudience(`${base}/oauth2/token`)
+    .setIssuedAt(now)
+    .setExpirationTime(now + 60)
+    .setJti(randomUUID())
     .sign(await importJWK(jwk, alg))
-  const form = new URLSearchParams({ grant_type: 'client_credentials', client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: assertion, ...(scope !== undefined ? { scope } : {}) })
+  const form = new URLSearchParams({
+    grant_type: 'client_credentials',
+    client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+    client_assertion: assertion,
+    ...(scope !== undefined ? { scope } : {})
+  })
   let res: Response
   try {
-    res = await fetch(`${base}/oauth2/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form })
+    res = await fetch(`${base}/oauth2/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: form
+    })
   } catch (err) {
     fail(`cannot reach ${base}: ${(err as Error).message} (is the service running? npm start)`)
   }
-  const body = await res.json() as { access_token?: string, error?: string, error_description?: string }
+  const body = (await res.json()) as { access_token?: string; error?: string; error_description?: string }
   if (!res.ok || body.access_token === undefined) fail(`${body.error ?? res.status}: ${body.error_description ?? ''}`)
   return body.access_token
 }
 
 const baseUrl = (url?: string): string => (url ?? config().publicUrl).replace(/\/$/, '')
 
-const withClient = (c: Command): Command => c
-  .requiredOption('--client-id <id>', 'the client id')
-  .requiredOption('--key <file>', 'the client\'s private JWK (from keygen)')
-  .option('--url <publicUrl>', 'the service\'s public URL (default PUBLIC_URL)')
+const withClient = (c: Command): Command =>
+  c
+    .requiredOption('--client-id <id>', 'the client id')
+    .requiredOption('--key <file>', "the client's private JWK (from keygen)")
+    .option('--url <publicUrl>', "the service's public URL (default PUBLIC_URL)")
 
 withClient(program.command('token'))
-  .description('get an access token from a running service (paste it into Swagger UI\'s Authorize)')
-  .option('--scope <scopes>', 'space-separated subset of the client\'s scopes')
-  .action(async (o: { clientId: string, key: string, scope?: string, url?: string }) => {
-    process.stdout.write(await obtainToken(baseUrl(o.url), o.clientId, o.key, o.scope) + '\n')
+  .description("get an access token from a running service (paste it into Swagger UI's Authorize)")
+  .option('--scope <scopes>', "space-separated subset of the client's scopes")
+  .action(async (o: { clientId: string; key: string; scope?: string; url?: string }) => {
+    process.stdout.write((await obtainToken(baseUrl(o.url), o.clientId, o.key, o.scope)) + '\n')
   })
 
 /** Streams a file to a running service, showing progress on stderr, and returns the response. */
-async function upload (url: string, token: string, file: string, contentType: string, accept: string): Promise<Response> {
+async function upload (
+  url: string,
+  token: string,
+  file: string,
+  contentType: string,
+  accept: string
+): Promise<Response> {
   const total = statSync(file).size
   let sent = 0
   let lastShown = 0
   const show = (): void => {
     if (!process.stderr.isTTY && sent < total) return
-    process.stderr.write(`\r${(sent / 1048576).toFixed(1)} / ${(total / 1048576).toFixed(1)} MiB sent (${total === 0 ? 100 : Math.floor(sent * 100 / total)}%)`)
+    process.stderr.write(
+      `\r${(sent / 1048576).toFixed(1)} / ${(total / 1048576).toFixed(1)} MiB sent (${total === 0 ? 100 : Math.floor((sent * 100) / total)}%)`
+    )
   }
   const counted = createReadStream(file).on('data', chunk => {
     sent += chunk.length
-    if (Date.now() - lastShown > 500) { lastShown = Date.now(); show() }
+    if (Date.now() - lastShown > 500) {
+      lastShown = Date.now()
+      show()
+    }
   })
   const res = await fetch(url, {
     method: 'POST',
@@ -209,7 +303,7 @@ async function upload (url: string, token: string, file: string, contentType: st
 async function failFromProblem (res: Response): Promise<never> {
   const text = await res.text()
   try {
-    const p = JSON.parse(text) as { detail?: string, error_description?: string }
+    const p = JSON.parse(text) as { detail?: string; error_description?: string }
     fail(`${res.status}: ${p.detail ?? p.error_description ?? text}`)
   } catch {
     fail(`${res.status}: ${text.slice(0, 500)}`)
@@ -217,43 +311,66 @@ async function failFromProblem (res: Response): Promise<never> {
 }
 
 withClient(program.command('filter'))
-  .description('filter a cohort file through a running service: keeps the NHS numbers that may be shared for the purpose')
+  .description(
+    'filter a cohort file through a running service: keeps the NHS numbers that may be shared for the purpose'
+  )
   .requiredOption('--purpose <code>', 'the purpose, e.g. planning-research')
   .requiredOption('--in <file>', 'one NHS number per line (text or CSV)')
   .requiredOption('--out <file>', 'where to write the permitted numbers (or the ndjson results)')
   .option('--ndjson', 'write one JSON result per input line instead of the permitted numbers')
   .option('--as-of <dateTime>', 'decide as at this time')
-  .action(async (o: { clientId: string, key: string, url?: string, purpose: string, in: string, out: string, ndjson?: boolean, asOf?: string }) => {
-    const base = baseUrl(o.url)
-    const token = await obtainToken(base, o.clientId, o.key, 'consent:filter')
-    const query = new URLSearchParams({ purpose: o.purpose, ...(o.asOf !== undefined ? { asOf: o.asOf } : {}) })
-    const res = await upload(`${base}/v1/filter?${query.toString()}`, token, o.in, o.in.endsWith('.csv') ? 'text/csv' : 'text/plain', o.ndjson === true ? 'application/x-ndjson' : 'text/plain')
-    if (!res.ok || res.body === null) await failFromProblem(res)
-    await pipeline(Readable.fromWeb(res.body as Parameters<typeof Readable.fromWeb>[0]), createWriteStream(o.out))
-    process.stderr.write('\n')
-    print({ out: resolve(o.out), auditId: res.headers.get('x-audit-id') })
-  })
+  .action(
+    async (o: {
+      clientId: string
+      key: string
+      url?: string
+      purpose: string
+      in: string
+      out: string
+      ndjson?: boolean
+      asOf?: string
+    }) => {
+      const base = baseUrl(o.url)
+      const token = await obtainToken(base, o.clientId, o.key, 'consent:filter')
+      const query = new URLSearchParams({ purpose: o.purpose, ...(o.asOf !== undefined ? { asOf: o.asOf } : {}) })
+      const res = await upload(
+        `${base}/v1/filter?${query.toString()}`,
+        token,
+        o.in,
+        o.in.endsWith('.csv') ? 'text/csv' : 'text/plain',
+        o.ndjson === true ? 'application/x-ndjson' : 'text/plain'
+      )
+      if (!res.ok || res.body === null) await failFromProblem(res)
+      await pipeline(Readable.fromWeb(res.body as Parameters<typeof Readable.fromWeb>[0]), createWriteStream(o.out))
+      process.stderr.write('\n')
+      print({ out: resolve(o.out), auditId: res.headers.get('x-audit-id') })
+    }
+  )
 
 withClient(program.command('import'))
   .description('load existing choices (NDJSON, one a line) into a running service; safe to re-run')
-  .argument('<file>', 'NDJSON file: { externalId, nhsNumber, purpose, decision | code, effectiveFrom?, source?, recordedBy? } per line')
-  .action(async (file: string, o: { clientId: string, key: string, url?: string }) => {
+  .argument(
+    '<file>',
+    'NDJSON file: { externalId, nhsNumber, purpose, decision | code, effectiveFrom?, source?, recordedBy? } per line'
+  )
+  .action(async (file: string, o: { clientId: string; key: string; url?: string }) => {
     const base = baseUrl(o.url)
     const token = await obtainToken(base, o.clientId, o.key, 'admin')
     const res = await upload(`${base}/v1/preferences/import`, token, file, 'application/x-ndjson', 'application/json')
     if (!res.ok) await failFromProblem(res)
     process.stderr.write('\n')
-    const summary = await res.json() as { rejectedCount: number }
+    const summary = (await res.json()) as { rejectedCount: number }
     print(summary)
     if (summary.rejectedCount > 0) process.exitCode = 2
   })
 
 const audit = program.command('audit').description('the audit trail')
-audit.command('verify')
+audit
+  .command('verify')
   .description('verify every hash chain; exit 1 and name the first broken link if any')
   .option('--anchors <file>', 'chain heads recorded earlier with `audit heads`: also detects truncation')
   .action(async (o: { anchors?: string }) => {
-    const anchors = o.anchors === undefined ? [] : JSON.parse(readFileSync(o.anchors, 'utf8')) as ChainHead[]
+    const anchors = o.anchors === undefined ? [] : (JSON.parse(readFileSync(o.anchors, 'utf8')) as ChainHead[])
     const db = await openDatabase(config().databaseUrl)
     try {
       const report = await verifyAuditLog(db, anchors)
@@ -264,19 +381,27 @@ audit.command('verify')
     }
   })
 
-audit.command('heads').description('print the head of every chain, to keep outside the database (see README "Audit anchoring")').action(async () => {
-  const db = await openDatabase(config().databaseUrl)
-  try {
-    print(await chainHeads(db))
-  } finally {
-    await db.close()
-  }
-})
+audit
+  .command('heads')
+  .description('print the head of every chain, to keep outside the database (see README "Audit anchoring")')
+  .action(async () => {
+    const db = await openDatabase(config().databaseUrl)
+    try {
+      print(await chainHeads(db))
+    } finally {
+      await db.close()
+    }
+  })
 
-const signingKey = program.command('signing-key').description('the service\'s own token-signing key')
-signingKey.command('rotate').description('add a new current signing key; tokens signed by the previous key stay valid until they expire (restart the service to use it)').action(async () => {
-  const kid = await rotateSigningKey(config().signingKeyFile)
-  print({ kid, file: resolve(config().signingKeyFile) })
-})
+const signingKey = program.command('signing-key').description("the service's own token-signing key")
+signingKey
+  .command('rotate')
+  .description(
+    'add a new current signing key; tokens signed by the previous key stay valid until they expire (restart the service to use it)'
+  )
+  .action(async () => {
+    const kid = await rotateSigningKey(config().signingKeyFile)
+    print({ kid, file: resolve(config().signingKeyFile) })
+  })
 
 program.parseAsync().catch(err => fail((err as Error).message))

@@ -2,7 +2,17 @@
 // service with a message naming the variable, instead of surfacing later as odd behaviour.
 import { envSchema } from 'env-schema'
 
-export const ASSERTION_ALGORITHMS = ['RS512', 'RS384', 'RS256', 'ES384', 'ES256', 'ES512', 'PS256', 'PS384', 'PS512'] as const
+export const ASSERTION_ALGORITHMS = [
+  'RS512',
+  'RS384',
+  'RS256',
+  'ES384',
+  'ES256',
+  'ES512',
+  'PS256',
+  'PS384',
+  'PS512'
+] as const
 
 export interface Config {
   port: number
@@ -54,10 +64,18 @@ const schema = {
     HOST: { type: 'string', minLength: 1, default: '127.0.0.1' },
     DATABASE_URL: { type: 'string', pattern: '^(file:.+|postgres(ql)?://.+)$', default: 'file:./data/consent.db' },
     PUBLIC_URL: { type: 'string', pattern: '^https?://[^\\s]+[^/\\s]$' },
-    LOG_LEVEL: { type: 'string', enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' },
+    LOG_LEVEL: {
+      type: 'string',
+      enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
+      default: 'info'
+    },
     TOKEN_TTL_SECONDS: { type: 'integer', minimum: 30, maximum: 3600, default: 600 },
     SIGNING_KEY_FILE: { type: 'string', minLength: 1, default: './data/signing-key.json' },
-    ASSERTION_ALGORITHMS: { type: 'string', pattern: '^[A-Z0-9]+(,[A-Z0-9]+)*$', default: 'RS512,RS384,ES384,ES256,PS256' },
+    ASSERTION_ALGORITHMS: {
+      type: 'string',
+      pattern: '^[A-Z0-9]+(,[A-Z0-9]+)*$',
+      default: 'RS512,RS384,ES384,ES256,PS256'
+    },
     METRICS_PORT: { type: 'integer', minimum: 1, maximum: 65535 },
     BODY_LIMIT_BYTES: { type: 'integer', minimum: 1024, maximum: 10485760, default: 65536 },
     CHANGE_POLL_MS: { type: 'integer', minimum: 10, maximum: 900, default: 200 },
@@ -79,7 +97,9 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
   const assertionAlgorithms = raw.ASSERTION_ALGORITHMS.split(',')
   for (const alg of assertionAlgorithms) {
     if (!(ASSERTION_ALGORITHMS as readonly string[]).includes(alg)) {
-      throw new Error(`ASSERTION_ALGORITHMS: '${alg}' is not allowed; choose from ${ASSERTION_ALGORITHMS.join(', ')} (never none or HS*)`)
+      throw new Error(
+        `ASSERTION_ALGORITHMS: '${alg}' is not allowed; choose from ${ASSERTION_ALGORITHMS.join(', ')} (never none or HS*)`
+      )
     }
   }
   return {
@@ -100,6 +120,13 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     rateLimitPerMinute: raw.RATE_LIMIT_PER_MINUTE,
     tokenFailuresPerMinute: raw.TOKEN_FAILURES_PER_MINUTE,
     notFoundPerMinute: raw.NOT_FOUND_PER_MINUTE,
-    trustProxy: raw.TRUST_PROXY === 'false' ? false : raw.TRUST_PROXY === 'true' ? true : /^[0-9]+$/.test(raw.TRUST_PROXY) ? Number(raw.TRUST_PROXY) : raw.TRUST_PROXY
+    trustProxy:
+      raw.TRUST_PROXY === 'false'
+        ? false
+        : raw.TRUST_PROXY === 'true'
+          ? true
+          : /^[0-9]+$/.test(raw.TRUST_PROXY)
+            ? Number(raw.TRUST_PROXY)
+            : raw.TRUST_PROXY
   }
 }

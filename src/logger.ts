@@ -8,7 +8,8 @@ import type { LoggerOptions } from 'pino'
  * as /v1/patients/943%20476%205919/preferences, and may follow a percent-encoded character, as in
  * a FHIR search ?patient.identifier=https://fhir.nhs.uk/Id/nhs-number%7C9434765919.
  */
-const NHS_NUMBER_LIKE = /(?:(?<=%[0-9A-Fa-f]{2})|(?<![0-9A-Za-z]))[0-9]{3}(?:[ -]|%20|%2[Dd]|\+)?[0-9]{3}(?:[ -]|%20|%2[Dd]|\+)?[0-9]{4}(?![0-9A-Za-z])/g
+const NHS_NUMBER_LIKE =
+  /(?:(?<=%[0-9A-Fa-f]{2})|(?<![0-9A-Za-z]))[0-9]{3}(?:[ -]|%20|%2[Dd]|\+)?[0-9]{3}(?:[ -]|%20|%2[Dd]|\+)?[0-9]{4}(?![0-9A-Za-z])/g
 /** Compact JWS/JWE strings (tokens, assertions) wherever they appear. */
 const JWT_LIKE = /eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*/g
 
@@ -21,9 +22,21 @@ export function loggerOptions (level: string): LoggerOptions {
     level,
     redact: {
       paths: [
-        'req.headers.authorization', 'req.headers.cookie', 'headers.authorization',
-        '*.client_assertion', '*.access_token', '*.nhsNumber', '*.jwks', '*.d', '*.privateKey',
-        'nhsNumber', 'client_assertion', 'access_token', 'token', 'jwks', 'privateKey'
+        'req.headers.authorization',
+        'req.headers.cookie',
+        'headers.authorization',
+        '*.client_assertion',
+        '*.access_token',
+        '*.nhsNumber',
+        '*.jwks',
+        '*.d',
+        '*.privateKey',
+        'nhsNumber',
+        'client_assertion',
+        'access_token',
+        'token',
+        'jwks',
+        'privateKey'
       ],
       censor: '[REDACTED]'
     },

@@ -20,7 +20,9 @@ async function main (): Promise<void> {
   if (config.metricsPort !== null) {
     const server = Fastify({ logger: false })
     metricsServer = server
-    server.get('/metrics', async (_request, reply) => reply.type(app.metrics.registry.contentType).send(await app.metrics.registry.metrics()))
+    server.get('/metrics', async (_request, reply) =>
+      reply.type(app.metrics.registry.contentType).send(await app.metrics.registry.metrics())
+    )
     await server.listen({ port: config.metricsPort, host: config.host })
   }
   // SIGTERM/SIGINT: stop accepting (new connections are refused; a request on a kept-alive one is
@@ -34,7 +36,9 @@ async function main (): Promise<void> {
     // rest. A keep-alive connection whose request finishes later would hold it open until the
     // grace period ran out (and the exit would be 1): close each one as soon as it goes idle.
     const servers = [app.server, ...(metricsServer !== null ? [metricsServer.server] : [])]
-    const sweep = setInterval(() => { for (const s of servers) s.closeIdleConnections() }, 100)
+    const sweep = setInterval(() => {
+      for (const s of servers) s.closeIdleConnections()
+    }, 100)
     try {
       await Promise.all([metricsServer?.close(), app.close()])
     } finally {
@@ -42,7 +46,10 @@ async function main (): Promise<void> {
     }
   })
   await app.listen({ port: config.port, host: config.host })
-  app.log.info({ store: app.services.db.kind, publicUrl: config.publicUrl, docs: `${config.publicUrl}/docs` }, 'consent check service ready')
+  app.log.info(
+    { store: app.runtime.db.kind, publicUrl: config.publicUrl, docs: `${config.publicUrl}/docs` },
+    'consent check service ready'
+  )
 }
 
 main().catch(err => {

@@ -9,17 +9,32 @@ import { generateKeyPairSync } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { importJWK, SignJWT, type JWK } from 'jose'
 import { PACKAGE_ROOT } from '../src/paths.ts'
-import { buildTestApp, freshStore, registerClient, requestToken, tokenFor, TOKEN_URL, type TestApp, type TestStore } from './helpers/app.ts'
+import {
+  buildTestApp,
+  freshStore,
+  registerClient,
+  requestToken,
+  tokenFor,
+  TOKEN_URL,
+  type TestApp,
+  type TestStore
+} from './helpers/app.ts'
 
 const run = promisify(execFile)
 const TSX = join(PACKAGE_ROOT, 'node_modules', '.bin', 'tsx')
 
-async function cli (env: Record<string, string>, ...args: string[]): Promise<{ stdout: string, stderr: string, code: number }> {
+async function cli (
+  env: Record<string, string>,
+  ...args: string[]
+): Promise<{ stdout: string; stderr: string; code: number }> {
   try {
-    const { stdout, stderr } = await run(TSX, [join(PACKAGE_ROOT, 'src', 'cli.ts'), ...args], { env: { ...process.env, ...env }, cwd: PACKAGE_ROOT })
+    const { stdout, stderr } = await run(TSX, [join(PACKAGE_ROOT, 'src', 'cli.ts'), ...args], {
+      env: { ...process.env, ...env },
+      cwd: PACKAGE_ROOT
+    })
     return { stdout, stderr, code: 0 }
   } catch (err) {
-    const e = err as { stdout: string, stderr: string, code: number }
+    const e = err as { stdout: string; stderr: string; code: number }
     return { stdout: e.stdout, stderr: e.stderr, code: e.code }
   }
 }
@@ -27,8 +42,14 @@ async function cli (env: Record<string, string>, ...args: string[]): Promise<{ s
 async function assertionFrom (privateKeyFile: string, clientId: string): Promise<string> {
   const jwk = JSON.parse(readFileSync(privateKeyFile, 'utf8')) as JWK
   const now = Math.floor(Date.now() / 1000)
-  return await new SignJWT({}).setProtectedHeader({ alg: jwk.alg as string, kid: jwk.kid as string, typ: 'JWT' })
-    .setIssuer(clientId).setSubject(clientId).setAudience(TOKEN_URL).setIssuedAt(now).setExpirationTime(now + 60).setJti(randomUUID())
+  return await new SignJWT({})
+    .setProtectedHeader({ alg: jwk.alg as string, kid: jwk.kid as string, typ: 'JWT' })
+    .setIssuer(clientId)
+    .setSubject(clientId)
+    .setAudience(TOKEN_URL)
+    .setIssuedAt(now)
+    .setExpirationTime(now + 60)
+    .setJti(randomUUID())
     .sign(await importJWK(jwk, jwk.alg))
 }
 
@@ -51,7 +72,7 @@ describe('CLI', () => {
   it('keygen writes a private key with mode 0600 and a public JWKS', async () => {
     const out = await cli(env, 'keygen', '--out', dir, '--name', 'admin')
     expect(out.code).toBe(0)
-    const printed = JSON.parse(out.stdout) as { kid: string, privateKey: string, publicKey: string }
+    const printed = JSON.parse(out.stdout) as { kid: string; privateKey: string; publicKey: string }
     expect(statSync(printed.privateKey).mode & 0o777).toBe(0o600)
     const jwks = JSON.parse(readFileSync(printed.publicKey, 'utf8')) as { keys: JWK[] }
     expect(jwks.keys[0].kid).toBe(printed.kid)
@@ -59,9 +80,21 @@ describe('CLI', () => {
   })
 
   it('client create registers the first administrator; the running service issues it a token at once', async () => {
-    const out = await cli(env, 'client', 'create', '--name', 'Admin', '--scopes', 'admin,audit:read', '--purposes', 'planning-research', '--public-key', join(dir, 'admin.public.jwks.json'))
+    const out = await cli(
+      env,
+      'client',
+      'create',
+      '--name',
+      'Admin',
+      '--scopes',
+      'admin,audit:read',
+      '--purposes',
+      'planning-research',
+      '--public-key',
+      join(dir, 'admin.public.jwks.json')
+    )
     expect(out.stderr).toBe('')
-    const created = JSON.parse(out.stdout) as { clientId: string, kids: string[] }
+    const created = JSON.parse(out.stdout) as { clientId: string; kids: string[] }
     expect(created.kids).toHaveLength(1)
     const res = await requestToken(t.app, {
       grant_type: 'client_credentials',
@@ -70,7 +103,11 @@ describe('CLI', () => {
     })
     expect(res.statusCode).toBe(200)
     const token = (res.json() as { access_token: string }).access_token
-    const clients = await t.app.inject({ method: 'GET', url: '/v1/clients', headers: { authorization: `Bearer ${token}` } })
+    const clients = await t.app.inject({
+      method: 'GET',
+      url: '/v1/clients',
+      headers: { authorization: `Bearer ${token}` }
+    })
     expect(clients.statusCode).toBe(200)
 
     const listed = JSON.parse((await cli(env, 'client', 'list')).stdout) as Array<{ clientId: string }>
@@ -78,8 +115,12 @@ describe('CLI', () => {
 
     // Suspension from the CLI reaches the running service through the change sequence.
     expect((await cli(env, 'client', 'suspend', created.clientId)).code).toBe(0)
-    await t.app.services.feed.poll()
-    const after = await t.app.inject({ method: 'GET', url: '/v1/clients', headers: { authorization: `Bearer ${token}` } })
+    await t.app.runtime.feed.poll()
+    const after = await t.app.inject({
+      method: 'GET',
+      url: '/v1/clients',
+      headers: { authorization: `Bearer ${token}` }
+    })
     expect(after.statusCode).toBe(401)
   })
 
@@ -87,28 +128,58 @@ describe('CLI', () => {
     const { publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 })
     const pem = join(dir, 'rsa.pem')
     writeFileSync(pem, publicKey.export({ type: 'spki', format: 'pem' }))
-    const out = await cli(env, 'client', 'create', '--name', 'PEM client', '--scopes', 'consent:check', '--purposes', 'unplanned-care', '--public-key', pem)
+    const out = await cli(
+      env,
+      'client',
+      'create',
+      '--name',
+      'PEM client',
+      '--scopes',
+      'consent:check',
+      '--purposes',
+      'unplanned-care',
+      '--public-key',
+      pem
+    )
     expect(out.code).toBe(0)
     expect((JSON.parse(out.stdout) as { kids: string[] }).kids[0]).toMatch(/^[A-Za-z0-9_-]{43}$/)
   })
 
   it('client create refuses a section 251 exemption and an unknown scope, saying why', async () => {
-    const out = await cli(env, 'client', 'create', '--name', 'X', '--scopes', 'consent:check,bogus', '--purposes', 'planning-research', '--exemption', 'planning-research:section-251:CAG 1', '--public-key', join(dir, 'admin.public.jwks.json'))
+    const out = await cli(
+      env,
+      'client',
+      'create',
+      '--name',
+      'X',
+      '--scopes',
+      'consent:check,bogus',
+      '--purposes',
+      'planning-research',
+      '--exemption',
+      'planning-research:section-251:CAG 1',
+      '--public-key',
+      join(dir, 'admin.public.jwks.json')
+    )
     expect(out.code).toBe(1)
     expect(out.stderr).toMatch(/section 251/i)
     expect(out.stderr).toMatch(/unknown scope 'bogus'/)
   })
 
   it('audit verify passes on an intact log and names the edited event after tampering', async () => {
-    await t.app.services.audit.flush()
+    await t.app.runtime.audit.flush()
     const ok = await cli(env, 'audit', 'verify')
     expect(ok.code).toBe(0)
     expect((JSON.parse(ok.stdout) as { valid: boolean }).valid).toBe(true)
-    const victim = await t.app.services.db.prisma.auditEvent.findFirst({ orderBy: { seq: 'asc' } })
-    await t.app.services.db.prisma.$executeRawUnsafe('UPDATE "audit_events" SET "details" = \'{"edited":true}\' WHERE "id" = ' + (t.app.services.db.kind === 'postgresql' ? '$1' : '?'), victim?.id)
+    const victim = await t.app.runtime.db.prisma.auditEvent.findFirst({ orderBy: { seq: 'asc' } })
+    await t.app.runtime.db.prisma.$executeRawUnsafe(
+      'UPDATE "audit_events" SET "details" = \'{"edited":true}\' WHERE "id" = ' +
+        (t.app.runtime.db.kind === 'postgresql' ? '$1' : '?'),
+      victim?.id
+    )
     const bad = await cli(env, 'audit', 'verify')
     expect(bad.code).toBe(1)
-    const report = JSON.parse(bad.stdout) as { valid: boolean, firstBrokenLink: { eventId: string } }
+    const report = JSON.parse(bad.stdout) as { valid: boolean; firstBrokenLink: { eventId: string } }
     expect(report.valid).toBe(false)
     expect(report.firstBrokenLink.eventId).toBe(victim?.id)
   })
@@ -121,18 +192,23 @@ describe('CLI', () => {
       const client = await registerClient(app.app)
       await tokenFor(app.app, client)
       await tokenFor(app.app, client)
-      await app.app.services.audit.flush()
+      await app.app.runtime.audit.flush()
       const heads = await cli(ownEnv, 'audit', 'heads')
       expect(heads.code).toBe(0)
       const file = join(dir, 'heads.json')
       writeFileSync(file, heads.stdout)
       expect((await cli(ownEnv, 'audit', 'verify', '--anchors', file)).code).toBe(0)
-      const last = (JSON.parse(heads.stdout) as Array<{ chain: string, chainSeq: number }>).find(h => h.chain === app.app.services.audit.chainId) as { chain: string, chainSeq: number }
-      await app.app.services.db.prisma.auditEvent.deleteMany({ where: { chain: last.chain, chainSeq: last.chainSeq } })
+      const last = (JSON.parse(heads.stdout) as Array<{ chain: string; chainSeq: number }>).find(
+        h => h.chain === app.app.runtime.audit.chainId
+      ) as { chain: string; chainSeq: number }
+      await app.app.runtime.db.prisma.auditEvent.deleteMany({ where: { chain: last.chain, chainSeq: last.chainSeq } })
       expect((await cli(ownEnv, 'audit', 'verify')).code).toBe(0)
       const truncated = await cli(ownEnv, 'audit', 'verify', '--anchors', file)
       expect(truncated.code).toBe(1)
-      expect(JSON.parse(truncated.stdout)).toMatchObject({ valid: false, firstBrokenLink: { chain: last.chain, reason: expect.stringMatching(/truncated/) } })
+      expect(JSON.parse(truncated.stdout)).toMatchObject({
+        valid: false,
+        firstBrokenLink: { chain: last.chain, reason: expect.stringMatching(/truncated/) }
+      })
     } finally {
       await app.close()
       await own.drop()
@@ -153,7 +229,12 @@ describe('CLI against a running service: import and filter', () => {
 
   beforeAll(async () => {
     const { createServer } = await import('node:net')
-    const port = await new Promise<number>(resolve => { const s = createServer().listen(0, '127.0.0.1', () => { const p = (s.address() as { port: number }).port; s.close(() => resolve(p)) }) })
+    const port = await new Promise<number>(resolve => {
+      const s = createServer().listen(0, '127.0.0.1', () => {
+        const p = (s.address() as { port: number }).port
+        s.close(() => resolve(p))
+      })
+    })
     base = `http://127.0.0.1:${port}`
     store = await freshStore()
     t = await buildTestApp({ PUBLIC_URL: base }, store)
@@ -164,21 +245,55 @@ describe('CLI against a running service: import and filter', () => {
     await store.drop()
   })
 
-  it('imports an NDJSON file and filters a cohort file with a token from the client\'s key', async () => {
+  it("imports an NDJSON file and filters a cohort file with a token from the client's key", async () => {
     const env = { DATABASE_URL: store.url, LOG_LEVEL: 'silent', PUBLIC_URL: base }
     await cli(env, 'keygen', '--out', dir, '--name', 'pipeline')
-    const created = JSON.parse((await cli(env, 'client', 'create', '--name', 'Pipeline', '--scopes', 'admin,consent:filter', '--purposes', 'planning-research', '--public-key', join(dir, 'pipeline.public.jwks.json'))).stdout) as { clientId: string }
+    const created = JSON.parse(
+      (
+        await cli(
+          env,
+          'client',
+          'create',
+          '--name',
+          'Pipeline',
+          '--scopes',
+          'admin,consent:filter',
+          '--purposes',
+          'planning-research',
+          '--public-key',
+          join(dir, 'pipeline.public.jwks.json')
+        )
+      ).stdout
+    ) as { clientId: string }
     const auth = ['--client-id', created.clientId, '--key', join(dir, 'pipeline.private.jwk.json')]
-    writeFileSync(join(dir, 'choices.ndjson'), [
-      JSON.stringify({ externalId: 'c1', nhsNumber: '9434765919', code: '9Nu4' }),
-      JSON.stringify({ externalId: 'c2', nhsNumber: '9434765870', code: '9Nu0' }),
-      'oops'
-    ].join('\n'))
+    writeFileSync(
+      join(dir, 'choices.ndjson'),
+      [
+        JSON.stringify({ externalId: 'c1', nhsNumber: '9434765919', code: '9Nu4' }),
+        JSON.stringify({ externalId: 'c2', nhsNumber: '9434765870', code: '9Nu0' }),
+        'oops'
+      ].join('\n')
+    )
     const imported = await cli(env, 'import', join(dir, 'choices.ndjson'), ...auth)
-    expect(JSON.parse(imported.stdout)).toMatchObject({ imported: 2, skipped: 0, rejectedCount: 1, rejected: [{ line: 3 }] })
+    expect(JSON.parse(imported.stdout)).toMatchObject({
+      imported: 2,
+      skipped: 0,
+      rejectedCount: 1,
+      rejected: [{ line: 3 }]
+    })
     expect(imported.code).toBe(2)
     writeFileSync(join(dir, 'cohort.csv'), 'nhs_number\r\n9434765919,\r\n9434765870,\r\n4010232137,\r\n')
-    const filtered = await cli(env, 'filter', '--purpose', 'planning-research', '--in', join(dir, 'cohort.csv'), '--out', join(dir, 'kept.txt'), ...auth)
+    const filtered = await cli(
+      env,
+      'filter',
+      '--purpose',
+      'planning-research',
+      '--in',
+      join(dir, 'cohort.csv'),
+      '--out',
+      join(dir, 'kept.txt'),
+      ...auth
+    )
     expect(filtered.code).toBe(0)
     expect(readFileSync(join(dir, 'kept.txt'), 'utf8')).toBe('9434765870\n4010232137\n')
     expect(JSON.parse(filtered.stdout).auditId).toMatch(/^[0-9a-f-]{36}$/)

@@ -7,12 +7,24 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { openDatabase, type Database } from '../src/store/database.ts'
 import { freshStore, nhsNumbers, testStore, type TestStore } from './helpers/app.ts'
-import { accessToken, deployment, registerClientWithCli, startService, stopIfRunning, type Deployment, type RegisteredClient, type ServiceProcess } from './helpers/service-process.ts'
+import {
+  accessToken,
+  deployment,
+  registerClientWithCli,
+  startService,
+  stopIfRunning,
+  type Deployment,
+  type RegisteredClient,
+  type ServiceProcess
+} from './helpers/service-process.ts'
 
 const WRITERS = 20
 const KILL_AFTER_MS = 1500
 
-interface Acknowledged { preferences: Array<{ id: string, nhsNumber: string }>, decisions: string[] }
+interface Acknowledged {
+  preferences: Array<{ id: string; nhsNumber: string }>
+  decisions: string[]
+}
 
 describe(`kill -9 under load loses nothing acknowledged (${testStore})`, () => {
   let store: TestStore
@@ -57,16 +69,34 @@ describe(`kill -9 under load loses nothing acknowledged (${testStore})`, () => {
         inFlight++
         try {
           const res = choice
-            ? await fetch(`${service.url}/v1/patients/${nhs}/preferences`, { method: 'POST', headers, body: JSON.stringify({ purpose: 'planning-research', decision: i % 4 === 0 ? 'deny' : 'permit', source: 'gp-practice', note: `writer ${w} #${i}` }) })
-            : await fetch(`${service.url}/v1/decisions`, { method: 'POST', headers, body: JSON.stringify({ nhsNumber: nhs, purpose: 'gp-data-secondary-use' }) })
-          const body = await res.json() as { id?: string, auditId?: string }
+            ? await fetch(`${service.url}/v1/patients/${nhs}/preferences`, {
+              method: 'POST',
+              headers,
+              body: JSON.stringify({
+                purpose: 'planning-research',
+                decision: i % 4 === 0 ? 'deny' : 'permit',
+                source: 'gp-practice',
+                note: `writer ${w} #${i}`
+              })
+            })
+            : await fetch(`${service.url}/v1/decisions`, {
+              method: 'POST',
+              headers,
+              body: JSON.stringify({ nhsNumber: nhs, purpose: 'gp-data-secondary-use' })
+            })
+          const body = (await res.json()) as { id?: string; auditId?: string }
           // Acknowledged only once the whole answer has arrived.
-          if (choice && res.status === 201 && typeof body.id === 'string') acked.preferences.push({ id: body.id, nhsNumber: nhs })
-          else if (!choice && res.status === 200 && typeof body.auditId === 'string') acked.decisions.push(body.auditId)
-          else if (!killed) unexpected.push(`${res.status} ${JSON.stringify(body).slice(0, 200)}`)
+          if (choice && res.status === 201 && typeof body.id === 'string') {
+            acked.preferences.push({ id: body.id, nhsNumber: nhs })
+          } else if (!choice && res.status === 200 && typeof body.auditId === 'string') {
+            acked.decisions.push(body.auditId)
+          } else if (!killed) unexpected.push(`${res.status} ${JSON.stringify(body).slice(0, 200)}`)
         } catch {
           // The connection died with the process: not acknowledged, and the end of this writer.
-          if (killed) { failuresAfterKill++; return }
+          if (killed) {
+            failuresAfterKill++
+            return
+          }
           throw new Error(`writer ${w}: request failed before the kill`)
         } finally {
           inFlight--
@@ -97,19 +127,31 @@ describe(`kill -9 under load loses nothing acknowledged (${testStore})`, () => {
       const found = new Set<string>()
       for (let i = 0; i < ids.length; i += 500) {
         const chunk = ids.slice(i, i + 500)
-        const rows = table === 'preference'
-          ? await db!.prisma.preference.findMany({ where: { id: { in: chunk } }, select: { id: true } })
-          : await db!.prisma.auditEvent.findMany({ where: { id: { in: chunk }, type: 'decision' }, select: { id: true } })
+        const rows =
+          table === 'preference'
+            ? await db!.prisma.preference.findMany({ where: { id: { in: chunk } }, select: { id: true } })
+            : await db!.prisma.auditEvent.findMany({
+              where: { id: { in: chunk }, type: 'decision' },
+              select: { id: true }
+            })
         for (const r of rows) found.add(r.id)
       }
       return ids.filter(id => !found.has(id))
     }
-    expect(await missing('preference', acked.preferences.map(p => p.id))).toEqual([])
+    expect(
+      await missing(
+        'preference',
+        acked.preferences.map(p => p.id)
+      )
+    ).toEqual([])
     expect(await missing('auditEvent', acked.decisions)).toEqual([])
 
     // Each acknowledged choice was committed together with its audit event.
     const recorded = new Set<string>()
-    for (const e of await db.prisma.auditEvent.findMany({ where: { type: 'preference.recorded' }, select: { details: true } })) {
+    for (const e of await db.prisma.auditEvent.findMany({
+      where: { type: 'preference.recorded' },
+      select: { details: true }
+    })) {
       recorded.add((JSON.parse(e.details) as { preferenceId: string }).preferenceId)
     }
     expect(acked.preferences.filter(p => !recorded.has(p.id)).map(p => p.id)).toEqual([])
@@ -120,11 +162,11 @@ describe(`kill -9 under load loses nothing acknowledged (${testStore})`, () => {
     const sample = [...new Map(acked.preferences.map(p => [p.nhsNumber, p])).values()].slice(0, 10)
     for (const p of sample) {
       const res = await fetch(`${second.url}/v1/patients/${p.nhsNumber}/preferences`, { headers: auth })
-      const body = await res.json() as { history: Array<{ id: string }> }
+      const body = (await res.json()) as { history: Array<{ id: string }> }
       expect(body.history.map(h => h.id)).toContain(p.id)
     }
     const verify = await fetch(`${second.url}/v1/audit/verify`, { headers: auth })
-    const report = await verify.json() as { valid: boolean, checkedEvents: number, firstBrokenLink: unknown }
+    const report = (await verify.json()) as { valid: boolean; checkedEvents: number; firstBrokenLink: unknown }
     expect(report).toMatchObject({ valid: true, firstBrokenLink: null })
     expect(report.checkedEvents).toBeGreaterThanOrEqual(acked.preferences.length + acked.decisions.length)
   }, 90_000)

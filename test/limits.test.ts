@@ -9,12 +9,24 @@ import { maxHeaderSize } from 'node:http'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { MAX_ASSERTION_LENGTH } from '../src/auth/client-assertion.ts'
 import { MAX_PARAM_LENGTH } from '../src/app.ts'
-import { buildTestApp, clientWithToken, requestToken, signAssertion, type TestApp, type TestClient } from './helpers/app.ts'
+import {
+  buildTestApp,
+  clientWithToken,
+  requestToken,
+  signAssertion,
+  type TestApp,
+  type TestClient
+} from './helpers/app.ts'
 
 const NHS = '9434765919'
 const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'
 
-interface RawResponse { status: number, headers: Record<string, string>, body: string, closed: boolean }
+interface RawResponse {
+  status: number
+  headers: Record<string, string>
+  body: string
+  closed: boolean
+}
 
 /** Sends exact bytes over a fresh TCP connection and reads one answer (Content-Length or chunked). */
 async function raw (port: number, request: string | Buffer, timeoutMs = 5000): Promise<RawResponse> {
@@ -26,10 +38,19 @@ async function raw (port: number, request: string | Buffer, timeoutMs = 5000): P
       if (done) return
       const all = Buffer.concat(chunks).toString('latin1')
       const head = all.indexOf('\r\n\r\n')
-      if (head === -1) { if (closed) { done = true; reject(new Error(`connection closed without an answer: ${JSON.stringify(all.slice(0, 200))}`)) } return }
+      if (head === -1) {
+        if (closed) {
+          done = true
+          reject(new Error(`connection closed without an answer: ${JSON.stringify(all.slice(0, 200))}`))
+        }
+        return
+      }
       const [statusLine, ...lines] = all.slice(0, head).split('\r\n')
       const headers: Record<string, string> = {}
-      for (const l of lines) { const i = l.indexOf(':'); headers[l.slice(0, i).trim().toLowerCase()] = l.slice(i + 1).trim() }
+      for (const l of lines) {
+        const i = l.indexOf(':')
+        headers[l.slice(0, i).trim().toLowerCase()] = l.slice(i + 1).trim()
+      }
       let rest = all.slice(head + 4)
       if (headers['content-length'] !== undefined) {
         const n = Number(headers['content-length'])
@@ -53,17 +74,35 @@ async function raw (port: number, request: string | Buffer, timeoutMs = 5000): P
       done = true
       clearTimeout(timer)
       socket.destroy()
-      resolve({ status: Number(statusLine.split(' ')[1]), headers, body: Buffer.from(rest, 'latin1').toString('utf8'), closed })
+      resolve({
+        status: Number(statusLine.split(' ')[1]),
+        headers,
+        body: Buffer.from(rest, 'latin1').toString('utf8'),
+        closed
+      })
     }
-    const timer = setTimeout(() => { socket.destroy(); if (!done) { done = true; reject(new Error('no answer in time')) } }, timeoutMs)
-    socket.on('data', c => { chunks.push(c); finish(false) })
+    const timer = setTimeout(() => {
+      socket.destroy()
+      if (!done) {
+        done = true
+        reject(new Error('no answer in time'))
+      }
+    }, timeoutMs)
+    socket.on('data', c => {
+      chunks.push(c)
+      finish(false)
+    })
     socket.on('close', () => finish(true))
     socket.on('error', () => finish(true))
     socket.write(request)
   })
 }
 
-function expectProblem (res: { status: number, headers: Record<string, string | string[] | number | undefined>, body: string }, status: number, detail: RegExp): void {
+function expectProblem (
+  res: { status: number; headers: Record<string, string | string[] | number | undefined>; body: string },
+  status: number,
+  detail: RegExp
+): void {
   expect(res.status).toBe(status)
   expect(String(res.headers['content-type'])).toMatch(/^application\/problem\+json/)
   const body = JSON.parse(res.body) as Record<string, unknown>
@@ -75,7 +114,7 @@ function expectProblem (res: { status: number, headers: Record<string, string | 
 describe('size limits (README "Limits")', () => {
   let t: TestApp
   let small: TestApp
-  let admin: TestClient & { token: string, auth: { authorization: string } }
+  let admin: TestClient & { token: string; auth: { authorization: string } }
   let port: number
 
   beforeAll(async () => {
@@ -90,20 +129,43 @@ describe('size limits (README "Limits")', () => {
     await small?.close()
   })
 
-  const decisionPadded = (bytes: number): string => JSON.stringify({ nhsNumber: NHS, purpose: 'planned-care', pointOfCare: { permissionToView: 'granted', reason: 'x'.repeat(bytes) } })
+  const decisionPadded = (bytes: number): string =>
+    JSON.stringify({
+      nhsNumber: NHS,
+      purpose: 'planned-care',
+      pointOfCare: { permissionToView: 'granted', reason: 'x'.repeat(bytes) }
+    })
   const post = (path: string, body: string, headers: Record<string, string> = {}): string =>
-    `POST ${path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${admin.token}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n${body}`
+    `POST ${path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${admin.token}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${Object.entries(
+      headers
+    )
+      .map(([k, v]) => `${k}: ${v}\r\n`)
+      .join('')}\r\n${body}`
 
   describe('JSON bodies: BODY_LIMIT_BYTES (default 64 KiB)', () => {
     it('a body just under the limit is read (and then judged on its content)', async () => {
-      const res = await t.app.inject({ method: 'POST', url: '/v1/decisions', headers: { ...admin.auth, 'content-type': 'application/json' }, payload: decisionPadded(65_536 - 200) })
+      const res = await t.app.inject({
+        method: 'POST',
+        url: '/v1/decisions',
+        headers: { ...admin.auth, 'content-type': 'application/json' },
+        payload: decisionPadded(65_536 - 200)
+      })
       expect(res.statusCode).toBe(400) // reason is limited to 1000 characters by the schema, not by size
       expect(res.json().detail).toMatch(/reason/)
     })
 
     it('over the limit: 413 problem+json, before any schema or store work', async () => {
-      const res = await t.app.inject({ method: 'POST', url: '/v1/decisions', headers: { ...admin.auth, 'content-type': 'application/json' }, payload: decisionPadded(70_000) })
-      expectProblem({ status: res.statusCode, headers: res.headers, body: res.body }, 413, /larger than this endpoint accepts/)
+      const res = await t.app.inject({
+        method: 'POST',
+        url: '/v1/decisions',
+        headers: { ...admin.auth, 'content-type': 'application/json' },
+        payload: decisionPadded(70_000)
+      })
+      expectProblem(
+        { status: res.statusCode, headers: res.headers, body: res.body },
+        413,
+        /larger than this endpoint accepts/
+      )
     })
 
     it('over a real socket, with Content-Length: 413 and the connection still usable for the next client', async () => {
@@ -116,7 +178,11 @@ describe('size limits (README "Limits")', () => {
     it('a declared Content-Length over the limit is refused without waiting for the body', async () => {
       // Only the headers are sent: the answer must not wait for 10 MB that never comes.
       const started = Date.now()
-      const res = await raw(port, `POST /v1/decisions HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${admin.token}\r\nContent-Type: application/json\r\nContent-Length: 10485760\r\n\r\n{"nhsNumber":`, 3000)
+      const res = await raw(
+        port,
+        `POST /v1/decisions HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${admin.token}\r\nContent-Type: application/json\r\nContent-Length: 10485760\r\n\r\n{"nhsNumber":`,
+        3000
+      )
       expectProblem(res, 413, /larger/)
       expect(Date.now() - started).toBeLessThan(2000)
     })
@@ -128,36 +194,64 @@ describe('size limits (README "Limits")', () => {
       for (let i = 0; i < 6; i++) parts.push(chunk)
       parts.push('"}}')
       body = parts.map(p => `${Buffer.byteLength(p).toString(16)}\r\n${p}\r\n`).join('') + '0\r\n\r\n'
-      const res = await raw(port, `POST /v1/decisions HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${admin.token}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n${body}`)
+      const res = await raw(
+        port,
+        `POST /v1/decisions HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${admin.token}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n${body}`
+      )
       expectProblem(res, 413, /larger/)
     })
 
     it('the limit is configurable: BODY_LIMIT_BYTES=2048', async () => {
       const other = await clientWithToken(small.app)
-      const res = await small.app.inject({ method: 'POST', url: '/v1/decisions', headers: { ...other.auth, 'content-type': 'application/json' }, payload: decisionPadded(3000) })
+      const res = await small.app.inject({
+        method: 'POST',
+        url: '/v1/decisions',
+        headers: { ...other.auth, 'content-type': 'application/json' },
+        payload: decisionPadded(3000)
+      })
       expectProblem({ status: res.statusCode, headers: res.headers, body: res.body }, 413, /larger/)
-      const fine = await small.app.inject({ method: 'POST', url: '/v1/decisions', headers: other.auth, payload: { nhsNumber: NHS, purpose: 'planned-care' } })
+      const fine = await small.app.inject({
+        method: 'POST',
+        url: '/v1/decisions',
+        headers: other.auth,
+        payload: { nhsNumber: NHS, purpose: 'planned-care' }
+      })
       expect(fine.statusCode).toBe(200)
     })
   })
 
   describe('the token endpoint', () => {
     it('a form body over 32 KiB: an RFC 6749 invalid_request saying it is too large', async () => {
-      const res = await requestToken(t.app, { grant_type: 'client_credentials', client_assertion_type: ASSERTION_TYPE, client_assertion: 'a'.repeat(33_000) })
+      const res = await requestToken(t.app, {
+        grant_type: 'client_credentials',
+        client_assertion_type: ASSERTION_TYPE,
+        client_assertion: 'a'.repeat(33_000)
+      })
       expect(res.statusCode).toBe(400)
       expect(res.json()).toEqual({ error: 'invalid_request', error_description: expect.stringMatching(/larger/) })
     })
 
     it(`a client assertion over ${MAX_ASSERTION_LENGTH} characters: invalid_request naming the limit`, async () => {
       const assertion = `${Buffer.from('{"alg":"ES256","kid":"k"}').toString('base64url')}.${'A'.repeat(MAX_ASSERTION_LENGTH)}.sig`
-      const res = await requestToken(t.app, { grant_type: 'client_credentials', client_assertion_type: ASSERTION_TYPE, client_assertion: assertion })
+      const res = await requestToken(t.app, {
+        grant_type: 'client_credentials',
+        client_assertion_type: ASSERTION_TYPE,
+        client_assertion: assertion
+      })
       expect(res.statusCode).toBe(400)
-      expect(res.json()).toEqual({ error: 'invalid_request', error_description: expect.stringMatching(String(MAX_ASSERTION_LENGTH)) })
+      expect(res.json()).toEqual({
+        error: 'invalid_request',
+        error_description: expect.stringMatching(String(MAX_ASSERTION_LENGTH))
+      })
     })
 
     it('a validly signed assertion padded with a huge claim is refused by length, not verified', async () => {
       const assertion = await signAssertion(admin, { jti: 'j'.repeat(MAX_ASSERTION_LENGTH) })
-      const res = await requestToken(t.app, { grant_type: 'client_credentials', client_assertion_type: ASSERTION_TYPE, client_assertion: assertion })
+      const res = await requestToken(t.app, {
+        grant_type: 'client_credentials',
+        client_assertion_type: ASSERTION_TYPE,
+        client_assertion: assertion
+      })
       expect(res.statusCode).toBe(400)
       expect(res.json().error_description).toMatch(/longer than/)
     })
@@ -165,21 +259,32 @@ describe('size limits (README "Limits")', () => {
 
   describe('access tokens (4096 characters)', () => {
     it('an oversized bearer token: 401 problem+json saying it is too long', async () => {
-      const res = await t.app.inject({ method: 'POST', url: '/v1/decisions', headers: { authorization: `Bearer ${'A'.repeat(5000)}` }, payload: { nhsNumber: NHS, purpose: 'planned-care' } })
+      const res = await t.app.inject({
+        method: 'POST',
+        url: '/v1/decisions',
+        headers: { authorization: `Bearer ${'A'.repeat(5000)}` },
+        payload: { nhsNumber: NHS, purpose: 'planned-care' }
+      })
       expectProblem({ status: res.statusCode, headers: res.headers, body: res.body }, 401, /too long/)
       expect(res.headers['www-authenticate']).toMatch(/^Bearer error="invalid_token"/)
     })
 
     it('an oversized JWT-shaped token over a real socket (15 KiB, under the header limit): 401', async () => {
       const jwt = `${Buffer.from('{"alg":"ES256","kid":"x","typ":"at+jwt"}').toString('base64url')}.${'B'.repeat(15_000)}.c2ln`
-      const res = await raw(port, `GET /v1/purposes HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${jwt}\r\n\r\n`)
+      const res = await raw(
+        port,
+        `GET /v1/purposes HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${jwt}\r\n\r\n`
+      )
       expectProblem(res, 401, /too long/)
     })
   })
 
   describe(`headers: Node refuses a request line and headers over ${maxHeaderSize} bytes`, () => {
     it('a header block over the limit: 431 problem+json from the parser, connection closed', async () => {
-      const res = await raw(port, `GET /health/live HTTP/1.1\r\nHost: localhost\r\nX-Padding: ${'p'.repeat(maxHeaderSize)}\r\n\r\n`)
+      const res = await raw(
+        port,
+        `GET /health/live HTTP/1.1\r\nHost: localhost\r\nX-Padding: ${'p'.repeat(maxHeaderSize)}\r\n\r\n`
+      )
       expectProblem(res, 431, new RegExp(`larger than ${maxHeaderSize} bytes`))
       expect(res.headers.connection).toBe('close')
     })
@@ -191,12 +296,18 @@ describe('size limits (README "Limits")', () => {
     })
 
     it('an oversized Authorization header (20 KiB) is a 431, not a 5xx', async () => {
-      const res = await raw(port, `GET /v1/purposes HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${'C'.repeat(20_000)}\r\n\r\n`)
+      const res = await raw(
+        port,
+        `GET /v1/purposes HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${'C'.repeat(20_000)}\r\n\r\n`
+      )
       expectProblem(res, 431, /larger than/)
     })
 
     it('a URL whose query string alone is over the limit: 431', async () => {
-      const res = await raw(port, `GET /v1/audit?cursor=${'q'.repeat(maxHeaderSize + 10)} HTTP/1.1\r\nHost: localhost\r\n\r\n`)
+      const res = await raw(
+        port,
+        `GET /v1/audit?cursor=${'q'.repeat(maxHeaderSize + 10)} HTTP/1.1\r\nHost: localhost\r\n\r\n`
+      )
       expectProblem(res, 431, /larger than/)
     })
 
@@ -213,19 +324,34 @@ describe('size limits (README "Limits")', () => {
 
   describe(`path parameters: at most ${MAX_PARAM_LENGTH} characters, then each route's schema`, () => {
     it(`a parameter over ${MAX_PARAM_LENGTH} characters: 414 problem+json`, async () => {
-      for (const url of [`/v1/patients/${'9'.repeat(MAX_PARAM_LENGTH + 1)}/preferences`, `/v1/clients/${'c'.repeat(5000)}`, `/v1/purposes/${'p'.repeat(MAX_PARAM_LENGTH + 1)}`]) {
+      for (const url of [
+        `/v1/patients/${'9'.repeat(MAX_PARAM_LENGTH + 1)}/preferences`,
+        `/v1/clients/${'c'.repeat(5000)}`,
+        `/v1/purposes/${'p'.repeat(MAX_PARAM_LENGTH + 1)}`
+      ]) {
         const res = await t.app.inject({ method: 'GET', url, headers: admin.auth })
-        expectProblem({ status: res.statusCode, headers: res.headers, body: res.body }, 414, new RegExp(`longer than ${MAX_PARAM_LENGTH} characters`))
+        expectProblem(
+          { status: res.statusCode, headers: res.headers, body: res.body },
+          414,
+          new RegExp(`longer than ${MAX_PARAM_LENGTH} characters`)
+        )
       }
     })
 
     it('over a real socket too', async () => {
-      const res = await raw(port, `GET /v1/patients/${'9'.repeat(1000)}/preferences HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${admin.token}\r\n\r\n`)
+      const res = await raw(
+        port,
+        `GET /v1/patients/${'9'.repeat(1000)}/preferences HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${admin.token}\r\n\r\n`
+      )
       expectProblem(res, 414, /longer than/)
     })
 
     it('an NHS number parameter of 41-200 characters: 400 from the schema (maxLength 40)', async () => {
-      const res = await t.app.inject({ method: 'GET', url: `/v1/patients/${'9'.repeat(100)}/preferences`, headers: admin.auth })
+      const res = await t.app.inject({
+        method: 'GET',
+        url: `/v1/patients/${'9'.repeat(100)}/preferences`,
+        headers: admin.auth
+      })
       expectProblem({ status: res.statusCode, headers: res.headers, body: res.body }, 400, /nhsNumber/)
     })
 

@@ -28,38 +28,95 @@ beforeAll(async () => {
   const caller = await clientWithToken(t.app)
   token = caller.token
   const auth = caller.auth
-  const inject = async (requestId: string, opts: { method: 'GET' | 'POST', url: string, payload?: Record<string, unknown>, headers?: Record<string, string> }): Promise<number> => {
+  const inject = async (
+    requestId: string,
+    opts: { method: 'GET' | 'POST'; url: string; payload?: Record<string, unknown>; headers?: Record<string, string> }
+  ): Promise<number> => {
     const res = await t.app.inject({ ...opts, headers: { ...auth, 'x-request-id': requestId, ...opts.headers } })
     return res.statusCode
   }
   // A choice recorded through the spaced form in the URL, read back through both grouped forms.
-  expect(await inject(ids.record, { method: 'POST', url: '/v1/patients/943%20476%205919/preferences', payload: { purpose: 'planning-research', decision: 'deny', source: 'gp-practice', note: `Patient ${NHS} asked in person` } })).toBe(201)
+  expect(
+    await inject(ids.record, {
+      method: 'POST',
+      url: '/v1/patients/943%20476%205919/preferences',
+      payload: {
+        purpose: 'planning-research',
+        decision: 'deny',
+        source: 'gp-practice',
+        note: `Patient ${NHS} asked in person`
+      }
+    })
+  ).toBe(201)
   expect(await inject(ids.readSpaced, { method: 'GET', url: '/v1/patients/943%20476%205919/preferences' })).toBe(200)
   expect(await inject(ids.readHyphen, { method: 'GET', url: '/v1/patients/943-476-5919/preferences' })).toBe(200)
   // Decisions in every form.
-  expect(await inject(ids.decidePlain, { method: 'POST', url: '/v1/decisions', payload: { nhsNumber: NHS, purpose: 'planning-research' } })).toBe(200)
-  expect(await inject(ids.decideSpaced, { method: 'POST', url: '/v1/decisions', payload: { nhsNumber: '943 476 5919', purpose: 'gp-data-secondary-use' } })).toBe(200)
-  expect(await inject(ids.decideHyphen, { method: 'POST', url: '/v1/decisions', payload: { nhsNumber: '943-476-5919', purpose: 'planned-care' } })).toBe(200)
-  expect(await inject(ids.emergency, { method: 'POST', url: '/v1/decisions', payload: { nhsNumber: NHS, purpose: 'summary-care-record', pointOfCare: { permissionToView: 'unable-to-ask', reason: `Unconscious; wristband reads ${NHS}` } } })).toBe(200)
+  expect(
+    await inject(ids.decidePlain, {
+      method: 'POST',
+      url: '/v1/decisions',
+      payload: { nhsNumber: NHS, purpose: 'planning-research' }
+    })
+  ).toBe(200)
+  expect(
+    await inject(ids.decideSpaced, {
+      method: 'POST',
+      url: '/v1/decisions',
+      payload: { nhsNumber: '943 476 5919', purpose: 'gp-data-secondary-use' }
+    })
+  ).toBe(200)
+  expect(
+    await inject(ids.decideHyphen, {
+      method: 'POST',
+      url: '/v1/decisions',
+      payload: { nhsNumber: '943-476-5919', purpose: 'planned-care' }
+    })
+  ).toBe(200)
+  expect(
+    await inject(ids.emergency, {
+      method: 'POST',
+      url: '/v1/decisions',
+      payload: {
+        nhsNumber: NHS,
+        purpose: 'summary-care-record',
+        pointOfCare: { permissionToView: 'unable-to-ask', reason: `Unconscious; wristband reads ${NHS}` }
+      }
+    })
+  ).toBe(200)
   // Deliberate 400s for an invalid number, in the body and in the path.
-  expect(await inject(ids.invalid, { method: 'POST', url: '/v1/decisions', payload: { nhsNumber: INVALID, purpose: 'planned-care' } })).toBe(400)
+  expect(
+    await inject(ids.invalid, {
+      method: 'POST',
+      url: '/v1/decisions',
+      payload: { nhsNumber: INVALID, purpose: 'planned-care' }
+    })
+  ).toBe(400)
   expect(await inject(ids.invalidPath, { method: 'GET', url: `/v1/patients/${INVALID}/preferences` })).toBe(400)
   // The NHS number in a query string.
   expect(await inject(ids.auditQuery, { method: 'GET', url: `/v1/audit?nhsNumber=${NHS}` })).toBe(200)
   // A FHIR search, where clients percent-encode the | before the number.
-  expect(await inject(ids.fhirSearch, { method: 'GET', url: `/fhir/Consent?patient.identifier=https%3A%2F%2Ffhir.nhs.uk%2FId%2Fnhs-number%7C${NHS}` })).toBe(200)
+  expect(
+    await inject(ids.fhirSearch, {
+      method: 'GET',
+      url: `/fhir/Consent?patient.identifier=https%3A%2F%2Ffhir.nhs.uk%2FId%2Fnhs-number%7C${NHS}`
+    })
+  ).toBe(200)
   // A rejected token and a token request (assertion in the body, access token in the answer).
-  expect(await inject(ids.badToken, { method: 'GET', url: '/v1/audit', headers: { authorization: `Bearer ${token}x` } })).toBe(401)
+  expect(
+    await inject(ids.badToken, { method: 'GET', url: '/v1/audit', headers: { authorization: `Bearer ${token}x` } })
+  ).toBe(401)
   const res = await requestToken(t.app, {
     grant_type: 'client_credentials',
     client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
     client_assertion: await signAssertion(caller)
   })
   expect(res.statusCode).toBe(200)
-  await t.app.services.audit.flush()
+  await t.app.runtime.audit.flush()
 })
 
-afterAll(async () => { await t.close() })
+afterAll(async () => {
+  await t.close()
+})
 
 describe('logs (SPEC §7: never NHS numbers, tokens or keys)', () => {
   it('were written at LOG_LEVEL info', () => {
@@ -86,9 +143,14 @@ describe('logs (SPEC §7: never NHS numbers, tokens or keys)', () => {
     const lines = t.logs.flatMap(chunk => chunk.split('\n')).filter(l => l.trim() !== '')
     const parsed = lines.map(l => JSON.parse(l) as Record<string, unknown>)
     for (const [name, id] of Object.entries(ids)) {
-      expect(parsed.some(p => p.reqId === id), name).toBe(true)
+      expect(
+        parsed.some(p => p.reqId === id),
+        name
+      ).toBe(true)
     }
     // The 400 is logged with its request id and status.
-    expect(parsed.some(p => p.reqId === ids.invalid && (p.res as { statusCode?: number } | undefined)?.statusCode === 400)).toBe(true)
+    expect(
+      parsed.some(p => p.reqId === ids.invalid && (p.res as { statusCode?: number } | undefined)?.statusCode === 400)
+    ).toBe(true)
   })
 })

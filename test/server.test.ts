@@ -3,7 +3,15 @@
 import { spawn } from 'node:child_process'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { freshStore, type TestStore } from './helpers/app.ts'
-import { ROOT, deployment, freePort, startService, stopIfRunning, type Deployment, type ServiceProcess } from './helpers/service-process.ts'
+import {
+  ROOT,
+  deployment,
+  freePort,
+  startService,
+  stopIfRunning,
+  type Deployment,
+  type ServiceProcess
+} from './helpers/service-process.ts'
 
 describe('the server process', () => {
   let store: TestStore
@@ -34,11 +42,19 @@ describe('the server process', () => {
   })
 
   it('refuses to start with an invalid variable, naming it', async () => {
-    const out = await new Promise<{ code: number | null, text: string }>(resolve => {
-      const proc = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], { cwd: ROOT, env: { PATH: process.env.PATH, HOME: process.env.HOME, DATABASE_URL: 'mysql://nope', PORT: '0' }, stdio: ['ignore', 'pipe', 'pipe'] })
+    const out = await new Promise<{ code: number | null; text: string }>(resolve => {
+      const proc = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+        cwd: ROOT,
+        env: { PATH: process.env.PATH, HOME: process.env.HOME, DATABASE_URL: 'mysql://nope', PORT: '0' },
+        stdio: ['ignore', 'pipe', 'pipe']
+      })
       let text = ''
-      proc.stdout.on('data', c => { text += String(c) })
-      proc.stderr.on('data', c => { text += String(c) })
+      proc.stdout.on('data', c => {
+        text += String(c)
+      })
+      proc.stderr.on('data', c => {
+        text += String(c)
+      })
       proc.on('exit', code => resolve({ code, text }))
     })
     expect(out.code).not.toBe(0)

@@ -9,10 +9,21 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { verifyAuditLog } from '../src/store/audit-log.ts'
 import { openDatabase, type Database } from '../src/store/database.ts'
 import { freshStore, nhsNumbers, testStore, type TestStore } from './helpers/app.ts'
-import { accessToken, deployment, registerClientWithCli, startService, stopIfRunning, type Deployment, type RegisteredClient, type ServiceProcess } from './helpers/service-process.ts'
+import {
+  accessToken,
+  deployment,
+  registerClientWithCli,
+  startService,
+  stopIfRunning,
+  type Deployment,
+  type RegisteredClient,
+  type ServiceProcess
+} from './helpers/service-process.ts'
 
 const GRACE_MS = 10_000
-const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
+const sleep = async (ms: number): Promise<void> => {
+  await new Promise(resolve => setTimeout(resolve, ms))
+}
 
 /** A raw HTTP/1.1 exchange on one socket: what arrived so far, and whether the server closed it. */
 class RawExchange {
@@ -24,24 +35,46 @@ class RawExchange {
 
   constructor (port: number) {
     this.socket = connect(port, '127.0.0.1')
-    this.socket.on('data', c => { this.received = Buffer.concat([this.received, c]); this.wake() })
-    this.socket.on('close', () => { this.closed = true; this.wake() })
-    this.socket.on('error', e => { this.error = (e as NodeJS.ErrnoException).code ?? e.message; this.wake() })
+    this.socket.on('data', c => {
+      this.received = Buffer.concat([this.received, c])
+      this.wake()
+    })
+    this.socket.on('close', () => {
+      this.closed = true
+      this.wake()
+    })
+    this.socket.on('error', e => {
+      this.error = (e as NodeJS.ErrnoException).code ?? e.message
+      this.wake()
+    })
   }
 
-  private wake (): void { for (const w of this.waiters.splice(0)) w() }
+  private wake (): void {
+    for (const w of this.waiters.splice(0)) w()
+  }
 
   async until (what: () => boolean, timeoutMs: number, label: string): Promise<void> {
     const started = Date.now()
     while (!what()) {
-      if (this.closed && !what()) throw new Error(`${label}: connection closed (${this.error ?? 'no error'}) after ${JSON.stringify(this.text().slice(0, 300))}`)
+      if (this.closed && !what()) {
+        throw new Error(
+          `${label}: connection closed (${this.error ?? 'no error'}) after ${JSON.stringify(this.text().slice(0, 300))}`
+        )
+      }
       const left = timeoutMs - (Date.now() - started)
-      if (left <= 0) throw new Error(`${label}: not within ${timeoutMs} ms; received ${JSON.stringify(this.text().slice(0, 300))}`)
-      await new Promise<void>(resolve => { this.waiters.push(resolve); setTimeout(resolve, Math.min(left, 50)) })
+      if (left <= 0) {
+        throw new Error(`${label}: not within ${timeoutMs} ms; received ${JSON.stringify(this.text().slice(0, 300))}`)
+      }
+      await new Promise<void>(resolve => {
+        this.waiters.push(resolve)
+        setTimeout(resolve, Math.min(left, 50))
+      })
     }
   }
 
-  text (): string { return this.received.toString('latin1') }
+  text (): string {
+    return this.received.toString('latin1')
+  }
 
   get status (): number | null {
     const m = /^HTTP\/1\.1 (\d{3})/.exec(this.text())
@@ -66,7 +99,11 @@ class RawExchange {
       if (eol === -1) return null
       const size = parseInt(all.slice(at, eol), 16)
       if (Number.isNaN(size)) return null
-      if (size === 0) return all.indexOf('\r\n\r\n', eol) === -1 && !all.endsWith('\r\n') ? null : Buffer.from(out, 'latin1').toString('utf8')
+      if (size === 0) {
+        return all.indexOf('\r\n\r\n', eol) === -1 && !all.endsWith('\r\n')
+          ? null
+          : Buffer.from(out, 'latin1').toString('utf8')
+      }
       if (all.length < eol + 2 + size + 2) return null
       out += all.slice(eol + 2, eol + 2 + size)
       at = eol + 2 + size + 2
@@ -123,10 +160,19 @@ describe(`graceful shutdown on SIGTERM (${testStore})`, () => {
 
     // The slow upload: headers and a first batch now, the rest only after SIGTERM.
     const filter = new RawExchange(port)
-    filter.socket.write(`POST /v1/filter?purpose=planning-research HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${token}\r\nContent-Type: text/plain\r\nAccept: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n`)
-    const chunk = (lines: string[]): string => { const body = lines.join('\n') + '\n'; return `${Buffer.byteLength(body).toString(16)}\r\n${body}\r\n` }
+    filter.socket.write(
+      `POST /v1/filter?purpose=planning-research HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${token}\r\nContent-Type: text/plain\r\nAccept: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n`
+    )
+    const chunk = (lines: string[]): string => {
+      const body = lines.join('\n') + '\n'
+      return `${Buffer.byteLength(body).toString(16)}\r\n${body}\r\n`
+    }
     filter.socket.write(chunk(batches[0]))
-    await filter.until(() => filter.status !== null && filter.text().includes(batches[0][99]), 5000, 'first filter results')
+    await filter.until(
+      () => filter.status !== null && filter.text().includes(batches[0][99]),
+      5000,
+      'first filter results'
+    )
     expect(filter.status).toBe(200)
     const auditId = filter.header('x-audit-id')
     expect(auditId).toMatch(/^[0-9a-f-]{36}$/)
@@ -138,8 +184,12 @@ describe(`graceful shutdown on SIGTERM (${testStore})`, () => {
     const deciders = Array.from({ length: 8 }, async (_, w) => {
       for (let i = 0; !stopDeciding; i++) {
         try {
-          const res = await fetch(`${s.url}/v1/decisions`, { method: 'POST', headers, body: JSON.stringify({ nhsNumber: cohort[(w * 31 + i) % cohort.length], purpose: 'planned-care' }) })
-          const body = await res.json() as { auditId?: string }
+          const res = await fetch(`${s.url}/v1/decisions`, {
+            method: 'POST',
+            headers,
+            body: JSON.stringify({ nhsNumber: cohort[(w * 31 + i) % cohort.length], purpose: 'planned-care' })
+          })
+          const body = (await res.json()) as { auditId?: string }
           if (res.status === 200 && typeof body.auditId === 'string') decided.push(body.auditId)
           else if (res.status !== 503) throw new Error(`decision answered ${res.status}`)
         } catch (err) {
@@ -158,9 +208,15 @@ describe(`graceful shutdown on SIGTERM (${testStore})`, () => {
     // or answered 503, never served, for as long as it drains.
     const refused = (p: string): boolean => ['ECONNREFUSED', 'ECONNRESET', 'closed', '503'].includes(p)
     let first = await probeNewConnection(port)
-    while (!refused(first) && Date.now() - sigtermAt < 5000) { await sleep(50); first = await probeNewConnection(port) }
+    while (!refused(first) && Date.now() - sigtermAt < 5000) {
+      await sleep(50)
+      first = await probeNewConnection(port)
+    }
     const probes = [first]
-    for (let i = 0; i < 5; i++) { await sleep(100); probes.push(await probeNewConnection(port)) }
+    for (let i = 0; i < 5; i++) {
+      await sleep(100)
+      probes.push(await probeNewConnection(port))
+    }
     expect(probes.filter(p => !refused(p))).toEqual([])
     // The idle keep-alive connection is closed rather than kept for new work.
     await idle.until(() => idle.closed, 2000, 'idle keep-alive connection closed')
@@ -188,8 +244,15 @@ describe(`graceful shutdown on SIGTERM (${testStore})`, () => {
     const event = await db.prisma.auditEvent.findUnique({ where: { id: auditId! } })
     expect(event).not.toBeNull()
     expect(event!.type).toBe('filter')
-    expect(JSON.parse(event!.details)).toMatchObject({ complete: true, read: cohort.length, permitted: cohort.length, invalid: 0 })
-    const found = new Set((await db.prisma.auditEvent.findMany({ where: { id: { in: decided } }, select: { id: true } })).map(e => e.id))
+    expect(JSON.parse(event!.details)).toMatchObject({
+      complete: true,
+      read: cohort.length,
+      permitted: cohort.length,
+      invalid: 0
+    })
+    const found = new Set(
+      (await db.prisma.auditEvent.findMany({ where: { id: { in: decided } }, select: { id: true } })).map(e => e.id)
+    )
     expect(decided.filter(id => !found.has(id))).toEqual([])
     const report = await verifyAuditLog(db)
     expect(report).toMatchObject({ valid: true, firstBrokenLink: null })

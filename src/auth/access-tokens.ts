@@ -6,7 +6,11 @@ import { randomUUID } from 'node:crypto'
 import { jwtVerify, SignJWT, decodeProtectedHeader } from 'jose'
 import { ACCESS_TOKEN_ALG, type SigningKeys } from './signing-keys.ts'
 
-export interface VerifiedToken { clientId: string, scopes: string[], exp: number }
+export interface VerifiedToken {
+  clientId: string
+  scopes: string[]
+  exp: number
+}
 
 const MAX_TOKEN_LENGTH = 4096
 const CACHE_LIMIT = 50_000
@@ -21,9 +25,16 @@ export class AccessTokens {
    * `reloadKeys` reads the signing-key file again: when a token names a kid this instance does not
    * know, another instance sharing the file may have rotated it (README "Running in production").
    */
-  constructor (private keys: SigningKeys, private readonly issuer: string, private readonly ttlSeconds: number, private readonly reloadKeys?: () => Promise<SigningKeys>) {}
+  constructor (
+    private keys: SigningKeys,
+    private readonly issuer: string,
+    private readonly ttlSeconds: number,
+    private readonly reloadKeys?: () => Promise<SigningKeys>
+  ) {}
 
-  get ttl (): number { return this.ttlSeconds }
+  get ttl (): number {
+    return this.ttlSeconds
+  }
 
   async mint (clientId: string, scopes: string[]): Promise<string> {
     const now = Math.floor(Date.now() / 1000)
@@ -55,19 +66,36 @@ export class AccessTokens {
       return 'access token is not a JWT'
     }
     let key = kid === undefined ? undefined : this.keys.verificationKeys.get(kid)
-    if (key === undefined && kid !== undefined && this.reloadKeys !== undefined && Date.now() - this.lastKeyReload > KEY_RELOAD_COOLDOWN_MS) {
+    if (
+      key === undefined &&
+      kid !== undefined &&
+      this.reloadKeys !== undefined &&
+      Date.now() - this.lastKeyReload > KEY_RELOAD_COOLDOWN_MS
+    ) {
       // Learn keys another instance added; keep signing with ours until this one restarts.
       this.lastKeyReload = Date.now()
       const fresh = await this.reloadKeys().catch(() => null)
       if (fresh !== null) {
-        for (const [k, v] of fresh.verificationKeys) if (!this.keys.verificationKeys.has(k)) this.keys.verificationKeys.set(k, v)
+        for (const [k, v] of fresh.verificationKeys) {
+          if (!this.keys.verificationKeys.has(k)) this.keys.verificationKeys.set(k, v)
+        }
         key = this.keys.verificationKeys.get(kid)
       }
     }
     if (key === undefined) return 'access token was not issued by this service'
     try {
-      const { payload } = await jwtVerify(token, key, { algorithms: [ACCESS_TOKEN_ALG], issuer: this.issuer, audience: this.issuer, typ: 'at+jwt', requiredClaims: ['exp', 'sub', 'scope'] })
-      const verified: VerifiedToken = { clientId: String(payload.sub), scopes: String(payload.scope).split(' ').filter(Boolean), exp: payload.exp as number }
+      const { payload } = await jwtVerify(token, key, {
+        algorithms: [ACCESS_TOKEN_ALG],
+        issuer: this.issuer,
+        audience: this.issuer,
+        typ: 'at+jwt',
+        requiredClaims: ['exp', 'sub', 'scope']
+      })
+      const verified: VerifiedToken = {
+        clientId: String(payload.sub),
+        scopes: String(payload.scope).split(' ').filter(Boolean),
+        exp: payload.exp as number
+      }
       if (this.cache.size >= CACHE_LIMIT) this.evictExpired(now)
       this.cache.set(token, verified)
       return verified
@@ -82,7 +110,10 @@ export class AccessTokens {
     // Still full of live tokens: drop the oldest half rather than grow without bound.
     if (this.cache.size >= CACHE_LIMIT) {
       let n = this.cache.size / 2
-      for (const t of this.cache.keys()) { if (n-- <= 0) break; this.cache.delete(t) }
+      for (const t of this.cache.keys()) {
+        if (n-- <= 0) break
+        this.cache.delete(t)
+      }
     }
   }
 }

@@ -10,7 +10,12 @@ const DEFAULT_TTL_MS = 300_000
 const MAX_TTL_MS = 86_400_000
 const REFETCH_COOLDOWN_MS = 30_000
 
-interface Entry { keys: JSONWebKeySet, keySet: JWTVerifyGetKey, expiresAt: number, fetchedAt: number }
+interface Entry {
+  keys: JSONWebKeySet
+  keySet: JWTVerifyGetKey
+  expiresAt: number
+  fetchedAt: number
+}
 
 export class RemoteJwksError extends Error {}
 
@@ -19,14 +24,23 @@ export class RemoteJwks {
   private readonly inFlight = new Map<string, Promise<Entry>>()
   fetches = 0
 
-  constructor (private readonly timeoutMs = 3000, private readonly refetchCooldownMs = REFETCH_COOLDOWN_MS) {}
+  constructor (
+    private readonly timeoutMs = 3000,
+    private readonly refetchCooldownMs = REFETCH_COOLDOWN_MS
+  ) {}
 
   /** The key set for url: cached while fresh; refreshed early when `kid` is not in it. */
   async keySet (url: string, kid?: string): Promise<JWTVerifyGetKey> {
     const now = Date.now()
     const cached = this.cache.get(url)
     const missingKid = cached !== undefined && kid !== undefined && !cached.keys.keys.some(k => k.kid === kid)
-    if (cached !== undefined && cached.expiresAt > now && !(missingKid && now - cached.fetchedAt >= this.refetchCooldownMs)) return cached.keySet
+    if (
+      cached !== undefined &&
+      cached.expiresAt > now &&
+      !(missingKid && now - cached.fetchedAt >= this.refetchCooldownMs)
+    ) {
+      return cached.keySet
+    }
     let pending = this.inFlight.get(url)
     if (pending === undefined) {
       pending = this.fetch(url).finally(() => this.inFlight.delete(url))
@@ -39,24 +53,36 @@ export class RemoteJwks {
     this.fetches++
     let res: Response
     try {
-      res = await fetch(url, { signal: AbortSignal.timeout(this.timeoutMs), headers: { accept: 'application/json' }, redirect: 'error' })
+      res = await fetch(url, {
+        signal: AbortSignal.timeout(this.timeoutMs),
+        headers: { accept: 'application/json' },
+        redirect: 'error'
+      })
     } catch (err) {
       const timedOut = (err as Error).name === 'TimeoutError'
-      throw new RemoteJwksError(timedOut ? `the client's JWKS URL did not answer within ${this.timeoutMs} ms` : 'the client\'s JWKS URL could not be fetched')
+      throw new RemoteJwksError(
+        timedOut
+          ? `the client's JWKS URL did not answer within ${this.timeoutMs} ms`
+          : "the client's JWKS URL could not be fetched"
+      )
     }
     if (!res.ok) throw new RemoteJwksError(`the client's JWKS URL answered HTTP ${res.status}`)
     const text = await res.text()
-    if (text.length > MAX_BYTES) throw new RemoteJwksError('the client\'s JWKS is larger than 64 KiB')
+    if (text.length > MAX_BYTES) throw new RemoteJwksError("the client's JWKS is larger than 64 KiB")
     let keys: JSONWebKeySet
     try {
       keys = JSON.parse(text) as JSONWebKeySet
       if (!Array.isArray(keys.keys)) throw new Error('no keys')
     } catch {
-      throw new RemoteJwksError('the client\'s JWKS URL did not return a JSON Web Key Set')
+      throw new RemoteJwksError("the client's JWKS URL did not return a JSON Web Key Set")
     }
     // Only public keys are ever used, whatever the URL serves.
     keys = { keys: keys.keys.filter(k => k.d === undefined && typeof k.kid === 'string') }
-    const policy = new CachePolicy({ url, method: 'GET', headers: {} }, { status: res.status, headers: Object.fromEntries(res.headers) }, { shared: true })
+    const policy = new CachePolicy(
+      { url, method: 'GET', headers: {} },
+      { status: res.status, headers: Object.fromEntries(res.headers) },
+      { shared: true }
+    )
     const explicit = res.headers.has('cache-control') || res.headers.has('expires')
     const ttl = !policy.storable() ? 0 : explicit ? Math.min(policy.timeToLive(), MAX_TTL_MS) : DEFAULT_TTL_MS
     const now = Date.now()

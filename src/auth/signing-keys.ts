@@ -15,7 +15,9 @@ export interface SigningKeys {
   publicJwks: { keys: JWK[] }
 }
 
-interface KeyFile { keys: JWK[] }
+interface KeyFile {
+  keys: JWK[]
+}
 
 export async function loadOrCreateSigningKeys (file: string): Promise<SigningKeys> {
   if (!existsSync(file)) {
@@ -35,13 +37,16 @@ export async function loadSigningKeys (file: string): Promise<SigningKeys> {
   const publicJwks: JWK[] = []
   for (const jwk of parsed.keys) {
     const { d: _d, ...pub } = jwk
-    verificationKeys.set(String(jwk.kid), await importJWK({ ...pub, alg: ACCESS_TOKEN_ALG }, ACCESS_TOKEN_ALG) as CryptoKey)
+    verificationKeys.set(
+      String(jwk.kid),
+      (await importJWK({ ...pub, alg: ACCESS_TOKEN_ALG }, ACCESS_TOKEN_ALG)) as CryptoKey
+    )
     publicJwks.push({ ...pub, use: 'sig', alg: ACCESS_TOKEN_ALG })
   }
   const current = parsed.keys[0]
   return {
     kid: String(current.kid),
-    privateKey: await importJWK({ ...current, alg: ACCESS_TOKEN_ALG }, ACCESS_TOKEN_ALG) as CryptoKey,
+    privateKey: (await importJWK({ ...current, alg: ACCESS_TOKEN_ALG }, ACCESS_TOKEN_ALG)) as CryptoKey,
     verificationKeys,
     publicJwks: { keys: publicJwks }
   }
@@ -56,7 +61,7 @@ export async function newSigningJwk (): Promise<JWK> {
 
 /** Adds a new current key in front of the old ones (tokens signed by those stay valid until expiry). */
 export async function rotateSigningKey (file: string): Promise<string> {
-  const parsed = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) as KeyFile : { keys: [] }
+  const parsed = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as KeyFile) : { keys: [] }
   const jwk = await newSigningJwk()
   writeFileSync(file, JSON.stringify({ keys: [jwk, ...parsed.keys.slice(0, 2)] }, null, 2), { mode: 0o600 })
   chmodSync(file, 0o600)

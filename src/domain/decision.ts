@@ -3,14 +3,15 @@
 // without a server or a database. Rule numbers below are SPEC §2's.
 import type { Decision, PurposeCatalog } from './purposes.ts'
 import type { Exemption } from './exemptions.ts'
+import { forbidden, invalidField, type Problem } from './problems.ts'
 import { effectiveRecord, summarisePreference, type PreferenceRecord, type PreferenceSummary } from './preferences.ts'
 
-export type Basis = 'patient-preference' | 'default' | 'exemption' | 'point-of-care' | 'emergency-access'
-export const BASES: readonly Basis[] = ['patient-preference', 'default', 'exemption', 'point-of-care', 'emergency-access']
+export const BASES = ['patient-preference', 'default', 'exemption', 'point-of-care', 'emergency-access'] as const
+export type Basis = (typeof BASES)[number]
 
 export const PERMISSION_TO_VIEW = ['granted', 'refused', 'unable-to-ask'] as const
 export interface PointOfCare {
-  permissionToView: typeof PERMISSION_TO_VIEW[number]
+  permissionToView: (typeof PERMISSION_TO_VIEW)[number]
   reason?: string
 }
 
@@ -41,37 +42,66 @@ export interface ConsentDecision {
   pendingChange: PendingChange | null
 }
 
-export type RequestProblem = { status: 400 | 403, path: string, message: string }
-
 /**
  * Rule 1 (the purpose half; the NHS number is checked by parseNhsNumber and the scope by the
- * auth layer): the purpose exists, is active and the caller is allowed it.
+ * auth layer): the purpose exists, is active and the caller is allowed it. `path` is where the
+ * purpose was in the caller's request, so the problem names the field the caller sent.
  */
-export function checkPurposeRequest (catalog: PurposeCatalog, allowedPurposes: readonly string[], code: string): RequestProblem | null {
+export function checkPurposeRequest (
+  catalog: PurposeCatalog,
+  allowedPurposes: readonly string[],
+  code: string,
+  path = '/purpose'
+): Problem | null {
   const purpose = catalog.get(code)
-  if (purpose === undefined) return { status: 400, path: '/purpose', message: `unknown purpose '${code}'` }
-  if (!purpose.active) return { status: 400, path: '/purpose', message: `purpose '${code}' is no longer active` }
+  if (purpose === undefined) return invalidField(path, `unknown purpose '${code}'`)
+  if (!purpose.active) return invalidField(path, `purpose '${code}' is no longer active`)
   if (!catalog.isAllowed(allowedPurposes, code)) {
-    return { status: 403, path: '/purpose', message: `this client is not registered for purpose '${code}'` }
+    return forbidden(`this client is not registered for purpose '${code}'`, path)
   }
   return null
+}
+
+/**
+ * Rule 5's one input rule: `unable-to-ask` must say why the patient cannot be asked, on any
+ * purpose (it is the justification the privacy officer reviews). A request without it is
+ * malformed (a 400 at `path`), not a deny: the caller's system must collect the reason.
+ */
+export function checkPointOfCare (pointOfCare: PointOfCare | undefined, path = '/pointOfCare/reason'): Problem | null {
+  if (pointOfCare?.permissionToView !== 'unable-to-ask') return null
+  if ((pointOfCare.reason ?? '').trim() !== '') return null
+  return invalidField(
+    path,
+    'a reason is required when permissionToView is unable-to-ask (why the patient cannot be asked)'
+  )
 }
 
 /** The answer before it is dressed for callers: the deciding record itself, not its summary. */
 type Outcome = Omit<ConsentDecision, 'pendingChange' | 'preference'> & { record: PreferenceRecord | null }
 
-/** Rules 2-5 at the context's time, then pendingChange. Assumes checkPurposeRequest passed. */
+/**
+ * Rules 2-5 at the context's time, then pendingChange. Assumes checkPurposeRequest passed; throws
+ * checkPointOfCare's problem rather than decide on a point of care it refuses (never a permit).
+ */
 export function decideConsent (ctx: DecisionContext): ConsentDecision {
+  const problem = checkPointOfCare(ctx.pointOfCare)
+  if (problem !== null) throw problem
   const at = ctx.at.getTime()
   const { record, ...outcome } = evaluate(ctx, at)
-  return { ...outcome, preference: record === null ? null : summarisePreference(record), pendingChange: findPendingChange(ctx, at, outcome.decision) }
+  return {
+    ...outcome,
+    preference: record === null ? null : summarisePreference(record),
+    pendingChange: findPendingChange(ctx, at, outcome.decision)
+  }
 }
 
 /**
  * Just the decision and its basis, by the same rules: for the bulk filter, which answers millions
  * of numbers and reports neither the deciding record nor pending changes.
  */
-export function decideOutcome (ctx: DecisionContext): { decision: Decision, basis: Basis } {
+export function decideOutcome (ctx: DecisionContext): { decision: Decision; basis: Basis } {
+  const problem = checkPointOfCare(ctx.pointOfCare)
+  if (problem !== null) throw problem
   const outcome = evaluate(ctx, ctx.at.getTime())
   return { decision: outcome.decision, basis: outcome.basis }
 }
@@ -86,21 +116,44 @@ function evaluate (ctx: DecisionContext, at: number): Outcome {
   const poc = ctx.pointOfCare
   const base = { record: patientOutcome.record, exemption: null, emergencyAccess: false }
   if (poc === undefined) {
-    return { ...base, decision: 'deny', basis: 'point-of-care', reason: `Permission to view must be asked at the point of care for ${purpose.code}: send pointOfCare.permissionToView (granted, refused, or unable-to-ask with a reason)` }
+    return {
+      ...base,
+      decision: 'deny',
+      basis: 'point-of-care',
+      reason: `Permission to view must be asked at the point of care for ${purpose.code}: send pointOfCare.permissionToView (granted, refused, or unable-to-ask with a reason)`
+    }
   }
   switch (poc.permissionToView) {
     case 'granted':
-      return { ...base, decision: 'permit', basis: 'point-of-care', reason: 'Patient gave permission to view at the point of care' }
+      return {
+        ...base,
+        decision: 'permit',
+        basis: 'point-of-care',
+        reason: 'Patient gave permission to view at the point of care'
+      }
     case 'refused':
-      return { ...base, decision: 'deny', basis: 'point-of-care', reason: 'Patient refused permission to view at the point of care' }
+      return {
+        ...base,
+        decision: 'deny',
+        basis: 'point-of-care',
+        reason: 'Patient refused permission to view at the point of care'
+      }
     case 'unable-to-ask':
       if (purpose.emergencyAccess !== 'when-unable-to-ask') {
-        return { ...base, decision: 'deny', basis: 'point-of-care', reason: `Emergency access is not allowed for ${purpose.code}; permission to view must be given` }
+        return {
+          ...base,
+          decision: 'deny',
+          basis: 'point-of-care',
+          reason: `Emergency access is not allowed for ${purpose.code}; permission to view must be given`
+        }
       }
-      if (poc.reason === undefined || poc.reason.trim() === '') {
-        return { ...base, decision: 'deny', basis: 'point-of-care', reason: 'Emergency access needs a reason why the patient cannot be asked' }
+      return {
+        ...base,
+        decision: 'permit',
+        basis: 'emergency-access',
+        reason: 'Patient unable to give permission to view; emergency access recorded',
+        emergencyAccess: true
       }
-      return { ...base, decision: 'permit', basis: 'emergency-access', reason: 'Patient unable to give permission to view; emergency access recorded', emergencyAccess: true }
   }
 }
 
@@ -131,7 +184,7 @@ function evaluatePreferences (ctx: DecisionContext, at: number): Outcome {
           emergencyAccess: false
         }
       }
-      const unlifted = denies.find((d, i) => lifting[i] === undefined) as typeof denies[number]
+      const unlifted = denies.find((d, i) => lifting[i] === undefined) as (typeof denies)[number]
       return denyByPreference(purpose.code, unlifted.level.code, unlifted.record as PreferenceRecord)
     }
     return denyByPreference(purpose.code, denies[0].level.code, denies[0].record as PreferenceRecord)
@@ -156,9 +209,10 @@ function ownPermitOrDefault (ctx: DecisionContext, own: PreferenceRecord | null)
   return {
     decision: byDefault,
     basis: 'default',
-    reason: byDefault === 'permit'
-      ? `No recorded choice applies; ${purpose.code} is shared unless the patient opts out`
-      : `No recorded choice applies; ${purpose.code} is opt-in and the patient has not opted in`,
+    reason:
+      byDefault === 'permit'
+        ? `No recorded choice applies; ${purpose.code} is shared unless the patient opts out`
+        : `No recorded choice applies; ${purpose.code} is opt-in and the patient has not opted in`,
     record: null,
     exemption: null,
     emergencyAccess: false
@@ -181,7 +235,9 @@ function findPendingChange (ctx: DecisionContext, at: number, current: Decision)
   const codes = new Set(ctx.catalog.chain(ctx.purpose).map(p => p.code))
   const future = ctx.records
     .filter(r => r.status === 'active' && codes.has(r.purpose) && r.effectiveFrom.getTime() > at)
-    .sort((a, b) => a.effectiveFrom.getTime() - b.effectiveFrom.getTime() || a.recordedAt.getTime() - b.recordedAt.getTime())
+    .sort(
+      (a, b) => a.effectiveFrom.getTime() - b.effectiveFrom.getTime() || a.recordedAt.getTime() - b.recordedAt.getTime()
+    )
   let checked = Number.NaN
   for (const record of future) {
     const when = record.effectiveFrom.getTime()

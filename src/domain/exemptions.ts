@@ -11,7 +11,7 @@ export const EXEMPTION_BASES = [
   'cag-specific-exemption'
 ] as const
 
-export type ExemptionBasis = typeof EXEMPTION_BASES[number]
+export type ExemptionBasis = (typeof EXEMPTION_BASES)[number]
 
 export interface Exemption {
   purpose: string
@@ -23,12 +23,16 @@ export interface Exemption {
 const SECTION_251 = /(^|[^0-9])251([^0-9]|$)/
 
 /** Problems with one exemption as { path, message }, relative to the exemption. */
-export function validateExemption (catalog: PurposeCatalog, e: { purpose: unknown, basis: unknown, reference: unknown }): Array<{ path: string, message: string }> {
-  const errors: Array<{ path: string, message: string }> = []
+export function validateExemption (
+  catalog: PurposeCatalog,
+  e: { purpose: unknown; basis: unknown; reference: unknown }
+): Array<{ path: string; message: string }> {
+  const errors: Array<{ path: string; message: string }> = []
   if (typeof e.basis === 'string' && SECTION_251.test(e.basis.trim())) {
     errors.push({
       path: '/basis',
-      message: 'section 251 support alone is not an exemption from the National Data Opt-out; use cag-specific-exemption with the CAG reference when the Confidentiality Advisory Group has granted one'
+      message:
+        'section 251 support alone is not an exemption from the National Data Opt-out; use cag-specific-exemption with the CAG reference when the Confidentiality Advisory Group has granted one'
     })
   } else if (typeof e.basis !== 'string' || !(EXEMPTION_BASES as readonly string[]).includes(e.basis)) {
     errors.push({ path: '/basis', message: `basis must be one of ${EXEMPTION_BASES.join(', ')}` })
@@ -40,7 +44,10 @@ export function validateExemption (catalog: PurposeCatalog, e: { purpose: unknow
   if (purpose === undefined) {
     errors.push({ path: '/purpose', message: `unknown purpose '${String(e.purpose)}'` })
   } else if (purpose.category !== 'secondary-use') {
-    errors.push({ path: '/purpose', message: `exemptions never apply to direct care; '${purpose.code}' is a direct-care purpose` })
+    errors.push({
+      path: '/purpose',
+      message: `exemptions never apply to direct care; '${purpose.code}' is a direct-care purpose`
+    })
   }
   return errors
 }

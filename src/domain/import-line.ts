@@ -15,27 +15,55 @@ export interface ImportChoice {
   note: string | null
 }
 
-const KNOWN = new Set(['externalId', 'nhsNumber', 'purpose', 'decision', 'code', 'effectiveFrom', 'source', 'recordedBy', 'note'])
+const KNOWN = new Set([
+  'externalId',
+  'nhsNumber',
+  'purpose',
+  'decision',
+  'code',
+  'effectiveFrom',
+  'source',
+  'recordedBy',
+  'note'
+])
 
 /** The choice a line records, or the reason it is rejected. */
 export function parseImportLine (value: unknown, catalog: PurposeCatalog): ImportChoice | { error: string } {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return { error: 'line must be a JSON object' }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return { error: 'line must be a JSON object' }
+  }
   const v = value as Record<string, unknown>
   const unknown = Object.keys(v).filter(k => !KNOWN.has(k))
   if (unknown.length > 0) return { error: `unknown field ${unknown.map(k => `'${k.slice(0, 40)}'`).join(', ')}` }
-  if (typeof v.externalId !== 'string' || v.externalId.trim() === '' || v.externalId.length > 200) return { error: 'externalId is required: a string of 1-200 characters that identifies the choice in the source system' }
+  if (typeof v.externalId !== 'string' || v.externalId.trim() === '' || v.externalId.length > 200) {
+    return {
+      error: 'externalId is required: a string of 1-200 characters that identifies the choice in the source system'
+    }
+  }
   // No stored text may hold U+0000 (PostgreSQL refuses it, and with it the whole batch).
-  for (const [field, text] of [['externalId', v.externalId], ['note', v.note], ['recordedBy.name', (v.recordedBy as { name?: unknown } | null | undefined)?.name]] as const) {
-    if (typeof text === 'string' && text.includes('\u0000')) return { error: `${field} must not contain a NUL character (U+0000)` }
+  for (const [field, text] of [
+    ['externalId', v.externalId],
+    ['note', v.note],
+    ['recordedBy.name', (v.recordedBy as { name?: unknown } | null | undefined)?.name]
+  ] as const) {
+    if (typeof text === 'string' && text.includes('\u0000')) {
+      return { error: `${field} must not contain a NUL character (U+0000)` }
+    }
   }
   const nhs = parseNhsNumber(v.nhsNumber)
   if (!nhs.ok) return { error: `nhsNumber: ${nhs.error}` }
   let purpose: string
   let decision: Decision
   if (v.code !== undefined) {
-    if (v.purpose !== undefined || v.decision !== undefined) return { error: 'send either code or purpose + decision, not both' }
+    if (v.purpose !== undefined || v.decision !== undefined) {
+      return { error: 'send either code or purpose + decision, not both' }
+    }
     const mapped = typeof v.code === 'string' ? mapGpCode(v.code) : undefined
-    if (mapped === undefined) return { error: `unknown GP code '${String(v.code).slice(0, 20)}'; known codes: ${Object.keys(GP_CODES).join(', ')}` }
+    if (mapped === undefined) {
+      return {
+        error: `unknown GP code '${String(v.code).slice(0, 20)}'; known codes: ${Object.keys(GP_CODES).join(', ')}`
+      }
+    }
     ;({ purpose, decision } = mapped)
   } else {
     if (typeof v.purpose !== 'string') return { error: 'purpose is required (or a GP code in code)' }
@@ -48,30 +76,60 @@ export function parseImportLine (value: unknown, catalog: PurposeCatalog): Impor
   if (!known.active) return { error: `purpose '${purpose}' is no longer active` }
   let effectiveFrom: Date | null = null
   if (v.effectiveFrom !== undefined) {
-    effectiveFrom = typeof v.effectiveFrom === 'string' && /^\d{4}-\d{2}-\d{2}/.test(v.effectiveFrom) ? new Date(v.effectiveFrom) : new Date(Number.NaN)
+    effectiveFrom =
+      typeof v.effectiveFrom === 'string' && /^\d{4}-\d{2}-\d{2}/.test(v.effectiveFrom)
+        ? new Date(v.effectiveFrom)
+        : new Date(Number.NaN)
     if (Number.isNaN(effectiveFrom.getTime())) return { error: 'effectiveFrom must be an ISO 8601 date or date-time' }
-    if (effectiveFrom.getUTCFullYear() < 1 || effectiveFrom.getUTCFullYear() > 9999) return { error: 'effectiveFrom must be between the years 0001 and 9999' }
+    if (effectiveFrom.getUTCFullYear() < 1 || effectiveFrom.getUTCFullYear() > 9999) {
+      return { error: 'effectiveFrom must be between the years 0001 and 9999' }
+    }
   }
   const source = v.source ?? 'import'
-  if (typeof source !== 'string' || !(SOURCES as readonly string[]).includes(source)) return { error: `source must be one of ${SOURCES.join(', ')}` }
+  if (typeof source !== 'string' || !(SOURCES as readonly string[]).includes(source)) {
+    return { error: `source must be one of ${SOURCES.join(', ')}` }
+  }
   const recordedBy: Omit<RecordedBy, 'clientId'> = {}
   if (v.recordedBy !== undefined) {
-    if (typeof v.recordedBy !== 'object' || v.recordedBy === null || Array.isArray(v.recordedBy)) return { error: 'recordedBy must be an object { odsCode?, name?, proxyRole? }' }
+    if (typeof v.recordedBy !== 'object' || v.recordedBy === null || Array.isArray(v.recordedBy)) {
+      return { error: 'recordedBy must be an object { odsCode?, name?, proxyRole? }' }
+    }
     const r = v.recordedBy as Record<string, unknown>
-    for (const k of Object.keys(r)) if (!['odsCode', 'name', 'proxyRole'].includes(k)) return { error: `recordedBy: unknown field '${k.slice(0, 40)}'` }
+    for (const k of Object.keys(r)) {
+      if (!['odsCode', 'name', 'proxyRole'].includes(k)) {
+        return { error: `recordedBy: unknown field '${k.slice(0, 40)}'` }
+      }
+    }
     if (r.odsCode !== undefined) {
-      if (typeof r.odsCode !== 'string' || !/^[A-Za-z0-9]{3,10}$/.test(r.odsCode)) return { error: 'recordedBy.odsCode must be an ODS code (3-10 letters or digits)' }
+      if (typeof r.odsCode !== 'string' || !/^[A-Za-z0-9]{3,10}$/.test(r.odsCode)) {
+        return { error: 'recordedBy.odsCode must be an ODS code (3-10 letters or digits)' }
+      }
       recordedBy.odsCode = r.odsCode
     }
     if (r.name !== undefined) {
-      if (typeof r.name !== 'string' || r.name.length > 200) return { error: 'recordedBy.name must be a string of at most 200 characters' }
+      if (typeof r.name !== 'string' || r.name.length > 200) {
+        return { error: 'recordedBy.name must be a string of at most 200 characters' }
+      }
       recordedBy.name = r.name
     }
     if (r.proxyRole !== undefined) {
-      if (typeof r.proxyRole !== 'string' || !(PROXY_ROLES as readonly string[]).includes(r.proxyRole)) return { error: `recordedBy.proxyRole must be one of ${PROXY_ROLES.join(', ')}` }
+      if (typeof r.proxyRole !== 'string' || !(PROXY_ROLES as readonly string[]).includes(r.proxyRole)) {
+        return { error: `recordedBy.proxyRole must be one of ${PROXY_ROLES.join(', ')}` }
+      }
       recordedBy.proxyRole = r.proxyRole
     }
   }
-  if (v.note !== undefined && (typeof v.note !== 'string' || v.note.length > 2000)) return { error: 'note must be a string of at most 2000 characters' }
-  return { externalId: v.externalId, nhsNumber: nhs.value, purpose, decision, effectiveFrom, source: source as Source, recordedBy, note: (v.note as string | undefined) ?? null }
+  if (v.note !== undefined && (typeof v.note !== 'string' || v.note.length > 2000)) {
+    return { error: 'note must be a string of at most 2000 characters' }
+  }
+  return {
+    externalId: v.externalId,
+    nhsNumber: nhs.value,
+    purpose,
+    decision,
+    effectiveFrom,
+    source: source as Source,
+    recordedBy,
+    note: (v.note as string | undefined) ?? null
+  }
 }

@@ -2,9 +2,7 @@
 // Accepted forms: "9434765919", "943 476 5919", "943-476-5919" (surrounding white space is
 // ignored). Callers always get the 10-digit form back.
 
-export type NhsNumberResult =
-  | { ok: true, value: string }
-  | { ok: false, error: string }
+export type NhsNumberResult = { ok: true; value: string } | { ok: false; error: string }
 
 const GROUPED = /^(\d{3})([ -])(\d{3})\2(\d{4})$/
 
@@ -26,11 +24,19 @@ export function parseNhsNumber (input: unknown): NhsNumberResult {
       ? { ok: false, error: 'NHS number must be written as 10 digits, or grouped 3-3-4 with spaces or hyphens' }
       : { ok: false, error: `NHS number must have 10 digits, found ${count}` }
   } else {
-    return { ok: false, error: 'NHS number must contain only the digits 0-9 (spaces or hyphens allowed between groups 3-3-4)' }
+    return {
+      ok: false,
+      error: 'NHS number must contain only the digits 0-9 (spaces or hyphens allowed between groups 3-3-4)'
+    }
   }
   if (digits.length !== 10) return { ok: false, error: `NHS number must have 10 digits, found ${digits.length}` }
   const expected = nhsCheckDigit(digits)
-  if (expected === null) return { ok: false, error: 'NHS number is invalid: its check digit calculation gives 10, which no valid NHS number has' }
+  if (expected === null) {
+    return {
+      ok: false,
+      error: 'NHS number is invalid: its check digit calculation gives 10, which no valid NHS number has'
+    }
+  }
   if (expected !== digits.charCodeAt(9) - 48) return { ok: false, error: 'NHS number check digit is wrong' }
   return { ok: true, value: digits }
 }

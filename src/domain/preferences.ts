@@ -3,9 +3,15 @@
 import type { Decision } from './purposes.ts'
 
 export const SOURCES = ['gp-practice', 'paper-form', 'online', 'telephone', 'import'] as const
-export type Source = typeof SOURCES[number]
+export type Source = (typeof SOURCES)[number]
 
-export const PROXY_ROLES = ['parent', 'guardian', 'lasting-power-of-attorney', 'court-appointed-deputy', 'other'] as const
+export const PROXY_ROLES = [
+  'parent',
+  'guardian',
+  'lasting-power-of-attorney',
+  'court-appointed-deputy',
+  'other'
+] as const
 
 export type PreferenceStatus = 'active' | 'entered-in-error'
 
@@ -49,17 +55,37 @@ export function summarisePreference (p: PreferenceRecord): PreferenceSummary {
 }
 
 /** GP systems' coded entries (Read v2) and the choice each one records (SPEC §2 table). */
-export const GP_CODES: Readonly<Record<string, { purpose: string, decision: Decision, meaning: string }>> = {
-  '9Nu0': { purpose: 'gp-data-secondary-use', decision: 'deny', meaning: 'Dissent from secondary use of GP patient-identifiable data (Type 1)' },
-  '9Nu1': { purpose: 'gp-data-secondary-use', decision: 'permit', meaning: 'Dissent withdrawn for secondary use of GP patient-identifiable data' },
-  '9Nu4': { purpose: 'planning-research', decision: 'deny', meaning: 'Type 2 objection (now the National Data Opt-out)' },
+export const GP_CODES: Readonly<Record<string, { purpose: string; decision: Decision; meaning: string }>> = {
+  '9Nu0': {
+    purpose: 'gp-data-secondary-use',
+    decision: 'deny',
+    meaning: 'Dissent from secondary use of GP patient-identifiable data (Type 1)'
+  },
+  '9Nu1': {
+    purpose: 'gp-data-secondary-use',
+    decision: 'permit',
+    meaning: 'Dissent withdrawn for secondary use of GP patient-identifiable data'
+  },
+  '9Nu4': {
+    purpose: 'planning-research',
+    decision: 'deny',
+    meaning: 'Type 2 objection (now the National Data Opt-out)'
+  },
   '9Ndo': { purpose: 'summary-care-record', decision: 'deny', meaning: 'Express dissent for Summary Care Record' },
   '9Ndl': { purpose: 'summary-care-record', decision: 'permit', meaning: 'Implied consent for Summary Care Record' },
-  '9Ndm': { purpose: 'summary-care-record', decision: 'permit', meaning: 'Express consent for core Summary Care Record' },
-  '9Ndn': { purpose: 'summary-care-record', decision: 'permit', meaning: 'Express consent for Summary Care Record with additional information' }
+  '9Ndm': {
+    purpose: 'summary-care-record',
+    decision: 'permit',
+    meaning: 'Express consent for core Summary Care Record'
+  },
+  '9Ndn': {
+    purpose: 'summary-care-record',
+    decision: 'permit',
+    meaning: 'Express consent for Summary Care Record with additional information'
+  }
 }
 
-export function mapGpCode (code: string): { purpose: string, decision: Decision } | undefined {
+export function mapGpCode (code: string): { purpose: string; decision: Decision } | undefined {
   return Object.hasOwn(GP_CODES, code) ? GP_CODES[code] : undefined
 }
 
@@ -67,22 +93,42 @@ export function mapGpCode (code: string): { purpose: string, decision: Decision 
  * The effective record for one purpose at time T: the active record with the latest
  * effectiveFrom <= T, ties broken by the latest recordedAt (SPEC §2 rule 2), then deny, then id.
  */
-export function effectiveRecord (records: readonly PreferenceRecord[], purpose: string, at: number): PreferenceRecord | null {
+export function effectiveRecord (
+  records: readonly PreferenceRecord[],
+  purpose: string,
+  at: number
+): PreferenceRecord | null {
   let best: PreferenceRecord | null = null
   for (const r of records) {
     if (r.purpose !== purpose || r.status !== 'active') continue
     const from = r.effectiveFrom.getTime()
     if (from > at) continue
-    if (best === null) { best = r; continue }
+    if (best === null) {
+      best = r
+      continue
+    }
     const bestFrom = best.effectiveFrom.getTime()
-    if (from > bestFrom) { best = r; continue }
+    if (from > bestFrom) {
+      best = r
+      continue
+    }
     if (from < bestFrom) continue
     const recorded = r.recordedAt.getTime()
     const bestRecorded = best.recordedAt.getTime()
-    if (recorded > bestRecorded) { best = r; continue }
+    if (recorded > bestRecorded) {
+      best = r
+      continue
+    }
     // A full tie (possible in bulk imports) must not depend on order: deny wins (fail closed),
     // then the greater id.
-    if (recorded === bestRecorded && (r.decision === 'deny' ? (best.decision === 'permit' || r.id > best.id) : (best.decision === 'permit' && r.id > best.id))) best = r
+    if (
+      recorded === bestRecorded &&
+      (r.decision === 'deny'
+        ? best.decision === 'permit' || r.id > best.id
+        : best.decision === 'permit' && r.id > best.id)
+    ) {
+      best = r
+    }
   }
   return best
 }

@@ -1,9 +1,12 @@
 // Purposes and their hierarchy (SPEC §2 "Purposes"). A purpose inherits its default decision from
 // its parent when it has none of its own; a caller allowed a purpose is allowed all below it.
 
-export type PurposeCategory = 'direct-care' | 'secondary-use'
-export type Decision = 'permit' | 'deny'
-export type EmergencyAccess = 'never' | 'when-unable-to-ask'
+export const PURPOSE_CATEGORIES = ['direct-care', 'secondary-use'] as const
+export type PurposeCategory = (typeof PURPOSE_CATEGORIES)[number]
+export const DECISIONS = ['permit', 'deny'] as const
+export type Decision = (typeof DECISIONS)[number]
+export const EMERGENCY_ACCESS = ['never', 'when-unable-to-ask'] as const
+export type EmergencyAccess = (typeof EMERGENCY_ACCESS)[number]
 
 export interface Purpose {
   code: string
@@ -46,7 +49,8 @@ export const SEED_PURPOSES: readonly Purpose[] = [
   {
     code: 'summary-care-record',
     name: 'Summary Care Record',
-    description: 'The national Summary Care Record (medications, allergies, reactions), viewed with the patient\'s permission at the time of a visit or call.',
+    description:
+      "The national Summary Care Record (medications, allergies, reactions), viewed with the patient's permission at the time of a visit or call.",
     category: 'direct-care',
     parent: 'unplanned-care',
     defaultDecision: 'permit',
@@ -125,9 +129,17 @@ export class PurposeCatalog {
 }
 
 /** Checks a new purpose against the catalogue; returns the problems as { path, message }. */
-export function validateNewPurpose (catalog: PurposeCatalog, purpose: Purpose): Array<{ path: string, message: string }> {
-  const errors: Array<{ path: string, message: string }> = []
-  if (!PURPOSE_CODE.test(purpose.code)) errors.push({ path: '/code', message: 'code must be kebab-case: lower-case letters and digits separated by single hyphens' })
+export function validateNewPurpose (
+  catalog: PurposeCatalog,
+  purpose: Purpose
+): Array<{ path: string; message: string }> {
+  const errors: Array<{ path: string; message: string }> = []
+  if (!PURPOSE_CODE.test(purpose.code)) {
+    errors.push({
+      path: '/code',
+      message: 'code must be kebab-case: lower-case letters and digits separated by single hyphens'
+    })
+  }
   if (purpose.parent !== null) {
     const parent = catalog.get(purpose.parent)
     if (parent === undefined) {
@@ -136,13 +148,22 @@ export function validateNewPurpose (catalog: PurposeCatalog, purpose: Purpose): 
       errors.push({ path: '/category', message: `category must match the parent's category '${parent.category}'` })
     }
   } else if (purpose.defaultDecision === null) {
-    errors.push({ path: '/defaultDecision', message: 'a purpose without a parent must set defaultDecision (permit or deny)' })
+    errors.push({
+      path: '/defaultDecision',
+      message: 'a purpose without a parent must set defaultDecision (permit or deny)'
+    })
   }
   if (purpose.emergencyAccess === 'when-unable-to-ask' && !purpose.requiresPermissionToView) {
-    errors.push({ path: '/emergencyAccess', message: 'emergencyAccess applies only to purposes that require permission to view' })
+    errors.push({
+      path: '/emergencyAccess',
+      message: 'emergencyAccess applies only to purposes that require permission to view'
+    })
   }
   if (purpose.category === 'secondary-use' && purpose.requiresPermissionToView) {
-    errors.push({ path: '/requiresPermissionToView', message: 'permission to view at the point of care applies only to direct-care purposes' })
+    errors.push({
+      path: '/requiresPermissionToView',
+      message: 'permission to view at the point of care applies only to direct-care purposes'
+    })
   }
   return errors
 }

@@ -9,7 +9,7 @@ export const SCOPES = [
   'admin'
 ] as const
 
-export type Scope = typeof SCOPES[number]
+export type Scope = (typeof SCOPES)[number]
 
 export function isScope (value: string): value is Scope {
   return (SCOPES as readonly string[]).includes(value)

@@ -7,13 +7,23 @@ import { effectiveRecord, type PreferenceRecord } from '../domain/preferences.ts
 import type { StoredPreference } from '../store/rows.ts'
 import type { StoredEvent } from '../store/audit-chain.ts'
 import {
-  SYSTEMS, UK_CORE_CONSENT, consentCategories, consentScope, purposeCoding, purposeOfUseCoding, purposeOfUseCodes,
-  PURPOSE_OF_USE, type OwnSystems
+  SYSTEMS,
+  UK_CORE_CONSENT,
+  consentCategories,
+  consentScope,
+  purposeCoding,
+  purposeOfUseCoding,
+  purposeOfUseCodes,
+  PURPOSE_OF_USE,
+  type OwnSystems
 } from './terminology.ts'
 
 export const FHIR_JSON = 'application/fhir+json'
 
-export interface FhirContext { own: OwnSystems, catalog: PurposeCatalog }
+export interface FhirContext {
+  own: OwnSystems
+  catalog: PurposeCatalog
+}
 
 const nhsIdentifier = (nhsNumber: string): fhir4.Identifier => ({ system: SYSTEMS.nhsNumber, value: nhsNumber })
 
@@ -23,20 +33,35 @@ const nhsIdentifier = (nhsNumber: string): fhir4.Identifier => ({ system: SYSTEM
  * effective record for its purpose, inactive once a later choice supersedes it. end is the first
  * moment another recorded choice takes over, in the past or already scheduled.
  */
-export function consentState (records: readonly PreferenceRecord[], r: PreferenceRecord, now: number): { status: 'active' | 'inactive' | 'entered-in-error', end: Date | null } {
+export function consentState (
+  records: readonly PreferenceRecord[],
+  r: PreferenceRecord,
+  now: number
+): { status: 'active' | 'inactive' | 'entered-in-error'; end: Date | null } {
   if (r.status === 'entered-in-error') return { status: 'entered-in-error', end: null }
   const start = r.effectiveFrom.getTime()
   const inForce = effectiveRecord(records, r.purpose, Math.max(now, start))?.id === r.id
-  const later = [...new Set(records
-    .filter(o => o.id !== r.id && o.purpose === r.purpose && o.status === 'active' && o.effectiveFrom.getTime() >= start)
-    .map(o => o.effectiveFrom.getTime()))].sort((a, b) => a - b)
+  const later = [
+    ...new Set(
+      records
+        .filter(
+          o => o.id !== r.id && o.purpose === r.purpose && o.status === 'active' && o.effectiveFrom.getTime() >= start
+        )
+        .map(o => o.effectiveFrom.getTime())
+    )
+  ].sort((a, b) => a - b)
   // Once another record takes over, r never returns: its effectiveFrom is fixed and now earlier.
   const end = later.find(t => effectiveRecord(records, r.purpose, t)?.id !== r.id)
   return { status: inForce ? 'active' : 'inactive', end: end === undefined ? null : new Date(end) }
 }
 
 /** One recorded choice as a FHIR Consent; `records` are the patient's records (for status). */
-export function consentResource (p: StoredPreference, records: readonly PreferenceRecord[], ctx: FhirContext, now: number): fhir4.Consent {
+export function consentResource (
+  p: StoredPreference,
+  records: readonly PreferenceRecord[],
+  ctx: FhirContext,
+  now: number
+): fhir4.Consent {
   const purpose = ctx.catalog.get(p.purpose)
   const category = purpose?.category ?? 'secondary-use'
   const { status, end } = consentState(records, p, now)
@@ -51,56 +76,115 @@ export function consentResource (p: StoredPreference, records: readonly Preferen
     patient: { type: 'Patient', identifier: nhsIdentifier(p.nhsNumber) },
     dateTime: p.recordedAt.toISOString(),
     // The one agreeing to the rule: the patient, or a proxy who chose for them.
-    performer: [by.proxyRole !== undefined
-      ? { type: 'RelatedPerson', display: `${by.proxyRole} (proxy for the patient)` }
-      : { type: 'Patient', identifier: nhsIdentifier(p.nhsNumber) }],
-    ...(by.odsCode !== undefined ? { organization: [{ type: 'Organization', identifier: { system: SYSTEMS.odsOrganisation, value: by.odsCode } }] } : {}),
+    performer: [
+      by.proxyRole !== undefined
+        ? { type: 'RelatedPerson', display: `${by.proxyRole} (proxy for the patient)` }
+        : { type: 'Patient', identifier: nhsIdentifier(p.nhsNumber) }
+    ],
+    ...(by.odsCode !== undefined
+      ? { organization: [{ type: 'Organization', identifier: { system: SYSTEMS.odsOrganisation, value: by.odsCode } }] }
+      : {}),
     // FHIR requires a policy (ppc-1): purposes shared unless the patient objects are opt-out
     // choices, an opt-in programme (default deny) is an opt-in.
-    policyRule: { coding: [{ system: SYSTEMS.actCode, code: ctx.catalog.defaultDecision(p.purpose) === 'permit' ? 'OPTOUT' : 'OPTIN' }] },
+    policyRule: {
+      coding: [
+        { system: SYSTEMS.actCode, code: ctx.catalog.defaultDecision(p.purpose) === 'permit' ? 'OPTOUT' : 'OPTIN' }
+      ]
+    },
     provision: {
       type: p.decision,
       period: { start: p.effectiveFrom.toISOString(), ...(end !== null ? { end: end.toISOString() } : {}) },
-      purpose: [purposeCoding(ctx.own, ctx.catalog, p.purpose), ...purposeOfUseCodes(ctx.catalog, p.purpose).map(purposeOfUseCoding)]
+      purpose: [
+        purposeCoding(ctx.own, ctx.catalog, p.purpose),
+        ...purposeOfUseCodes(ctx.catalog, p.purpose).map(purposeOfUseCoding)
+      ]
     }
   }
 }
 
-export interface ClientInfo { name: string, odsCode: string | null }
-
-const AUDIT_KINDS: Record<string, { type: fhir4.Coding, subtype: fhir4.Coding, action: 'C' | 'U' | 'E', success: (outcome: string | null) => boolean }> = {
-  // IHE BALP "AuthZconsent": a consent decision is a Security Alert / AuthZ-Consent, executed.
-  decision: { type: { system: SYSTEMS.dicom, code: '110113', display: 'Security Alert' }, subtype: { system: SYSTEMS.balpAuthZ, code: 'AuthZ-Consent', display: 'Authorization Decision using Roles and Consent' }, action: 'E', success: o => o === 'permit' },
-  'preference.recorded': { type: { system: SYSTEMS.auditEventType, code: 'rest', display: 'RESTful Operation' }, subtype: { system: SYSTEMS.restfulInteraction, code: 'create', display: 'create' }, action: 'C', success: () => true },
-  'preference.entered-in-error': { type: { system: SYSTEMS.auditEventType, code: 'rest', display: 'RESTful Operation' }, subtype: { system: SYSTEMS.restfulInteraction, code: 'update', display: 'update' }, action: 'U', success: o => o === 'voided' },
-  'alert.reviewed': { type: { system: SYSTEMS.auditEventType, code: 'rest', display: 'RESTful Operation' }, subtype: { system: SYSTEMS.restfulInteraction, code: 'update', display: 'update' }, action: 'U', success: o => o === 'reviewed' }
+export interface ClientInfo {
+  name: string
+  odsCode: string | null
 }
-const OTHER_KIND = { type: { system: SYSTEMS.auditEventType, code: 'rest', display: 'RESTful Operation' }, action: 'E' as const, success: () => true }
+
+const AUDIT_KINDS: Record<
+  string,
+  { type: fhir4.Coding; subtype: fhir4.Coding; action: 'C' | 'U' | 'E'; success: (outcome: string | null) => boolean }
+> = {
+  // IHE BALP "AuthZconsent": a consent decision is a Security Alert / AuthZ-Consent, executed.
+  decision: {
+    type: { system: SYSTEMS.dicom, code: '110113', display: 'Security Alert' },
+    subtype: {
+      system: SYSTEMS.balpAuthZ,
+      code: 'AuthZ-Consent',
+      display: 'Authorization Decision using Roles and Consent'
+    },
+    action: 'E',
+    success: o => o === 'permit'
+  },
+  'preference.recorded': {
+    type: { system: SYSTEMS.auditEventType, code: 'rest', display: 'RESTful Operation' },
+    subtype: { system: SYSTEMS.restfulInteraction, code: 'create', display: 'create' },
+    action: 'C',
+    success: () => true
+  },
+  'preference.entered-in-error': {
+    type: { system: SYSTEMS.auditEventType, code: 'rest', display: 'RESTful Operation' },
+    subtype: { system: SYSTEMS.restfulInteraction, code: 'update', display: 'update' },
+    action: 'U',
+    success: o => o === 'voided'
+  },
+  'alert.reviewed': {
+    type: { system: SYSTEMS.auditEventType, code: 'rest', display: 'RESTful Operation' },
+    subtype: { system: SYSTEMS.restfulInteraction, code: 'update', display: 'update' },
+    action: 'U',
+    success: o => o === 'reviewed'
+  }
+}
+const OTHER_KIND = {
+  type: { system: SYSTEMS.auditEventType, code: 'rest', display: 'RESTful Operation' },
+  action: 'E' as const,
+  success: () => true
+}
 
 interface AuditDetails {
   basis?: string
   reason?: string
   preferenceId?: string | null
   alertId?: string | null
-  cdsHooks?: { purposeOfUse?: string[], actor?: Array<{ system?: string, value: string }> }
+  cdsHooks?: { purposeOfUse?: string[]; actor?: Array<{ system?: string; value: string }> }
 }
 
 /** One audit event about a patient as a FHIR AuditEvent: who asked, for what purpose, with what outcome. */
-export function auditEventResource (e: StoredEvent, ctx: FhirContext, clientOf: (id: string) => ClientInfo | undefined): fhir4.AuditEvent {
+export function auditEventResource (
+  e: StoredEvent,
+  ctx: FhirContext,
+  clientOf: (id: string) => ClientInfo | undefined
+): fhir4.AuditEvent {
   const kind = AUDIT_KINDS[e.type] ?? { ...OTHER_KIND, subtype: undefined }
   const details = JSON.parse(e.details) as AuditDetails
   const client = e.clientId === null ? undefined : clientOf(e.clientId)
   const agents: fhir4.AuditEventAgent[] = [
     e.clientId === null
-      // Written by the CLI on the service host, not by a client system.
-      ? { who: { display: 'Consent Check Service administrator (CLI)' }, requestor: true }
+      ? // Written by the CLI on the service host, not by a client system.
+        { who: { display: 'Consent Check Service administrator (CLI)' }, requestor: true }
       : {
           type: { coding: [{ system: SYSTEMS.dicom, code: '110150', display: 'Application' }] },
-          who: { type: 'Device', identifier: { system: ctx.own.clientId, value: e.clientId }, ...(client !== undefined ? { display: client.name } : {}) },
+          who: {
+            type: 'Device',
+            identifier: { system: ctx.own.clientId, value: e.clientId },
+            ...(client !== undefined ? { display: client.name } : {})
+          },
           requestor: true
         },
     ...(client?.odsCode != null
-      ? [{ type: { coding: [{ system: SYSTEMS.roleClass, code: 'PROV', display: 'healthcare provider' }] }, who: { type: 'Organization', identifier: { system: SYSTEMS.odsOrganisation, value: client.odsCode } }, requestor: false }]
+      ? [
+          {
+            type: { coding: [{ system: SYSTEMS.roleClass, code: 'PROV', display: 'healthcare provider' }] },
+            who: { type: 'Organization', identifier: { system: SYSTEMS.odsOrganisation, value: client.odsCode } },
+            requestor: false
+          }
+        ]
       : []),
     // The end users a CDS Hooks caller named: asserted by the authenticated client, not verified here.
     ...(details.cdsHooks?.actor ?? []).map(a => ({
@@ -112,27 +196,62 @@ export function auditEventResource (e: StoredEvent, ctx: FhirContext, clientOf: 
   // A void that found no such record for this patient names no Consent.
   const consentId = e.type === 'preference.entered-in-error' && e.outcome === 'not-found' ? null : details.preferenceId
   const asked = (details.cdsHooks?.purposeOfUse ?? []).filter(c => Object.hasOwn(PURPOSE_OF_USE, c))
-  const purposeOfEvent = e.purpose === null ? [] : [{ coding: [purposeCoding(ctx.own, ctx.catalog, e.purpose)] }, ...asked.map(c => ({ coding: [purposeOfUseCoding(c)] }))]
+  const purposeOfEvent =
+    e.purpose === null
+      ? []
+      : [
+          { coding: [purposeCoding(ctx.own, ctx.catalog, e.purpose)] },
+          ...asked.map(c => ({ coding: [purposeOfUseCoding(c)] }))
+        ]
   const entity: fhir4.AuditEventEntity[] = [
     ...(e.nhsNumber !== null
-      ? [{
-          what: { type: 'Patient', identifier: nhsIdentifier(e.nhsNumber) },
-          type: { system: SYSTEMS.auditEntityType, code: '1', display: 'Person' },
-          role: { system: SYSTEMS.objectRole, code: '1', display: 'Patient' },
-          ...(e.type === 'decision'
-            ? { detail: [{ type: 'decision', valueString: e.outcome ?? '' }, { type: 'basis', valueString: details.basis ?? '' }, ...(details.alertId != null ? [{ type: 'alertId', valueString: details.alertId }] : [])] }
-            : {})
-        }]
+      ? [
+          {
+            what: { type: 'Patient', identifier: nhsIdentifier(e.nhsNumber) },
+            type: { system: SYSTEMS.auditEntityType, code: '1', display: 'Person' },
+            role: { system: SYSTEMS.objectRole, code: '1', display: 'Patient' },
+            ...(e.type === 'decision'
+              ? {
+                  detail: [
+                    { type: 'decision', valueString: e.outcome ?? '' },
+                    { type: 'basis', valueString: details.basis ?? '' },
+                    ...(details.alertId != null ? [{ type: 'alertId', valueString: details.alertId }] : [])
+                  ]
+                }
+              : {})
+          }
+        ]
       : []),
-    ...(consentId != null ? [{ what: { reference: `Consent/${consentId}` }, type: { system: SYSTEMS.resourceTypes, code: 'Consent', display: 'Consent' } }] : []),
-    ...(e.requestId !== null ? [{ what: { identifier: { value: e.requestId } }, type: { system: 'https://profiles.ihe.net/ITI/BALP/CodeSystem/BasicAuditEntityType', code: 'XrequestId', display: 'X-Request-Id' } }] : [])
+    ...(consentId != null
+      ? [
+          {
+            what: { reference: `Consent/${consentId}` },
+            type: { system: SYSTEMS.resourceTypes, code: 'Consent', display: 'Consent' }
+          }
+        ]
+      : []),
+    ...(e.requestId !== null
+      ? [
+          {
+            what: { identifier: { value: e.requestId } },
+            type: {
+              system: 'https://profiles.ihe.net/ITI/BALP/CodeSystem/BasicAuditEntityType',
+              code: 'XrequestId',
+              display: 'X-Request-Id'
+            }
+          }
+        ]
+      : [])
   ]
   const success = kind.success(e.outcome)
-  const outcomeDesc = e.type === 'decision'
-    ? `${e.outcome ?? ''} (${details.basis ?? ''}): ${details.reason ?? ''}`
-    : e.type === 'preference.recorded'
-      ? `recorded ${e.outcome ?? ''} for ${e.purpose ?? ''}`
-      : e.type === 'preference.entered-in-error' && details.reason !== undefined ? `${e.outcome ?? ''}: ${details.reason}` : e.outcome
+  const outcomeDesc =
+    e.type === 'decision'
+      ? `${e.outcome ?? ''} (${details.basis ?? ''}): ${details.reason ?? ''}`
+      : e.type === 'preference.recorded'
+        ? `recorded ${e.outcome ?? ''} for ${e.purpose ?? ''}`
+        : e.type === 'preference.entered-in-error' && details.reason !== undefined
+          ? `${e.outcome ?? ''}: ${details.reason}`
+          : e.outcome
   return {
     resourceType: 'AuditEvent',
     id: e.id,
@@ -146,21 +265,39 @@ export function auditEventResource (e: StoredEvent, ctx: FhirContext, clientOf: 
     ...(outcomeDesc !== null ? { outcomeDesc } : {}),
     ...(purposeOfEvent.length > 0 ? { purposeOfEvent } : {}),
     agent: agents,
-    source: { observer: { type: 'Device', display: 'Consent Check Service' }, type: [{ system: SYSTEMS.securitySourceType, code: '4', display: 'Application Server' }] },
+    source: {
+      observer: { type: 'Device', display: 'Consent Check Service' },
+      type: [{ system: SYSTEMS.securitySourceType, code: '4', display: 'Application Server' }]
+    },
     entity
   }
 }
 
-export interface BundleLinks { self: string, next?: string }
+export interface BundleLinks {
+  self: string
+  next?: string
+}
 
-export function searchBundle (resources: fhir4.FhirResource[], links: BundleLinks, base: string, total?: number): fhir4.Bundle {
+export function searchBundle (
+  resources: fhir4.FhirResource[],
+  links: BundleLinks,
+  base: string,
+  total?: number
+): fhir4.Bundle {
   return {
     resourceType: 'Bundle',
     meta: { lastUpdated: new Date().toISOString() },
     type: 'searchset',
     ...(total !== undefined ? { total } : {}),
-    link: [{ relation: 'self', url: links.self }, ...(links.next !== undefined ? [{ relation: 'next', url: links.next }] : [])],
-    entry: resources.map(r => ({ fullUrl: `${base}/fhir/${r.resourceType}/${r.id ?? ''}`, resource: r, search: { mode: 'match' as const } }))
+    link: [
+      { relation: 'self', url: links.self },
+      ...(links.next !== undefined ? [{ relation: 'next', url: links.next }] : [])
+    ],
+    entry: resources.map(r => ({
+      fullUrl: `${base}/fhir/${r.resourceType}/${r.id ?? ''}`,
+      resource: r,
+      search: { mode: 'match' as const }
+    }))
   }
 }
 
@@ -169,20 +306,35 @@ export type IssueCode = fhir4.OperationOutcomeIssue['code']
 /** The issue code for an HTTP error status, for errors that carry no more specific code. */
 export function issueCodeFor (status: number): IssueCode {
   switch (status) {
-    case 401: return 'login'
-    case 403: return 'forbidden'
-    case 404: return 'not-found'
-    case 405: case 406: case 415: return 'not-supported'
-    case 409: return 'conflict'
-    case 413: case 414: return 'too-long'
-    case 429: return 'throttled'
-    case 503: return 'transient'
-    default: return status >= 500 ? 'exception' : 'invalid'
+    case 401:
+      return 'login'
+    case 403:
+      return 'forbidden'
+    case 404:
+      return 'not-found'
+    case 405:
+    case 406:
+    case 415:
+      return 'not-supported'
+    case 409:
+      return 'conflict'
+    case 413:
+    case 414:
+      return 'too-long'
+    case 429:
+      return 'throttled'
+    case 503:
+      return 'transient'
+    default:
+      return status >= 500 ? 'exception' : 'invalid'
   }
 }
 
 export function operationOutcome (code: IssueCode, diagnostics: string[]): fhir4.OperationOutcome {
-  return { resourceType: 'OperationOutcome', issue: diagnostics.map(d => ({ severity: 'error', code, diagnostics: d })) }
+  return {
+    resourceType: 'OperationOutcome',
+    issue: diagnostics.map(d => ({ severity: 'error', code, diagnostics: d }))
+  }
 }
 
 /** Whether a request is to the FHIR API, whose errors are OperationOutcomes. */
@@ -191,14 +343,21 @@ export function isFhirUrl (url: string): boolean {
 }
 
 /** An error answer on /fhir: one issue per bad field, or the message alone. */
-export function fhirError (status: number, detail: string, errors?: ReadonlyArray<{ path: string, message: string }>): fhir4.OperationOutcome {
+export function fhirError (
+  status: number,
+  detail: string,
+  errors?: ReadonlyArray<{ path: string; message: string }>
+): fhir4.OperationOutcome {
   const messages = errors !== undefined && errors.length > 0 ? errors.map(e => `${e.path}: ${e.message}`) : [detail]
   return operationOutcome(issueCodeFor(status), messages)
 }
 
 /** A FHIR date search value (R4 search §3.1.1.4.2, prefixes eq ge gt le lt): the instants it matches, as [from, until). */
-export function dateRange (value: string): { from: number | undefined, until: number | undefined } | null {
-  const m = /^(eq|ge|gt|le|lt)?(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2}))?)?)?$/.exec(value)
+export function dateRange (value: string): { from: number | undefined; until: number | undefined } | null {
+  const m =
+    /^(eq|ge|gt|le|lt)?(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2}))?)?)?$/.exec(
+      value
+    )
   if (m === null) return null
   const [, prefix = 'eq', y, mo, d, h, mi, s, frac, tz] = m
   let start: number
@@ -215,11 +374,16 @@ export function dateRange (value: string): { from: number | undefined, until: nu
   }
   if (Number.isNaN(start)) return null
   switch (prefix) {
-    case 'ge': return { from: start, until: undefined }
-    case 'gt': return { from: end, until: undefined }
-    case 'le': return { from: undefined, until: end }
-    case 'lt': return { from: undefined, until: start }
-    default: return { from: start, until: end }
+    case 'ge':
+      return { from: start, until: undefined }
+    case 'gt':
+      return { from: end, until: undefined }
+    case 'le':
+      return { from: undefined, until: end }
+    case 'lt':
+      return { from: undefined, until: start }
+    default:
+      return { from: start, until: end }
   }
 }
 
@@ -227,19 +391,29 @@ export function dateRange (value: string): { from: number | undefined, until: nu
  * A patient.identifier token: `https://fhir.nhs.uk/Id/nhs-number|9434765919`, or the bare number.
  * Returns the value to check as an NHS number, or an error for any other identifier system.
  */
-export function nhsNumberToken (token: string): { ok: true, value: string } | { ok: false, message: string } {
+export function nhsNumberToken (token: string): { ok: true; value: string } | { ok: false; message: string } {
   const bar = token.indexOf('|')
   if (bar < 0) return { ok: true, value: token }
-  if (token.slice(0, bar) !== SYSTEMS.nhsNumber) return { ok: false, message: `patients are identified by NHS number only: use ${SYSTEMS.nhsNumber}|{nhs number}` }
+  if (token.slice(0, bar) !== SYSTEMS.nhsNumber) {
+    return { ok: false, message: `patients are identified by NHS number only: use ${SYSTEMS.nhsNumber}|{nhs number}` }
+  }
   return { ok: true, value: token.slice(bar + 1) }
 }
 
-export interface CapabilityOptions { base: string, version: string, date: string }
+export interface CapabilityOptions {
+  base: string
+  version: string
+  date: string
+}
 
 /** What /fhir supports, exactly: read-only Consent and AuditEvent searches behind bearer tokens. */
 export function capabilityStatement (o: CapabilityOptions): fhir4.CapabilityStatement {
   const count = { name: '_count', type: 'number' as const, documentation: 'Page size: 1 to 500 (default 100)' }
-  const cursor = { name: '_cursor', type: 'string' as const, documentation: 'The next page, as given in the Bundle\'s next link' }
+  const cursor = {
+    name: '_cursor',
+    type: 'string' as const,
+    documentation: "The next page, as given in the Bundle's next link"
+  }
   const patient = {
     name: 'patient',
     type: 'reference' as const,
@@ -254,52 +428,82 @@ export function capabilityStatement (o: CapabilityOptions): fhir4.CapabilityStat
     experimental: false,
     date: o.date,
     publisher: 'Consent Check Service',
-    description: 'Read-only FHIR R4 views of patients\' recorded sharing choices (Consent, following UK Core Consent) and of the audit trail (AuditEvent, following IHE BALP). Decisions are made by POST /v1/decisions or the CDS Hooks service at /cds-services.',
+    description:
+      "Read-only FHIR R4 views of patients' recorded sharing choices (Consent, following UK Core Consent) and of the audit trail (AuditEvent, following IHE BALP). Decisions are made by POST /v1/decisions or the CDS Hooks service at /cds-services.",
     kind: 'instance',
     software: { name: 'Consent Check Service', version: o.version },
     implementation: { description: 'Consent Check Service', url: `${o.base}/fhir` },
     fhirVersion: '4.0.1',
     format: [FHIR_JSON, 'json'],
-    rest: [{
-      mode: 'server',
-      documentation: 'Unknown search parameters are rejected (400), not ignored. Errors are OperationOutcome.',
-      security: {
-        cors: false,
-        service: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/restful-security-service', code: 'SMART-on-FHIR', display: 'SMART-on-FHIR' }] }],
-        description: `Bearer access tokens from ${o.base}/oauth2/token (signed-JWT client credentials, as SMART Backend Services). Scope consent:read reads Consent, audit:read reads AuditEvent.`,
-        extension: [{ url: 'http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris', extension: [{ url: 'token', valueUri: `${o.base}/oauth2/token` }] }]
-      },
-      resource: [
-        {
-          type: 'Consent',
-          profile: UK_CORE_CONSENT,
-          documentation: 'One Consent per recorded choice. status: active (in force, or scheduled), inactive (superseded by a later choice), entered-in-error.',
-          interaction: [{ code: 'read' }, { code: 'search-type' }],
-          versioning: 'no-version',
-          readHistory: false,
-          updateCreate: false,
-          searchParam: [
-            { ...patient, definition: 'http://hl7.org/fhir/SearchParameter/clinical-patient' },
-            { name: 'status', definition: 'http://hl7.org/fhir/SearchParameter/Consent-status', type: 'token', documentation: 'active, inactive or entered-in-error; comma-separated for any of them' },
-            count,
-            cursor
+    rest: [
+      {
+        mode: 'server',
+        documentation: 'Unknown search parameters are rejected (400), not ignored. Errors are OperationOutcome.',
+        security: {
+          cors: false,
+          service: [
+            {
+              coding: [
+                {
+                  system: 'http://terminology.hl7.org/CodeSystem/restful-security-service',
+                  code: 'SMART-on-FHIR',
+                  display: 'SMART-on-FHIR'
+                }
+              ]
+            }
+          ],
+          description: `Bearer access tokens from ${o.base}/oauth2/token (signed-JWT client credentials, as SMART Backend Services). Scope consent:read reads Consent, audit:read reads AuditEvent.`,
+          extension: [
+            {
+              url: 'http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris',
+              extension: [{ url: 'token', valueUri: `${o.base}/oauth2/token` }]
+            }
           ]
         },
-        {
-          type: 'AuditEvent',
-          documentation: 'The audit trail about one patient, newest first: decisions (who asked, for what purpose, the outcome) and changes to their recorded choices.',
-          interaction: [{ code: 'search-type' }],
-          versioning: 'no-version',
-          readHistory: false,
-          updateCreate: false,
-          searchParam: [
-            { ...patient, definition: 'http://hl7.org/fhir/SearchParameter/AuditEvent-patient' },
-            { name: 'date', definition: 'http://hl7.org/fhir/SearchParameter/AuditEvent-date', type: 'date', documentation: 'Prefixes eq, ge, gt, le, lt; repeat for a range (date=ge2026-01-01&date=lt2026-02-01)' },
-            count,
-            cursor
-          ]
-        }
-      ]
-    }]
+        resource: [
+          {
+            type: 'Consent',
+            profile: UK_CORE_CONSENT,
+            documentation:
+              'One Consent per recorded choice. status: active (in force, or scheduled), inactive (superseded by a later choice), entered-in-error.',
+            interaction: [{ code: 'read' }, { code: 'search-type' }],
+            versioning: 'no-version',
+            readHistory: false,
+            updateCreate: false,
+            searchParam: [
+              { ...patient, definition: 'http://hl7.org/fhir/SearchParameter/clinical-patient' },
+              {
+                name: 'status',
+                definition: 'http://hl7.org/fhir/SearchParameter/Consent-status',
+                type: 'token',
+                documentation: 'active, inactive or entered-in-error; comma-separated for any of them'
+              },
+              count,
+              cursor
+            ]
+          },
+          {
+            type: 'AuditEvent',
+            documentation:
+              'The audit trail about one patient, newest first: decisions (who asked, for what purpose, the outcome) and changes to their recorded choices.',
+            interaction: [{ code: 'search-type' }],
+            versioning: 'no-version',
+            readHistory: false,
+            updateCreate: false,
+            searchParam: [
+              { ...patient, definition: 'http://hl7.org/fhir/SearchParameter/AuditEvent-patient' },
+              {
+                name: 'date',
+                definition: 'http://hl7.org/fhir/SearchParameter/AuditEvent-date',
+                type: 'date',
+                documentation: 'Prefixes eq, ge, gt, le, lt; repeat for a range (date=ge2026-01-01&date=lt2026-02-01)'
+              },
+              count,
+              cursor
+            ]
+          }
+        ]
+      }
+    ]
   }
 }

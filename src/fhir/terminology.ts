@@ -29,7 +29,12 @@ export const UK_CORE_CONSENT = 'https://fhir.hl7.org.uk/StructureDefinition/UKCo
  * The deployment's own systems. Purposes are this deployment's catalogue (administrators add
  * them), so their code system lives under its public URL rather than a made-up global one.
  */
-export interface OwnSystems { base: string, purpose: string, auditEventType: string, clientId: string }
+export interface OwnSystems {
+  base: string
+  purpose: string
+  auditEventType: string
+  clientId: string
+}
 
 export function ownSystems (publicUrl: string): OwnSystems {
   const base = publicUrl.replace(/\/+$/, '')
@@ -48,7 +53,7 @@ export function ownSystems (publicUrl: string): OwnSystems {
  * Opt-out) covers research, planning (operations) and public health uses of identifiable data;
  * public health with a COPI notice is an exemption registered on the caller, not a separate purpose.
  */
-export const PURPOSE_OF_USE: Readonly<Record<string, { display: string, purposes: readonly string[] }>> = {
+export const PURPOSE_OF_USE: Readonly<Record<string, { display: string; purposes: readonly string[] }>> = {
   TREAT: { display: 'treatment', purposes: ['planned-care', 'unplanned-care'] },
   ETREAT: { display: 'Emergency Treatment', purposes: ['unplanned-care'] },
   HRESCH: { display: 'healthcare research', purposes: ['planning-research'] },
@@ -78,7 +83,7 @@ export function purposeCoding (own: OwnSystems, catalog: PurposeCatalog, purpose
   return { system: own.purpose, code: purpose, ...(p !== undefined ? { display: p.name } : {}) }
 }
 
-export type PurposeResolution = { ok: true, purpose: string } | { ok: false, message: string }
+export type PurposeResolution = { ok: true; purpose: string } | { ok: false; message: string }
 
 /**
  * A purpose asked for by code: one of the service's purpose codes, or a v3 PurposeOfUse code that
@@ -89,10 +94,20 @@ export function resolvePurposeOfUse (catalog: PurposeCatalog, code: string): Pur
   if (catalog.get(code) !== undefined) return { ok: true, purpose: code }
   const v3 = Object.hasOwn(PURPOSE_OF_USE, code) ? PURPOSE_OF_USE[code] : undefined
   if (v3 === undefined) {
-    return { ok: false, message: `unknown purpose of use '${code}': send one of this service's purpose codes (GET /v1/purposes) or one of the HL7 PurposeOfUse codes ${Object.keys(PURPOSE_OF_USE).filter(k => PURPOSE_OF_USE[k].purposes.length === 1).join(', ')}` }
+    return {
+      ok: false,
+      message: `unknown purpose of use '${code}': send one of this service's purpose codes (GET /v1/purposes) or one of the HL7 PurposeOfUse codes ${Object.keys(
+        PURPOSE_OF_USE
+      )
+        .filter(k => PURPOSE_OF_USE[k].purposes.length === 1)
+        .join(', ')}`
+    }
   }
   if (v3.purposes.length !== 1) {
-    return { ok: false, message: `PurposeOfUse ${code} (${v3.display}) could mean ${v3.purposes.join(' or ')}; send the service's purpose code instead` }
+    return {
+      ok: false,
+      message: `PurposeOfUse ${code} (${v3.display}) could mean ${v3.purposes.join(' or ')}; send the service's purpose code instead`
+    }
   }
   return { ok: true, purpose: v3.purposes[0] }
 }

@@ -1,21 +1,14 @@
-// Turns every error into a clear answer: problem+json on /v1 and elsewhere, RFC 6749 §5.2 on
-// /oauth2/token. Never a stack trace; a 5xx says only that something failed and the request id.
+// Turns every error into a clear answer (answerFor: the one mapping to a status), sent as
+// problem+json here; /oauth2 (RFC 6749 §5.2) and /fhir (OperationOutcome) dress the same answer
+// in their own handlers. Never a stack trace; a 5xx says only that something failed and the id.
 import { randomUUID } from 'node:crypto'
 import { STATUS_CODES, maxHeaderSize } from 'node:http'
 import type { Duplex } from 'node:stream'
 import fp from 'fastify-plugin'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { HttpProblem, problemTitle, type FieldError } from './problems.ts'
-import { StoreUnavailableError } from '../store/audit-writer.ts'
+import { HttpProblem, STATUS_OF, problemTitle, type FieldError } from './problems.ts'
+import { Problem, STORE_UNAVAILABLE } from '../domain/problems.ts'
 import { FHIR_JSON, fhirError, isFhirUrl } from '../fhir/resources.ts'
-
-export class OAuthError extends Error {
-  constructor (readonly error: 'invalid_request' | 'invalid_client' | 'unsupported_grant_type' | 'invalid_scope' | 'invalid_grant', readonly description: string) {
-    super(description)
-  }
-
-  get statusCode (): number { return this.error === 'invalid_client' ? 401 : 400 }
-}
 
 /** What a pattern means, said plainly instead of echoing the regular expression. */
 const PATTERN_MEANINGS: Array<[RegExp, string]> = [
@@ -34,55 +27,105 @@ function validationErrors (err: FastifyError): FieldError[] {
     const params = v.params as Record<string, unknown>
     let path = v.instancePath ?? ''
     let message = v.message ?? 'is invalid'
-    if (v.keyword === 'required') { path = `${path}/${String(params.missingProperty)}`; message = 'is required' }
-    if (v.keyword === 'additionalProperties') { path = `${path}/${String(params.additionalProperty)}`; message = 'is not a known field' }
+    if (v.keyword === 'required') {
+      path = `${path}/${String(params.missingProperty)}`
+      message = 'is required'
+    }
+    if (v.keyword === 'additionalProperties') {
+      path = `${path}/${String(params.additionalProperty)}`
+      message = 'is not a known field'
+    }
     if (v.keyword === 'enum') message = `must be one of: ${(params.allowedValues as unknown[]).join(', ')}`
-    if (v.keyword === 'pattern') message = PATTERN_MEANINGS.find(([re]) => re.test(String(params.pattern)))?.[1] ?? message
+    if (v.keyword === 'pattern') {
+      message = PATTERN_MEANINGS.find(([re]) => re.test(String(params.pattern)))?.[1] ?? message
+    }
     const prefix = context === 'body' ? '' : `${context}:`
     return { path: `${prefix}${path === '' ? '/' : path}`, message }
   })
 }
 
-export function sendProblem (request: FastifyRequest, reply: FastifyReply, status: number, detail: string, errors?: FieldError[]): FastifyReply {
-  // Under /fhir the same error is an OperationOutcome (SPEC §3).
-  if (isFhirUrl(request.url)) return reply.code(status).type(FHIR_JSON).send(fhirError(status, detail, errors))
+/** An error as an HTTP answer, before it is dressed as problem+json, an OperationOutcome or RFC 6749. */
+export interface ErrorAnswer {
+  status: number
+  detail: string
+  errors?: FieldError[]
+  headers?: Record<string, string>
+  /** Fastify's own code (FST_ERR_...), for formats that say more than a status (RFC 6749). */
+  code?: string
+}
+
+const UNEXPECTED = 'An unexpected error occurred; it has been logged with this request id.'
+
+/**
+ * The one place an error becomes a status: the domain's and the use cases' Problems by kind,
+ * HTTP-only failures, Fastify's validation and parsing errors, a store that has gone away (503,
+ * fail closed), and anything else (a 500 that says nothing but the request id, logged in full).
+ */
+export function answerFor (err: unknown, request: FastifyRequest): ErrorAnswer {
+  if (err instanceof Problem) {
+    const headers: Record<string, string> = {}
+    if (err.retryAfterSeconds !== undefined) headers['retry-after'] = String(err.retryAfterSeconds)
+    if (err.kind === 'unauthenticated') {
+      headers['www-authenticate'] =
+        `Bearer error="invalid_token", error_description="${err.detail.replace(/["\\]/g, "'")}"`
+    }
+    if (err.kind === 'unavailable') {
+      request.log.error({ err: { name: err.name, cause: (err.cause as Error | undefined)?.name } }, 'store unavailable')
+    }
+    return { status: STATUS_OF[err.kind], detail: err.detail, errors: err.errors, headers }
+  }
+  if (err instanceof HttpProblem) return { status: err.statusCode, detail: err.detail }
+  if (isStoreError(err)) {
+    request.log.error({ err: { name: (err as Error).name, code: (err as FastifyError).code } }, 'store unavailable')
+    return { status: 503, detail: STORE_UNAVAILABLE, headers: { 'retry-after': '1' } }
+  }
+  const fe = err as FastifyError
+  if (fe.validation !== undefined) {
+    const errors = validationErrors(fe)
+    return { status: 400, detail: errors.map(e => `${e.path}: ${e.message}`).join('; '), errors, code: fe.code }
+  }
+  const status = typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500 ? fe.statusCode : 500
+  if (status === 500) {
+    request.log.error({ err }, 'unhandled error')
+    return { status: 500, detail: UNEXPECTED }
+  }
+  return { status, detail: describeClientError(fe), code: fe.code }
+}
+
+/** An answer as RFC 9457 problem+json. */
+export function sendProblem (request: FastifyRequest, reply: FastifyReply, answer: ErrorAnswer): FastifyReply {
+  if (answer.headers !== undefined) reply.headers(answer.headers)
+  const { status, detail, errors } = answer
   return reply
     .code(status)
     .type('application/problem+json')
-    .send({ type: 'about:blank', title: problemTitle(status), status, detail, requestId: request.id, ...(errors !== undefined ? { errors } : {}) })
+    .send({
+      type: 'about:blank',
+      title: problemTitle(status),
+      status,
+      detail,
+      requestId: request.id,
+      ...(errors !== undefined ? { errors } : {})
+    })
+}
+
+/** An answer outside any route (before routing, or no route matched), where no encapsulated handler exists: under /fhir an OperationOutcome. */
+export function sendUnrouted (request: FastifyRequest, reply: FastifyReply, answer: ErrorAnswer): FastifyReply {
+  if (isFhirUrl(request.url)) {
+    return reply
+      .code(answer.status)
+      .type(FHIR_JSON)
+      .send(fhirError(answer.status, answer.detail, answer.errors))
+  }
+  return sendProblem(request, reply, answer)
 }
 
 export default fp(async function errors (fastify: FastifyInstance) {
-  fastify.setErrorHandler(async (err: FastifyError | HttpProblem | OAuthError, request, reply) => {
-    if (err instanceof OAuthError) {
-      return reply.code(err.statusCode).header('cache-control', 'no-store').send({ error: err.error, error_description: err.description })
-    }
-    if (err instanceof HttpProblem) {
-      if (err.headers !== undefined) reply.headers(err.headers)
-      return sendProblem(request, reply, err.statusCode, err.detail, err.errors)
-    }
-    if (err instanceof StoreUnavailableError || isStoreError(err)) {
-      request.log.error({ err: { name: (err as Error).name, code: (err as FastifyError).code } }, 'store unavailable')
-      reply.header('retry-after', '1')
-      return sendProblem(request, reply, 503, 'The consent store is unavailable; nothing was decided or recorded. Retry shortly.')
-    }
-    const fe = err as FastifyError
-    if (fe.validation !== undefined) {
-      const errors = validationErrors(fe)
-      if (request.url.startsWith('/oauth2/')) {
-        return reply.code(400).header('cache-control', 'no-store').send({ error: 'invalid_request', error_description: errors.map(e => `${e.path} ${e.message}`).join('; ') })
-      }
-      return sendProblem(request, reply, 400, errors.map(e => `${e.path}: ${e.message}`).join('; '), errors)
-    }
-    const status = typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500 ? fe.statusCode : 500
-    if (status === 500) {
-      request.log.error({ err }, 'unhandled error')
-      return sendProblem(request, reply, 500, 'An unexpected error occurred; it has been logged with this request id.')
-    }
-    if (request.url.startsWith('/oauth2/')) {
-      return reply.code(400).header('cache-control', 'no-store').send({ error: 'invalid_request', error_description: describeClientError(fe) })
-    }
-    return sendProblem(request, reply, status, describeClientError(fe))
+  // problem+json everywhere; /oauth2 and /fhir set their own handlers in their own plugins.
+  // An error on the way to the not-found handler has no route, so no encapsulated handler.
+  fastify.setErrorHandler(async (err: unknown, request, reply) => {
+    const answer = answerFor(err, request)
+    return request.is404 ? sendUnrouted(request, reply, answer) : sendProblem(request, reply, answer)
   })
 })
 
@@ -94,12 +137,18 @@ export default fp(async function errors (fastify: FastifyInstance) {
 export function frameworkErrors (maxParamLength: number) {
   return function frameworkError (err: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
     if (err.code === 'FST_ERR_BAD_URL') {
-      sendProblem(request, reply, 400, 'The URL is malformed: a percent-escape in its path is invalid or does not decode to UTF-8')
+      sendUnrouted(request, reply, {
+        status: 400,
+        detail: 'The URL is malformed: a percent-escape in its path is invalid or does not decode to UTF-8'
+      })
     } else if (err.code === 'FST_ERR_MAX_PARAM_LENGTH') {
-      sendProblem(request, reply, 414, `A path parameter is longer than ${maxParamLength} characters`)
+      sendUnrouted(request, reply, {
+        status: 414,
+        detail: `A path parameter is longer than ${maxParamLength} characters`
+      })
     } else {
       request.log.error({ err }, 'framework error')
-      sendProblem(request, reply, 500, 'An unexpected error occurred; it has been logged with this request id.')
+      sendUnrouted(request, reply, { status: 500, detail: UNEXPECTED })
     }
   }
 }
@@ -110,17 +159,30 @@ export function frameworkErrors (maxParamLength: number) {
  * request too slow to arrive). As Fastify's default, but problem+json saying which; then the
  * connection is closed, since the rest of what the client sends cannot be parsed.
  */
-export function clientErrorHandler (this: FastifyInstance, err: Error & { code?: string, reason?: string }, socket: Duplex): void {
+export function clientErrorHandler (
+  this: FastifyInstance,
+  err: Error & { code?: string; reason?: string },
+  socket: Duplex
+): void {
   if (err.code === 'ECONNRESET' || socket.destroyed) return
-  const [status, detail] = err.code === 'HPE_HEADER_OVERFLOW'
-    ? [431, `The request line and headers are larger than ${maxHeaderSize} bytes`]
-    : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-      ? [408, 'The request did not arrive in time']
-      : [400, `The request is not valid HTTP/1.1: ${String(err.reason ?? err.code ?? 'unparseable').slice(0, 100)}`]
+  const [status, detail] =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, `The request line and headers are larger than ${maxHeaderSize} bytes`]
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'The request did not arrive in time']
+        : [400, `The request is not valid HTTP/1.1: ${String(err.reason ?? err.code ?? 'unparseable').slice(0, 100)}`]
   this.log.debug({ err: { code: err.code } }, 'client error')
   if (socket.writable) {
-    const body = JSON.stringify({ type: 'about:blank', title: problemTitle(status), status, detail, requestId: randomUUID() })
-    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
+    const body = JSON.stringify({
+      type: 'about:blank',
+      title: problemTitle(status),
+      status,
+      detail,
+      requestId: randomUUID()
+    })
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`
+    )
   }
   socket.destroy(err)
 }
@@ -144,8 +206,20 @@ function describeClientError (err: FastifyError): string {
 
 /** Prisma's and the drivers' connection-level failures: the store, not the request, is at fault. */
 function isStoreError (err: unknown): boolean {
-  const e = err as { name?: string, code?: string, message?: string }
+  const e = err as { name?: string; code?: string; message?: string }
   if (e?.name === 'PrismaClientInitializationError' || e?.name === 'DriverAdapterError') return true
-  if (typeof e?.code === 'string' && /^(P1001|P1002|P1008|P1017|P2024|P2028|ECONNREFUSED|ECONNRESET|ETIMEDOUT|SQLITE_BUSY|SQLITE_IOERR|SQLITE_CANTOPEN)$/.test(e.code)) return true
-  return typeof e?.message === 'string' && /(Can't reach database|Connection terminated|ECONNREFUSED|timeout exceeded when trying to connect|database is locked)/i.test(e.message)
+  if (
+    typeof e?.code === 'string' &&
+    /^(P1001|P1002|P1008|P1017|P2024|P2028|ECONNREFUSED|ECONNRESET|ETIMEDOUT|SQLITE_BUSY|SQLITE_IOERR|SQLITE_CANTOPEN)$/.test(
+      e.code
+    )
+  ) {
+    return true
+  }
+  return (
+    typeof e?.message === 'string' &&
+    /(Can't reach database|Connection terminated|ECONNREFUSED|timeout exceeded when trying to connect|database is locked)/i.test(
+      e.message
+    )
+  )
 }

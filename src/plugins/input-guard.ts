@@ -10,10 +10,16 @@ const NUL = '\u0000'
 
 /** The JSON pointer of the first string (or object key) holding a NUL, or null. Iterative: bodies may nest deeply. */
 export function nulPath (value: unknown): string | null {
-  interface Frame { v: unknown, parent: Frame | null, key: string }
+  interface Frame {
+    v: unknown
+    parent: Frame | null
+    key: string
+  }
   const pointer = (f: Frame): string => {
     const keys: string[] = []
-    for (let at: Frame | null = f; at?.parent != null; at = at.parent) keys.push(at.key.replace(/~/g, '~0').replace(/\//g, '~1'))
+    for (let at: Frame | null = f; at?.parent != null; at = at.parent) {
+      keys.push(at.key.replace(/~/g, '~0').replace(/\//g, '~1'))
+    }
     return '/' + keys.reverse().join('/')
   }
   const stack: Frame[] = [{ v: value, parent: null, key: '' }]
@@ -44,20 +50,37 @@ function nulError (context: 'params' | 'querystring' | 'body', path: string): Er
   return Object.assign(new Error(`${path} must not contain a NUL character (U+0000)`), {
     statusCode: 400,
     validationContext: context,
-    validation: [{ keyword: 'nul', instancePath: path === '/' ? '' : path, schemaPath: '', params: {}, message: 'must not contain a NUL character (U+0000)' }]
+    validation: [
+      {
+        keyword: 'nul',
+        instancePath: path === '/' ? '' : path,
+        schemaPath: '',
+        params: {},
+        message: 'must not contain a NUL character (U+0000)'
+      }
+    ]
   })
 }
 
 export function checkNul (request: FastifyRequest): Error | null {
-  for (const [context, value] of [['params', request.params], ['querystring', request.query], ['body', request.body]] as const) {
+  for (const [context, value] of [
+    ['params', request.params],
+    ['querystring', request.query],
+    ['body', request.body]
+  ] as const) {
     const path = nulPath(value)
     if (path !== null) return nulError(context, path)
   }
   return null
 }
 
-export default fp(async function inputGuard (fastify: FastifyInstance) {
-  // A callback hook (not async): it runs on every request, the decision hot path included.
-  // Not for unknown routes: their answer is 404, whatever the input.
-  fastify.addHook('preValidation', (request, _reply, done) => { done(request.routeOptions.url === undefined ? undefined : checkNul(request) ?? undefined) })
-}, { name: 'input-guard' })
+export default fp(
+  async function inputGuard (fastify: FastifyInstance) {
+    // A callback hook (not async): it runs on every request, the decision hot path included.
+    // Not for unknown routes: their answer is 404, whatever the input.
+    fastify.addHook('preValidation', (request, _reply, done) => {
+      done(request.routeOptions.url === undefined ? undefined : (checkNul(request) ?? undefined))
+    })
+  },
+  { name: 'input-guard' }
+)

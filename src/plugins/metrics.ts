@@ -6,33 +6,65 @@ import type { FastifyInstance } from 'fastify'
 
 declare module 'fastify' {
   interface FastifyInstance {
-    metrics: { registry: Registry, decisions: Counter<'decision' | 'basis'> }
+    metrics: { registry: Registry; decisions: Counter<'decision' | 'basis'> }
   }
 }
 
-export default fp(async function metrics (fastify: FastifyInstance, opts: { expose: boolean }) {
-  const registry = new Registry()
-  collectDefaultMetrics({ register: registry })
-  const duration = new Histogram({
-    name: 'http_request_duration_seconds',
-    help: 'HTTP request duration by route template',
-    labelNames: ['method', 'route', 'status'] as const,
-    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
-    registers: [registry]
-  })
-  const decisions = new Counter({ name: 'consent_decisions_total', help: 'Decisions answered', labelNames: ['decision', 'basis'] as const, registers: [registry] })
-  const { index, audit, feed } = fastify.services
-  new Gauge({ name: 'consent_preferences_indexed', help: 'Active choices held in the in-memory index', registers: [registry], collect () { this.set(index.size) } })
-  new Gauge({ name: 'consent_audit_commits', help: 'Audit group commits since start', registers: [registry], collect () { this.set(audit.commits) } })
-  new Gauge({ name: 'consent_change_feed_fresh', help: '1 when the change feed polled successfully within the staleness bound', registers: [registry], collect () { this.set(feed.fresh ? 1 : 0) } })
-
-  fastify.decorate('metrics', { registry, decisions })
-  fastify.addHook('onResponse', async (request, reply) => {
-    duration.observe({ method: request.method, route: request.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) }, reply.elapsedTime / 1000)
-  })
-  if (opts.expose) {
-    fastify.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
-      return reply.type(registry.contentType).send(await registry.metrics())
+export default fp(
+  async function metrics (fastify: FastifyInstance, opts: { expose: boolean }) {
+    const registry = new Registry()
+    collectDefaultMetrics({ register: registry })
+    const duration = new Histogram({
+      name: 'http_request_duration_seconds',
+      help: 'HTTP request duration by route template',
+      labelNames: ['method', 'route', 'status'] as const,
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
+      registers: [registry]
     })
-  }
-}, { name: 'metrics', dependencies: ['services'] })
+    const decisions = new Counter({
+      name: 'consent_decisions_total',
+      help: 'Decisions answered',
+      labelNames: ['decision', 'basis'] as const,
+      registers: [registry]
+    })
+    const { index, audit, feed } = fastify.runtime
+    new Gauge({
+      name: 'consent_preferences_indexed',
+      help: 'Active choices held in the in-memory index',
+      registers: [registry],
+      collect () {
+        this.set(index.size)
+      }
+    })
+    new Gauge({
+      name: 'consent_audit_commits',
+      help: 'Audit group commits since start',
+      registers: [registry],
+      collect () {
+        this.set(audit.commits)
+      }
+    })
+    new Gauge({
+      name: 'consent_change_feed_fresh',
+      help: '1 when the change feed polled successfully within the staleness bound',
+      registers: [registry],
+      collect () {
+        this.set(feed.fresh ? 1 : 0)
+      }
+    })
+
+    fastify.decorate('metrics', { registry, decisions })
+    fastify.addHook('onResponse', async (request, reply) => {
+      duration.observe(
+        { method: request.method, route: request.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) },
+        reply.elapsedTime / 1000
+      )
+    })
+    if (opts.expose) {
+      fastify.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
+        return reply.type(registry.contentType).send(await registry.metrics())
+      })
+    }
+  },
+  { name: 'metrics', dependencies: ['runtime'] }
+)

@@ -1,7 +1,9 @@
-// Errors as RFC 9457 problem details. Handlers throw an HttpProblem; the error handler (errors.ts)
-// turns it, Fastify's validation errors and anything unexpected into the right answer.
+// Errors as RFC 9457 problem details. The domain and the use cases throw a Problem; a route throws
+// an HttpProblem only for what exists in HTTP alone. The error handler (errors.ts) turns both,
+// Fastify's validation errors and anything unexpected into the right answer.
+import type { ProblemKind } from '../domain/problems.ts'
 
-export interface FieldError { path: string, message: string }
+export type { FieldError } from '../domain/problems.ts'
 
 const TITLES: Record<number, string> = {
   400: 'Bad Request',
@@ -25,25 +27,30 @@ export function problemTitle (status: number): string {
   return TITLES[status] ?? 'Error'
 }
 
+/**
+ * A failure that exists only in HTTP (406, 413, 414, 415: what the request's framing asked for).
+ * Everything the domain or a use case refuses is a Problem (src/domain/problems.ts) instead.
+ */
 export class HttpProblem extends Error {
   constructor (
     readonly statusCode: number,
-    readonly detail: string,
-    readonly errors?: FieldError[],
-    readonly headers?: Record<string, string>
+    readonly detail: string
   ) {
     super(detail)
     this.name = 'HttpProblem'
   }
 }
 
-export const badRequest = (path: string, message: string): HttpProblem => new HttpProblem(400, message, [{ path, message }])
-export const invalidFields = (errors: FieldError[]): HttpProblem => new HttpProblem(400, errors.map(e => `${e.path}: ${e.message}`).join('; '), errors)
-export const unauthorized = (detail: string): HttpProblem => new HttpProblem(401, detail, undefined, { 'www-authenticate': `Bearer error="invalid_token", error_description="${detail.replace(/"/g, '\'')}"` })
-export const forbidden = (detail: string): HttpProblem => new HttpProblem(403, detail)
-export const notFound = (detail: string): HttpProblem => new HttpProblem(404, detail)
-export const conflict = (detail: string): HttpProblem => new HttpProblem(409, detail)
-export const unavailable = (detail = 'The consent store is unavailable; no decision can be made. Retry shortly.'): HttpProblem => new HttpProblem(503, detail, undefined, { 'retry-after': '1' })
+/** The one mapping from a Problem's kind to an HTTP status. */
+export const STATUS_OF: Readonly<Record<ProblemKind, number>> = {
+  invalid: 400,
+  unauthenticated: 401,
+  forbidden: 403,
+  'not-found': 404,
+  conflict: 409,
+  'too-many-requests': 429,
+  unavailable: 503
+}
 
 /** The problem+json schema, shared by every route's error responses (and so by the OpenAPI document). */
 export const problemSchema = {
@@ -57,16 +64,29 @@ export const problemSchema = {
     requestId: { type: 'string' },
     errors: {
       type: 'array',
-      items: { type: 'object', properties: { path: { type: 'string' }, message: { type: 'string' } }, required: ['path', 'message'] }
+      items: {
+        type: 'object',
+        properties: { path: { type: 'string' }, message: { type: 'string' } },
+        required: ['path', 'message']
+      }
     }
   },
   required: ['type', 'title', 'status', 'detail', 'requestId'],
-  example: { type: 'about:blank', title: 'Bad Request', status: 400, detail: '/nhsNumber: NHS number check digit is wrong', requestId: '6f1c9a52-7f0e-4a8e-9a44-1d1a3c0f9b21', errors: [{ path: '/nhsNumber', message: 'NHS number check digit is wrong' }] }
+  example: {
+    type: 'about:blank',
+    title: 'Bad Request',
+    status: 400,
+    detail: '/nhsNumber: NHS number check digit is wrong',
+    requestId: '6f1c9a52-7f0e-4a8e-9a44-1d1a3c0f9b21',
+    errors: [{ path: '/nhsNumber', message: 'NHS number check digit is wrong' }]
+  }
 } as const
 
 /** Error responses for a route: each status it can answer besides success. */
 export function problemResponses (...statuses: number[]): Record<number, unknown> {
   const out: Record<number, unknown> = {}
-  for (const s of statuses) out[s] = { description: problemTitle(s), content: { 'application/problem+json': { schema: problemSchema } } }
+  for (const s of statuses) {
+    out[s] = { description: problemTitle(s), content: { 'application/problem+json': { schema: problemSchema } } }
+  }
   return out
 }

@@ -6,11 +6,11 @@ import fp from 'fastify-plugin'
 import rateLimit from '@fastify/rate-limit'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { SharedCounters } from '../store/shared-counters.ts'
-import { HttpProblem } from './problems.ts'
-import { sendProblem } from './errors.ts'
+import { Problem } from '../domain/problems.ts'
+import { sendUnrouted } from './errors.ts'
 import { scrubLogLine } from '../logger.ts'
 
-type Callback = (err: Error | null, result: { current: number, ttl: number }) => void
+type Callback = (err: Error | null, result: { current: number; ttl: number }) => void
 
 /** Adapts SharedCounters to @fastify/rate-limit's store interface. */
 function sharedStore (counters: SharedCounters, prefix: string): new () => object {
@@ -25,33 +25,47 @@ function sharedStore (counters: SharedCounters, prefix: string): new () => objec
       cb(null, { current: c.current, ttl: c.ttlMs })
     }
 
-    child (): SharedStore { return new SharedStore() }
+    child (): SharedStore {
+      return new SharedStore()
+    }
   }
 }
 
 const UNLIMITED = /^\/(health\/|metrics|docs|openapi\.json|\.well-known\/)/
 
-export default fp(async function rateLimits (fastify: FastifyInstance) {
-  const { config, counters } = fastify.services
-  await fastify.register(rateLimit, {
-    global: true,
-    hook: 'preHandler',
-    max: config.rateLimitPerMinute,
-    timeWindow: 60_000,
-    store: sharedStore(counters, 'rl:') as never,
-    keyGenerator: (request: FastifyRequest) => request.caller !== null ? `client:${request.caller.client.id}` : `ip:${request.ip}`,
-    allowList: (request: FastifyRequest) => UNLIMITED.test(request.url),
-    errorResponseBuilder: (_request, context) => new HttpProblem(429, `Rate limit exceeded: at most ${context.max} requests a minute for this client; retry after ${context.after}`)
-  })
+export default fp(
+  async function rateLimits (fastify: FastifyInstance) {
+    const { config, counters } = fastify.runtime
+    await fastify.register(rateLimit, {
+      global: true,
+      hook: 'preHandler',
+      max: config.rateLimitPerMinute,
+      timeWindow: 60_000,
+      store: sharedStore(counters, 'rl:') as never,
+      keyGenerator: (request: FastifyRequest) =>
+        request.caller !== null ? `client:${request.caller.client.id}` : `ip:${request.ip}`,
+      allowList: (request: FastifyRequest) => UNLIMITED.test(request.url),
+      errorResponseBuilder: (_request, context) =>
+        new Problem(
+          'too-many-requests',
+          `Rate limit exceeded: at most ${context.max} requests a minute for this client; retry after ${context.after}`
+        )
+    })
 
-  const notFoundLimit = fastify.rateLimit({
-    max: config.notFoundPerMinute,
-    timeWindow: 60_000,
-    keyGenerator: (request: FastifyRequest) => `404:${request.ip}`,
-    errorResponseBuilder: (_request, context) => new HttpProblem(429, `Too many requests for unknown routes; retry after ${context.after}`)
-  })
-  fastify.setNotFoundHandler({ preHandler: notFoundLimit }, async (request, reply) => {
-    // The path is echoed without anything shaped like an NHS number or a token.
-    return sendProblem(request, reply, 404, `No route ${request.method} ${scrubLogLine(request.url.split('?')[0].slice(0, 100))}`)
-  })
-}, { name: 'rate-limits', dependencies: ['services', 'auth'] })
+    const notFoundLimit = fastify.rateLimit({
+      max: config.notFoundPerMinute,
+      timeWindow: 60_000,
+      keyGenerator: (request: FastifyRequest) => `404:${request.ip}`,
+      errorResponseBuilder: (_request, context) =>
+        new Problem('too-many-requests', `Too many requests for unknown routes; retry after ${context.after}`)
+    })
+    fastify.setNotFoundHandler({ preHandler: notFoundLimit }, async (request, reply) => {
+      // The path is echoed without anything shaped like an NHS number or a token.
+      return sendUnrouted(request, reply, {
+        status: 404,
+        detail: `No route ${request.method} ${scrubLogLine(request.url.split('?')[0].slice(0, 100))}`
+      })
+    })
+  },
+  { name: 'rate-limits', dependencies: ['runtime', 'auth'] }
+)

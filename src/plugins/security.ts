@@ -12,33 +12,42 @@ import type { FastifyInstance } from 'fastify'
 function helmetHeaders (options: HelmetOptions): Record<string, string> {
   const headers: Record<string, string> = {}
   const res = {
-    setHeader (name: string, value: string | number | string[]) { headers[name.toLowerCase()] = String(value) },
-    removeHeader (name: string) { headers[name.toLowerCase()] = '' }
+    setHeader (name: string, value: string | number | string[]) {
+      headers[name.toLowerCase()] = String(value)
+    },
+    removeHeader (name: string) {
+      headers[name.toLowerCase()] = ''
+    }
   }
   helmet(options)({} as IncomingMessage, res as unknown as ServerResponse, () => {})
   return Object.fromEntries(Object.entries(headers).filter(([, v]) => v !== ''))
 }
 
-export default fp(async function security (fastify: FastifyInstance) {
-  const securityHeaders = helmetHeaders({
-    contentSecurityPolicy: {
-      directives: {
-        defaultSrc: ["'self'"],
-        scriptSrc: ["'self'"],
-        styleSrc: ["'self'", "'unsafe-inline'"],
-        imgSrc: ["'self'", 'data:', 'validator.swagger.io'],
-        frameAncestors: ["'none'"],
-        // TLS is terminated in front of the service; on a plain-HTTP development port the upgrade
-        // would break Swagger UI's own requests.
-        upgradeInsecureRequests: null
-      }
-    },
-    hsts: { maxAge: 31_536_000, includeSubDomains: true }
-  })
-  fastify.addHook('onRequest', async (_request, reply) => { reply.headers(securityHeaders) })
-  // application/x-www-form-urlencoded, for the token endpoint (RFC 6749).
-  await fastify.register(formbody, { bodyLimit: 32_768 })
-  fastify.addHook('onSend', async (_request, reply) => {
-    if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store')
-  })
-}, { name: 'security' })
+export default fp(
+  async function security (fastify: FastifyInstance) {
+    const securityHeaders = helmetHeaders({
+      contentSecurityPolicy: {
+        directives: {
+          defaultSrc: ["'self'"],
+          scriptSrc: ["'self'"],
+          styleSrc: ["'self'", "'unsafe-inline'"],
+          imgSrc: ["'self'", 'data:', 'validator.swagger.io'],
+          frameAncestors: ["'none'"],
+          // TLS is terminated in front of the service; on a plain-HTTP development port the upgrade
+          // would break Swagger UI's own requests.
+          upgradeInsecureRequests: null
+        }
+      },
+      hsts: { maxAge: 31_536_000, includeSubDomains: true }
+    })
+    fastify.addHook('onRequest', async (_request, reply) => {
+      reply.headers(securityHeaders)
+    })
+    // application/x-www-form-urlencoded, for the token endpoint (RFC 6749).
+    await fastify.register(formbody, { bodyLimit: 32_768 })
+    fastify.addHook('onSend', async (_request, reply) => {
+      if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store')
+    })
+  },
+  { name: 'security' }
+)

@@ -9,19 +9,34 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { parseNhsNumber } from '../domain/nhs-number.ts'
 import { PurposeCatalog, SEED_PURPOSES } from '../domain/purposes.ts'
 import { HttpProblem } from '../plugins/problems.ts'
+import { answerFor } from '../plugins/errors.ts'
 import { PACKAGE_ROOT } from '../paths.ts'
 import { listAuditEvents } from '../store/audit-log.ts'
 import { toPreference, type StoredPreference } from '../store/rows.ts'
 import {
-  FHIR_JSON, auditEventResource, capabilityStatement, consentResource, dateRange, issueCodeFor, nhsNumberToken,
-  operationOutcome, searchBundle, type ClientInfo, type IssueCode
+  FHIR_JSON,
+  auditEventResource,
+  capabilityStatement,
+  consentResource,
+  dateRange,
+  fhirError,
+  issueCodeFor,
+  nhsNumberToken,
+  operationOutcome,
+  searchBundle,
+  type ClientInfo,
+  type IssueCode
 } from '../fhir/resources.ts'
 import { SYSTEMS, ownSystems } from '../fhir/terminology.ts'
-import { decodeCursor, encodeCursor, security } from './v1/common.ts'
+import { decodeCursor, encodeCursor, security } from '../http/common.ts'
 
 /** A FHIR-specific rejection: the HTTP status plus the OperationOutcome issue code that says why. */
 class FhirIssue extends HttpProblem {
-  constructor (status: number, readonly issueCode: IssueCode, message: string) {
+  constructor (
+    status: number,
+    readonly issueCode: IssueCode,
+    message: string
+  ) {
     super(status, message)
   }
 }
@@ -46,73 +61,162 @@ const EXAMPLES = (() => {
   const ctx = { own, catalog: new PurposeCatalog(SEED_PURPOSES) }
   const at = new Date('2026-11-25T10:00:00.000Z')
   const choice: StoredPreference = {
-    id: '5b8a0c1e-2d3f-4a5b-8c6d-7e8f9a0b1c2d', nhsNumber: '9434765919', purpose: 'planning-research', decision: 'deny', effectiveFrom: new Date('2026-11-20T00:00:00.000Z'),
-    recordedAt: at, source: 'paper-form', status: 'active', recordedBy: { odsCode: 'B82005', clientId: '2f1e0d9c-8b7a-4654-a3b2-c1d0e9f8a7b6' }, clientId: '2f1e0d9c-8b7a-4654-a3b2-c1d0e9f8a7b6',
-    note: null, externalId: null, enteredInErrorReason: null, enteredInErrorAt: null, enteredInErrorBy: null
+    id: '5b8a0c1e-2d3f-4a5b-8c6d-7e8f9a0b1c2d',
+    nhsNumber: '9434765919',
+    purpose: 'planning-research',
+    decision: 'deny',
+    effectiveFrom: new Date('2026-11-20T00:00:00.000Z'),
+    recordedAt: at,
+    source: 'paper-form',
+    status: 'active',
+    recordedBy: { odsCode: 'B82005', clientId: '2f1e0d9c-8b7a-4654-a3b2-c1d0e9f8a7b6' },
+    clientId: '2f1e0d9c-8b7a-4654-a3b2-c1d0e9f8a7b6',
+    note: null,
+    externalId: null,
+    enteredInErrorReason: null,
+    enteredInErrorAt: null,
+    enteredInErrorBy: null
   }
   const consent = consentResource(choice, [choice], ctx, at.getTime())
-  const event = auditEventResource({
-    id: 'a3c1f0de-6b2e-4f7a-8d91-2c4e5f6a7b80', chain: 'c0ffee00-1111-4222-8333-444455556666', chainSeq: 41, seq: 42n, at, type: 'decision', clientId: choice.clientId,
-    requestId: '6f1c9a52-7f0e-4a8e-9a44-1d1a3c0f9b21', nhsNumber: choice.nhsNumber, purpose: 'gp-data-secondary-use', outcome: 'deny', prevHash: '', hash: '',
-    details: JSON.stringify({ basis: 'patient-preference', reason: 'Patient opted out of planning-research, which covers gp-data-secondary-use', preferenceId: choice.id, alertId: null })
-  }, ctx, () => ({ name: 'Dorset data services', odsCode: null }))
-  const search = (resource: string, r: fhir4.FhirResource): fhir4.Bundle => ({ ...searchBundle([r], { self: `${own.base}/fhir/${resource}?patient.identifier=${encodeURIComponent(`${SYSTEMS.nhsNumber}|9434765919`)}&_count=100` }, own.base, resource === 'Consent' ? 1 : undefined), meta: { lastUpdated: at.toISOString() } })
+  const event = auditEventResource(
+    {
+      id: 'a3c1f0de-6b2e-4f7a-8d91-2c4e5f6a7b80',
+      chain: 'c0ffee00-1111-4222-8333-444455556666',
+      chainSeq: 41,
+      seq: 42n,
+      at,
+      type: 'decision',
+      clientId: choice.clientId,
+      requestId: '6f1c9a52-7f0e-4a8e-9a44-1d1a3c0f9b21',
+      nhsNumber: choice.nhsNumber,
+      purpose: 'gp-data-secondary-use',
+      outcome: 'deny',
+      prevHash: '',
+      hash: '',
+      details: JSON.stringify({
+        basis: 'patient-preference',
+        reason: 'Patient opted out of planning-research, which covers gp-data-secondary-use',
+        preferenceId: choice.id,
+        alertId: null
+      })
+    },
+    ctx,
+    () => ({ name: 'Dorset data services', odsCode: null })
+  )
+  const search = (resource: string, r: fhir4.FhirResource): fhir4.Bundle => ({
+    ...searchBundle(
+      [r],
+      {
+        self: `${own.base}/fhir/${resource}?patient.identifier=${encodeURIComponent(`${SYSTEMS.nhsNumber}|9434765919`)}&_count=100`
+      },
+      own.base,
+      resource === 'Consent' ? 1 : undefined
+    ),
+    meta: { lastUpdated: at.toISOString() }
+  })
   return { consent, consents: search('Consent', consent), events: search('AuditEvent', event) }
 })()
 const outcomeSchema = {
   ...fhirObject('OperationOutcome', 'FHIR R4 OperationOutcome'),
-  example: { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'value', diagnostics: 'NHS number check digit is wrong' }] }
+  example: {
+    resourceType: 'OperationOutcome',
+    issue: [{ severity: 'error', code: 'value', diagnostics: 'NHS number check digit is wrong' }]
+  }
 }
-const fhirResponse = (description: string, schema: Record<string, unknown>): Record<string, unknown> => ({ description, content: { [FHIR_JSON]: { schema } } })
+const fhirResponse = (description: string, schema: Record<string, unknown>): Record<string, unknown> => ({
+  description,
+  content: { [FHIR_JSON]: { schema } }
+})
 const outcomes = (...statuses: number[]): Record<number, unknown> =>
-  Object.fromEntries(statuses.map(s => [s, fhirResponse(`OperationOutcome (issue code ${issueCodeFor(s)})`, outcomeSchema)]))
-const patientToken = { type: 'string', maxLength: 200, description: `${SYSTEMS.nhsNumber}|{NHS number}`, example: `${SYSTEMS.nhsNumber}|9434765919` }
+  Object.fromEntries(
+    statuses.map(s => [s, fhirResponse(`OperationOutcome (issue code ${issueCodeFor(s)})`, outcomeSchema)])
+  )
+const patientToken = {
+  type: 'string',
+  maxLength: 200,
+  description: `${SYSTEMS.nhsNumber}|{NHS number}`,
+  example: `${SYSTEMS.nhsNumber}|9434765919`
+}
 const paging = {
   _count: { type: 'integer', minimum: 1, maximum: 500, default: 100 },
-  _cursor: { type: 'string', maxLength: 200, description: 'From the Bundle\'s next link' },
+  _cursor: { type: 'string', maxLength: 200, description: "From the Bundle's next link" },
   _format: { type: 'string', maxLength: 100, description: 'json, application/json or application/fhir+json' }
 }
 
-interface PatientQuery { 'patient.identifier'?: string, 'patient:identifier'?: string, _count: number, _cursor?: string, _format?: string }
+interface PatientQuery {
+  'patient.identifier'?: string
+  'patient:identifier'?: string
+  _count: number
+  _cursor?: string
+  _format?: string
+}
 
 export default async function fhirRoutes (fastify: FastifyInstance): Promise<void> {
-  const { db, registry, audit, config } = fastify.services
+  const { db, registry, audit, config } = fastify.runtime
   const own = ownSystems(config.publicUrl)
   const version = (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version
-  const context = (): { own: typeof own, catalog: typeof registry.catalog } => ({ own, catalog: registry.catalog })
+  const context = (): { own: typeof own; catalog: typeof registry.catalog } => ({ own, catalog: registry.catalog })
 
-  fastify.setErrorHandler(async (err: Error, _request, reply) => {
-    if (err instanceof FhirIssue) return await reply.code(err.statusCode).type(FHIR_JSON).send(operationOutcome(err.issueCode, [err.detail]))
-    throw err // everything else: the global handler, which answers OperationOutcome under /fhir too
+  // Every error under /fhir is an OperationOutcome (SPEC §3): FHIR's own issues with their issue
+  // code, everything else by the one mapping (answerFor) dressed as FHIR.
+  fastify.setErrorHandler(async (err: unknown, request, reply) => {
+    if (err instanceof FhirIssue) {
+      return await reply
+        .code(err.statusCode)
+        .type(FHIR_JSON)
+        .send(operationOutcome(err.issueCode, [err.detail]))
+    }
+    const answer = answerFor(err, request)
+    if (answer.headers !== undefined) reply.headers(answer.headers)
+    return await reply
+      .code(answer.status)
+      .type(FHIR_JSON)
+      .send(fhirError(answer.status, answer.detail, answer.errors))
   })
 
   // JSON only: a client asking for XML gets a 406 rather than JSON it cannot read.
   fastify.addHook('onRequest', async (request: FastifyRequest<{ Querystring: { _format?: string } }>) => {
     const format = request.query._format
     const accept = request.headers.accept
-    if (format !== undefined && !/^(json|application\/(fhir\+)?json)$/.test(format)) throw new FhirIssue(406, 'not-supported', 'only JSON is supported (_format=json)')
-    if (accept !== undefined && !/(json|\*\/\*|application\/\*)/.test(accept)) throw new FhirIssue(406, 'not-supported', 'only application/fhir+json is supported')
+    if (format !== undefined && !/^(json|application\/(fhir\+)?json)$/.test(format)) {
+      throw new FhirIssue(406, 'not-supported', 'only JSON is supported (_format=json)')
+    }
+    if (accept !== undefined && !/(json|\*\/\*|application\/\*)/.test(accept)) {
+      throw new FhirIssue(406, 'not-supported', 'only application/fhir+json is supported')
+    }
   })
 
   const send = (reply: FastifyReply, resource: unknown): FastifyReply => reply.type(FHIR_JSON).send(resource)
 
-  fastify.get('/metadata', {
-    schema: {
-      tags: ['fhir'],
-      summary: 'The FHIR CapabilityStatement',
-      description: 'Exactly what this FHIR API supports: read and search Consent, search AuditEvent, bearer tokens from /oauth2/token. No token needed.',
-      querystring: { type: 'object', additionalProperties: false, properties: { _format: paging._format } },
-      response: { 200: fhirResponse('CapabilityStatement', fhirObject('CapabilityStatement', 'FHIR R4 CapabilityStatement')), ...outcomes(400, 406) }
-    }
-  }, async (_request, reply) => send(reply, capabilityStatement({ base: own.base, version, date: CAPABILITY_DATE })))
+  fastify.get(
+    '/metadata',
+    {
+      schema: {
+        tags: ['fhir'],
+        summary: 'The FHIR CapabilityStatement',
+        description:
+          'Exactly what this FHIR API supports: read and search Consent, search AuditEvent, bearer tokens from /oauth2/token. No token needed.',
+        querystring: { type: 'object', additionalProperties: false, properties: { _format: paging._format } },
+        response: {
+          200: fhirResponse('CapabilityStatement', fhirObject('CapabilityStatement', 'FHIR R4 CapabilityStatement')),
+          ...outcomes(400, 406)
+        }
+      }
+    },
+    async (_request, reply) => send(reply, capabilityStatement({ base: own.base, version, date: CAPABILITY_DATE }))
+  )
 
   /** The patient a search names, by NHS number; the two spellings FHIR allows for a chained identifier. */
   function patientOf (q: PatientQuery): string {
     const dotted = q['patient.identifier']
     const modifier = q['patient:identifier']
-    if (dotted !== undefined && modifier !== undefined) throw new FhirIssue(400, 'invalid', 'send patient.identifier or patient:identifier, not both')
+    if (dotted !== undefined && modifier !== undefined) {
+      throw new FhirIssue(400, 'invalid', 'send patient.identifier or patient:identifier, not both')
+    }
     const token = dotted ?? modifier
-    if (token === undefined) throw new FhirIssue(400, 'required', `patient.identifier is required: ${SYSTEMS.nhsNumber}|{NHS number}`)
+    if (token === undefined) {
+      throw new FhirIssue(400, 'required', `patient.identifier is required: ${SYSTEMS.nhsNumber}|{NHS number}`)
+    }
     const value = nhsNumberToken(token)
     if (!value.ok) throw new FhirIssue(400, 'not-supported', value.message)
     const parsed = parseNhsNumber(value.value)
@@ -134,112 +238,207 @@ export default async function fhirRoutes (fastify: FastifyInstance): Promise<voi
     return `${own.base}/fhir/${resource}?${qs.toString()}`
   }
 
-  fastify.get<{ Querystring: PatientQuery & { status?: string } }>('/Consent', {
-    onRequest: fastify.requireScope('consent:read'),
-    schema: {
-      tags: ['fhir'],
-      summary: 'A patient\'s recorded choices as FHIR Consents',
-      description: 'One Consent per recorded choice, newest first, following UK Core Consent. status: active (in force, or scheduled), inactive (superseded by a later choice, by the same rule the decisions use), entered-in-error. Scope consent:read.',
-      security,
-      querystring: {
-        type: 'object',
-        additionalProperties: false,
-        properties: { 'patient.identifier': patientToken, 'patient:identifier': patientToken, status: { type: 'string', maxLength: 100, description: 'active, inactive, entered-in-error; comma-separated for any of them' }, ...paging }
-      },
-      response: { 200: fhirResponse('Bundle (searchset) of Consent', fhirObject('Bundle', 'FHIR R4 Bundle', EXAMPLES.consents)), ...outcomes(400, 401, 403, 406, 503) }
-    }
-  }, async (request, reply) => {
-    const q = request.query
-    const nhsNumber = patientOf(q)
-    const statuses = q.status?.split(',')
-    if (statuses?.some(s => !CONSENT_STATUSES.includes(s)) === true) throw new FhirIssue(400, 'value', `status must be among ${CONSENT_STATUSES.join(', ')}`)
-    const offset = Number(cursorOf(q) ?? 0n)
-    const rows = await db.prisma.preference.findMany({ where: { nhsNumber }, orderBy: [{ recordedAt: 'desc' }, { id: 'desc' }] })
-    // Least privilege: a client sees the choices for the purposes it is registered for.
-    const caller = request.caller
-    const records = rows.map(toPreference).filter(r => caller !== null && registry.catalog.isAllowed(caller.client.purposes, r.purpose))
-    const now = Date.now()
-    const consents = records.map(r => consentResource(r, records, context(), now)).filter(c => statuses === undefined || statuses.includes(c.status))
-    const page = consents.slice(offset, offset + q._count)
-    const params = { 'patient.identifier': `${SYSTEMS.nhsNumber}|${nhsNumber}`, status: q.status, _count: String(q._count) }
-    const more = offset + q._count < consents.length
-    return send(reply, searchBundle(page, {
-      self: searchUrl('Consent', { ...params, _cursor: q._cursor }),
-      ...(more ? { next: searchUrl('Consent', { ...params, _cursor: encodeCursor(String(offset + q._count)) }) } : {})
-    }, own.base, consents.length))
-  })
-
-  fastify.get<{ Params: { id: string }, Querystring: { _format?: string } }>('/Consent/:id', {
-    onRequest: fastify.requireScope('consent:read'),
-    schema: {
-      tags: ['fhir'],
-      summary: 'One recorded choice as a FHIR Consent',
-      security,
-      params: { type: 'object', properties: { id: { type: 'string', pattern: '^[A-Za-z0-9\\-.]{1,64}$' } }, required: ['id'] },
-      querystring: { type: 'object', additionalProperties: false, properties: { _format: paging._format } },
-      response: { 200: fhirResponse('Consent', fhirObject('Consent', 'FHIR R4 Consent (UK Core Consent)', EXAMPLES.consent)), ...outcomes(400, 401, 403, 404, 406, 503) }
-    }
-  }, async (request, reply) => {
-    const row = await db.prisma.preference.findUnique({ where: { id: request.params.id } })
-    if (row === null || request.caller === null || !registry.catalog.isAllowed(request.caller.client.purposes, row.purpose)) throw new FhirIssue(404, 'not-found', `no Consent with id ${request.params.id}`)
-    const p = toPreference(row)
-    // Its status depends on the other choices for the same patient and purpose.
-    const siblings = (await db.prisma.preference.findMany({ where: { nhsNumber: p.nhsNumber, purpose: p.purpose } })).map(toPreference)
-    return send(reply, consentResource(p, siblings, context(), Date.now()))
-  })
-
-  fastify.get<{ Querystring: PatientQuery & { date?: string[] } }>('/AuditEvent', {
-    onRequest: fastify.requireScope('audit:read'),
-    schema: {
-      tags: ['fhir'],
-      summary: 'The audit trail about a patient as FHIR AuditEvents',
-      description: 'Newest first: every decision about the patient (who asked, for what purpose, the outcome, following IHE BALP) and every change to their recorded choices. Answers a subject access request "who looked at my record". Scope audit:read.',
-      security,
-      querystring: {
-        type: 'object',
-        additionalProperties: false,
-        properties: {
-          'patient.identifier': patientToken,
-          'patient:identifier': patientToken,
-          date: { type: 'array', maxItems: 4, items: { type: 'string', maxLength: 40 }, description: 'eq, ge, gt, le or lt followed by a date or date-time; repeat for a range' },
-          ...paging
+  fastify.get<{ Querystring: PatientQuery & { status?: string } }>(
+    '/Consent',
+    {
+      onRequest: fastify.requireScope('consent:read'),
+      schema: {
+        tags: ['fhir'],
+        summary: "A patient's recorded choices as FHIR Consents",
+        description:
+          'One Consent per recorded choice, newest first, following UK Core Consent. status: active (in force, or scheduled), inactive (superseded by a later choice, by the same rule the decisions use), entered-in-error. Scope consent:read.',
+        security,
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            'patient.identifier': patientToken,
+            'patient:identifier': patientToken,
+            status: {
+              type: 'string',
+              maxLength: 100,
+              description: 'active, inactive, entered-in-error; comma-separated for any of them'
+            },
+            ...paging
+          }
+        },
+        response: {
+          200: fhirResponse('Bundle (searchset) of Consent', fhirObject('Bundle', 'FHIR R4 Bundle', EXAMPLES.consents)),
+          ...outcomes(400, 401, 403, 406, 503)
         }
-      },
-      response: { 200: fhirResponse('Bundle (searchset) of AuditEvent', fhirObject('Bundle', 'FHIR R4 Bundle', EXAMPLES.events)), ...outcomes(400, 401, 403, 406, 503) }
-    }
-  }, async (request, reply) => {
-    const q = request.query
-    const nhsNumber = patientOf(q)
-    let from = -Infinity
-    let until = Infinity
-    for (const value of q.date ?? []) {
-      const range = dateRange(value)
-      if (range === null) throw new FhirIssue(400, 'value', 'date must be a prefix (eq, ge, gt, le, lt) and a date (2026-11-25) or date-time with a time zone (2026-11-25T10:00:00Z)')
-      from = Math.max(from, range.from ?? -Infinity)
-      until = Math.min(until, range.until ?? Infinity)
-    }
-    const beforeSeq = cursorOf(q)
-    await audit.flush()
-    const events = until <= from
-      ? []
-      : await listAuditEvents(db, {
-        nhsNumber,
-        from: Number.isFinite(from) ? new Date(from) : undefined,
-        to: Number.isFinite(until) ? new Date(until - 1) : undefined,
-        beforeSeq,
-        limit: q._count + 1
+      }
+    },
+    async (request, reply) => {
+      const q = request.query
+      const nhsNumber = patientOf(q)
+      const statuses = q.status?.split(',')
+      if (statuses?.some(s => !CONSENT_STATUSES.includes(s)) === true) {
+        throw new FhirIssue(400, 'value', `status must be among ${CONSENT_STATUSES.join(', ')}`)
+      }
+      const offset = Number(cursorOf(q) ?? 0n)
+      const rows = await db.prisma.preference.findMany({
+        where: { nhsNumber },
+        orderBy: [{ recordedAt: 'desc' }, { id: 'desc' }]
       })
-    const page = events.slice(0, q._count)
-    const clients = new Map<string, ClientInfo | undefined>()
-    for (const id of new Set(page.map(e => e.clientId).filter(id => id !== null))) {
-      const c = registry.cachedClient(id) ?? await registry.client(id)
-      clients.set(id, c === undefined ? undefined : { name: c.name, odsCode: c.odsCode })
+      // Least privilege: a client sees the choices for the purposes it is registered for.
+      const caller = request.caller
+      const records = rows
+        .map(toPreference)
+        .filter(r => caller !== null && registry.catalog.isAllowed(caller.client.purposes, r.purpose))
+      const now = Date.now()
+      const consents = records
+        .map(r => consentResource(r, records, context(), now))
+        .filter(c => statuses === undefined || statuses.includes(c.status))
+      const page = consents.slice(offset, offset + q._count)
+      const params = {
+        'patient.identifier': `${SYSTEMS.nhsNumber}|${nhsNumber}`,
+        status: q.status,
+        _count: String(q._count)
+      }
+      const more = offset + q._count < consents.length
+      return send(
+        reply,
+        searchBundle(
+          page,
+          {
+            self: searchUrl('Consent', { ...params, _cursor: q._cursor }),
+            ...(more
+              ? { next: searchUrl('Consent', { ...params, _cursor: encodeCursor(String(offset + q._count)) }) }
+              : {})
+          },
+          own.base,
+          consents.length
+        )
+      )
     }
-    const resources = page.map(e => auditEventResource(e, context(), id => clients.get(id)))
-    const params = { 'patient.identifier': `${SYSTEMS.nhsNumber}|${nhsNumber}`, date: q.date, _count: String(q._count) }
-    return send(reply, searchBundle(resources, {
-      self: searchUrl('AuditEvent', { ...params, _cursor: q._cursor }),
-      ...(events.length > q._count ? { next: searchUrl('AuditEvent', { ...params, _cursor: encodeCursor(page[page.length - 1].seq) }) } : {})
-    }, own.base))
-  })
+  )
+
+  fastify.get<{ Params: { id: string }; Querystring: { _format?: string } }>(
+    '/Consent/:id',
+    {
+      onRequest: fastify.requireScope('consent:read'),
+      schema: {
+        tags: ['fhir'],
+        summary: 'One recorded choice as a FHIR Consent',
+        security,
+        params: {
+          type: 'object',
+          properties: { id: { type: 'string', pattern: '^[A-Za-z0-9\\-.]{1,64}$' } },
+          required: ['id']
+        },
+        querystring: { type: 'object', additionalProperties: false, properties: { _format: paging._format } },
+        response: {
+          200: fhirResponse('Consent', fhirObject('Consent', 'FHIR R4 Consent (UK Core Consent)', EXAMPLES.consent)),
+          ...outcomes(400, 401, 403, 404, 406, 503)
+        }
+      }
+    },
+    async (request, reply) => {
+      const row = await db.prisma.preference.findUnique({ where: { id: request.params.id } })
+      if (
+        row === null ||
+        request.caller === null ||
+        !registry.catalog.isAllowed(request.caller.client.purposes, row.purpose)
+      ) {
+        throw new FhirIssue(404, 'not-found', `no Consent with id ${request.params.id}`)
+      }
+      const p = toPreference(row)
+      // Its status depends on the other choices for the same patient and purpose.
+      const siblings = (
+        await db.prisma.preference.findMany({ where: { nhsNumber: p.nhsNumber, purpose: p.purpose } })
+      ).map(toPreference)
+      return send(reply, consentResource(p, siblings, context(), Date.now()))
+    }
+  )
+
+  fastify.get<{ Querystring: PatientQuery & { date?: string[] } }>(
+    '/AuditEvent',
+    {
+      onRequest: fastify.requireScope('audit:read'),
+      schema: {
+        tags: ['fhir'],
+        summary: 'The audit trail about a patient as FHIR AuditEvents',
+        description:
+          'Newest first: every decision about the patient (who asked, for what purpose, the outcome, following IHE BALP) and every change to their recorded choices. Answers a subject access request "who looked at my record". Scope audit:read.',
+        security,
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            'patient.identifier': patientToken,
+            'patient:identifier': patientToken,
+            date: {
+              type: 'array',
+              maxItems: 4,
+              items: { type: 'string', maxLength: 40 },
+              description: 'eq, ge, gt, le or lt followed by a date or date-time; repeat for a range'
+            },
+            ...paging
+          }
+        },
+        response: {
+          200: fhirResponse(
+            'Bundle (searchset) of AuditEvent',
+            fhirObject('Bundle', 'FHIR R4 Bundle', EXAMPLES.events)
+          ),
+          ...outcomes(400, 401, 403, 406, 503)
+        }
+      }
+    },
+    async (request, reply) => {
+      const q = request.query
+      const nhsNumber = patientOf(q)
+      let from = -Infinity
+      let until = Infinity
+      for (const value of q.date ?? []) {
+        const range = dateRange(value)
+        if (range === null) {
+          throw new FhirIssue(
+            400,
+            'value',
+            'date must be a prefix (eq, ge, gt, le, lt) and a date (2026-11-25) or date-time with a time zone (2026-11-25T10:00:00Z)'
+          )
+        }
+        from = Math.max(from, range.from ?? -Infinity)
+        until = Math.min(until, range.until ?? Infinity)
+      }
+      const beforeSeq = cursorOf(q)
+      await audit.flush()
+      const events =
+        until <= from
+          ? []
+          : await listAuditEvents(db, {
+            nhsNumber,
+            from: Number.isFinite(from) ? new Date(from) : undefined,
+            to: Number.isFinite(until) ? new Date(until - 1) : undefined,
+            beforeSeq,
+            limit: q._count + 1
+          })
+      const page = events.slice(0, q._count)
+      const clients = new Map<string, ClientInfo | undefined>()
+      for (const id of new Set(page.map(e => e.clientId).filter(id => id !== null))) {
+        const c = registry.cachedClient(id) ?? (await registry.client(id))
+        clients.set(id, c === undefined ? undefined : { name: c.name, odsCode: c.odsCode })
+      }
+      const resources = page.map(e => auditEventResource(e, context(), id => clients.get(id)))
+      const params = {
+        'patient.identifier': `${SYSTEMS.nhsNumber}|${nhsNumber}`,
+        date: q.date,
+        _count: String(q._count)
+      }
+      return send(
+        reply,
+        searchBundle(
+          resources,
+          {
+            self: searchUrl('AuditEvent', { ...params, _cursor: q._cursor }),
+            ...(events.length > q._count
+              ? { next: searchUrl('AuditEvent', { ...params, _cursor: encodeCursor(page[page.length - 1].seq) }) }
+              : {})
+          },
+          own.base
+        )
+      )
+    }
+  )
 }

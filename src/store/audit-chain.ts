@@ -25,18 +25,38 @@ export function genesisHash (chain: string): string {
 export function hashEvent (e: ChainedFields): string {
   // A JSON array fixes the field order and escapes separators, so no two events share a preimage.
   const preimage = JSON.stringify([
-    e.id, e.chain, e.chainSeq, e.at.toISOString(), e.type, e.clientId, e.requestId,
-    e.nhsNumber, e.purpose, e.outcome, e.details, e.prevHash
+    e.id,
+    e.chain,
+    e.chainSeq,
+    e.at.toISOString(),
+    e.type,
+    e.clientId,
+    e.requestId,
+    e.nhsNumber,
+    e.purpose,
+    e.outcome,
+    e.details,
+    e.prevHash
   ])
   return createHash('sha256').update(preimage).digest('hex')
 }
 
-export interface StoredEvent extends ChainedFields { seq: bigint, hash: string }
+export interface StoredEvent extends ChainedFields {
+  seq: bigint
+  hash: string
+}
 
-export interface BrokenLink { eventId: string | null, chain: string, reason: string }
+export interface BrokenLink {
+  eventId: string | null
+  chain: string
+  reason: string
+}
 
 /** Checks one chain's events (in chainSeq order); returns the first broken link or null. */
-export async function verifyChain (chain: string, events: AsyncIterable<StoredEvent> | Iterable<StoredEvent>): Promise<{ checked: number, broken: BrokenLink | null }> {
+export async function verifyChain (
+  chain: string,
+  events: AsyncIterable<StoredEvent> | Iterable<StoredEvent>
+): Promise<{ checked: number; broken: BrokenLink | null }> {
   let expectedSeq = 0
   let prevHash = genesisHash(chain)
   let lastSeq = -1n
@@ -44,11 +64,33 @@ export async function verifyChain (chain: string, events: AsyncIterable<StoredEv
   for await (const e of events) {
     checked++
     if (e.chainSeq !== expectedSeq) {
-      return { checked, broken: { eventId: e.id, chain, reason: e.chainSeq > expectedSeq ? `gap: events ${expectedSeq}..${e.chainSeq - 1} of the chain are missing before this one` : `event repeats position ${e.chainSeq} of the chain` } }
+      return {
+        checked,
+        broken: {
+          eventId: e.id,
+          chain,
+          reason:
+            e.chainSeq > expectedSeq
+              ? `gap: events ${expectedSeq}..${e.chainSeq - 1} of the chain are missing before this one`
+              : `event repeats position ${e.chainSeq} of the chain`
+        }
+      }
     }
-    if (e.prevHash !== prevHash) return { checked, broken: { eventId: e.id, chain, reason: 'prevHash does not match the hash of the previous event in the chain' } }
-    if (hashEvent(e) !== e.hash) return { checked, broken: { eventId: e.id, chain, reason: 'hash does not match the event\'s content (the event was edited)' } }
-    if (e.seq <= lastSeq) return { checked, broken: { eventId: e.id, chain, reason: 'event is out of order in the log' } }
+    if (e.prevHash !== prevHash) {
+      return {
+        checked,
+        broken: { eventId: e.id, chain, reason: 'prevHash does not match the hash of the previous event in the chain' }
+      }
+    }
+    if (hashEvent(e) !== e.hash) {
+      return {
+        checked,
+        broken: { eventId: e.id, chain, reason: "hash does not match the event's content (the event was edited)" }
+      }
+    }
+    if (e.seq <= lastSeq) {
+      return { checked, broken: { eventId: e.id, chain, reason: 'event is out of order in the log' } }
+    }
     lastSeq = e.seq
     prevHash = e.hash
     expectedSeq++

@@ -3,6 +3,7 @@
 // next one, so durability costs one commit per batch rather than one per request. State changes
 // (a preference, a client, a purpose) run inside the same transaction as their audit row and
 // change-sequence row, so neither can be committed without the other.
+import { Problem, STORE_UNAVAILABLE } from '../domain/problems.ts'
 import { randomUUID } from 'node:crypto'
 import type { Database } from './database.ts'
 import type { Prisma as PrismaNS } from './generated/sqlite/client.ts'
@@ -12,10 +13,19 @@ import { AUDIT_COLUMNS, type DriverWriter } from './driver-writer.ts'
 export type Tx = PrismaNS.TransactionClient
 
 export const AUDIT_TYPES = [
-  'decision', 'filter', 'preference.recorded', 'preference.entered-in-error', 'client.created',
-  'client.updated', 'purpose.created', 'purpose.updated', 'alert.reviewed', 'token.issued', 'import'
+  'decision',
+  'filter',
+  'preference.recorded',
+  'preference.entered-in-error',
+  'client.created',
+  'client.updated',
+  'purpose.created',
+  'purpose.updated',
+  'alert.reviewed',
+  'token.issued',
+  'import'
 ] as const
-export type AuditType = typeof AUDIT_TYPES[number]
+export type AuditType = (typeof AUDIT_TYPES)[number]
 
 export interface AuditInput {
   /** Set when the id must be known before the event is written (the bulk filter's X-Audit-Id). */
@@ -29,7 +39,9 @@ export interface AuditInput {
   details?: Record<string, unknown>
 }
 
-export interface AuditRecord extends ChainedFields { hash: string }
+export interface AuditRecord extends ChainedFields {
+  hash: string
+}
 
 export interface AlertInput {
   id: string
@@ -39,18 +51,28 @@ export interface AlertInput {
   reason: string
 }
 
-export class StoreUnavailableError extends Error {
+/** The audit writer could not commit: the answer must not leave (rule 7), so the request fails closed. */
+export class StoreUnavailableError extends Problem {
   constructor (cause: unknown) {
-    super('the consent store is unavailable', { cause })
+    super('unavailable', STORE_UNAVAILABLE, undefined, 1)
     this.name = 'StoreUnavailableError'
+    this.cause = cause
   }
 }
 
-interface Waiter<T> { resolve: (v: T) => void, reject: (e: unknown) => void }
+interface Waiter<T> {
+  resolve: (v: T) => void
+  reject: (e: unknown) => void
+}
 
 type Item =
-  | { kind: 'event', input: AuditInput, alert: AlertInput | undefined, waiter: Waiter<AuditRecord> }
-  | { kind: 'work', input: (result: unknown) => AuditInput, work: (tx: Tx) => Promise<unknown>, waiter: Waiter<{ result: unknown, audit: AuditRecord }> }
+  | { kind: 'event'; input: AuditInput; alert: AlertInput | undefined; waiter: Waiter<AuditRecord> }
+  | {
+    kind: 'work'
+    input: (result: unknown) => AuditInput
+    work: (tx: Tx) => Promise<unknown>
+    waiter: Waiter<{ result: unknown; audit: AuditRecord }>
+  }
 
 const ROWS_PER_STATEMENT = 400
 
@@ -62,9 +84,14 @@ export class AuditWriter {
   private draining: Promise<void> | null = null
   private closed = false
   commits = 0
-  constructor (private readonly db: Database, private readonly writer: DriverWriter) {}
+  constructor (
+    private readonly db: Database,
+    private readonly writer: DriverWriter
+  ) {}
 
-  get chainId (): string { return this.chain }
+  get chainId (): string {
+    return this.chain
+  }
 
   /** Records one event (and optionally the alert it raises); resolves once committed. */
   record (input: AuditInput, alert?: AlertInput): Promise<AuditRecord> {
@@ -77,13 +104,16 @@ export class AuditWriter {
    * Runs `work` in a transaction together with the audit event describing its result; resolves
    * once both are committed. `work` must only write through the transaction it is given.
    */
-  commit<T> (work: (tx: Tx) => Promise<T>, input: (result: T) => AuditInput): Promise<{ result: T, audit: AuditRecord }> {
+  commit<T>(
+    work: (tx: Tx) => Promise<T>,
+    input: (result: T) => AuditInput
+  ): Promise<{ result: T; audit: AuditRecord }> {
     return new Promise((resolve, reject) => {
       this.enqueue({
         kind: 'work',
         work,
         input: input as (r: unknown) => AuditInput,
-        waiter: { resolve: resolve as Waiter<{ result: unknown, audit: AuditRecord }>['resolve'], reject }
+        waiter: { resolve: resolve as Waiter<{ result: unknown; audit: AuditRecord }>['resolve'], reject }
       })
     })
   }
@@ -99,7 +129,10 @@ export class AuditWriter {
   }
 
   private enqueue (item: Item): void {
-    if (this.closed) { item.waiter.reject(new Error('audit writer is closed')); return }
+    if (this.closed) {
+      item.waiter.reject(new Error('audit writer is closed'))
+      return
+    }
     this.queue.push(item)
     this.schedule()
   }
@@ -108,7 +141,9 @@ export class AuditWriter {
     if (this.draining !== null) return
     // setImmediate lets the requests of this event-loop turn join the same commit.
     this.draining = new Promise<void>(resolve => setImmediate(resolve))
-      .then(async () => { await this.drain() })
+      .then(async () => {
+        await this.drain()
+      })
       .finally(() => {
         this.draining = null
         if (this.queue.length > 0) this.schedule()
@@ -168,9 +203,22 @@ export class AuditWriter {
   private async writeEvents (items: Array<Extract<Item, { kind: 'event' }>>): Promise<void> {
     const records = items.map(it => this.chainEvent(it.input))
     try {
-      const alerts = items.flatMap((it, k) => it.alert === undefined
-        ? []
-        : [{ id: it.alert.id, auditId: records[k].id, nhsNumber: it.alert.nhsNumber, purpose: it.alert.purpose, clientId: it.alert.clientId, reason: it.alert.reason, raisedAt: records[k].at, status: 'open' }])
+      const alerts = items.flatMap((it, k) =>
+        it.alert === undefined
+          ? []
+          : [
+              {
+                id: it.alert.id,
+                auditId: records[k].id,
+                nhsNumber: it.alert.nhsNumber,
+                purpose: it.alert.purpose,
+                clientId: it.alert.clientId,
+                reason: it.alert.reason,
+                raisedAt: records[k].at,
+                status: 'open'
+              }
+            ]
+      )
       await this.writer.writeAudit(records, alerts)
       this.commits++
       items.forEach((it, k) => it.waiter.resolve(records[k]))
@@ -205,13 +253,25 @@ export class AuditWriter {
       const chunk = records.slice(start, start + ROWS_PER_STATEMENT)
       const values: unknown[] = []
       for (const r of chunk) {
-        values.push(r.id, r.chain, r.chainSeq, this.db.date(r.at), r.type, r.clientId, r.requestId, r.nhsNumber, r.purpose, r.outcome, r.details, r.prevHash, r.hash)
+        values.push(
+          r.id,
+          r.chain,
+          r.chainSeq,
+          this.db.date(r.at),
+          r.type,
+          r.clientId,
+          r.requestId,
+          r.nhsNumber,
+          r.purpose,
+          r.outcome,
+          r.details,
+          r.prevHash,
+          r.hash
+        )
       }
       await tx.$executeRawUnsafe(insertSql(this.db, 'audit_events', AUDIT_COLUMNS, chunk.length), ...values)
     }
   }
-
-
 }
 
 /** A multi-row INSERT: one statement for many rows is ~20x cheaper per row than createMany (SPEC §6). */
@@ -227,6 +287,17 @@ export function insertSql (db: Database, table: string, columns: string[], rows:
 }
 
 /** Appends to the change sequence inside a state-changing transaction. */
-export async function appendChange (tx: Tx, db: Database, kind: 'preference' | 'client' | 'purpose', ref: string): Promise<void> {
-  await tx.$executeRawUnsafe(`INSERT INTO "changes" ("kind", "ref", "at", "origin") VALUES (${db.param(1)}, ${db.param(2)}, ${db.param(3)}, ${db.param(4)})`, kind, ref, db.date(new Date()), db.instanceId)
+export async function appendChange (
+  tx: Tx,
+  db: Database,
+  kind: 'preference' | 'client' | 'purpose',
+  ref: string
+): Promise<void> {
+  await tx.$executeRawUnsafe(
+    `INSERT INTO "changes" ("kind", "ref", "at", "origin") VALUES (${db.param(1)}, ${db.param(2)}, ${db.param(3)}, ${db.param(4)})`,
+    kind,
+    ref,
+    db.date(new Date()),
+    db.instanceId
+  )
 }

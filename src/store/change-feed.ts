@@ -39,7 +39,9 @@ export class ChangeFeed {
     await this.registry.load()
     await loadPreferences(this.db, this.index)
     this.lastSuccess = Date.now()
-    this.timer = setInterval(() => { void this.poll() }, this.pollMs)
+    this.timer = setInterval(() => {
+      void this.poll()
+    }, this.pollMs)
     this.timer.unref()
   }
 
@@ -57,21 +59,42 @@ export class ChangeFeed {
   poll (): Promise<void> {
     if (this.running === null) {
       this.running = this.pollOnce()
-        .then(() => { this.lastSuccess = Date.now() }, err => { this.onError(err) })
-        .finally(() => { this.running = null })
+        .then(
+          () => {
+            this.lastSuccess = Date.now()
+          },
+          err => {
+            this.onError(err)
+          }
+        )
+        .finally(() => {
+          this.running = null
+        })
     }
     return this.running
   }
 
   private async pollOnce (): Promise<void> {
     for (;;) {
-      const changes = await this.db.prisma.change.findMany({ where: { seq: { gt: this.cursor } }, orderBy: { seq: 'asc' }, take: PAGE })
+      const changes = await this.db.prisma.change.findMany({
+        where: { seq: { gt: this.cursor } },
+        orderBy: { seq: 'asc' },
+        take: PAGE
+      })
       // Our own writes were applied when they committed.
       const fresh = changes.filter(c => !this.seenAbove.has(c.seq) && c.origin !== this.db.instanceId)
       // 'preferences' rows name a whole import batch (a JSON array of ids) in one change.
-      const preferenceIds = [...new Set(fresh.flatMap(c => c.kind === 'preference' ? [c.ref] : c.kind === 'preferences' ? JSON.parse(c.ref) as string[] : []))]
+      const preferenceIds = [
+        ...new Set(
+          fresh.flatMap(c =>
+            c.kind === 'preference' ? [c.ref] : c.kind === 'preferences' ? (JSON.parse(c.ref) as string[]) : []
+          )
+        )
+      ]
       for (let i = 0; i < preferenceIds.length; i += 5000) {
-        const rows = await this.db.prisma.preference.findMany({ where: { id: { in: preferenceIds.slice(i, i + 5000) } } })
+        const rows = await this.db.prisma.preference.findMany({
+          where: { id: { in: preferenceIds.slice(i, i + 5000) } }
+        })
         for (const row of rows) this.index.apply(toIndexed(toPreference(row)))
       }
       for (const c of fresh) {
@@ -89,7 +112,10 @@ export class ChangeFeed {
       this.seenAbove.delete(this.cursor + 1n)
       this.cursor++
     }
-    if (this.seenAbove.size === 0) { this.gapSince = null; return }
+    if (this.seenAbove.size === 0) {
+      this.gapSince = null
+      return
+    }
     this.gapSince ??= Date.now()
     if (Date.now() - this.gapSince > GAP_PATIENCE_MS) {
       // Give up on the oldest gap: skip to the lowest seen value and keep going from there.

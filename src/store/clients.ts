@@ -20,62 +20,102 @@ export type ClientPatch = Partial<NewClient> & { status?: 'active' | 'suspended'
 
 /** What the audit trail keeps of a client: never key material. */
 export function clientSummary (c: ClientRecord): Record<string, unknown> {
-  return { name: c.name, odsCode: c.odsCode, scopes: c.scopes, purposes: c.purposes, exemptions: c.exemptions, kids: (c.jwks?.keys ?? []).map(k => k.kid), jwksUrl: c.jwksUrl, status: c.status }
+  return {
+    name: c.name,
+    odsCode: c.odsCode,
+    scopes: c.scopes,
+    purposes: c.purposes,
+    exemptions: c.exemptions,
+    kids: (c.jwks?.keys ?? []).map(k => k.kid),
+    jwksUrl: c.jwksUrl,
+    status: c.status
+  }
 }
 
-export async function createClient (db: Database, audit: AuditWriter, input: NewClient, actor: { clientId: string | null, requestId: string | null }): Promise<ClientRecord> {
+export async function createClient (
+  db: Database,
+  audit: AuditWriter,
+  input: NewClient,
+  actor: { clientId: string | null; requestId: string | null }
+): Promise<ClientRecord> {
   const now = new Date()
   const id = randomUUID()
-  const { result } = await audit.commit(async tx => {
-    const row = await tx.client.create({
-      data: {
-        id,
-        name: input.name,
-        odsCode: input.odsCode ?? null,
-        scopes: JSON.stringify(input.scopes),
-        purposes: JSON.stringify(input.purposes),
-        exemptions: JSON.stringify(input.exemptions),
-        jwks: input.jwks === null ? null : JSON.stringify(input.jwks),
-        jwksUrl: input.jwksUrl,
-        status: 'active',
-        createdAt: now,
-        updatedAt: now
-      }
+  const { result } = await audit.commit(
+    async tx => {
+      const row = await tx.client.create({
+        data: {
+          id,
+          name: input.name,
+          odsCode: input.odsCode ?? null,
+          scopes: JSON.stringify(input.scopes),
+          purposes: JSON.stringify(input.purposes),
+          exemptions: JSON.stringify(input.exemptions),
+          jwks: input.jwks === null ? null : JSON.stringify(input.jwks),
+          jwksUrl: input.jwksUrl,
+          status: 'active',
+          createdAt: now,
+          updatedAt: now
+        }
+      })
+      await appendChange(tx, db, 'client', id)
+      return toClient(row)
+    },
+    client => ({
+      type: 'client.created',
+      clientId: actor.clientId,
+      requestId: actor.requestId,
+      outcome: 'created',
+      details: { subjectClientId: client.id, ...clientSummary(client) }
     })
-    await appendChange(tx, db, 'client', id)
-    return toClient(row)
-  }, client => ({ type: 'client.created', clientId: actor.clientId, requestId: actor.requestId, outcome: 'created', details: { subjectClientId: client.id, ...clientSummary(client) } }))
+  )
   return result
 }
 
 /** Applies a patch; undefined when the client does not exist. */
-export async function updateClient (db: Database, audit: AuditWriter, id: string, patch: ClientPatch, actor: { clientId: string | null, requestId: string | null }): Promise<ClientRecord | undefined> {
-  const { result } = await audit.commit(async tx => {
-    const existing = await tx.client.findUnique({ where: { id } })
-    if (existing === null) return undefined
-    const before = toClient(existing)
-    const row = await tx.client.update({
-      where: { id },
-      data: {
-        ...(patch.name !== undefined ? { name: patch.name } : {}),
-        ...(patch.odsCode !== undefined ? { odsCode: patch.odsCode } : {}),
-        ...(patch.scopes !== undefined ? { scopes: JSON.stringify(patch.scopes) } : {}),
-        ...(patch.purposes !== undefined ? { purposes: JSON.stringify(patch.purposes) } : {}),
-        ...(patch.exemptions !== undefined ? { exemptions: JSON.stringify(patch.exemptions) } : {}),
-        ...(patch.jwks !== undefined ? { jwks: patch.jwks === null ? null : JSON.stringify(patch.jwks) } : {}),
-        ...(patch.jwksUrl !== undefined ? { jwksUrl: patch.jwksUrl } : {}),
-        ...(patch.status !== undefined ? { status: patch.status } : {}),
-        updatedAt: new Date()
-      }
+export async function updateClient (
+  db: Database,
+  audit: AuditWriter,
+  id: string,
+  patch: ClientPatch,
+  actor: { clientId: string | null; requestId: string | null }
+): Promise<ClientRecord | undefined> {
+  const { result } = await audit.commit(
+    async tx => {
+      const existing = await tx.client.findUnique({ where: { id } })
+      if (existing === null) return undefined
+      const before = toClient(existing)
+      const row = await tx.client.update({
+        where: { id },
+        data: {
+          ...(patch.name !== undefined ? { name: patch.name } : {}),
+          ...(patch.odsCode !== undefined ? { odsCode: patch.odsCode } : {}),
+          ...(patch.scopes !== undefined ? { scopes: JSON.stringify(patch.scopes) } : {}),
+          ...(patch.purposes !== undefined ? { purposes: JSON.stringify(patch.purposes) } : {}),
+          ...(patch.exemptions !== undefined ? { exemptions: JSON.stringify(patch.exemptions) } : {}),
+          ...(patch.jwks !== undefined ? { jwks: patch.jwks === null ? null : JSON.stringify(patch.jwks) } : {}),
+          ...(patch.jwksUrl !== undefined ? { jwksUrl: patch.jwksUrl } : {}),
+          ...(patch.status !== undefined ? { status: patch.status } : {}),
+          updatedAt: new Date()
+        }
+      })
+      await appendChange(tx, db, 'client', id)
+      return { before, after: toClient(row) }
+    },
+    r => ({
+      type: 'client.updated',
+      clientId: actor.clientId,
+      requestId: actor.requestId,
+      outcome: r === undefined ? 'not-found' : 'updated',
+      details:
+        r === undefined
+          ? { subjectClientId: id }
+          : {
+              subjectClientId: id,
+              changed: Object.keys(patch),
+              before: clientSummary(r.before),
+              after: clientSummary(r.after)
+            }
     })
-    await appendChange(tx, db, 'client', id)
-    return { before, after: toClient(row) }
-  }, r => ({
-    type: 'client.updated',
-    clientId: actor.clientId,
-    requestId: actor.requestId,
-    outcome: r === undefined ? 'not-found' : 'updated',
-    details: r === undefined ? { subjectClientId: id } : { subjectClientId: id, changed: Object.keys(patch), before: clientSummary(r.before), after: clientSummary(r.after) }
-  }))
+  )
   return result?.after
 }

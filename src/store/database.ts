@@ -23,7 +23,7 @@ export interface Database {
   /** How a Date is passed as a raw SQL parameter so that Prisma reads it back as the same Date. */
   date: (d: Date) => Date | string
   /** How to open a second connection for the audit writer's hot path (audit-sink.ts). */
-  connection: { kind: 'sqlite', path: string } | { kind: 'postgresql', pool: PoolConfig }
+  connection: { kind: 'sqlite'; path: string } | { kind: 'postgresql'; pool: PoolConfig }
   close: () => Promise<void>
 }
 
@@ -71,7 +71,9 @@ export async function openDatabase (url: string, options: DatabaseOptions = {}):
       param: () => '?',
       date: sqliteDate,
       connection: { kind: 'sqlite', path },
-      close: async () => { await prisma.$disconnect() }
+      close: async () => {
+        await prisma.$disconnect()
+      }
     }
   }
   const parsed = new URL(url)
@@ -107,6 +109,8 @@ export async function openDatabase (url: string, options: DatabaseOptions = {}):
     param: i => `$${i}`,
     date: d => d,
     connection: { kind: 'postgresql', pool: poolConfig },
-    close: async () => { await prisma.$disconnect() }
+    close: async () => {
+      await prisma.$disconnect()
+    }
   }
 }

@@ -14,7 +14,16 @@ import type { ChainedFields } from './audit-chain.ts'
 /** An audit event as stored: its chained fields and its hash. */
 export type AuditRow = ChainedFields & { hash: string }
 
-export interface AlertRow { id: string, auditId: string, nhsNumber: string, purpose: string, clientId: string, reason: string, raisedAt: Date, status: string }
+export interface AlertRow {
+  id: string
+  auditId: string
+  nhsNumber: string
+  purpose: string
+  clientId: string
+  reason: string
+  raisedAt: Date
+  status: string
+}
 
 export interface DriverWriter {
   /** Commits the rows in one transaction; rejects if they may not be committed. */
@@ -28,13 +37,19 @@ export interface DriverWriter {
 }
 
 export class SinkError extends Error {
-  constructor (message: string, readonly code?: string) { super(message) }
+  constructor (
+    message: string,
+    readonly code?: string
+  ) {
+    super(message)
+  }
 }
 
 export function openDriverWriter (db: Database): DriverWriter {
-  return db.connection.kind === 'sqlite' ? new SqliteWorkerWriter(db.connection.path) : new PostgresWriter(db.connection.pool)
+  return db.connection.kind === 'sqlite'
+    ? new SqliteWorkerWriter(db.connection.path)
+    : new PostgresWriter(db.connection.pool)
 }
-
 
 /**
  * The worker thread's code: its own better-sqlite3 connection, so that the synchronous INSERTs and
@@ -86,22 +101,56 @@ parentPort.on('message', m => {
 const SQLITE_DRIVER = createRequire(import.meta.url).resolve('better-sqlite3')
 
 /** The columns each path writes, in the order of the rows sent to the worker. */
-export const AUDIT_COLUMNS = ['id', 'chain', 'chainSeq', 'at', 'type', 'clientId', 'requestId', 'nhsNumber', 'purpose', 'outcome', 'details', 'prevHash', 'hash']
+export const AUDIT_COLUMNS = [
+  'id',
+  'chain',
+  'chainSeq',
+  'at',
+  'type',
+  'clientId',
+  'requestId',
+  'nhsNumber',
+  'purpose',
+  'outcome',
+  'details',
+  'prevHash',
+  'hash'
+]
 const ALERT_COLUMNS = ['id', 'auditId', 'nhsNumber', 'purpose', 'clientId', 'reason', 'raisedAt', 'status']
-const PREFERENCE_COLUMNS = ['id', 'nhsNumber', 'purpose', 'decision', 'effectiveFrom', 'recordedAt', 'source', 'recordedBy', 'clientId', 'note', 'status', 'externalId']
+const PREFERENCE_COLUMNS = [
+  'id',
+  'nhsNumber',
+  'purpose',
+  'decision',
+  'effectiveFrom',
+  'recordedAt',
+  'source',
+  'recordedBy',
+  'clientId',
+  'note',
+  'status',
+  'externalId'
+]
 
 class SqliteWorkerWriter implements DriverWriter {
   private worker: Worker | null = null
   private nextId = 0
-  private readonly pending = new Map<number, { resolve: (result: unknown) => void, reject: (e: Error) => void }>()
+  private readonly pending = new Map<number, { resolve: (result: unknown) => void; reject: (e: Error) => void }>()
 
   constructor (private readonly path: string) {}
 
   private start (): Worker {
     if (this.worker !== null) return this.worker
-    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { path: this.path, driver: SQLITE_DRIVER, columns: { AUDIT: AUDIT_COLUMNS, ALERT: ALERT_COLUMNS, PREFERENCE: PREFERENCE_COLUMNS } } })
+    const worker = new Worker(WORKER_SOURCE, {
+      eval: true,
+      workerData: {
+        path: this.path,
+        driver: SQLITE_DRIVER,
+        columns: { AUDIT: AUDIT_COLUMNS, ALERT: ALERT_COLUMNS, PREFERENCE: PREFERENCE_COLUMNS }
+      }
+    })
     worker.unref()
-    worker.on('message', (m: { id: number, ok: boolean, result?: unknown, message?: string, code?: string }) => {
+    worker.on('message', (m: { id: number; ok: boolean; result?: unknown; message?: string; code?: string }) => {
       const p = this.pending.get(m.id)
       this.pending.delete(m.id)
       if (m.ok) p?.resolve(m.result)
@@ -113,7 +162,9 @@ class SqliteWorkerWriter implements DriverWriter {
       this.pending.clear()
     }
     worker.on('error', fail)
-    worker.on('exit', code => { if (this.worker === worker) fail(new Error(`exit ${code}`)) })
+    worker.on('exit', code => {
+      if (this.worker === worker) fail(new Error(`exit ${code}`))
+    })
     this.worker = worker
     return worker
   }
@@ -121,7 +172,9 @@ class SqliteWorkerWriter implements DriverWriter {
   private async send (message: Record<string, unknown>): Promise<unknown> {
     const worker = this.start()
     const id = this.nextId++
-    const done = new Promise<unknown>((resolve, reject) => { this.pending.set(id, { resolve, reject }) })
+    const done = new Promise<unknown>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject })
+    })
     worker.ref()
     worker.postMessage({ id, ...message })
     try {
@@ -133,8 +186,31 @@ class SqliteWorkerWriter implements DriverWriter {
 
   async writeAudit (events: AuditRow[], alerts: AlertRow[]): Promise<void> {
     await this.send({
-      events: events.map(r => [r.id, r.chain, r.chainSeq, sqliteDate(r.at), r.type, r.clientId, r.requestId, r.nhsNumber, r.purpose, r.outcome, r.details, r.prevHash, r.hash]),
-      alerts: alerts.map(a => [a.id, a.auditId, a.nhsNumber, a.purpose, a.clientId, a.reason, sqliteDate(a.raisedAt), a.status])
+      events: events.map(r => [
+        r.id,
+        r.chain,
+        r.chainSeq,
+        sqliteDate(r.at),
+        r.type,
+        r.clientId,
+        r.requestId,
+        r.nhsNumber,
+        r.purpose,
+        r.outcome,
+        r.details,
+        r.prevHash,
+        r.hash
+      ]),
+      alerts: alerts.map(a => [
+        a.id,
+        a.auditId,
+        a.nhsNumber,
+        a.purpose,
+        a.clientId,
+        a.reason,
+        sqliteDate(a.raisedAt),
+        a.status
+      ])
     })
   }
 
@@ -144,11 +220,27 @@ class SqliteWorkerWriter implements DriverWriter {
     const date = (d: Date): string => {
       const t = d.getTime()
       let text = dates.get(t)
-      if (text === undefined) { text = sqliteDate(d); dates.set(t, text) }
+      if (text === undefined) {
+        text = sqliteDate(d)
+        dates.set(t, text)
+      }
       return text
     }
     const inserted = await this.send({
-      preferences: rows.map(r => [r.id, r.nhsNumber, r.purpose, r.decision, date(r.effectiveFrom), date(r.recordedAt), r.source, JSON.stringify(r.recordedBy), r.clientId, r.note, r.status, r.externalId]),
+      preferences: rows.map(r => [
+        r.id,
+        r.nhsNumber,
+        r.purpose,
+        r.decision,
+        date(r.effectiveFrom),
+        date(r.recordedAt),
+        r.source,
+        JSON.stringify(r.recordedBy),
+        r.clientId,
+        r.note,
+        r.status,
+        r.externalId
+      ]),
       at: sqliteDate(new Date()),
       origin
     })
@@ -178,12 +270,14 @@ class PostgresWriter implements DriverWriter {
     this.pool.on('error', () => {})
   }
 
-  private async transaction<T> (work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  private async transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     const client = await this.pool.connect()
     let broken = false
     // A connection that breaks between two queries emits 'error' on the client; unheard, that
     // would be an uncaught exception. The query in progress fails anyway and says why.
-    const onError = (): void => { broken = true }
+    const onError = (): void => {
+      broken = true
+    }
     client.on('error', onError)
     try {
       await client.query('BEGIN')
@@ -204,14 +298,38 @@ class PostgresWriter implements DriverWriter {
     await this.transaction(async client => {
       await client.query(
         'INSERT INTO "audit_events" ("id", "chain", "chainSeq", "at", "type", "clientId", "requestId", "nhsNumber", "purpose", "outcome", "details", "prevHash", "hash") ' +
-        'SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::timestamp(3)[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[])',
-        [events.map(r => r.id), events.map(r => r.chain), events.map(r => r.chainSeq), events.map(r => pgDate(r.at)), events.map(r => r.type), events.map(r => r.clientId),
-          events.map(r => r.requestId), events.map(r => r.nhsNumber), events.map(r => r.purpose), events.map(r => r.outcome), events.map(r => r.details), events.map(r => r.prevHash), events.map(r => r.hash)])
+          'SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::timestamp(3)[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[])',
+        [
+          events.map(r => r.id),
+          events.map(r => r.chain),
+          events.map(r => r.chainSeq),
+          events.map(r => pgDate(r.at)),
+          events.map(r => r.type),
+          events.map(r => r.clientId),
+          events.map(r => r.requestId),
+          events.map(r => r.nhsNumber),
+          events.map(r => r.purpose),
+          events.map(r => r.outcome),
+          events.map(r => r.details),
+          events.map(r => r.prevHash),
+          events.map(r => r.hash)
+        ]
+      )
       if (alerts.length > 0) {
         await client.query(
           'INSERT INTO "alerts" ("id", "auditId", "nhsNumber", "purpose", "clientId", "reason", "raisedAt", "status") ' +
-          'SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamp(3)[], $8::text[])',
-          [alerts.map(a => a.id), alerts.map(a => a.auditId), alerts.map(a => a.nhsNumber), alerts.map(a => a.purpose), alerts.map(a => a.clientId), alerts.map(a => a.reason), alerts.map(a => pgDate(a.raisedAt)), alerts.map(a => a.status)])
+            'SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamp(3)[], $8::text[])',
+          [
+            alerts.map(a => a.id),
+            alerts.map(a => a.auditId),
+            alerts.map(a => a.nhsNumber),
+            alerts.map(a => a.purpose),
+            alerts.map(a => a.clientId),
+            alerts.map(a => a.reason),
+            alerts.map(a => pgDate(a.raisedAt)),
+            alerts.map(a => a.status)
+          ]
+        )
       }
     })
   }
@@ -220,15 +338,31 @@ class PostgresWriter implements DriverWriter {
     return await this.transaction(async client => {
       const inserted = await client.query<{ id: string }>(
         'INSERT INTO "preferences" ("id", "nhsNumber", "purpose", "decision", "effectiveFrom", "recordedAt", "source", "recordedBy", "clientId", "note", "status", "externalId") ' +
-        'SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamp(3)[], $6::timestamp(3)[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[]) ' +
-        'ON CONFLICT ("externalId") DO NOTHING RETURNING "id"',
-        [rows.map(r => r.id), rows.map(r => r.nhsNumber), rows.map(r => r.purpose), rows.map(r => r.decision), rows.map(r => pgDate(r.effectiveFrom)), rows.map(r => pgDate(r.recordedAt)),
-          rows.map(r => r.source), rows.map(r => JSON.stringify(r.recordedBy)), rows.map(r => r.clientId), rows.map(r => r.note), rows.map(r => r.status), rows.map(r => r.externalId)])
+          'SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamp(3)[], $6::timestamp(3)[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[]) ' +
+          'ON CONFLICT ("externalId") DO NOTHING RETURNING "id"',
+        [
+          rows.map(r => r.id),
+          rows.map(r => r.nhsNumber),
+          rows.map(r => r.purpose),
+          rows.map(r => r.decision),
+          rows.map(r => pgDate(r.effectiveFrom)),
+          rows.map(r => pgDate(r.recordedAt)),
+          rows.map(r => r.source),
+          rows.map(r => JSON.stringify(r.recordedBy)),
+          rows.map(r => r.clientId),
+          rows.map(r => r.note),
+          rows.map(r => r.status),
+          rows.map(r => r.externalId)
+        ]
+      )
       const ids = inserted.rows.map(r => r.id)
       const refs: string[] = []
       for (let i = 0; i < ids.length; i += 1000) refs.push(JSON.stringify(ids.slice(i, i + 1000)))
       if (refs.length > 0) {
-        await client.query('INSERT INTO "changes" ("kind", "ref", "at", "origin") SELECT \'preferences\', unnest($1::text[]), $2::timestamp(3), $3', [refs, pgDate(new Date()), origin])
+        await client.query(
+          'INSERT INTO "changes" ("kind", "ref", "at", "origin") SELECT \'preferences\', unnest($1::text[]), $2::timestamp(3), $3',
+          [refs, pgDate(new Date()), origin]
+        )
       }
       return new Set(ids)
     })

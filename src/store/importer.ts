@@ -11,7 +11,12 @@ import type { Database } from './database.ts'
 import type { StoredPreference } from './rows.ts'
 
 /** Inserts a batch; returns the records that were new (others had an externalId already loaded). */
-export async function insertImportBatch (db: Database, writer: DriverWriter, choices: ImportChoice[], clientId: string): Promise<StoredPreference[]> {
+export async function insertImportBatch (
+  db: Database,
+  writer: DriverWriter,
+  choices: ImportChoice[],
+  clientId: string
+): Promise<StoredPreference[]> {
   const now = new Date()
   const records: StoredPreference[] = choices.map(c => ({
     id: uuidv7(),

@@ -8,7 +8,11 @@ import { join } from 'node:path'
 import { PACKAGE_ROOT } from '../paths.ts'
 import type { Database } from './database.ts'
 
-export interface Migration { name: string, sql: string, checksum: string }
+export interface Migration {
+  name: string
+  sql: string
+  checksum: string
+}
 
 export function readMigrations (kind: Database['kind']): Migration[] {
   const dir = join(PACKAGE_ROOT, 'prisma', 'migrations', kind)
@@ -48,27 +52,39 @@ const PG_MIGRATION_LOCK = 72_411_903
 export async function migrate (db: Database): Promise<string[]> {
   const migrations = readMigrations(db.kind)
   const applied: string[] = []
-  await db.prisma.$transaction(async tx => {
-    if (db.kind === 'postgresql') await tx.$executeRawUnsafe(`SELECT pg_advisory_xact_lock(${PG_MIGRATION_LOCK})`)
-    await tx.$executeRawUnsafe(MIGRATIONS_TABLE[db.kind])
-    const done = await tx.$queryRawUnsafe<Array<{ migration_name: string, checksum: string }>>(
-      'SELECT "migration_name", "checksum" FROM "_prisma_migrations" WHERE "finished_at" IS NOT NULL AND "rolled_back_at" IS NULL')
-    const byName = new Map(done.map(r => [r.migration_name, r.checksum]))
-    for (const m of migrations) {
-      const previous = byName.get(m.name)
-      if (previous !== undefined) {
-        if (previous !== m.checksum) throw new Error(`migration ${m.name} was changed after it was applied (checksum mismatch)`)
-        continue
+  await db.prisma.$transaction(
+    async tx => {
+      if (db.kind === 'postgresql') await tx.$executeRawUnsafe(`SELECT pg_advisory_xact_lock(${PG_MIGRATION_LOCK})`)
+      await tx.$executeRawUnsafe(MIGRATIONS_TABLE[db.kind])
+      const done = await tx.$queryRawUnsafe<Array<{ migration_name: string; checksum: string }>>(
+        'SELECT "migration_name", "checksum" FROM "_prisma_migrations" WHERE "finished_at" IS NOT NULL AND "rolled_back_at" IS NULL'
+      )
+      const byName = new Map(done.map(r => [r.migration_name, r.checksum]))
+      for (const m of migrations) {
+        const previous = byName.get(m.name)
+        if (previous !== undefined) {
+          if (previous !== m.checksum) {
+            throw new Error(`migration ${m.name} was changed after it was applied (checksum mismatch)`)
+          }
+          continue
+        }
+        const statements = splitStatements(m.sql)
+        for (const statement of statements) await tx.$executeRawUnsafe(statement)
+        const now = new Date()
+        await tx.$executeRawUnsafe(
+          `INSERT INTO "_prisma_migrations" ("id", "checksum", "finished_at", "migration_name", "started_at", "applied_steps_count") VALUES (${db.param(1)}, ${db.param(2)}, ${db.param(3)}, ${db.param(4)}, ${db.param(5)}, ${db.param(6)})`,
+          randomUUID(),
+          m.checksum,
+          db.date(now),
+          m.name,
+          db.date(now),
+          statements.length
+        )
+        applied.push(m.name)
       }
-      const statements = splitStatements(m.sql)
-      for (const statement of statements) await tx.$executeRawUnsafe(statement)
-      const now = new Date()
-      await tx.$executeRawUnsafe(
-        `INSERT INTO "_prisma_migrations" ("id", "checksum", "finished_at", "migration_name", "started_at", "applied_steps_count") VALUES (${db.param(1)}, ${db.param(2)}, ${db.param(3)}, ${db.param(4)}, ${db.param(5)}, ${db.param(6)})`,
-        randomUUID(), m.checksum, db.date(now), m.name, db.date(now), statements.length)
-      applied.push(m.name)
-    }
-  }, { timeout: 120_000, maxWait: 30_000 })
+    },
+    { timeout: 120_000, maxWait: 30_000 }
+  )
   return applied
 }
 
@@ -76,7 +92,8 @@ export async function migrate (db: Database): Promise<string[]> {
 export async function isMigrated (db: Database): Promise<boolean> {
   const expected = readMigrations(db.kind).map(m => m.name)
   const rows = await db.prisma.$queryRawUnsafe<Array<{ migration_name: string }>>(
-    'SELECT "migration_name" FROM "_prisma_migrations" WHERE "finished_at" IS NOT NULL AND "rolled_back_at" IS NULL')
+    'SELECT "migration_name" FROM "_prisma_migrations" WHERE "finished_at" IS NOT NULL AND "rolled_back_at" IS NULL'
+  )
   const have = new Set(rows.map(r => r.migration_name))
   return expected.every(n => have.has(n))
 }

@@ -14,7 +14,9 @@ export class NhsNumberMap {
   private used = 0 // live entries plus tombstones
   private live = 0
 
-  get size (): number { return this.live }
+  get size (): number {
+    return this.live
+  }
 
   /** The value for the number, or -1. */
   get (nhsNumber: number): number {
@@ -34,14 +36,19 @@ export class NhsNumberMap {
   }
 
   set (nhsNumber: number, value: number): void {
-    if ((this.used + 1) * 2 > this.keys.length) this.rehash((this.live + 1) * 4 > this.keys.length ? this.keys.length * 2 : this.keys.length)
+    if ((this.used + 1) * 2 > this.keys.length) {
+      this.rehash((this.live + 1) * 4 > this.keys.length ? this.keys.length * 2 : this.keys.length)
+    }
     const n = nhsNumber + 1
     const mask = this.keys.length - 1
     let i = hash(n) & mask
     let tomb = -1
     for (;;) {
       const k = this.keys[i]
-      if (k === n) { this.values[i] = value; return }
+      if (k === n) {
+        this.values[i] = value
+        return
+      }
       if (k === TOMBSTONE && tomb === -1) tomb = i
       if (k === EMPTY) break
       i = (i + 1) & mask
@@ -60,7 +67,11 @@ export class NhsNumberMap {
     for (;;) {
       const k = this.keys[i]
       if (k === EMPTY) return
-      if (k === n) { this.keys[i] = TOMBSTONE; this.live--; return }
+      if (k === n) {
+        this.keys[i] = TOMBSTONE
+        this.live--
+        return
+      }
       i = (i + 1) & mask
     }
   }
@@ -79,7 +90,9 @@ export class NhsNumberMap {
     this.values = new Int32Array(this.keys.length)
     this.used = 0
     this.live = 0
-    for (let i = 0; i < keys.length; i++) if (keys[i] !== EMPTY && keys[i] !== TOMBSTONE) this.set(keys[i] - 1, values[i])
+    for (let i = 0; i < keys.length; i++) {
+      if (keys[i] !== EMPTY && keys[i] !== TOMBSTONE) this.set(keys[i] - 1, values[i])
+    }
   }
 }
 

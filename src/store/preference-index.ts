@@ -18,11 +18,17 @@ class Interned {
   private readonly byCode = new Map<string, number>()
   id (code: string): number {
     let i = this.byCode.get(code)
-    if (i === undefined) { i = this.codes.length; this.codes.push(code); this.byCode.set(code, i) }
+    if (i === undefined) {
+      i = this.codes.length
+      this.codes.push(code)
+      this.byCode.set(code, i)
+    }
     return i
   }
 
-  code (i: number): string { return this.codes[i] }
+  code (i: number): string {
+    return this.codes[i]
+  }
 }
 
 export class PreferenceIndex {
@@ -43,8 +49,13 @@ export class PreferenceIndex {
   private top = 0
   private count = 0
 
-  get size (): number { return this.count }
-  get patients (): number { return this.heads.size }
+  get size (): number {
+    return this.count
+  }
+
+  get patients (): number {
+    return this.heads.size
+  }
 
   /** Whether the patient (as a number) has any active record: false means the default answers. */
   hasChoices (nhsNumber: number): boolean {
@@ -74,15 +85,36 @@ export class PreferenceIndex {
 
   /** Adds, replaces or (when no longer active) removes a record, idempotently. */
   apply (record: PreferenceRecord): void {
-    this.applyFields(record.id, record.nhsNumber, record.purpose, record.decision, record.effectiveFrom.getTime(), record.recordedAt.getTime(), record.source, record.status === 'active')
+    this.applyFields(
+      record.id,
+      record.nhsNumber,
+      record.purpose,
+      record.decision,
+      record.effectiveFrom.getTime(),
+      record.recordedAt.getTime(),
+      record.source,
+      record.status === 'active'
+    )
   }
 
   /** apply() without building a record: for loading millions of rows at start. */
-  applyFields (id: string, nhsNumber: string, purpose: string, decision: string, effectiveFrom: number, recordedAt: number, source: string, active: boolean): void {
+  applyFields (
+    id: string,
+    nhsNumber: string,
+    purpose: string,
+    decision: string,
+    effectiveFrom: number,
+    recordedAt: number,
+    source: string,
+    active: boolean
+  ): void {
     const n = Number(nhsNumber)
     let previous = -1
     let slot = this.heads.get(n)
-    while (slot !== -1 && !this.hasId(slot, id)) { previous = slot; slot = this.next[slot] }
+    while (slot !== -1 && !this.hasId(slot, id)) {
+      previous = slot
+      slot = this.next[slot]
+    }
     if (!active) {
       if (slot === -1) return
       const after = this.next[slot]
@@ -132,7 +164,11 @@ export class PreferenceIndex {
 
   private grow (): void {
     const capacity = Math.ceil(this.capacity * 1.5)
-    const widen = <T extends Float64Array | Uint16Array | Uint8Array | Int32Array>(old: T, make: (n: number) => T, per = 1): T => {
+    const widen = <T extends Float64Array | Uint16Array | Uint8Array | Int32Array>(
+      old: T,
+      make: (n: number) => T,
+      per = 1
+    ): T => {
       const bigger = make(capacity * per)
       bigger.set(old)
       return bigger

@@ -13,8 +13,14 @@ export async function loadPreferences (store: Store, index: PreferenceIndex): Pr
   if (store.connection.kind === 'sqlite') {
     const db = new Database(store.connection.path, { readonly: true, timeout: 10_000 })
     try {
-      const rows = db.prepare('SELECT "id", "nhsNumber", "purpose", "decision", "effectiveFrom", "recordedAt", "source" FROM "preferences" WHERE "status" = \'active\'').raw()
-      for (const [id, nhs, purpose, decision, from, recorded, source] of rows.iterate() as IterableIterator<[string, string, string, string, string, string, string]>) {
+      const rows = db
+        .prepare(
+          'SELECT "id", "nhsNumber", "purpose", "decision", "effectiveFrom", "recordedAt", "source" FROM "preferences" WHERE "status" = \'active\''
+        )
+        .raw()
+      for (const [id, nhs, purpose, decision, from, recorded, source] of rows.iterate() as IterableIterator<
+        [string, string, string, string, string, string, string]
+      >) {
         index.applyFields(id, nhs, purpose, decision, Date.parse(from), Date.parse(recorded), source, true)
         loaded++
       }
@@ -29,7 +35,8 @@ export async function loadPreferences (store: Store, index: PreferenceIndex): Pr
     let after = ''
     for (;;) {
       const { rows } = await client.query<[string, string, string, string, number, number, string]>({
-        text: 'SELECT "id", "nhsNumber", "purpose", "decision", (EXTRACT(EPOCH FROM "effectiveFrom") * 1000)::float8, (EXTRACT(EPOCH FROM "recordedAt") * 1000)::float8, "source" ' +
+        text:
+          'SELECT "id", "nhsNumber", "purpose", "decision", (EXTRACT(EPOCH FROM "effectiveFrom") * 1000)::float8, (EXTRACT(EPOCH FROM "recordedAt") * 1000)::float8, "source" ' +
           'FROM "preferences" WHERE "status" = \'active\' AND "id" > $1 ORDER BY "id" LIMIT $2',
         values: [after, PAGE],
         rowMode: 'array'

@@ -17,66 +17,102 @@ export interface NewPreference {
   note: string | null
 }
 
-export interface Actor { clientId: string, requestId: string | null }
+export interface Actor {
+  clientId: string
+  requestId: string | null
+}
 
-export async function recordPreference (db: Database, audit: AuditWriter, input: NewPreference, actor: Actor): Promise<StoredPreference> {
+export async function recordPreference (
+  db: Database,
+  audit: AuditWriter,
+  input: NewPreference,
+  actor: Actor
+): Promise<StoredPreference> {
   const id = randomUUID()
-  const { result } = await audit.commit(async tx => {
-    const row = await tx.preference.create({
-      data: {
-        id,
-        nhsNumber: input.nhsNumber,
-        purpose: input.purpose,
-        decision: input.decision,
-        effectiveFrom: input.effectiveFrom,
-        recordedAt: new Date(),
-        source: input.source,
-        recordedBy: JSON.stringify(input.recordedBy),
-        clientId: actor.clientId,
-        note: input.note,
-        status: 'active'
+  const { result } = await audit.commit(
+    async tx => {
+      const row = await tx.preference.create({
+        data: {
+          id,
+          nhsNumber: input.nhsNumber,
+          purpose: input.purpose,
+          decision: input.decision,
+          effectiveFrom: input.effectiveFrom,
+          recordedAt: new Date(),
+          source: input.source,
+          recordedBy: JSON.stringify(input.recordedBy),
+          clientId: actor.clientId,
+          note: input.note,
+          status: 'active'
+        }
+      })
+      await appendChange(tx, db, 'preference', id)
+      return toPreference(row)
+    },
+    p => ({
+      type: 'preference.recorded',
+      clientId: actor.clientId,
+      requestId: actor.requestId,
+      nhsNumber: p.nhsNumber,
+      purpose: p.purpose,
+      outcome: p.decision,
+      details: {
+        preferenceId: p.id,
+        effectiveFrom: p.effectiveFrom.toISOString(),
+        source: p.source,
+        recordedBy: p.recordedBy
       }
     })
-    await appendChange(tx, db, 'preference', id)
-    return toPreference(row)
-  }, p => ({
-    type: 'preference.recorded',
-    clientId: actor.clientId,
-    requestId: actor.requestId,
-    nhsNumber: p.nhsNumber,
-    purpose: p.purpose,
-    outcome: p.decision,
-    details: { preferenceId: p.id, effectiveFrom: p.effectiveFrom.toISOString(), source: p.source, recordedBy: p.recordedBy }
-  }))
+  )
   return result
 }
 
-export type VoidResult = { kind: 'voided', record: StoredPreference } | { kind: 'not-found' } | { kind: 'already-voided', record: StoredPreference } | { kind: 'not-allowed', record: StoredPreference }
+export type VoidResult =
+  | { kind: 'voided'; record: StoredPreference }
+  | { kind: 'not-found' }
+  | { kind: 'already-voided'; record: StoredPreference }
+  | { kind: 'not-allowed'; record: StoredPreference }
 
 /**
  * Voids a record. `mayChange` says whether the caller may change choices for the record's purpose
  * (the same rule as recording one), so a client cannot void choices outside its purposes.
  */
-export async function markEnteredInError (db: Database, audit: AuditWriter, nhsNumber: string, id: string, reason: string, actor: Actor, mayChange: (purpose: string) => boolean): Promise<VoidResult> {
-  const { result } = await audit.commit(async (tx): Promise<VoidResult> => {
-    const row = await tx.preference.findUnique({ where: { id } })
-    if (row === null || row.nhsNumber !== nhsNumber) return { kind: 'not-found' }
-    if (!mayChange(row.purpose)) return { kind: 'not-allowed', record: toPreference(row) }
-    if (row.status === 'entered-in-error') return { kind: 'already-voided', record: toPreference(row) }
-    const updated = await tx.preference.update({
-      where: { id },
-      data: { status: 'entered-in-error', enteredInErrorReason: reason, enteredInErrorAt: new Date(), enteredInErrorBy: actor.clientId }
+export async function markEnteredInError (
+  db: Database,
+  audit: AuditWriter,
+  nhsNumber: string,
+  id: string,
+  reason: string,
+  actor: Actor,
+  mayChange: (purpose: string) => boolean
+): Promise<VoidResult> {
+  const { result } = await audit.commit(
+    async (tx): Promise<VoidResult> => {
+      const row = await tx.preference.findUnique({ where: { id } })
+      if (row === null || row.nhsNumber !== nhsNumber) return { kind: 'not-found' }
+      if (!mayChange(row.purpose)) return { kind: 'not-allowed', record: toPreference(row) }
+      if (row.status === 'entered-in-error') return { kind: 'already-voided', record: toPreference(row) }
+      const updated = await tx.preference.update({
+        where: { id },
+        data: {
+          status: 'entered-in-error',
+          enteredInErrorReason: reason,
+          enteredInErrorAt: new Date(),
+          enteredInErrorBy: actor.clientId
+        }
+      })
+      await appendChange(tx, db, 'preference', id)
+      return { kind: 'voided', record: toPreference(updated) }
+    },
+    r => ({
+      type: 'preference.entered-in-error',
+      clientId: actor.clientId,
+      requestId: actor.requestId,
+      nhsNumber,
+      purpose: r.kind === 'not-found' ? null : r.record.purpose,
+      outcome: r.kind,
+      details: { preferenceId: id, reason }
     })
-    await appendChange(tx, db, 'preference', id)
-    return { kind: 'voided', record: toPreference(updated) }
-  }, r => ({
-    type: 'preference.entered-in-error',
-    clientId: actor.clientId,
-    requestId: actor.requestId,
-    nhsNumber,
-    purpose: r.kind === 'not-found' ? null : r.record.purpose,
-    outcome: r.kind,
-    details: { preferenceId: id, reason }
-  }))
+  )
   return result
 }

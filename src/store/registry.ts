@@ -11,7 +11,9 @@ export class Registry {
 
   constructor (private readonly db: Database) {}
 
-  get catalog (): PurposeCatalog { return this.catalogValue }
+  get catalog (): PurposeCatalog {
+    return this.catalogValue
+  }
 
   async load (): Promise<void> {
     await this.reloadPurposes()
@@ -26,7 +28,10 @@ export class Registry {
 
   async reloadClient (id: string): Promise<ClientRecord | undefined> {
     const row = await this.db.prisma.client.findUnique({ where: { id } })
-    if (row === null) { this.clients.delete(id); return undefined }
+    if (row === null) {
+      this.clients.delete(id)
+      return undefined
+    }
     const client = toClient(row)
     this.clients.set(id, client)
     return client
@@ -38,7 +43,7 @@ export class Registry {
   }
 
   async client (id: string): Promise<ClientRecord | undefined> {
-    return this.clients.get(id) ?? await this.reloadClient(id)
+    return this.clients.get(id) ?? (await this.reloadClient(id))
   }
 
   putClient (client: ClientRecord): void {
@@ -57,6 +62,10 @@ export class Registry {
 export async function seedPurposes (db: Database): Promise<void> {
   const now = new Date()
   for (const p of SEED_PURPOSES) {
-    await db.prisma.purpose.upsert({ where: { code: p.code }, update: {}, create: { ...p, createdAt: now, updatedAt: now } })
+    await db.prisma.purpose.upsert({
+      where: { code: p.code },
+      update: {},
+      create: { ...p, createdAt: now, updatedAt: now }
+    })
   }
 }

@@ -2,7 +2,11 @@
 import type { Exemption } from '../domain/exemptions.ts'
 import type { PreferenceRecord, RecordedBy, Source } from '../domain/preferences.ts'
 import type { Decision, EmergencyAccess, Purpose, PurposeCategory } from '../domain/purposes.ts'
-import type { Client as ClientRow, Preference as PreferenceRow, Purpose as PurposeRow } from './generated/sqlite/client.ts'
+import type {
+  Client as ClientRow,
+  Preference as PreferenceRow,
+  Purpose as PurposeRow
+} from './generated/sqlite/client.ts'
 
 export interface ClientRecord {
   id: string
@@ -50,7 +54,7 @@ export function toClient (row: ClientRow): ClientRecord {
     scopes: JSON.parse(row.scopes) as string[],
     purposes: JSON.parse(row.purposes) as string[],
     exemptions: JSON.parse(row.exemptions) as Exemption[],
-    jwks: row.jwks === null ? null : JSON.parse(row.jwks) as ClientRecord['jwks'],
+    jwks: row.jwks === null ? null : (JSON.parse(row.jwks) as ClientRecord['jwks']),
     jwksUrl: row.jwksUrl,
     status: row.status as ClientRecord['status'],
     createdAt: row.createdAt,
@@ -80,5 +84,14 @@ export function toPreference (row: PreferenceRow): StoredPreference {
 
 /** Only what the decision engine needs, so the index holds no more than necessary per choice. */
 export function toIndexed (p: PreferenceRecord): PreferenceRecord {
-  return { id: p.id, nhsNumber: p.nhsNumber, purpose: p.purpose, decision: p.decision, effectiveFrom: p.effectiveFrom, recordedAt: p.recordedAt, source: p.source, status: p.status }
+  return {
+    id: p.id,
+    nhsNumber: p.nhsNumber,
+    purpose: p.purpose,
+    decision: p.decision,
+    effectiveFrom: p.effectiveFrom,
+    recordedAt: p.recordedAt,
+    source: p.source,
+    status: p.status
+  }
 }

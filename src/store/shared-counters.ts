@@ -7,9 +7,17 @@ import type { Database } from './database.ts'
 
 const FLUSH_MS = 200
 
-interface Counter { windowStart: number, windowMs: number, shared: number, unflushed: number }
+interface Counter {
+  windowStart: number
+  windowMs: number
+  shared: number
+  unflushed: number
+}
 
-export interface Count { current: number, ttlMs: number }
+export interface Count {
+  current: number
+  ttlMs: number
+}
 
 export class SharedCounters {
   private readonly counters = new Map<string, Counter>()
@@ -18,7 +26,9 @@ export class SharedCounters {
   private lastSweep = 0
 
   constructor (private readonly db: Database) {
-    this.timer = setInterval(() => { void this.flush() }, FLUSH_MS)
+    this.timer = setInterval(() => {
+      void this.flush()
+    }, FLUSH_MS)
     this.timer.unref()
   }
 
@@ -46,7 +56,11 @@ export class SharedCounters {
 
   /** Adds local counts to the shared table and reads back the totals (also used by tests). */
   flush (): Promise<void> {
-    this.flushing ??= this.flushOnce().catch(() => {}).finally(() => { this.flushing = null })
+    this.flushing ??= this.flushOnce()
+      .catch(() => {})
+      .finally(() => {
+        this.flushing = null
+      })
     return this.flushing
   }
 
@@ -67,11 +81,16 @@ export class SharedCounters {
       return `(${p(3 * i + 1)}, ${p(3 * i + 2)}, ${p(3 * i + 3)})`
     })
     const sent = pending.map(([, c]) => c.unflushed)
-    const totals = await this.db.prisma.$queryRawUnsafe<Array<{ key: string, windowStart: bigint | number, count: number }>>(
+    const totals = await this.db.prisma.$queryRawUnsafe<
+      Array<{ key: string; windowStart: bigint | number; count: number }>
+    >(
       `INSERT INTO "rate_limits" ("key", "windowStart", "count") VALUES ${rows.join(', ')} ` +
-      'ON CONFLICT ("key", "windowStart") DO UPDATE SET "count" = "rate_limits"."count" + excluded."count" RETURNING "key", "windowStart", "count"',
-      ...values)
-    pending.forEach(([, c], i) => { c.unflushed -= sent[i] })
+        'ON CONFLICT ("key", "windowStart") DO UPDATE SET "count" = "rate_limits"."count" + excluded."count" RETURNING "key", "windowStart", "count"',
+      ...values
+    )
+    pending.forEach(([, c], i) => {
+      c.unflushed -= sent[i]
+    })
     for (const t of totals) {
       const c = this.counters.get(t.key)
       if (c !== undefined && c.windowStart === Number(t.windowStart)) c.shared = Number(t.count)

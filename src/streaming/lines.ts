@@ -19,13 +19,19 @@ export interface LineBlock {
   firstLine: number
 }
 
-export async function * lineBlocks (input: AsyncIterable<Buffer | string>, maxLineBytes = 1024): AsyncGenerator<LineBlock> {
+export async function * lineBlocks (
+  input: AsyncIterable<Buffer | string>,
+  maxLineBytes = 1024
+): AsyncGenerator<LineBlock> {
   let carry: Buffer | null = null
   let number = 0
   let skippingLongLine = false
   for await (const raw of input) {
     let buf = typeof raw === 'string' ? Buffer.from(raw, 'utf8') : raw
-    if (carry !== null) { buf = Buffer.concat([carry, buf]); carry = null }
+    if (carry !== null) {
+      buf = Buffer.concat([carry, buf])
+      carry = null
+    }
     let capacity = 64
     let starts = new Int32Array(capacity)
     let ends = new Int32Array(capacity)
@@ -36,8 +42,12 @@ export async function * lineBlocks (input: AsyncIterable<Buffer | string>, maxLi
       if (end === -1) break
       if (count === capacity) {
         capacity *= 4
-        const s2 = new Int32Array(capacity); s2.set(starts); starts = s2
-        const e2 = new Int32Array(capacity); e2.set(ends); ends = e2
+        const s2 = new Int32Array(capacity)
+        s2.set(starts)
+        starts = s2
+        const e2 = new Int32Array(capacity)
+        e2.set(ends)
+        ends = e2
       }
       if (skippingLongLine) {
         skippingLongLine = false
@@ -61,7 +71,7 @@ export async function * lineBlocks (input: AsyncIterable<Buffer | string>, maxLi
   }
   if (skippingLongLine || (carry !== null && carry.length > 0)) {
     const buf = carry ?? Buffer.alloc(0)
-    const end = skippingLongLine ? -1 : (buf[buf.length - 1] === CR ? buf.length - 1 : buf.length)
+    const end = skippingLongLine ? -1 : buf[buf.length - 1] === CR ? buf.length - 1 : buf.length
     yield { buf, count: 1, starts: Int32Array.of(0), ends: Int32Array.of(end), firstLine: number + 1 }
   }
 }

@@ -22,8 +22,16 @@ describe('clients with a JWKS URL', () => {
   beforeAll(async () => {
     server = createServer((req, res) => {
       hits++
-      if (req.url === '/moved.json') { res.writeHead(302, { location: `${base}/cached.json` }); res.end(); return }
-      if (req.url === '/huge.json') { res.setHeader('content-type', 'application/json'); res.end(JSON.stringify({ keys: [{ kty: 'oct', kid: 'x', k: 'a'.repeat(70_000) }] })); return }
+      if (req.url === '/moved.json') {
+        res.writeHead(302, { location: `${base}/cached.json` })
+        res.end()
+        return
+      }
+      if (req.url === '/huge.json') {
+        res.setHeader('content-type', 'application/json')
+        res.end(JSON.stringify({ keys: [{ kty: 'oct', kid: 'x', k: 'a'.repeat(70_000) }] }))
+        return
+      }
       setTimeout(() => {
         res.setHeader('content-type', 'application/json')
         if (cacheControl !== null) res.setHeader('cache-control', cacheControl)
@@ -40,19 +48,46 @@ describe('clients with a JWKS URL', () => {
     server.closeAllConnections()
     await new Promise(resolve => server.close(resolve))
   })
-  beforeEach(() => { hits = 0; cacheControl = 'max-age=60'; delayMs = 0 })
+  beforeEach(() => {
+    hits = 0
+    cacheControl = 'max-age=60'
+    delayMs = 0
+  })
 
   async function register (path: string): Promise<string> {
-    const res = await t.app.inject({ method: 'POST', url: '/v1/clients', headers: admin, payload: { name: 'JWKS URL client', scopes: ['consent:check'], purposes: ['planned-care'], jwksUrl: `${base}${path}` } })
+    const res = await t.app.inject({
+      method: 'POST',
+      url: '/v1/clients',
+      headers: admin,
+      payload: {
+        name: 'JWKS URL client',
+        scopes: ['consent:check'],
+        purposes: ['planned-care'],
+        jwksUrl: `${base}${path}`
+      }
+    })
     expect(res.statusCode).toBe(201)
     return res.json().clientId as string
   }
 
-  async function token (clientId: string, key: Awaited<ReturnType<typeof newKeyPair>>): Promise<{ statusCode: number, json: () => Record<string, unknown> }> {
+  async function token (
+    clientId: string,
+    key: Awaited<ReturnType<typeof newKeyPair>>
+  ): Promise<{ statusCode: number; json: () => Record<string, unknown> }> {
     const now = Math.floor(Date.now() / 1000)
-    const assertion = await new SignJWT({}).setProtectedHeader({ alg: 'ES256', kid: key.kid }).setIssuer(clientId).setSubject(clientId)
-      .setAudience(TOKEN_URL).setExpirationTime(now + 60).setJti(randomUUID()).sign(key.privateKey)
-    return await requestToken(t.app, { grant_type: 'client_credentials', client_assertion_type: ASSERTION_TYPE, client_assertion: assertion })
+    const assertion = await new SignJWT({})
+      .setProtectedHeader({ alg: 'ES256', kid: key.kid })
+      .setIssuer(clientId)
+      .setSubject(clientId)
+      .setAudience(TOKEN_URL)
+      .setExpirationTime(now + 60)
+      .setJti(randomUUID())
+      .sign(key.privateKey)
+    return await requestToken(t.app, {
+      grant_type: 'client_credentials',
+      client_assertion_type: ASSERTION_TYPE,
+      client_assertion: assertion
+    })
   }
 
   it('fetches the keys once and serves later assertions from the cache while Cache-Control allows', async () => {
@@ -119,7 +154,10 @@ describe('clients with a JWKS URL', () => {
     const started = Date.now()
     const res = await token(clientId, key)
     expect(res.statusCode).toBe(401)
-    expect(res.json()).toMatchObject({ error: 'invalid_client', error_description: expect.stringMatching(/did not answer/) })
+    expect(res.json()).toMatchObject({
+      error: 'invalid_client',
+      error_description: expect.stringMatching(/did not answer/)
+    })
     expect(Date.now() - started).toBeLessThan(3400)
   })
 })

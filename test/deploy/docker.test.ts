@@ -11,11 +11,23 @@ import { buildTestApp } from '../helpers/app.ts'
 
 const dockerfile = readFileSync(join(PACKAGE_ROOT, 'Dockerfile'), 'utf8')
 const compose = parse(readFileSync(join(PACKAGE_ROOT, 'docker-compose.yml'), 'utf8')) as {
-  services: Record<string, { environment?: Record<string, string>, ports?: string[], volumes?: string[], depends_on?: Record<string, unknown>, image?: string, build?: string }>
+  services: Record<
+    string,
+    {
+      environment?: Record<string, string>
+      ports?: string[]
+      volumes?: string[]
+      depends_on?: Record<string, unknown>
+      image?: string
+      build?: string
+    }
+  >
 }
 const pkg = JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }
 const runtime = dockerfile.slice(dockerfile.lastIndexOf('\nFROM '))
-const dockerEnv = Object.fromEntries([...runtime.matchAll(/^\s*(?:ENV\s+)?([A-Z_]+)=(\S+?)\s*\\?$/gm)].map(m => [m[1], m[2]]))
+const dockerEnv = Object.fromEntries(
+  [...runtime.matchAll(/^\s*(?:ENV\s+)?([A-Z_]+)=(\S+?)\s*\\?$/gm)].map(m => [m[1], m[2]])
+)
 
 describe('Dockerfile and docker-compose.yml', () => {
   it('the Dockerfile is multi-stage, runs as a non-root user with production dependencies only', () => {
@@ -42,9 +54,13 @@ describe('Dockerfile and docker-compose.yml', () => {
     const service = compose.services.consent
     const env = { ...dockerEnv, ...service.environment }
     // NODE_ENV is Node's own (it only tells libraries this is production).
-    for (const name of Object.keys(env).filter(n => n !== 'NODE_ENV')) expect(ENV_VARIABLES, `${name} is read by src/config.ts`).toContain(name)
+    for (const name of Object.keys(env).filter(n => n !== 'NODE_ENV')) {
+      expect(ENV_VARIABLES, `${name} is read by src/config.ts`).toContain(name)
+    }
     // Values with compose defaults resolved as compose would.
-    const resolved = Object.fromEntries(Object.entries(env).map(([k, v]) => [k, String(v).replace(/\$\{[A-Z_]+:-([^}]*)\}/g, '$1')]))
+    const resolved = Object.fromEntries(
+      Object.entries(env).map(([k, v]) => [k, String(v).replace(/\$\{[A-Z_]+:-([^}]*)\}/g, '$1')])
+    )
     expect(() => loadConfig(resolved)).not.toThrow()
   })
 
@@ -65,6 +81,8 @@ describe('Dockerfile and docker-compose.yml', () => {
     expect(compose.services[url.hostname].volumes?.[0]).toMatch(/:\/var\/lib\/postgresql\/data$/)
     expect(service.depends_on?.[url.hostname]).toMatchObject({ condition: 'service_healthy' })
     // The signing key must survive restarts: it lives on the service's volume.
-    expect(service.volumes?.some(v => String(service.environment?.SIGNING_KEY_FILE).startsWith(v.split(':')[1]))).toBe(true)
+    expect(service.volumes?.some(v => String(service.environment?.SIGNING_KEY_FILE).startsWith(v.split(':')[1]))).toBe(
+      true
+    )
   })
 })

@@ -1,7 +1,13 @@
 // Property tests for the decision engine (SPEC §2 rules 2-5 and pendingChange).
 import { describe, it, expect } from 'vitest'
 import fc from 'fast-check'
-import { decideConsent, type DecisionContext, type PointOfCare, type ConsentDecision } from '../../src/domain/decision.ts'
+import {
+  checkPointOfCare,
+  decideConsent,
+  type DecisionContext,
+  type PointOfCare,
+  type ConsentDecision
+} from '../../src/domain/decision.ts'
 import { EXEMPTION_BASES, type Exemption } from '../../src/domain/exemptions.ts'
 import { SEED_PURPOSES, type Decision, type Purpose } from '../../src/domain/purposes.ts'
 import type { PreferenceRecord, PreferenceStatus, Source } from '../../src/domain/preferences.ts'
@@ -17,7 +23,9 @@ const PURPOSES: readonly Purpose[] = [...SEED_PURPOSES, PROGRAMME, SUB_STUDY, RE
 const BY_CODE = new Map(PURPOSES.map(p => [p.code, p]))
 const catalog = makeCatalog()
 // keep counterexamples readable: print the catalogue as a name, not its contents
-Object.defineProperty(catalog, fc.toStringMethod, { value: () => 'catalog(seed + programme, sub-study, gp-record-view, care-data)' })
+Object.defineProperty(catalog, fc.toStringMethod, {
+  value: () => 'catalog(seed + programme, sub-study, gp-record-view, care-data)'
+})
 
 const ALL_CODES = PURPOSES.map(p => p.code)
 const DIRECT_CARE = PURPOSES.filter(p => p.category === 'direct-care').map(p => p.code)
@@ -27,7 +35,9 @@ const PERMISSION_TO_VIEW = PURPOSES.filter(p => p.requiresPermissionToView).map(
 
 function ancestry (code: string): string[] {
   const out: string[] = []
-  for (let p = BY_CODE.get(code); p !== undefined; p = p.parent === null ? undefined : BY_CODE.get(p.parent)) out.push(p.code)
+  for (let p = BY_CODE.get(code); p !== undefined; p = p.parent === null ? undefined : BY_CODE.get(p.parent)) {
+    out.push(p.code)
+  }
   return out
 }
 
@@ -35,19 +45,28 @@ function ancestry (code: string): string[] {
 function oracleEffective (records: readonly PreferenceRecord[], code: string, at: number): PreferenceRecord | null {
   const qualifying = records
     .filter(r => r.purpose === code && r.status === 'active' && r.effectiveFrom.getTime() <= at)
-    .sort((a, b) => (b.effectiveFrom.getTime() - a.effectiveFrom.getTime()) || (b.recordedAt.getTime() - a.recordedAt.getTime()) ||
-      (a.decision === b.decision ? (a.id < b.id ? 1 : -1) : (a.decision === 'deny' ? -1 : 1)))
+    .sort(
+      (a, b) =>
+        b.effectiveFrom.getTime() - a.effectiveFrom.getTime() ||
+        b.recordedAt.getTime() - a.recordedAt.getTime() ||
+        (a.decision === b.decision ? (a.id < b.id ? 1 : -1) : a.decision === 'deny' ? -1 : 1)
+    )
   return qualifying[0] ?? null
 }
 
-function effectiveDenies (ctx: DecisionContext): Array<{ code: string, record: PreferenceRecord }> {
+function effectiveDenies (ctx: DecisionContext): Array<{ code: string; record: PreferenceRecord }> {
   const at = ctx.at.getTime()
   return ancestry(ctx.purpose)
     .map(code => ({ code, record: oracleEffective(ctx.records, code, at) }))
-    .filter((e): e is { code: string, record: PreferenceRecord } => e.record?.decision === 'deny')
+    .filter((e): e is { code: string; record: PreferenceRecord } => e.record?.decision === 'deny')
 }
 
-interface OracleAnswer { decision: Decision, basis: string, preferenceId: string | null, liftedBy: string[] }
+interface OracleAnswer {
+  decision: Decision
+  basis: string
+  preferenceId: string | null
+  liftedBy: string[]
+}
 
 /** Rules 2-4 for a secondary-use purpose, written independently of decision.ts. */
 function oracle (ctx: DecisionContext): OracleAnswer {
@@ -56,26 +75,42 @@ function oracle (ctx: DecisionContext): OracleAnswer {
   const denies = effectiveDenies(ctx)
   if (denies.length > 0) {
     const unlifted = denies.filter(d => !ctx.exemptions.some(x => x.purpose === d.code))
-    if (unlifted.length === 0) return { decision: 'permit', basis: 'exemption', preferenceId: denies[0].record.id, liftedBy: denies.map(d => d.code) }
+    if (unlifted.length === 0) {
+      return {
+        decision: 'permit',
+        basis: 'exemption',
+        preferenceId: denies[0].record.id,
+        liftedBy: denies.map(d => d.code)
+      }
+    }
     return { decision: 'deny', basis: 'patient-preference', preferenceId: unlifted[0].record.id, liftedBy: [] }
   }
   const own = oracleEffective(ctx.records, chain[0], at)
-  if (own?.decision === 'permit') return { decision: 'permit', basis: 'patient-preference', preferenceId: own.id, liftedBy: [] }
+  if (own?.decision === 'permit') {
+    return { decision: 'permit', basis: 'patient-preference', preferenceId: own.id, liftedBy: [] }
+  }
   const withDefault = chain.map(c => BY_CODE.get(c)?.defaultDecision ?? null).find(d => d !== null)
   return { decision: withDefault ?? 'deny', basis: 'default', preferenceId: null, liftedBy: [] }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Generators.
-interface RawRecord { purpose: string, decision: Decision, fromHours: number, status: PreferenceStatus, source: Source }
+interface RawRecord {
+  purpose: string
+  decision: Decision
+  fromHours: number
+  status: PreferenceStatus
+  source: Source
+}
 
-const rawRecordArb = (codes: readonly string[]): fc.Arbitrary<RawRecord> => fc.record({
-  purpose: fc.constantFrom(...codes),
-  decision: fc.constantFrom<Decision>('permit', 'deny'),
-  fromHours: fc.integer({ min: -6, max: 6 }),
-  status: fc.constantFrom<PreferenceStatus>('active', 'active', 'active', 'entered-in-error'),
-  source: fc.constantFrom<Source>('gp-practice', 'paper-form', 'online', 'telephone', 'import')
-})
+const rawRecordArb = (codes: readonly string[]): fc.Arbitrary<RawRecord> =>
+  fc.record({
+    purpose: fc.constantFrom(...codes),
+    decision: fc.constantFrom<Decision>('permit', 'deny'),
+    fromHours: fc.integer({ min: -6, max: 6 }),
+    status: fc.constantFrom<PreferenceStatus>('active', 'active', 'active', 'entered-in-error'),
+    source: fc.constantFrom<Source>('gp-practice', 'paper-form', 'online', 'telephone', 'import')
+  })
 
 function build (raws: RawRecord[], recordedMinutes: number[]): PreferenceRecord[] {
   return raws.map((r, i) => ({
@@ -92,13 +127,22 @@ function build (raws: RawRecord[], recordedMinutes: number[]): PreferenceRecord[
 
 /** A history with distinct recordedAt values (SPEC's tie-break always decides). */
 const historyArb = (codes: readonly string[] = ALL_CODES): fc.Arbitrary<PreferenceRecord[]> =>
-  fc.array(rawRecordArb(codes), { maxLength: 10 }).chain(raws =>
-    fc.uniqueArray(fc.integer({ min: -600, max: 600 }), { minLength: raws.length, maxLength: raws.length }).map(ts => build(raws, ts)))
+  fc
+    .array(rawRecordArb(codes), { maxLength: 10 })
+    .chain(raws =>
+      fc
+        .uniqueArray(fc.integer({ min: -600, max: 600 }), { minLength: raws.length, maxLength: raws.length })
+        .map(ts => build(raws, ts))
+    )
 
 /** A history where recordedAt may also tie. */
 const tiedHistoryArb = (codes: readonly string[] = ALL_CODES): fc.Arbitrary<PreferenceRecord[]> =>
-  fc.array(fc.tuple(rawRecordArb(codes), fc.integer({ min: -3, max: 3 })), { maxLength: 10 })
-    .map(rows => build(rows.map(r => r[0]), rows.map(r => r[1] * 60)))
+  fc.array(fc.tuple(rawRecordArb(codes), fc.integer({ min: -3, max: 3 })), { maxLength: 10 }).map(rows =>
+    build(
+      rows.map(r => r[0]),
+      rows.map(r => r[1] * 60)
+    )
+  )
 
 const exemptionArb: fc.Arbitrary<Exemption> = fc.record({
   purpose: fc.constantFrom(...ALL_CODES),
@@ -107,212 +151,305 @@ const exemptionArb: fc.Arbitrary<Exemption> = fc.record({
 })
 const exemptionsArb = fc.uniqueArray(exemptionArb, { maxLength: 4, selector: e => e.purpose })
 
-const pointOfCareArb: fc.Arbitrary<PointOfCare | undefined> = fc.option(fc.oneof(
-  fc.constant<PointOfCare>({ permissionToView: 'granted' }),
-  fc.constant<PointOfCare>({ permissionToView: 'refused' }),
-  fc.constantFrom<PointOfCare>(
-    { permissionToView: 'unable-to-ask' },
-    { permissionToView: 'unable-to-ask', reason: '' },
-    { permissionToView: 'unable-to-ask', reason: '   ' },
-    { permissionToView: 'unable-to-ask', reason: 'Unconscious on arrival' }
-  )
-), { nil: undefined })
+const pointOfCareArb: fc.Arbitrary<PointOfCare | undefined> = fc.option(
+  fc.oneof(
+    fc.constant<PointOfCare>({ permissionToView: 'granted' }),
+    fc.constant<PointOfCare>({ permissionToView: 'refused' }),
+    fc.constantFrom<PointOfCare>(
+      { permissionToView: 'unable-to-ask', reason: 'Unconscious on arrival' },
+      { permissionToView: 'unable-to-ask', reason: ' Confused ' }
+    )
+  ),
+  { nil: undefined }
+)
 
-interface CtxOptions { purposes?: readonly string[], history?: fc.Arbitrary<PreferenceRecord[]> }
+/** What checkPointOfCare refuses: decideConsent must throw for these, never decide. */
+const reasonlessArb = fc.constantFrom<PointOfCare>(
+  { permissionToView: 'unable-to-ask' },
+  { permissionToView: 'unable-to-ask', reason: '' },
+  { permissionToView: 'unable-to-ask', reason: ' \t ' }
+)
 
-const ctxArb = (opts: CtxOptions = {}): fc.Arbitrary<DecisionContext> => fc.record({
-  purpose: fc.constantFrom(...(opts.purposes ?? ALL_CODES)),
-  records: opts.history ?? historyArb(),
-  exemptions: exemptionsArb,
-  pointOfCare: pointOfCareArb,
-  atHours: fc.integer({ min: -4, max: 4 })
-}).map(({ purpose, records, exemptions, pointOfCare, atHours }) => {
-  const ctx: DecisionContext = { catalog, purpose, records, exemptions, at: new Date(T.getTime() + atHours * HOUR) }
-  if (pointOfCare !== undefined) ctx.pointOfCare = pointOfCare
-  return ctx
-})
+interface CtxOptions {
+  purposes?: readonly string[]
+  history?: fc.Arbitrary<PreferenceRecord[]>
+}
 
-const decide = (ctx: DecisionContext, change: Partial<DecisionContext> = {}): ConsentDecision => decideConsent({ ...ctx, ...change })
+const ctxArb = (opts: CtxOptions = {}): fc.Arbitrary<DecisionContext> =>
+  fc
+    .record({
+      purpose: fc.constantFrom(...(opts.purposes ?? ALL_CODES)),
+      records: opts.history ?? historyArb(),
+      exemptions: exemptionsArb,
+      pointOfCare: pointOfCareArb,
+      atHours: fc.integer({ min: -4, max: 4 })
+    })
+    .map(({ purpose, records, exemptions, pointOfCare, atHours }) => {
+      const ctx: DecisionContext = { catalog, purpose, records, exemptions, at: new Date(T.getTime() + atHours * HOUR) }
+      if (pointOfCare !== undefined) ctx.pointOfCare = pointOfCare
+      return ctx
+    })
+
+const decide = (ctx: DecisionContext, change: Partial<DecisionContext> = {}): ConsentDecision =>
+  decideConsent({ ...ctx, ...change })
 
 // ---------------------------------------------------------------------------------------------
 
 describe('decideConsent properties', () => {
   it('(a) rule 3: a deny effective at any ancestor-or-self level of a direct-care purpose always yields a patient-preference deny', () => {
-    fc.assert(fc.property(ctxArb({ purposes: DIRECT_CARE, history: tiedHistoryArb() }), ctx => {
-      const denies = effectiveDenies(ctx)
-      const d = decide(ctx)
-      if (denies.length > 0) {
-        expect(d.decision).toBe('deny')
-        expect(d.basis).toBe('patient-preference')
-        expect(d.preference?.id).toBe(denies[0].record.id)
-      } else {
-        expect(d.decision === 'deny' && d.basis === 'patient-preference').toBe(false)
-      }
-    }), { numRuns: RUNS })
+    fc.assert(
+      fc.property(ctxArb({ purposes: DIRECT_CARE, history: tiedHistoryArb() }), ctx => {
+        const denies = effectiveDenies(ctx)
+        const d = decide(ctx)
+        if (denies.length > 0) {
+          expect(d.decision).toBe('deny')
+          expect(d.basis).toBe('patient-preference')
+          expect(d.preference?.id).toBe(denies[0].record.id)
+        } else {
+          expect(d.decision === 'deny' && d.basis === 'patient-preference').toBe(false)
+        }
+      }),
+      { numRuns: RUNS }
+    )
   })
 
   it('(b) rule 4: exemptions never change the outcome for direct-care purposes', () => {
     const allDirect = DIRECT_CARE.map(purpose => ({ purpose, basis: 'legal-requirement' as const, reference: 'X' }))
-    fc.assert(fc.property(ctxArb({ purposes: DIRECT_CARE, history: tiedHistoryArb() }), ctx => {
-      const d = decide(ctx)
-      expect(decide(ctx, { exemptions: [] })).toEqual(d)
-      expect(decide(ctx, { exemptions: allDirect })).toEqual(d)
-      expect(d.basis).not.toBe('exemption')
-      expect(d.exemption).toBeNull()
-    }), { numRuns: RUNS })
+    fc.assert(
+      fc.property(ctxArb({ purposes: DIRECT_CARE, history: tiedHistoryArb() }), ctx => {
+        const d = decide(ctx)
+        expect(decide(ctx, { exemptions: [] })).toEqual(d)
+        expect(decide(ctx, { exemptions: allDirect })).toEqual(d)
+        expect(d.basis).not.toBe('exemption')
+        expect(d.exemption).toBeNull()
+      }),
+      { numRuns: RUNS }
+    )
   })
 
   it('(c) rule 5: emergency access (or any point-of-care answer) never overrides a recorded deny', () => {
-    fc.assert(fc.property(ctxArb({ purposes: PERMISSION_TO_VIEW, history: tiedHistoryArb() }), ctx => {
-      const d = decide(ctx)
-      if (effectiveDenies(ctx).length > 0) {
-        expect(d).toMatchObject({ decision: 'deny', basis: 'patient-preference', emergencyAccess: false })
-      }
-      if (d.emergencyAccess) {
-        expect(effectiveDenies(ctx)).toEqual([])
-        expect(d).toMatchObject({ decision: 'permit', basis: 'emergency-access' })
-        expect(ctx.pointOfCare?.permissionToView).toBe('unable-to-ask')
-        expect((ctx.pointOfCare?.reason ?? '').trim()).not.toBe('')
-        expect(BY_CODE.get(ctx.purpose)?.emergencyAccess).toBe('when-unable-to-ask')
-      }
-    }), { numRuns: RUNS })
+    fc.assert(
+      fc.property(ctxArb({ purposes: PERMISSION_TO_VIEW, history: tiedHistoryArb() }), ctx => {
+        const d = decide(ctx)
+        if (effectiveDenies(ctx).length > 0) {
+          expect(d).toMatchObject({ decision: 'deny', basis: 'patient-preference', emergencyAccess: false })
+        }
+        if (d.emergencyAccess) {
+          expect(effectiveDenies(ctx)).toEqual([])
+          expect(d).toMatchObject({ decision: 'permit', basis: 'emergency-access' })
+          expect(ctx.pointOfCare?.permissionToView).toBe('unable-to-ask')
+          expect((ctx.pointOfCare?.reason ?? '').trim()).not.toBe('')
+          expect(BY_CODE.get(ctx.purpose)?.emergencyAccess).toBe('when-unable-to-ask')
+        }
+      }),
+      { numRuns: RUNS }
+    )
   })
 
-  it('(c\') rule 5: emergencyAccess is true exactly when the basis is emergency-access, and pointOfCare matters only for purposes requiring permission to view', () => {
-    fc.assert(fc.property(ctxArb({ history: tiedHistoryArb() }), ctx => {
-      const d = decide(ctx)
-      expect(d.emergencyAccess).toBe(d.basis === 'emergency-access')
-      if (!(BY_CODE.get(ctx.purpose)?.requiresPermissionToView ?? false)) {
-        expect(decide(ctx, { pointOfCare: undefined })).toEqual(d)
-        expect(['point-of-care', 'emergency-access']).not.toContain(d.basis)
-      } else if (d.decision === 'permit') {
-        expect(['point-of-care', 'emergency-access']).toContain(d.basis)
-      }
-    }), { numRuns: RUNS })
+  it("(c') rule 5: emergencyAccess is true exactly when the basis is emergency-access, and pointOfCare matters only for purposes requiring permission to view", () => {
+    fc.assert(
+      fc.property(ctxArb({ history: tiedHistoryArb() }), ctx => {
+        const d = decide(ctx)
+        expect(d.emergencyAccess).toBe(d.basis === 'emergency-access')
+        if (!(BY_CODE.get(ctx.purpose)?.requiresPermissionToView ?? false)) {
+          expect(decide(ctx, { pointOfCare: undefined })).toEqual(d)
+          expect(['point-of-care', 'emergency-access']).not.toContain(d.basis)
+        } else if (d.decision === 'permit') {
+          expect(['point-of-care', 'emergency-access']).toContain(d.basis)
+        }
+      }),
+      { numRuns: RUNS }
+    )
+  })
+
+  it("(c'') rule 5: unable-to-ask without a reason is refused on every purpose, never decided (so never a permit)", () => {
+    fc.assert(
+      fc.property(ctxArb({ history: tiedHistoryArb() }), reasonlessArb, (ctx, pointOfCare) => {
+        expect(checkPointOfCare(pointOfCare, '/x')).toMatchObject({ kind: 'invalid', errors: [{ path: '/x' }] })
+        expect(() => decide(ctx, { pointOfCare })).toThrow(/reason is required/)
+      }),
+      { numRuns: RUNS }
+    )
   })
 
   it('(d) rule 2: entered-in-error records never affect the outcome', () => {
-    fc.assert(fc.property(ctxArb({ history: tiedHistoryArb() }), ctx => {
-      const active = ctx.records.filter(r => r.status === 'active')
-      expect(decide(ctx, { records: active })).toEqual(decide(ctx))
-    }), { numRuns: RUNS })
+    fc.assert(
+      fc.property(ctxArb({ history: tiedHistoryArb() }), ctx => {
+        const active = ctx.records.filter(r => r.status === 'active')
+        expect(decide(ctx, { records: active })).toEqual(decide(ctx))
+      }),
+      { numRuns: RUNS }
+    )
   })
 
-  it('(d\') rule 2: flipping the decision of an entered-in-error record changes nothing', () => {
-    fc.assert(fc.property(ctxArb({ history: tiedHistoryArb() }), ctx => {
-      const flipped = ctx.records.map(r => r.status === 'entered-in-error' ? { ...r, decision: (r.decision === 'deny' ? 'permit' : 'deny') as Decision } : r)
-      expect(decide(ctx, { records: flipped })).toEqual(decide(ctx))
-    }), { numRuns: RUNS })
+  it("(d') rule 2: flipping the decision of an entered-in-error record changes nothing", () => {
+    fc.assert(
+      fc.property(ctxArb({ history: tiedHistoryArb() }), ctx => {
+        const flipped = ctx.records.map(r =>
+          r.status === 'entered-in-error'
+            ? { ...r, decision: (r.decision === 'deny' ? 'permit' : 'deny') as Decision }
+            : r
+        )
+        expect(decide(ctx, { records: flipped })).toEqual(decide(ctx))
+      }),
+      { numRuns: RUNS }
+    )
   })
 
   it('(e) the decision is deterministic and independent of record order', () => {
-    const arb = ctxArb().chain(ctx => fc.shuffledSubarray([...ctx.records], { minLength: ctx.records.length, maxLength: ctx.records.length }).map(shuffled => ({ ctx, shuffled })))
-    fc.assert(fc.property(arb, ({ ctx, shuffled }) => {
-      const d = decide(ctx)
-      expect(decide(ctx)).toEqual(d)
-      expect(decide(ctx, { records: shuffled })).toEqual(d)
-      expect(decide(ctx, { records: [...ctx.records].reverse() })).toEqual(d)
-    }), { numRuns: RUNS })
+    const arb = ctxArb().chain(ctx =>
+      fc
+        .shuffledSubarray([...ctx.records], { minLength: ctx.records.length, maxLength: ctx.records.length })
+        .map(shuffled => ({ ctx, shuffled }))
+    )
+    fc.assert(
+      fc.property(arb, ({ ctx, shuffled }) => {
+        const d = decide(ctx)
+        expect(decide(ctx)).toEqual(d)
+        expect(decide(ctx, { records: shuffled })).toEqual(d)
+        expect(decide(ctx, { records: [...ctx.records].reverse() })).toEqual(d)
+      }),
+      { numRuns: RUNS }
+    )
   })
 
   it('(f) rule 4: adding an exemption never turns a permit into a deny', () => {
-    fc.assert(fc.property(ctxArb({ history: tiedHistoryArb() }), exemptionArb, (ctx, extra) => {
-      fc.pre(!ctx.exemptions.some(x => x.purpose === extra.purpose))
-      const before = decide(ctx)
-      const after = decide(ctx, { exemptions: [...ctx.exemptions, extra] })
-      if (before.decision === 'permit') expect(after.decision).toBe('permit')
-    }), { numRuns: RUNS })
+    fc.assert(
+      fc.property(ctxArb({ history: tiedHistoryArb() }), exemptionArb, (ctx, extra) => {
+        fc.pre(!ctx.exemptions.some(x => x.purpose === extra.purpose))
+        const before = decide(ctx)
+        const after = decide(ctx, { exemptions: [...ctx.exemptions, extra] })
+        if (before.decision === 'permit') expect(after.decision).toBe('permit')
+      }),
+      { numRuns: RUNS }
+    )
   })
 
-  it('(f\') rule 4: removing all exemptions never turns a deny into a permit', () => {
-    fc.assert(fc.property(ctxArb({ history: tiedHistoryArb() }), ctx => {
-      if (decide(ctx).decision === 'deny') expect(decide(ctx, { exemptions: [] }).decision).toBe('deny')
-    }), { numRuns: RUNS })
+  it("(f') rule 4: removing all exemptions never turns a deny into a permit", () => {
+    fc.assert(
+      fc.property(ctxArb({ history: tiedHistoryArb() }), ctx => {
+        if (decide(ctx).decision === 'deny') expect(decide(ctx, { exemptions: [] }).decision).toBe('deny')
+      }),
+      { numRuns: RUNS }
+    )
   })
 
-  it('(g) rules 2-3: with basis patient-preference the reported preference is the effective active record of a level, effective at T, with the answer\'s decision', () => {
-    fc.assert(fc.property(ctxArb({ history: tiedHistoryArb() }), ctx => {
-      const d = decide(ctx)
-      if (d.basis !== 'patient-preference') return
-      expect(d.preference).not.toBeNull()
-      const record = ctx.records.find(r => r.id === d.preference?.id)
-      expect(record).toBeDefined()
-      if (record === undefined) return
-      expect(record.status).toBe('active')
-      expect(record.effectiveFrom.getTime()).toBeLessThanOrEqual(ctx.at.getTime())
-      expect(record.decision).toBe(d.decision)
-      expect(d.preference?.decision).toBe(d.decision)
-      expect(ancestry(ctx.purpose)).toContain(record.purpose)
-      expect(oracleEffective(ctx.records, record.purpose, ctx.at.getTime())?.id).toBe(record.id)
-      if (d.decision === 'permit') expect(record.purpose).toBe(ctx.purpose)
-      expect(d.exemption).toBeNull()
-    }), { numRuns: RUNS })
+  it("(g) rules 2-3: with basis patient-preference the reported preference is the effective active record of a level, effective at T, with the answer's decision", () => {
+    fc.assert(
+      fc.property(ctxArb({ history: tiedHistoryArb() }), ctx => {
+        const d = decide(ctx)
+        if (d.basis !== 'patient-preference') return
+        expect(d.preference).not.toBeNull()
+        const record = ctx.records.find(r => r.id === d.preference?.id)
+        expect(record).toBeDefined()
+        if (record === undefined) return
+        expect(record.status).toBe('active')
+        expect(record.effectiveFrom.getTime()).toBeLessThanOrEqual(ctx.at.getTime())
+        expect(record.decision).toBe(d.decision)
+        expect(d.preference?.decision).toBe(d.decision)
+        expect(ancestry(ctx.purpose)).toContain(record.purpose)
+        expect(oracleEffective(ctx.records, record.purpose, ctx.at.getTime())?.id).toBe(record.id)
+        if (d.decision === 'permit') expect(record.purpose).toBe(ctx.purpose)
+        expect(d.exemption).toBeNull()
+      }),
+      { numRuns: RUNS }
+    )
   })
 
-  it('(g\') rule 4: an exemption answer is a secondary-use permit naming one of the caller\'s exemptions and the most specific deny', () => {
-    fc.assert(fc.property(ctxArb({ purposes: SECONDARY, history: tiedHistoryArb(SECONDARY) }), ctx => {
-      const d = decide(ctx)
-      if (d.basis !== 'exemption') { expect(d.exemption).toBeNull(); return }
-      expect(d.decision).toBe('permit')
-      expect(ctx.exemptions).toContainEqual(d.exemption)
-      const denies = effectiveDenies(ctx)
-      expect(denies.length).toBeGreaterThan(0)
-      expect(denies.map(x => x.code)).toContain(d.exemption?.purpose)
-      expect(d.preference?.id).toBe(denies[0].record.id)
-    }), { numRuns: RUNS })
+  it("(g') rule 4: an exemption answer is a secondary-use permit naming one of the caller's exemptions and the most specific deny", () => {
+    fc.assert(
+      fc.property(ctxArb({ purposes: SECONDARY, history: tiedHistoryArb(SECONDARY) }), ctx => {
+        const d = decide(ctx)
+        if (d.basis !== 'exemption') {
+          expect(d.exemption).toBeNull()
+          return
+        }
+        expect(d.decision).toBe('permit')
+        expect(ctx.exemptions).toContainEqual(d.exemption)
+        const denies = effectiveDenies(ctx)
+        expect(denies.length).toBeGreaterThan(0)
+        expect(denies.map(x => x.code)).toContain(d.exemption?.purpose)
+        expect(d.preference?.id).toBe(denies[0].record.id)
+      }),
+      { numRuns: RUNS }
+    )
   })
 
   it('(h) pendingChange, when present, is effective after T, on the chain, and is the first future change of the decision', () => {
-    fc.assert(fc.property(ctxArb({ history: tiedHistoryArb() }), ctx => {
-      const d = decide(ctx)
-      const at = ctx.at.getTime()
-      const chain = ancestry(ctx.purpose)
-      const futureTimes = [...new Set(ctx.records
-        .filter(r => r.status === 'active' && chain.includes(r.purpose) && r.effectiveFrom.getTime() > at)
-        .map(r => r.effectiveFrom.getTime()))].sort((a, b) => a - b)
-      const pc = d.pendingChange
-      if (pc === null) {
-        for (const t of futureTimes) expect(decide(ctx, { at: new Date(t) }).decision).toBe(d.decision)
-        return
-      }
-      const when = Date.parse(pc.effectiveFrom)
-      expect(when).toBeGreaterThan(at)
-      const record = ctx.records.find(r => r.id === pc.id)
-      expect(record).toMatchObject({ status: 'active', purpose: pc.purpose, decision: pc.decision })
-      expect(chain).toContain(pc.purpose)
-      expect(record?.effectiveFrom.getTime()).toBe(when)
-      expect(pc.outcome).not.toBe(d.decision)
-      expect(decide(ctx, { at: new Date(when) }).decision).toBe(pc.outcome)
-      for (const t of futureTimes.filter(t => t < when)) expect(decide(ctx, { at: new Date(t) }).decision).toBe(d.decision)
-    }), { numRuns: RUNS })
+    fc.assert(
+      fc.property(ctxArb({ history: tiedHistoryArb() }), ctx => {
+        const d = decide(ctx)
+        const at = ctx.at.getTime()
+        const chain = ancestry(ctx.purpose)
+        const futureTimes = [
+          ...new Set(
+            ctx.records
+              .filter(r => r.status === 'active' && chain.includes(r.purpose) && r.effectiveFrom.getTime() > at)
+              .map(r => r.effectiveFrom.getTime())
+          )
+        ].sort((a, b) => a - b)
+        const pc = d.pendingChange
+        if (pc === null) {
+          for (const t of futureTimes) expect(decide(ctx, { at: new Date(t) }).decision).toBe(d.decision)
+          return
+        }
+        const when = Date.parse(pc.effectiveFrom)
+        expect(when).toBeGreaterThan(at)
+        const record = ctx.records.find(r => r.id === pc.id)
+        expect(record).toMatchObject({ status: 'active', purpose: pc.purpose, decision: pc.decision })
+        expect(chain).toContain(pc.purpose)
+        expect(record?.effectiveFrom.getTime()).toBe(when)
+        expect(pc.outcome).not.toBe(d.decision)
+        expect(decide(ctx, { at: new Date(when) }).decision).toBe(pc.outcome)
+        for (const t of futureTimes.filter(t => t < when)) {
+          expect(decide(ctx, { at: new Date(t) }).decision).toBe(d.decision)
+        }
+      }),
+      { numRuns: RUNS }
+    )
   })
 
   it('(i) rules 2-4: an independent oracle agrees with decideConsent on the seeded secondary-use purposes', () => {
-    fc.assert(fc.property(ctxArb({ purposes: SEEDED_SECONDARY, history: historyArb(ALL_CODES) }), ctx => {
-      const expected = oracle(ctx)
-      const d = decide(ctx)
-      expect({ decision: d.decision, basis: d.basis, preferenceId: d.preference?.id ?? null })
-        .toEqual({ decision: expected.decision, basis: expected.basis, preferenceId: expected.preferenceId })
-      if (expected.basis === 'exemption') expect(expected.liftedBy).toContain(d.exemption?.purpose)
-    }), { numRuns: 1000 })
+    fc.assert(
+      fc.property(ctxArb({ purposes: SEEDED_SECONDARY, history: historyArb(ALL_CODES) }), ctx => {
+        const expected = oracle(ctx)
+        const d = decide(ctx)
+        expect({ decision: d.decision, basis: d.basis, preferenceId: d.preference?.id ?? null }).toEqual({
+          decision: expected.decision,
+          basis: expected.basis,
+          preferenceId: expected.preferenceId
+        })
+        if (expected.basis === 'exemption') expect(expected.liftedBy).toContain(d.exemption?.purpose)
+      }),
+      { numRuns: 1000 }
+    )
   })
 
-  it('(i\') rules 2-4: the oracle also agrees on an opt-in programme whenever no exemption is involved', () => {
-    fc.assert(fc.property(ctxArb({ purposes: SECONDARY, history: historyArb(SECONDARY) }), ctx => {
-      const plain = { ...ctx, exemptions: [] }
-      const expected = oracle(plain)
-      const d = decide(plain)
-      expect({ decision: d.decision, basis: d.basis, preferenceId: d.preference?.id ?? null })
-        .toEqual({ decision: expected.decision, basis: expected.basis, preferenceId: expected.preferenceId })
-    }), { numRuns: 1000 })
+  it("(i') rules 2-4: the oracle also agrees on an opt-in programme whenever no exemption is involved", () => {
+    fc.assert(
+      fc.property(ctxArb({ purposes: SECONDARY, history: historyArb(SECONDARY) }), ctx => {
+        const plain = { ...ctx, exemptions: [] }
+        const expected = oracle(plain)
+        const d = decide(plain)
+        expect({ decision: d.decision, basis: d.basis, preferenceId: d.preference?.id ?? null }).toEqual({
+          decision: expected.decision,
+          basis: expected.basis,
+          preferenceId: expected.preferenceId
+        })
+      }),
+      { numRuns: 1000 }
+    )
   })
 
   it('(j) rule 3: for a secondary-use purpose without exemptions, a permit means no deny is effective at any level', () => {
-    fc.assert(fc.property(ctxArb({ purposes: SECONDARY, history: tiedHistoryArb() }), ctx => {
-      const d = decide(ctx, { exemptions: [] })
-      if (d.decision === 'permit') expect(effectiveDenies(ctx)).toEqual([])
-      else if (effectiveDenies(ctx).length === 0) expect(d.basis).toBe('default')
-    }), { numRuns: RUNS })
+    fc.assert(
+      fc.property(ctxArb({ purposes: SECONDARY, history: tiedHistoryArb() }), ctx => {
+        const d = decide(ctx, { exemptions: [] })
+        if (d.decision === 'permit') expect(effectiveDenies(ctx)).toEqual([])
+        else if (effectiveDenies(ctx).length === 0) expect(d.basis).toBe('default')
+      }),
+      { numRuns: RUNS }
+    )
   })
 
   it('rules 3-4: recording an opt-out (effective now) never turns a deny into a permit', () => {
@@ -321,16 +458,25 @@ describe('decideConsent properties', () => {
     // with no records the answer is deny/default; after the opt-out it becomes permit/exemption.
     // SPEC rule 3: "an opt-in programme stays denied until the patient opts in to it, whatever its ancestors say".
     const arb = fc.tuple(ctxArb({ history: tiedHistoryArb() }), fc.nat())
-    fc.assert(fc.property(arb, ([ctx, pick]) => {
-      const before = decide(ctx)
-      fc.pre(before.decision === 'deny')
-      const chain = ancestry(ctx.purpose)
-      const latest = Math.max(T.getTime() + 10 * HOUR, ...ctx.records.map(r => r.recordedAt.getTime()))
-      const optOut: PreferenceRecord = {
-        id: 'opt-out', nhsNumber: NHS, purpose: chain[pick % chain.length], decision: 'deny',
-        effectiveFrom: ctx.at, recordedAt: new Date(latest + MINUTE), source: 'paper-form', status: 'active'
-      }
-      expect(decide(ctx, { records: [...ctx.records, optOut] }).decision).toBe('deny')
-    }), { numRuns: 1000 })
+    fc.assert(
+      fc.property(arb, ([ctx, pick]) => {
+        const before = decide(ctx)
+        fc.pre(before.decision === 'deny')
+        const chain = ancestry(ctx.purpose)
+        const latest = Math.max(T.getTime() + 10 * HOUR, ...ctx.records.map(r => r.recordedAt.getTime()))
+        const optOut: PreferenceRecord = {
+          id: 'opt-out',
+          nhsNumber: NHS,
+          purpose: chain[pick % chain.length],
+          decision: 'deny',
+          effectiveFrom: ctx.at,
+          recordedAt: new Date(latest + MINUTE),
+          source: 'paper-form',
+          status: 'active'
+        }
+        expect(decide(ctx, { records: [...ctx.records, optOut] }).decision).toBe('deny')
+      }),
+      { numRuns: 1000 }
+    )
   })
 })

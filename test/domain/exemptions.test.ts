@@ -8,8 +8,12 @@ const ok = { purpose: 'planning-research', basis: 'legal-requirement', reference
 describe('EXEMPTION_BASES (SPEC §2 rule 4)', () => {
   it('are exactly the six SPEC bases, and section 251 is not one', () => {
     expect([...EXEMPTION_BASES]).toEqual([
-      'explicit-consent', 'legal-requirement', 'overriding-public-interest',
-      'copi-regulation-3', 'anonymised-ico-code', 'cag-specific-exemption'
+      'explicit-consent',
+      'legal-requirement',
+      'overriding-public-interest',
+      'copi-regulation-3',
+      'anonymised-ico-code',
+      'cag-specific-exemption'
     ])
     expect(EXEMPTION_BASES.some(b => b.includes('251'))).toBe(false)
   })
@@ -20,13 +24,29 @@ describe('rule 4: validateExemption', () => {
     expect(validateExemption(catalog, { ...ok, basis })).toEqual([])
   })
 
-  it.each(['planning-research', 'gp-data-secondary-use', 'cancer-research-programme', 'cancer-sub-study'])('rule 4: accepts secondary-use purpose %s', purpose => {
-    expect(validateExemption(catalog, { ...ok, purpose })).toEqual([])
-  })
+  it.each(['planning-research', 'gp-data-secondary-use', 'cancer-research-programme', 'cancer-sub-study'])(
+    'rule 4: accepts secondary-use purpose %s',
+    purpose => {
+      expect(validateExemption(catalog, { ...ok, purpose })).toEqual([])
+    }
+  )
 
   it.each([
-    'section-251', 'section 251', 'Section 251', 'SECTION 251', 'section_251', 'section251', 'Section-251',
-    's251', 'S251', 's 251', 's-251', 's_251', 'section-251-support', 'cag-section-251', '  section 251  '
+    'section-251',
+    'section 251',
+    'Section 251',
+    'SECTION 251',
+    'section_251',
+    'section251',
+    'Section-251',
+    's251',
+    'S251',
+    's 251',
+    's-251',
+    's_251',
+    'section-251-support',
+    'cag-section-251',
+    '  section 251  '
   ])('rule 4: rejects section 251 spelt %j with a message saying section 251 support is not an exemption', basis => {
     const errors = validateExemption(catalog, { ...ok, basis })
     expect(errors).toHaveLength(1)
@@ -45,12 +65,15 @@ describe('rule 4: validateExemption', () => {
     expect(withoutSection251Message).toEqual([])
   })
 
-  it.each(['consent', 'Legal-Requirement', 'legal requirement', '', 'gdpr-6-1-e', 'cag'])('rule 4: rejects unknown basis %j listing the allowed bases', basis => {
-    const errors = validateExemption(catalog, { ...ok, basis })
-    expect(errors).toHaveLength(1)
-    expect(errors[0].path).toBe('/basis')
-    for (const b of EXEMPTION_BASES) expect(errors[0].message).toContain(b)
-  })
+  it.each(['consent', 'Legal-Requirement', 'legal requirement', '', 'gdpr-6-1-e', 'cag'])(
+    'rule 4: rejects unknown basis %j listing the allowed bases',
+    basis => {
+      const errors = validateExemption(catalog, { ...ok, basis })
+      expect(errors).toHaveLength(1)
+      expect(errors[0].path).toBe('/basis')
+      for (const b of EXEMPTION_BASES) expect(errors[0].message).toContain(b)
+    }
+  )
 
   it.each([undefined, null, 42, {}, ['legal-requirement']])('rule 4: rejects non-string basis %j', basis => {
     const errors = validateExemption(catalog, { ...ok, basis })
@@ -64,13 +87,16 @@ describe('rule 4: validateExemption', () => {
     expect(errors[0].message).toMatch(/reference/)
   })
 
-  it.each(['planned-care', 'unplanned-care', 'summary-care-record', 'gp-record-view'])('rule 4: rejects direct-care purpose %s (exemptions never apply to direct care)', purpose => {
-    const errors = validateExemption(catalog, { ...ok, purpose })
-    expect(errors).toHaveLength(1)
-    expect(errors[0].path).toBe('/purpose')
-    expect(errors[0].message).toMatch(/direct care/)
-    expect(errors[0].message).toContain(purpose)
-  })
+  it.each(['planned-care', 'unplanned-care', 'summary-care-record', 'gp-record-view'])(
+    'rule 4: rejects direct-care purpose %s (exemptions never apply to direct care)',
+    purpose => {
+      const errors = validateExemption(catalog, { ...ok, purpose })
+      expect(errors).toHaveLength(1)
+      expect(errors[0].path).toBe('/purpose')
+      expect(errors[0].message).toMatch(/direct care/)
+      expect(errors[0].message).toContain(purpose)
+    }
+  )
 
   it.each(['no-such-purpose', '', undefined, null, 5])('rule 4: rejects unknown purpose %j', purpose => {
     const errors = validateExemption(catalog, { ...ok, purpose })

@@ -9,7 +9,14 @@ import type { StoredEvent } from '../../src/store/audit-chain.ts'
 import type { StoredPreference } from '../../src/store/rows.ts'
 import { consultCard, consultQuestion, type ConsultRequest } from '../../src/fhir/cds-hooks.ts'
 import {
-  auditEventResource, capabilityStatement, consentResource, consentState, dateRange, fhirError, isFhirUrl, nhsNumberToken
+  auditEventResource,
+  capabilityStatement,
+  consentResource,
+  consentState,
+  dateRange,
+  fhirError,
+  isFhirUrl,
+  nhsNumberToken
 } from '../../src/fhir/resources.ts'
 import { SYSTEMS, ownSystems, purposeOfUseCodes, resolvePurposeOfUse } from '../../src/fhir/terminology.ts'
 import { fhirProblems } from '../helpers/fhir.ts'
@@ -21,13 +28,36 @@ const ctx = { own, catalog }
 const now = T.getTime()
 
 function stored (r: PreferenceRecord, extra: Partial<StoredPreference> = {}): StoredPreference {
-  return { ...r, recordedBy: { clientId: 'client-1' }, clientId: 'client-1', note: null, externalId: null, enteredInErrorReason: null, enteredInErrorAt: null, enteredInErrorBy: null, ...extra }
+  return {
+    ...r,
+    recordedBy: { clientId: 'client-1' },
+    clientId: 'client-1',
+    note: null,
+    externalId: null,
+    enteredInErrorReason: null,
+    enteredInErrorAt: null,
+    enteredInErrorBy: null,
+    ...extra
+  }
 }
 
 function event (fields: Omit<Partial<StoredEvent>, 'details'> & { details?: Record<string, unknown> }): StoredEvent {
   return {
-    id: 'evt-1', chain: 'chain-1', chainSeq: 0, seq: 1n, at: T, type: 'decision', clientId: 'client-1', requestId: '6f1c9a52-7f0e-4a8e-9a44-1d1a3c0f9b21',
-    nhsNumber: NHS, purpose: 'planning-research', outcome: 'permit', prevHash: 'p', hash: 'h', ...fields, details: JSON.stringify(fields.details ?? {})
+    id: 'evt-1',
+    chain: 'chain-1',
+    chainSeq: 0,
+    seq: 1n,
+    at: T,
+    type: 'decision',
+    clientId: 'client-1',
+    requestId: '6f1c9a52-7f0e-4a8e-9a44-1d1a3c0f9b21',
+    nhsNumber: NHS,
+    purpose: 'planning-research',
+    outcome: 'permit',
+    prevHash: 'p',
+    hash: 'h',
+    ...fields,
+    details: JSON.stringify(fields.details ?? {})
   }
 }
 
@@ -35,13 +65,18 @@ describe('PurposeOfUse mapping', () => {
   it('resolves service purpose codes as themselves and v3 codes that name exactly one purpose', () => {
     expect(resolvePurposeOfUse(catalog, 'summary-care-record')).toEqual({ ok: true, purpose: 'summary-care-record' })
     expect(resolvePurposeOfUse(catalog, 'ETREAT')).toEqual({ ok: true, purpose: 'unplanned-care' })
-    for (const code of ['HRESCH', 'HOPERAT', 'PUBHLTH']) expect(resolvePurposeOfUse(catalog, code)).toEqual({ ok: true, purpose: 'planning-research' })
+    for (const code of ['HRESCH', 'HOPERAT', 'PUBHLTH']) {
+      expect(resolvePurposeOfUse(catalog, code)).toEqual({ ok: true, purpose: 'planning-research' })
+    }
   })
 
   it('refuses TREAT (planned or unplanned care?) and unknown codes, saying what to send instead', () => {
     const treat = resolvePurposeOfUse(catalog, 'TREAT')
     expect(treat).toMatchObject({ ok: false, message: expect.stringMatching(/planned-care or unplanned-care/) })
-    expect(resolvePurposeOfUse(catalog, 'HMARKT')).toMatchObject({ ok: false, message: expect.stringMatching(/unknown purpose of use.*ETREAT/) })
+    expect(resolvePurposeOfUse(catalog, 'HMARKT')).toMatchObject({
+      ok: false,
+      message: expect.stringMatching(/unknown purpose of use.*ETREAT/)
+    })
     expect(resolvePurposeOfUse(catalog, 'toString')).toMatchObject({ ok: false })
   })
 
@@ -99,21 +134,39 @@ describe('Consent.status follows SPEC §2 rule 2 (effectiveRecord), as decisions
       recorded: fc.integer({ min: -5, max: 5 }),
       voided: fc.boolean()
     })
-    fc.assert(fc.property(fc.array(record, { maxLength: 8 }), fc.integer({ min: -6, max: 6 }), (specs, nowDay) => {
-      const records = specs.map((s, i) => rec(s.purpose, s.decision, s.from, { id: `r${i}`, recordedAt: s.recorded, status: s.voided ? 'entered-in-error' : 'active' }))
-      const at = T.getTime() + nowDay * DAY
-      for (const purpose of purposes) {
-        const inForceNow = records.filter(r => r.purpose === purpose && r.effectiveFrom.getTime() <= at && consentState(records, r, at).status === 'active')
-        expect(inForceNow.map(r => r.id)).toEqual([effectiveRecord(records, purpose, at)].filter(r => r !== null).map(r => r.id))
-      }
-      for (const r of records) {
-        const { status, end } = consentState(records, r, at)
-        if (status === 'entered-in-error') continue
-        if (end === null) continue
-        expect(effectiveRecord(records, r.purpose, end.getTime())?.id).not.toBe(r.id)
-        if (end.getTime() > r.effectiveFrom.getTime()) expect(effectiveRecord(records, r.purpose, end.getTime() - 1)?.id).toBe(r.id)
-      }
-    }), { numRuns: 300 })
+    fc.assert(
+      fc.property(fc.array(record, { maxLength: 8 }), fc.integer({ min: -6, max: 6 }), (specs, nowDay) => {
+        const records = specs.map((s, i) =>
+          rec(s.purpose, s.decision, s.from, {
+            id: `r${i}`,
+            recordedAt: s.recorded,
+            status: s.voided ? 'entered-in-error' : 'active'
+          })
+        )
+        const at = T.getTime() + nowDay * DAY
+        for (const purpose of purposes) {
+          const inForceNow = records.filter(
+            r =>
+              r.purpose === purpose &&
+              r.effectiveFrom.getTime() <= at &&
+              consentState(records, r, at).status === 'active'
+          )
+          expect(inForceNow.map(r => r.id)).toEqual(
+            [effectiveRecord(records, purpose, at)].filter(r => r !== null).map(r => r.id)
+          )
+        }
+        for (const r of records) {
+          const { status, end } = consentState(records, r, at)
+          if (status === 'entered-in-error') continue
+          if (end === null) continue
+          expect(effectiveRecord(records, r.purpose, end.getTime())?.id).not.toBe(r.id)
+          if (end.getTime() > r.effectiveFrom.getTime()) {
+            expect(effectiveRecord(records, r.purpose, end.getTime() - 1)?.id).toBe(r.id)
+          }
+        }
+      }),
+      { numRuns: 300 }
+    )
   })
 })
 
@@ -135,7 +188,10 @@ describe('Consent resource (UK Core Consent)', () => {
       provision: { type: 'deny', period: { start: p.effectiveFrom.toISOString() } }
     })
     expect(c.provision?.purpose?.map(x => `${x.system ?? ''}|${x.code ?? ''}`)).toEqual([
-      `${own.purpose}|planning-research`, `${SYSTEMS.actReason}|HRESCH`, `${SYSTEMS.actReason}|HOPERAT`, `${SYSTEMS.actReason}|PUBHLTH`
+      `${own.purpose}|planning-research`,
+      `${SYSTEMS.actReason}|HRESCH`,
+      `${SYSTEMS.actReason}|HOPERAT`,
+      `${SYSTEMS.actReason}|PUBHLTH`
     ])
     expect(c.category?.map(x => x.coding?.[0].code)).toEqual(['59284-0', 'research'])
   })
@@ -150,20 +206,43 @@ describe('Consent resource (UK Core Consent)', () => {
     expect(c.provision?.purpose?.map(x => x.code)).toEqual(['summary-care-record', 'TREAT', 'ETREAT'])
   })
 
-  it('an opt-in programme\'s choices are OPTIN; a voided record is entered-in-error, updated when it was voided', () => {
+  it("an opt-in programme's choices are OPTIN; a voided record is entered-in-error, updated when it was voided", () => {
     const voidedAt = new Date(T.getTime() - DAY)
-    const p = stored(rec(PROGRAMME.code, 'permit', -10, { status: 'entered-in-error' }), { enteredInErrorAt: voidedAt, enteredInErrorReason: 'wrong patient' })
+    const p = stored(rec(PROGRAMME.code, 'permit', -10, { status: 'entered-in-error' }), {
+      enteredInErrorAt: voidedAt,
+      enteredInErrorReason: 'wrong patient'
+    })
     const c = consentResource(p, [p], ctx, now)
     expect(fhirProblems(c)).toEqual([])
-    expect(c).toMatchObject({ status: 'entered-in-error', policyRule: { coding: [{ code: 'OPTIN' }] }, meta: { lastUpdated: voidedAt.toISOString() } })
+    expect(c).toMatchObject({
+      status: 'entered-in-error',
+      policyRule: { coding: [{ code: 'OPTIN' }] },
+      meta: { lastUpdated: voidedAt.toISOString() }
+    })
   })
 })
 
 describe('AuditEvent resource (IHE BALP)', () => {
-  const clients = (id: string): { name: string, odsCode: string | null } | undefined => id === 'client-1' ? { name: 'Dorset ED', odsCode: 'RBD' } : undefined
+  const clients = (id: string): { name: string; odsCode: string | null } | undefined =>
+    id === 'client-1' ? { name: 'Dorset ED', odsCode: 'RBD' } : undefined
 
   it('a permit decision: Security Alert / AuthZ-Consent, executed, success; who asked, for what purpose, the basis', () => {
-    const a = auditEventResource(event({ details: { basis: 'patient-preference', reason: 'Patient\'s recorded choice permits planning-research', preferenceId: 'pref-1', alertId: null, cdsHooks: { purposeOfUse: ['HRESCH'], actor: [{ system: 'https://fhir.nhs.uk/Id/sds-user-id', value: '555021935107' }] } } }), ctx, clients)
+    const a = auditEventResource(
+      event({
+        details: {
+          basis: 'patient-preference',
+          reason: "Patient's recorded choice permits planning-research",
+          preferenceId: 'pref-1',
+          alertId: null,
+          cdsHooks: {
+            purposeOfUse: ['HRESCH'],
+            actor: [{ system: 'https://fhir.nhs.uk/Id/sds-user-id', value: '555021935107' }]
+          }
+        }
+      }),
+      ctx,
+      clients
+    )
     expect(fhirProblems(a)).toEqual([])
     expect(a).toMatchObject({
       type: { system: SYSTEMS.dicom, code: '110113' },
@@ -171,64 +250,158 @@ describe('AuditEvent resource (IHE BALP)', () => {
       action: 'E',
       outcome: '0',
       recorded: T.toISOString(),
-      purposeOfEvent: [{ coding: [{ system: own.purpose, code: 'planning-research' }] }, { coding: [{ system: SYSTEMS.actReason, code: 'HRESCH' }] }]
+      purposeOfEvent: [
+        { coding: [{ system: own.purpose, code: 'planning-research' }] },
+        { coding: [{ system: SYSTEMS.actReason, code: 'HRESCH' }] }
+      ]
     })
     expect(a.agent).toEqual([
-      expect.objectContaining({ who: { type: 'Device', identifier: { system: own.clientId, value: 'client-1' }, display: 'Dorset ED' }, requestor: true }),
-      expect.objectContaining({ who: { type: 'Organization', identifier: { system: SYSTEMS.odsOrganisation, value: 'RBD' } }, requestor: false }),
-      expect.objectContaining({ who: { identifier: { system: 'https://fhir.nhs.uk/Id/sds-user-id', value: '555021935107' } }, requestor: false })
+      expect.objectContaining({
+        who: { type: 'Device', identifier: { system: own.clientId, value: 'client-1' }, display: 'Dorset ED' },
+        requestor: true
+      }),
+      expect.objectContaining({
+        who: { type: 'Organization', identifier: { system: SYSTEMS.odsOrganisation, value: 'RBD' } },
+        requestor: false
+      }),
+      expect.objectContaining({
+        who: { identifier: { system: 'https://fhir.nhs.uk/Id/sds-user-id', value: '555021935107' } },
+        requestor: false
+      })
     ])
     expect(a.entity?.map(e => e.what)).toEqual([
       { type: 'Patient', identifier: { system: SYSTEMS.nhsNumber, value: NHS } },
       { reference: 'Consent/pref-1' },
       { identifier: { value: '6f1c9a52-7f0e-4a8e-9a44-1d1a3c0f9b21' } }
     ])
-    expect(a.entity?.[0].detail).toEqual([{ type: 'decision', valueString: 'permit' }, { type: 'basis', valueString: 'patient-preference' }])
+    expect(a.entity?.[0].detail).toEqual([
+      { type: 'decision', valueString: 'permit' },
+      { type: 'basis', valueString: 'patient-preference' }
+    ])
   })
 
   it('a deny decision is outcome 8 (BALP); an emergency access carries its alert id', () => {
-    const deny = auditEventResource(event({ outcome: 'deny', details: { basis: 'patient-preference', reason: 'Patient opted out of planning-research' } }), ctx, clients)
+    const deny = auditEventResource(
+      event({
+        outcome: 'deny',
+        details: { basis: 'patient-preference', reason: 'Patient opted out of planning-research' }
+      }),
+      ctx,
+      clients
+    )
     expect(fhirProblems(deny)).toEqual([])
-    expect(deny).toMatchObject({ outcome: '8', outcomeDesc: 'deny (patient-preference): Patient opted out of planning-research' })
-    const emergency = auditEventResource(event({ purpose: 'summary-care-record', details: { basis: 'emergency-access', reason: 'r', alertId: 'alert-1' } }), ctx, clients)
+    expect(deny).toMatchObject({
+      outcome: '8',
+      outcomeDesc: 'deny (patient-preference): Patient opted out of planning-research'
+    })
+    const emergency = auditEventResource(
+      event({
+        purpose: 'summary-care-record',
+        details: { basis: 'emergency-access', reason: 'r', alertId: 'alert-1' }
+      }),
+      ctx,
+      clients
+    )
     expect(emergency.entity?.[0].detail).toContainEqual({ type: 'alertId', valueString: 'alert-1' })
   })
 
   it('changes to a choice are RESTful create / update on the Consent; a failed void is a minor failure; the CLI is an agent too', () => {
-    const created = auditEventResource(event({ type: 'preference.recorded', outcome: 'deny', details: { preferenceId: 'pref-2' } }), ctx, clients)
+    const created = auditEventResource(
+      event({ type: 'preference.recorded', outcome: 'deny', details: { preferenceId: 'pref-2' } }),
+      ctx,
+      clients
+    )
     expect(fhirProblems(created)).toEqual([])
-    expect(created).toMatchObject({ type: { code: 'rest' }, subtype: [{ code: 'create' }, { code: 'preference.recorded' }], action: 'C', outcome: '0', outcomeDesc: 'recorded deny for planning-research' })
-    const missed = auditEventResource(event({ type: 'preference.entered-in-error', outcome: 'not-found', clientId: null, details: { preferenceId: 'x', reason: 'typo' } }), ctx, clients)
+    expect(created).toMatchObject({
+      type: { code: 'rest' },
+      subtype: [{ code: 'create' }, { code: 'preference.recorded' }],
+      action: 'C',
+      outcome: '0',
+      outcomeDesc: 'recorded deny for planning-research'
+    })
+    const missed = auditEventResource(
+      event({
+        type: 'preference.entered-in-error',
+        outcome: 'not-found',
+        clientId: null,
+        details: { preferenceId: 'x', reason: 'typo' }
+      }),
+      ctx,
+      clients
+    )
     expect(fhirProblems(missed)).toEqual([])
-    expect(missed).toMatchObject({ action: 'U', outcome: '4', outcomeDesc: 'not-found: typo', agent: [{ who: { display: expect.stringMatching(/CLI/) }, requestor: true }] })
+    expect(missed).toMatchObject({
+      action: 'U',
+      outcome: '4',
+      outcomeDesc: 'not-found: typo',
+      agent: [{ who: { display: expect.stringMatching(/CLI/) }, requestor: true }]
+    })
     expect(missed.entity?.map(e => e.type?.code)).toEqual(['1', 'XrequestId'])
   })
 })
 
 describe('CapabilityStatement, OperationOutcome, search values', () => {
   it('(the validator these tests rely on rejects what R4 rejects)', () => {
-    expect(fhirProblems({ resourceType: 'Consent', status: 'maybe', scope: { coding: [] }, provision: { type: 'perhaps', extra: 1 } })).toEqual(expect.arrayContaining([
-      expect.stringMatching(/Consent.status/), expect.stringMatching(/Consent.category: Missing/), expect.stringMatching(/provision.type/), expect.stringMatching(/provision.extra: Unexpected/), expect.stringMatching(/ppc-1/)
-    ]))
-    expect(fhirProblems({ resourceType: 'AuditEvent', recorded: '2026-11-25T10:00:00Z', agent: [{ requestor: true }], outcome: '3' })).toEqual(expect.arrayContaining([
-      expect.stringMatching(/AuditEvent.type: Missing/), expect.stringMatching(/AuditEvent.source: Missing/), expect.stringMatching(/AuditEvent.outcome/)
-    ]))
+    expect(
+      fhirProblems({
+        resourceType: 'Consent',
+        status: 'maybe',
+        scope: { coding: [] },
+        provision: { type: 'perhaps', extra: 1 }
+      })
+    ).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/Consent.status/),
+        expect.stringMatching(/Consent.category: Missing/),
+        expect.stringMatching(/provision.type/),
+        expect.stringMatching(/provision.extra: Unexpected/),
+        expect.stringMatching(/ppc-1/)
+      ])
+    )
+    expect(
+      fhirProblems({
+        resourceType: 'AuditEvent',
+        recorded: '2026-11-25T10:00:00Z',
+        agent: [{ requestor: true }],
+        outcome: '3'
+      })
+    ).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/AuditEvent.type: Missing/),
+        expect.stringMatching(/AuditEvent.source: Missing/),
+        expect.stringMatching(/AuditEvent.outcome/)
+      ])
+    )
   })
 
   it('the CapabilityStatement is valid R4 and names only Consent (read, search) and AuditEvent (search)', () => {
     const cs = capabilityStatement({ base: own.base, version: '1.2.3', date: '2026-11-26' })
     expect(fhirProblems(cs)).toEqual([])
-    expect(cs.rest?.[0].resource?.map(r => [r.type, r.interaction?.map(i => i.code)])).toEqual([['Consent', ['read', 'search-type']], ['AuditEvent', ['search-type']]])
+    expect(cs.rest?.[0].resource?.map(r => [r.type, r.interaction?.map(i => i.code)])).toEqual([
+      ['Consent', ['read', 'search-type']],
+      ['AuditEvent', ['search-type']]
+    ])
   })
 
   it('errors are valid OperationOutcomes whose issue code follows the status', () => {
-    const cases: Array<[number, string]> = [[400, 'invalid'], [401, 'login'], [403, 'forbidden'], [404, 'not-found'], [406, 'not-supported'], [429, 'throttled'], [500, 'exception'], [503, 'transient']]
+    const cases: Array<[number, string]> = [
+      [400, 'invalid'],
+      [401, 'login'],
+      [403, 'forbidden'],
+      [404, 'not-found'],
+      [406, 'not-supported'],
+      [429, 'throttled'],
+      [500, 'exception'],
+      [503, 'transient']
+    ]
     for (const [status, code] of cases) {
       const oo = fhirError(status, 'what went wrong')
       expect(fhirProblems(oo)).toEqual([])
       expect(oo.issue).toEqual([{ severity: 'error', code, diagnostics: 'what went wrong' }])
     }
-    expect(fhirError(400, 'x', [{ path: 'querystring:/_count', message: 'must be <= 500' }]).issue[0].diagnostics).toBe('querystring:/_count: must be <= 500')
+    expect(fhirError(400, 'x', [{ path: 'querystring:/_count', message: 'must be <= 500' }]).issue[0].diagnostics).toBe(
+      'querystring:/_count: must be <= 500'
+    )
     expect(['/fhir', '/fhir/metadata', '/fhir?x=1'].every(isFhirUrl)).toBe(true)
     expect(['/fhirx', '/v1/fhir', '/cds-services'].some(isFhirUrl)).toBe(false)
   })
@@ -240,7 +413,9 @@ describe('CapabilityStatement, OperationOutcome, search values', () => {
     expect(dateRange('lt2026')).toEqual({ from: undefined, until: at('2026-01-01T00:00:00Z') })
     expect(dateRange('gt2026-12-31')).toEqual({ from: at('2027-01-01T00:00:00Z'), until: undefined })
     expect(dateRange('le2026-11-25T10:00:00+01:00')).toEqual({ from: undefined, until: at('2026-11-25T09:00:01Z') })
-    for (const bad of ['2026-02-30', '2026-13', 'sa2026', '2026-11-25T10:00', 'yesterday', '']) expect(dateRange(bad)).toBeNull()
+    for (const bad of ['2026-02-30', '2026-13', 'sa2026', '2026-11-25T10:00', 'yesterday', '']) {
+      expect(dateRange(bad)).toBeNull()
+    }
   })
 
   it('patient tokens: the NHS number system or a bare number; any other system is refused', () => {
@@ -251,35 +426,88 @@ describe('CapabilityStatement, OperationOutcome, search values', () => {
 })
 
 describe('CDS Hooks patient-consent-consult', () => {
-  const ask = (context: Partial<ConsultRequest['context']>, hook = 'patient-consent-consult'): ReturnType<typeof consultQuestion> =>
-    consultQuestion(catalog, { hook, hookInstance: 'h-1', context: { patientId: [{ system: SYSTEMS.nhsNumber, value: '943 476 5919' }], ...context } })
+  const ask = (
+    context: Partial<ConsultRequest['context']>,
+    hook = 'patient-consent-consult'
+  ): ReturnType<typeof consultQuestion> =>
+    consultQuestion(catalog, {
+      hook,
+      hookInstance: 'h-1',
+      context: { patientId: [{ system: SYSTEMS.nhsNumber, value: '943 476 5919' }], ...context }
+    })
 
   it('turns the context into one question: the NHS number (normalised), one purpose, the point of care', () => {
-    expect(ask({ purposeOfUse: ['ETREAT', 'unplanned-care'], pointOfCare: { permissionToView: 'granted' }, patientId: [{ system: 'urn:other', value: 'x' }, { system: SYSTEMS.nhsNumber, value: '943 476 5919' }] }))
-      .toEqual({ ok: true, question: { nhsNumber: NHS, purpose: 'unplanned-care', pointOfCare: { permissionToView: 'granted' } } })
-    expect(ask({ purposeOfUse: 'HRESCH', scope: 'research', category: [{ system: SYSTEMS.consentScope, code: 'research' }] })).toMatchObject({ ok: true, question: { purpose: 'planning-research' } })
+    expect(
+      ask({
+        purposeOfUse: ['ETREAT', 'unplanned-care'],
+        pointOfCare: { permissionToView: 'granted' },
+        patientId: [
+          { system: 'urn:other', value: 'x' },
+          { system: SYSTEMS.nhsNumber, value: '943 476 5919' }
+        ]
+      })
+    ).toEqual({
+      ok: true,
+      question: { nhsNumber: NHS, purpose: 'unplanned-care', pointOfCare: { permissionToView: 'granted' } }
+    })
+    expect(
+      ask({ purposeOfUse: 'HRESCH', scope: 'research', category: [{ system: SYSTEMS.consentScope, code: 'research' }] })
+    ).toMatchObject({ ok: true, question: { purpose: 'planning-research' } })
   })
 
   it('says what is wrong with a question it cannot answer', () => {
-    const problems = (r: ReturnType<typeof consultQuestion>): string[] => r.ok ? [] : r.problems.map(p => p.path)
+    const problems = (r: ReturnType<typeof consultQuestion>): string[] => (r.ok ? [] : r.problems.map(p => p.path))
     expect(problems(ask({ purposeOfUse: 'HRESCH' }, 'order-sign'))).toEqual(['/hook'])
-    expect(problems(ask({ purposeOfUse: 'HRESCH', patientId: [{ system: 'urn:other', value: NHS }] }))).toEqual(['/context/patientId'])
-    expect(problems(ask({ purposeOfUse: 'HRESCH', patientId: [{ system: SYSTEMS.nhsNumber, value: '9434765918' }] }))).toEqual(['/context/patientId/0/value'])
-    expect(problems(ask({ purposeOfUse: 'HRESCH', patientId: [{ system: SYSTEMS.nhsNumber, value: NHS }, { system: SYSTEMS.nhsNumber, value: '9999999999' }] }))).toEqual(['/context/patientId'])
+    expect(problems(ask({ purposeOfUse: 'HRESCH', patientId: [{ system: 'urn:other', value: NHS }] }))).toEqual([
+      '/context/patientId'
+    ])
+    expect(
+      problems(ask({ purposeOfUse: 'HRESCH', patientId: [{ system: SYSTEMS.nhsNumber, value: '9434765918' }] }))
+    ).toEqual(['/context/patientId/0/value'])
+    expect(
+      problems(
+        ask({
+          purposeOfUse: 'HRESCH',
+          patientId: [
+            { system: SYSTEMS.nhsNumber, value: NHS },
+            { system: SYSTEMS.nhsNumber, value: '9999999999' }
+          ]
+        })
+      )
+    ).toEqual(['/context/patientId'])
     expect(problems(ask({}))).toEqual(['/context/purposeOfUse'])
     expect(problems(ask({ purposeOfUse: 'TREAT' }))).toEqual(['/context/purposeOfUse'])
     expect(problems(ask({ purposeOfUse: ['ETREAT', 'HRESCH'] }))).toEqual(['/context/purposeOfUse'])
     expect(problems(ask({ purposeOfUse: 'ETREAT', scope: 'research' }))).toEqual(['/context/scope'])
-    expect(problems(ask({ purposeOfUse: 'ETREAT', category: [{ system: SYSTEMS.consentScope, code: 'research' }] }))).toEqual(['/context/category'])
+    expect(
+      problems(ask({ purposeOfUse: 'ETREAT', category: [{ system: SYSTEMS.consentScope, code: 'research' }] }))
+    ).toEqual(['/context/category'])
   })
 
   it('one card per decision: NO_CONSENT when the default decided, else CONSENT_PERMIT or CONSENT_DENY, with the Consent it rests on', () => {
     const source = { label: 'Consent Check Service', url: 'https://consent.example.nhs.uk/docs' }
     for (const basis of BASES) {
       for (const decision of ['permit', 'deny'] as const) {
-        const card = consultCard({ decision, basis, reason: 'why', preference: basis === 'default' ? null : { id: 'pref-1' }, auditId: 'audit-1' }, source, id => `https://x/fhir/Consent/${id}`)
+        const card = consultCard(
+          {
+            decision,
+            basis,
+            reason: 'why',
+            preference: basis === 'default' ? null : { id: 'pref-1' },
+            auditId: 'audit-1'
+          },
+          source,
+          id => `https://x/fhir/Consent/${id}`
+        )
         const summary = basis === 'default' ? 'NO_CONSENT' : decision === 'permit' ? 'CONSENT_PERMIT' : 'CONSENT_DENY'
-        expect(card).toMatchObject({ uuid: 'audit-1', summary, indicator: { NO_CONSENT: 'warning', CONSENT_PERMIT: 'info', CONSENT_DENY: 'critical' }[summary], detail: 'why', source, extension: { decision: summary, consentDecision: { decision, basis } } })
+        expect(card).toMatchObject({
+          uuid: 'audit-1',
+          summary,
+          indicator: { NO_CONSENT: 'warning', CONSENT_PERMIT: 'info', CONSENT_DENY: 'critical' }[summary],
+          detail: 'why',
+          source,
+          extension: { decision: summary, consentDecision: { decision, basis } }
+        })
         expect(card.extension.basedOn).toBe(basis === 'default' ? undefined : 'https://x/fhir/Consent/pref-1')
       }
     }

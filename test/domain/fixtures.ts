@@ -74,9 +74,14 @@ export interface RecOptions {
 }
 
 /** A preference record; dates may be Dates or day offsets from T. */
-export function rec (purpose: string, decision: Decision, effectiveFrom: Date | number, opts: RecOptions = {}): PreferenceRecord {
+export function rec (
+  purpose: string,
+  decision: Decision,
+  effectiveFrom: Date | number,
+  opts: RecOptions = {}
+): PreferenceRecord {
   counter++
-  const toDate = (d: Date | number): Date => typeof d === 'number' ? new Date(T.getTime() + d * DAY) : d
+  const toDate = (d: Date | number): Date => (typeof d === 'number' ? new Date(T.getTime() + d * DAY) : d)
   const from = toDate(effectiveFrom)
   return {
     id: opts.id ?? `rec-${counter}`,
@@ -84,7 +89,10 @@ export function rec (purpose: string, decision: Decision, effectiveFrom: Date | 
     purpose,
     decision,
     effectiveFrom: from,
-    recordedAt: opts.recordedAt === undefined ? new Date(Math.min(from.getTime(), T.getTime()) + counter) : toDate(opts.recordedAt),
+    recordedAt:
+      opts.recordedAt === undefined
+        ? new Date(Math.min(from.getTime(), T.getTime()) + counter)
+        : toDate(opts.recordedAt),
     source: opts.source ?? 'gp-practice',
     status: opts.status ?? 'active'
   }

@@ -1,6 +1,11 @@
 import { describe, it, expect } from 'vitest'
 import fc from 'fast-check'
-import { parseNhsNumber, nhsCheckDigit, isValidNhsNumber, plainNhsNumberFromBytes } from '../../src/domain/nhs-number.ts'
+import {
+  parseNhsNumber,
+  nhsCheckDigit,
+  isValidNhsNumber,
+  plainNhsNumberFromBytes
+} from '../../src/domain/nhs-number.ts'
 
 const MSG = {
   empty: /empty/i,
@@ -59,7 +64,7 @@ describe('parseNhsNumber: valid forms', () => {
     ['\t943 476 5919\n', 'surrounding tab and newline, grouped'],
     [' 943-476-5919\r\n', 'surrounding white space, hyphenated'],
     ['\u00a09434765919\u00a0', 'surrounding no-break spaces']
-  ])('accepts %j (%s) and answers in 10-digit form', (input) => {
+  ])('accepts %j (%s) and answers in 10-digit form', input => {
     expect(parseNhsNumber(input)).toEqual({ ok: true, value: '9434765919' })
     expect(isValidNhsNumber(input)).toBe(true)
   })
@@ -114,7 +119,7 @@ describe('parseNhsNumber: each kind of invalid input says what is wrong', () => 
     ['943_476_5919', 'underscores'],
     ['9434765919x', 'trailing letter'],
     ['94347 65919;', 'punctuation']
-  ])('rejects %j as containing a non-digit (%s)', (input) => {
+  ])('rejects %j as containing a non-digit (%s)', input => {
     expect(error(input)).toMatch(MSG.nonDigit)
   })
 
@@ -127,7 +132,7 @@ describe('parseNhsNumber: each kind of invalid input says what is wrong', () => 
     ['943--476--5919', 'double hyphens'],
     ['9 4 3 4 7 6 5 9 1 9', 'every digit separated'],
     ['-9434765919', 'leading hyphen']
-  ])('rejects %j as badly separated 10 digits (%s)', (input) => {
+  ])('rejects %j as badly separated 10 digits (%s)', input => {
     expect(error(input)).toMatch(MSG.grouping)
   })
 
@@ -146,8 +151,13 @@ describe('parseNhsNumber: each kind of invalid input says what is wrong', () => 
 
   it('gives a distinct message for each kind of problem', () => {
     const messages = [
-      error(42), error(''), error('943476591'), error('94347659l9'), error('943 476-5919'),
-      error('9434765918'), error('0000000400')
+      error(42),
+      error(''),
+      error('943476591'),
+      error('94347659l9'),
+      error('943 476-5919'),
+      error('9434765918'),
+      error('0000000400')
     ]
     expect(new Set(messages).size).toBe(messages.length)
   })
@@ -155,65 +165,82 @@ describe('parseNhsNumber: each kind of invalid input says what is wrong', () => 
 
 describe('parseNhsNumber: properties', () => {
   it('for any 9 digits, appending the computed check digit gives a valid number and any other last digit is rejected', () => {
-    fc.assert(fc.property(nineDigits, nine => {
-      const cd = nhsCheckDigit(nine)
-      for (let d = 0; d <= 9; d++) {
-        const r = parseNhsNumber(nine + String(d))
-        if (cd === null) {
-          expect(r.ok).toBe(false)
-          if (!r.ok) expect(r.error).toMatch(MSG.checkTen)
-        } else if (d === cd) {
-          expect(r).toEqual({ ok: true, value: nine + String(d) })
-        } else {
-          expect(r.ok).toBe(false)
-          if (!r.ok) expect(r.error).toMatch(MSG.checkWrong)
+    fc.assert(
+      fc.property(nineDigits, nine => {
+        const cd = nhsCheckDigit(nine)
+        for (let d = 0; d <= 9; d++) {
+          const r = parseNhsNumber(nine + String(d))
+          if (cd === null) {
+            expect(r.ok).toBe(false)
+            if (!r.ok) expect(r.error).toMatch(MSG.checkTen)
+          } else if (d === cd) {
+            expect(r).toEqual({ ok: true, value: nine + String(d) })
+          } else {
+            expect(r.ok).toBe(false)
+            if (!r.ok) expect(r.error).toMatch(MSG.checkWrong)
+          }
         }
-      }
-    }), { numRuns: 1000 })
+      }),
+      { numRuns: 1000 }
+    )
   })
 
   it('accepts the spaced and hyphenated forms of every valid number and normalises them', () => {
-    fc.assert(fc.property(nineDigits, fc.constantFrom(' ', '-'), fc.constantFrom('', ' ', '\t', '\n '), (nine, sep, pad) => {
-      const full = complete(nine)
-      fc.pre(full !== null)
-      const grouped = `${pad}${full.slice(0, 3)}${sep}${full.slice(3, 6)}${sep}${full.slice(6)}${pad}`
-      expect(parseNhsNumber(grouped)).toEqual({ ok: true, value: full })
-    }), { numRuns: 500 })
+    fc.assert(
+      fc.property(nineDigits, fc.constantFrom(' ', '-'), fc.constantFrom('', ' ', '\t', '\n '), (nine, sep, pad) => {
+        const full = complete(nine)
+        fc.pre(full !== null)
+        const grouped = `${pad}${full.slice(0, 3)}${sep}${full.slice(3, 6)}${sep}${full.slice(6)}${pad}`
+        expect(parseNhsNumber(grouped)).toEqual({ ok: true, value: full })
+      }),
+      { numRuns: 500 }
+    )
   })
 
   it('the check digit catches every single-digit substitution', () => {
-    fc.assert(fc.property(nineDigits, fc.integer({ min: 0, max: 9 }), fc.integer({ min: 1, max: 9 }), (nine, pos, delta) => {
-      const full = complete(nine)
-      fc.pre(full !== null)
-      const digits = full.split('')
-      digits[pos] = String((Number(digits[pos]) + delta) % 10)
-      expect(parseNhsNumber(digits.join('')).ok).toBe(false)
-    }), { numRuns: 500 })
+    fc.assert(
+      fc.property(nineDigits, fc.integer({ min: 0, max: 9 }), fc.integer({ min: 1, max: 9 }), (nine, pos, delta) => {
+        const full = complete(nine)
+        fc.pre(full !== null)
+        const digits = full.split('')
+        digits[pos] = String((Number(digits[pos]) + delta) % 10)
+        expect(parseNhsNumber(digits.join('')).ok).toBe(false)
+      }),
+      { numRuns: 500 }
+    )
   })
 
   it('the error message never contains the input digits', () => {
     const digitRun = fc.array(fc.integer({ min: 0, max: 9 }), { minLength: 5, maxLength: 14 }).map(a => a.join(''))
-    const mangled = fc.tuple(digitRun, fc.nat(), fc.constantFrom('', ' ', '-', 'x', '\u0669', '.', '  ', '/')).map(([digits, at, ch]) => {
-      const i = at % (digits.length + 1)
-      return digits.slice(0, i) + ch + digits.slice(i)
-    })
-    fc.assert(fc.property(fc.oneof(digitRun, mangled), input => {
-      const r = parseNhsNumber(input)
-      if (r.ok) return
-      const digits = input.replace(/[^0-9]/g, '')
-      expect(r.error).not.toContain(input.trim())
-      expect(r.error).not.toContain(digits)
-      // nor any run of 5 or more of its digits
-      for (let i = 0; i + 5 <= digits.length; i++) expect(r.error).not.toContain(digits.slice(i, i + 5))
-    }), { numRuns: 1000 })
+    const mangled = fc
+      .tuple(digitRun, fc.nat(), fc.constantFrom('', ' ', '-', 'x', '\u0669', '.', '  ', '/'))
+      .map(([digits, at, ch]) => {
+        const i = at % (digits.length + 1)
+        return digits.slice(0, i) + ch + digits.slice(i)
+      })
+    fc.assert(
+      fc.property(fc.oneof(digitRun, mangled), input => {
+        const r = parseNhsNumber(input)
+        if (r.ok) return
+        const digits = input.replace(/[^0-9]/g, '')
+        expect(r.error).not.toContain(input.trim())
+        expect(r.error).not.toContain(digits)
+        // nor any run of 5 or more of its digits
+        for (let i = 0; i + 5 <= digits.length; i++) expect(r.error).not.toContain(digits.slice(i, i + 5))
+      }),
+      { numRuns: 1000 }
+    )
   })
 
   it('never throws and answers ok only with exactly 10 ASCII digits', () => {
-    fc.assert(fc.property(fc.oneof(fc.string(), fc.anything()), input => {
-      const r = parseNhsNumber(input)
-      if (r.ok) expect(r.value).toMatch(/^[0-9]{10}$/)
-      else expect(r.error.length).toBeGreaterThan(0)
-    }), { numRuns: 500 })
+    fc.assert(
+      fc.property(fc.oneof(fc.string(), fc.anything()), input => {
+        const r = parseNhsNumber(input)
+        if (r.ok) expect(r.value).toMatch(/^[0-9]{10}$/)
+        else expect(r.error.length).toBeGreaterThan(0)
+      }),
+      { numRuns: 500 }
+    )
   })
 })
 
@@ -224,13 +251,16 @@ describe('plainNhsNumberFromBytes (the bulk filter fast path)', () => {
       fc.stringMatching(/^[0-9 ,-]{0,14}$/),
       fc.string({ maxLength: 14 })
     )
-    fc.assert(fc.property(line, text => {
-      const bytes = Buffer.from(text, 'latin1')
-      const fast = plainNhsNumberFromBytes(bytes, 0, bytes.length)
-      const plain = text.endsWith(',') ? text.slice(0, -1) : text
-      const slow = /^[0-9]{10}$/.test(plain) ? parseNhsNumber(plain) : { ok: false as const }
-      if (slow.ok) expect(String(fast).padStart(10, '0')).toBe(slow.value)
-      else expect(fast).toBe(-1)
-    }), { numRuns: 3000 })
+    fc.assert(
+      fc.property(line, text => {
+        const bytes = Buffer.from(text, 'latin1')
+        const fast = plainNhsNumberFromBytes(bytes, 0, bytes.length)
+        const plain = text.endsWith(',') ? text.slice(0, -1) : text
+        const slow = /^[0-9]{10}$/.test(plain) ? parseNhsNumber(plain) : { ok: false as const }
+        if (slow.ok) expect(String(fast).padStart(10, '0')).toBe(slow.value)
+        else expect(fast).toBe(-1)
+      }),
+      { numRuns: 3000 }
+    )
   })
 })

@@ -1,6 +1,14 @@
 import { describe, it, expect } from 'vitest'
 import fc from 'fast-check'
-import { effectiveRecord, GP_CODES, mapGpCode, summarisePreference, SOURCES, PROXY_ROLES, type PreferenceRecord } from '../../src/domain/preferences.ts'
+import {
+  effectiveRecord,
+  GP_CODES,
+  mapGpCode,
+  summarisePreference,
+  SOURCES,
+  PROXY_ROLES,
+  type PreferenceRecord
+} from '../../src/domain/preferences.ts'
 import { rec, day, T } from './fixtures.ts'
 
 const at = T.getTime()
@@ -61,24 +69,35 @@ describe('effectiveRecord (SPEC §2 rule 2)', () => {
   })
 
   it('property: the chosen record is active, for the purpose, <= T, and no other qualifying record beats it', () => {
-    const recordArb = fc.record({
-      purpose: fc.constantFrom('planning-research', 'gp-data-secondary-use'),
-      decision: fc.constantFrom('permit' as const, 'deny' as const),
-      from: fc.integer({ min: -5, max: 5 }),
-      recorded: fc.integer({ min: -5, max: 5 }),
-      status: fc.constantFrom('active' as const, 'active' as const, 'entered-in-error' as const)
-    }).map(r => rec(r.purpose, r.decision, r.from, { recordedAt: r.recorded, status: r.status }))
-    fc.assert(fc.property(fc.array(recordArb, { maxLength: 10 }), (records: PreferenceRecord[]) => {
-      const best = effectiveRecord(records, 'planning-research', at)
-      const qualifying = records.filter(r => r.purpose === 'planning-research' && r.status === 'active' && r.effectiveFrom.getTime() <= at)
-      if (best === null) { expect(qualifying).toEqual([]); return }
-      expect(qualifying).toContain(best)
-      for (const r of qualifying) {
-        const later = r.effectiveFrom > best.effectiveFrom ||
-          (r.effectiveFrom.getTime() === best.effectiveFrom.getTime() && r.recordedAt > best.recordedAt)
-        expect(later).toBe(false)
-      }
-    }), { numRuns: 500 })
+    const recordArb = fc
+      .record({
+        purpose: fc.constantFrom('planning-research', 'gp-data-secondary-use'),
+        decision: fc.constantFrom('permit' as const, 'deny' as const),
+        from: fc.integer({ min: -5, max: 5 }),
+        recorded: fc.integer({ min: -5, max: 5 }),
+        status: fc.constantFrom('active' as const, 'active' as const, 'entered-in-error' as const)
+      })
+      .map(r => rec(r.purpose, r.decision, r.from, { recordedAt: r.recorded, status: r.status }))
+    fc.assert(
+      fc.property(fc.array(recordArb, { maxLength: 10 }), (records: PreferenceRecord[]) => {
+        const best = effectiveRecord(records, 'planning-research', at)
+        const qualifying = records.filter(
+          r => r.purpose === 'planning-research' && r.status === 'active' && r.effectiveFrom.getTime() <= at
+        )
+        if (best === null) {
+          expect(qualifying).toEqual([])
+          return
+        }
+        expect(qualifying).toContain(best)
+        for (const r of qualifying) {
+          const later =
+            r.effectiveFrom > best.effectiveFrom ||
+            (r.effectiveFrom.getTime() === best.effectiveFrom.getTime() && r.recordedAt > best.recordedAt)
+          expect(later).toBe(false)
+        }
+      }),
+      { numRuns: 500 }
+    )
   })
 })
 
@@ -100,14 +119,21 @@ describe('GP codes (SPEC §2 Read v2 table)', () => {
     expect(Object.keys(GP_CODES).sort()).toEqual(['9Ndl', '9Ndm', '9Ndn', '9Ndo', '9Nu0', '9Nu1', '9Nu4'])
   })
 
-  it.each(['9Nu2', '9nu0', '9NU0', '', ' 9Nu0', 'toString', '__proto__', 'constructor', 'hasOwnProperty'])('rejects unknown code %j', code => {
-    expect(mapGpCode(code)).toBeUndefined()
-  })
+  it.each(['9Nu2', '9nu0', '9NU0', '', ' 9Nu0', 'toString', '__proto__', 'constructor', 'hasOwnProperty'])(
+    'rejects unknown code %j',
+    code => {
+      expect(mapGpCode(code)).toBeUndefined()
+    }
+  )
 })
 
 describe('summarisePreference', () => {
   it('carries id, purpose, decision, ISO dates and source, and nothing else (no NHS number, no status)', () => {
-    const r = rec('planning-research', 'deny', new Date('2025-01-02T03:04:05.678Z'), { id: 'p1', recordedAt: new Date('2025-01-03T00:00:00.000Z'), source: 'paper-form' })
+    const r = rec('planning-research', 'deny', new Date('2025-01-02T03:04:05.678Z'), {
+      id: 'p1',
+      recordedAt: new Date('2025-01-03T00:00:00.000Z'),
+      source: 'paper-form'
+    })
     expect(summarisePreference(r)).toEqual({
       id: 'p1',
       purpose: 'planning-research',

@@ -1,5 +1,11 @@
 import { describe, it, expect } from 'vitest'
-import { PurposeCatalog, SEED_PURPOSES, validateNewPurpose, PURPOSE_CODE_PATTERN, type Purpose } from '../../src/domain/purposes.ts'
+import {
+  PurposeCatalog,
+  SEED_PURPOSES,
+  validateNewPurpose,
+  PURPOSE_CODE_PATTERN,
+  type Purpose
+} from '../../src/domain/purposes.ts'
 import { makeCatalog, PROGRAMME, SUB_STUDY } from './fixtures.ts'
 
 const seeded = new PurposeCatalog(SEED_PURPOSES)
@@ -68,7 +74,11 @@ describe('PurposeCatalog.chain', () => {
   it('is the purpose followed by its ancestors, most specific first', () => {
     expect(codes(catalog.chain('summary-care-record'))).toEqual(['summary-care-record', 'unplanned-care'])
     expect(codes(catalog.chain('gp-data-secondary-use'))).toEqual(['gp-data-secondary-use', 'planning-research'])
-    expect(codes(catalog.chain('cancer-sub-study'))).toEqual(['cancer-sub-study', 'cancer-research-programme', 'planning-research'])
+    expect(codes(catalog.chain('cancer-sub-study'))).toEqual([
+      'cancer-sub-study',
+      'cancer-research-programme',
+      'planning-research'
+    ])
   })
 
   it('is just the purpose for a root', () => {
@@ -97,7 +107,7 @@ describe('PurposeCatalog.chain', () => {
 })
 
 describe('PurposeCatalog.defaultDecision (inherited from the parent when unset)', () => {
-  it('uses the purpose\'s own default', () => {
+  it("uses the purpose's own default", () => {
     expect(catalog.defaultDecision('planning-research')).toBe('permit')
     expect(catalog.defaultDecision('gp-data-secondary-use')).toBe('permit')
     expect(catalog.defaultDecision('cancer-research-programme')).toBe('deny')
@@ -108,7 +118,7 @@ describe('PurposeCatalog.defaultDecision (inherited from the parent when unset)'
     expect(catalog.defaultDecision(PROGRAMME.code)).toBe('deny')
   })
 
-  it('a child with defaultDecision null inherits its parent\'s default', () => {
+  it("a child with defaultDecision null inherits its parent's default", () => {
     expect(SUB_STUDY.defaultDecision).toBeNull()
     expect(catalog.defaultDecision('cancer-sub-study')).toBe('deny')
     const permitChild = purpose({ code: 'permit-child', defaultDecision: null })
@@ -120,7 +130,11 @@ describe('PurposeCatalog.defaultDecision (inherited from the parent when unset)'
   it('inherits from the nearest ancestor that sets one', () => {
     const grandchild = purpose({ code: 'grandchild', parent: 'cancer-sub-study', defaultDecision: null })
     expect(new PurposeCatalog([...catalog.all(), grandchild]).defaultDecision('grandchild')).toBe('deny')
-    const permitUnderDeny = purpose({ code: 'permit-under-deny', parent: 'cancer-research-programme', defaultDecision: 'permit' })
+    const permitUnderDeny = purpose({
+      code: 'permit-under-deny',
+      parent: 'cancer-research-programme',
+      defaultDecision: 'permit'
+    })
     const inherits = purpose({ code: 'inherits', parent: 'permit-under-deny', defaultDecision: null })
     const c = new PurposeCatalog([...catalog.all(), permitUnderDeny, inherits])
     expect(c.defaultDecision('inherits')).toBe('permit')
@@ -165,11 +179,18 @@ describe('validateNewPurpose', () => {
 
   it('accepts a child with no default (it inherits) and a root with a default', () => {
     expect(validateNewPurpose(seeded, purpose({ defaultDecision: null }))).toEqual([])
-    expect(validateNewPurpose(seeded, purpose({ parent: null, defaultDecision: 'permit', category: 'direct-care' }))).toEqual([])
+    expect(
+      validateNewPurpose(seeded, purpose({ parent: null, defaultDecision: 'permit', category: 'direct-care' }))
+    ).toEqual([])
   })
 
   it('accepts a direct-care purpose that requires permission to view with emergency access', () => {
-    const p = purpose({ category: 'direct-care', parent: 'unplanned-care', requiresPermissionToView: true, emergencyAccess: 'when-unable-to-ask' })
+    const p = purpose({
+      category: 'direct-care',
+      parent: 'unplanned-care',
+      requiresPermissionToView: true,
+      emergencyAccess: 'when-unable-to-ask'
+    })
     expect(validateNewPurpose(seeded, p)).toEqual([])
   })
 
@@ -177,7 +198,18 @@ describe('validateNewPurpose', () => {
     expect(validateNewPurpose(seeded, purpose({ code }))).toEqual([])
   })
 
-  it.each(['', 'Cancer-Research', 'cancer_research', 'cancer--research', '-cancer', 'cancer-', 'cancer research', 'cancer.research', 'CANCER', 'café'])('rejects non-kebab-case code %j at /code', code => {
+  it.each([
+    '',
+    'Cancer-Research',
+    'cancer_research',
+    'cancer--research',
+    '-cancer',
+    'cancer-',
+    'cancer research',
+    'cancer.research',
+    'CANCER',
+    'café'
+  ])('rejects non-kebab-case code %j at /code', code => {
     const errors = validateNewPurpose(seeded, purpose({ code }))
     expect(errors).toHaveLength(1)
     expect(errors[0].path).toBe('/code')
@@ -189,7 +221,7 @@ describe('validateNewPurpose', () => {
     expect(errors).toEqual([{ path: '/parent', message: expect.stringContaining("'no-such-purpose'") }])
   })
 
-  it('rejects a category that differs from the parent\'s at /category', () => {
+  it("rejects a category that differs from the parent's at /category", () => {
     const errors = validateNewPurpose(seeded, purpose({ parent: 'unplanned-care', category: 'secondary-use' }))
     expect(errors).toEqual([{ path: '/category', message: expect.stringContaining('direct-care') }])
     const errors2 = validateNewPurpose(seeded, purpose({ parent: 'planning-research', category: 'direct-care' }))
@@ -202,7 +234,10 @@ describe('validateNewPurpose', () => {
   })
 
   it('rejects emergency access on a purpose that does not require permission to view', () => {
-    const errors = validateNewPurpose(seeded, purpose({ category: 'direct-care', parent: 'unplanned-care', emergencyAccess: 'when-unable-to-ask' }))
+    const errors = validateNewPurpose(
+      seeded,
+      purpose({ category: 'direct-care', parent: 'unplanned-care', emergencyAccess: 'when-unable-to-ask' })
+    )
     expect(errors.map(e => e.path)).toEqual(['/emergencyAccess'])
   })
 
@@ -212,13 +247,21 @@ describe('validateNewPurpose', () => {
   })
 
   it('reports every problem at once', () => {
-    const errors = validateNewPurpose(seeded, purpose({ code: 'Bad_Code', parent: 'missing', emergencyAccess: 'when-unable-to-ask' }))
+    const errors = validateNewPurpose(
+      seeded,
+      purpose({ code: 'Bad_Code', parent: 'missing', emergencyAccess: 'when-unable-to-ask' })
+    )
     expect(errors.map(e => e.path).sort()).toEqual(['/code', '/emergencyAccess', '/parent'])
-    const errors2 = validateNewPurpose(seeded, purpose({ code: 'X', parent: null, defaultDecision: null, requiresPermissionToView: true }))
+    const errors2 = validateNewPurpose(
+      seeded,
+      purpose({ code: 'X', parent: null, defaultDecision: null, requiresPermissionToView: true })
+    )
     expect(errors2.map(e => e.path).sort()).toEqual(['/code', '/defaultDecision', '/requiresPermissionToView'])
   })
 
   it('accepts a child of a purpose added later to the catalogue', () => {
-    expect(validateNewPurpose(catalog, purpose({ code: 'sub-sub', parent: 'cancer-sub-study', defaultDecision: null }))).toEqual([])
+    expect(
+      validateNewPurpose(catalog, purpose({ code: 'sub-sub', parent: 'cancer-sub-study', defaultDecision: null }))
+    ).toEqual([])
   })
 })

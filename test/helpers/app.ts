@@ -17,13 +17,24 @@ import type { ClientRecord } from '../../src/store/rows.ts'
 
 export const PUBLIC_URL = 'http://consent.test'
 export const TOKEN_URL = `${PUBLIC_URL}/oauth2/token`
-export const ALL_SCOPES = ['consent:check', 'consent:filter', 'consent:read', 'consent:write', 'audit:read', 'audit:review', 'admin']
+export const ALL_SCOPES = [
+  'consent:check',
+  'consent:filter',
+  'consent:read',
+  'consent:write',
+  'audit:read',
+  'audit:review',
+  'admin'
+]
 export const ALL_PURPOSES = ['planned-care', 'unplanned-care', 'planning-research']
 
 export const testStore = (process.env.TEST_STORE ?? 'sqlite') as 'sqlite' | 'postgresql'
 export const testPgUrl = process.env.TEST_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/test'
 
-export interface TestStore { url: string, drop: () => Promise<void> }
+export interface TestStore {
+  url: string
+  drop: () => Promise<void>
+}
 
 /** A fresh, empty store: a temporary SQLite file, or a new PostgreSQL schema. */
 export async function freshStore (): Promise<TestStore> {
@@ -47,7 +58,12 @@ export async function freshStore (): Promise<TestStore> {
     }
   }
   const dir = mkdtempSync(join(tmpdir(), 'consent-test-'))
-  return { url: `file:${join(dir, 'consent.db')}`, drop: async () => { rmSync(dir, { recursive: true, force: true }) } }
+  return {
+    url: `file:${join(dir, 'consent.db')}`,
+    drop: async () => {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }
 }
 
 export interface TestApp {
@@ -59,7 +75,7 @@ export interface TestApp {
 }
 
 export async function buildTestApp (env: Record<string, string> = {}, store?: TestStore): Promise<TestApp> {
-  const s = store ?? await freshStore()
+  const s = store ?? (await freshStore())
   const keyDir = mkdtempSync(join(tmpdir(), 'consent-keys-'))
   const config = loadConfig({
     DATABASE_URL: s.url,
@@ -74,7 +90,12 @@ export async function buildTestApp (env: Record<string, string> = {}, store?: Te
     ...env
   })
   const logs: string[] = []
-  const logStream = new Writable({ write (chunk, _enc, cb) { logs.push(String(chunk)); cb() } })
+  const logStream = new Writable({
+    write (chunk, _enc, cb) {
+      logs.push(String(chunk))
+      cb()
+    }
+  })
   const app = await buildApp({ config, logStream })
   return {
     app,
@@ -98,26 +119,41 @@ export interface TestClient {
   alg: string
 }
 
-export async function newKeyPair (alg = 'ES256'): Promise<{ privateKey: CryptoKey, publicJwk: JWK, kid: string }> {
+export async function newKeyPair (alg = 'ES256'): Promise<{ privateKey: CryptoKey; publicJwk: JWK; kid: string }> {
   const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true })
   const kid = `kid-${randomUUID().slice(0, 8)}`
-  return { privateKey, publicJwk: { ...await exportJWK(publicKey), kid, alg }, kid }
+  return { privateKey, publicJwk: { ...(await exportJWK(publicKey)), kid, alg }, kid }
 }
 
 /** Registers a client directly in the store (as the CLI does), with a fresh key pair. */
-export async function registerClient (app: FastifyInstance, opts: { scopes?: string[], purposes?: string[], exemptions?: Exemption[], name?: string, odsCode?: string, alg?: string } = {}): Promise<TestClient> {
+export async function registerClient (
+  app: FastifyInstance,
+  opts: {
+    scopes?: string[]
+    purposes?: string[]
+    exemptions?: Exemption[]
+    name?: string
+    odsCode?: string
+    alg?: string
+  } = {}
+): Promise<TestClient> {
   const alg = opts.alg ?? 'ES256'
   const { privateKey, publicJwk, kid } = await newKeyPair(alg)
-  const { db, audit, registry } = app.services
-  const record = await createClient(db, audit, {
-    name: opts.name ?? 'Test client',
-    odsCode: opts.odsCode ?? null,
-    scopes: opts.scopes ?? ALL_SCOPES,
-    purposes: opts.purposes ?? ALL_PURPOSES,
-    exemptions: opts.exemptions ?? [],
-    jwks: { keys: [publicJwk as Record<string, unknown>] },
-    jwksUrl: null
-  }, { clientId: null, requestId: null })
+  const { db, audit, registry } = app.runtime
+  const record = await createClient(
+    db,
+    audit,
+    {
+      name: opts.name ?? 'Test client',
+      odsCode: opts.odsCode ?? null,
+      scopes: opts.scopes ?? ALL_SCOPES,
+      purposes: opts.purposes ?? ALL_PURPOSES,
+      exemptions: opts.exemptions ?? [],
+      jwks: { keys: [publicJwk as Record<string, unknown>] },
+      jwksUrl: null
+    },
+    { clientId: null, requestId: null }
+  )
   registry.putClient(record)
   return { record, id: record.id, kid, privateKey, publicJwk, alg }
 }
@@ -137,13 +173,34 @@ export interface AssertionOptions {
 
 export async function signAssertion (client: TestClient, o: AssertionOptions = {}): Promise<string> {
   const now = Math.floor(Date.now() / 1000)
-  const claims: Record<string, unknown> = { iss: o.iss ?? client.id, sub: o.sub ?? client.id, aud: o.aud ?? TOKEN_URL, exp: o.exp ?? now + 120, jti: o.jti ?? randomUUID(), iat: now }
+  const claims: Record<string, unknown> = {
+    iss: o.iss ?? client.id,
+    sub: o.sub ?? client.id,
+    aud: o.aud ?? TOKEN_URL,
+    exp: o.exp ?? now + 120,
+    jti: o.jti ?? randomUUID(),
+    iat: now
+  }
   for (const k of o.omit ?? []) delete claims[k]
-  return await new SignJWT(claims).setProtectedHeader({ alg: o.alg ?? client.alg, kid: o.kid ?? client.kid, ...(o.typ !== undefined ? { typ: o.typ } : {}) }).sign(o.key ?? client.privateKey)
+  return await new SignJWT(claims)
+    .setProtectedHeader({
+      alg: o.alg ?? client.alg,
+      kid: o.kid ?? client.kid,
+      ...(o.typ !== undefined ? { typ: o.typ } : {})
+    })
+    .sign(o.key ?? client.privateKey)
 }
 
-export async function requestToken (app: FastifyInstance, form: Record<string, string>): Promise<LightMyRequestResponse> {
-  return await app.inject({ method: 'POST', url: '/oauth2/token', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: new URLSearchParams(form).toString() })
+export async function requestToken (
+  app: FastifyInstance,
+  form: Record<string, string>
+): Promise<LightMyRequestResponse> {
+  return await app.inject({
+    method: 'POST',
+    url: '/oauth2/token',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    payload: new URLSearchParams(form).toString()
+  })
 }
 
 export async function tokenFor (app: FastifyInstance, client: TestClient, scope?: string): Promise<string> {
@@ -158,7 +215,10 @@ export async function tokenFor (app: FastifyInstance, client: TestClient, scope?
 }
 
 /** A registered client and a token with all its scopes: the common start of a test. */
-export async function clientWithToken (app: FastifyInstance, opts: Parameters<typeof registerClient>[1] = {}): Promise<TestClient & { token: string, auth: { authorization: string } }> {
+export async function clientWithToken (
+  app: FastifyInstance,
+  opts: Parameters<typeof registerClient>[1] = {}
+): Promise<TestClient & { token: string; auth: { authorization: string } }> {
   const client = await registerClient(app, opts)
   const token = await tokenFor(app, client)
   return { ...client, token, auth: { authorization: `Bearer ${token}` } }
@@ -171,9 +231,11 @@ export function nhsNumbers (count: number, seed = 1): string[] {
   // then repeats after a few thousand values).
   let x = (seed * 2654435761) >>> 0 || 1
   const next = (): number => {
-    x ^= x << 13; x >>>= 0
+    x ^= x << 13
+    x >>>= 0
     x ^= x >>> 17
-    x ^= x << 5; x >>>= 0
+    x ^= x << 5
+    x >>>= 0
     return x
   }
   while (out.length < count) {

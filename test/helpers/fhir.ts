@@ -13,20 +13,33 @@ function invariantProblems (r: Json): string[] {
   switch (r.resourceType) {
     case 'Consent':
       if (r.policy === undefined && r.policyRule === undefined) out.push('ppc-1: Consent needs policy or policyRule')
-      if (['patient-privacy', 'research', 'treatment', 'adr'].includes(r.scope?.coding?.[0]?.code) && r.patient === undefined) out.push('ppc-2..5: Consent of this scope needs a patient')
+      if (
+        ['patient-privacy', 'research', 'treatment', 'adr'].includes(r.scope?.coding?.[0]?.code) &&
+        r.patient === undefined
+      ) {
+        out.push('ppc-2..5: Consent of this scope needs a patient')
+      }
       break
     case 'AuditEvent':
-      for (const e of r.entity ?? []) if (e.name !== undefined && e.query !== undefined) out.push('sev-1: entity has both name and query')
+      for (const e of r.entity ?? []) {
+        if (e.name !== undefined && e.query !== undefined) out.push('sev-1: entity has both name and query')
+      }
       break
     case 'CapabilityStatement':
-      if (r.rest === undefined && r.messaging === undefined && r.document === undefined) out.push('cpb-1: needs rest, messaging or document')
-      if (r.kind === 'instance' && r.implementation === undefined) out.push('cpb-14: kind instance needs implementation')
+      if (r.rest === undefined && r.messaging === undefined && r.document === undefined) {
+        out.push('cpb-1: needs rest, messaging or document')
+      }
+      if (r.kind === 'instance' && r.implementation === undefined) {
+        out.push('cpb-14: kind instance needs implementation')
+      }
       break
     case 'Bundle': {
       const urls = (r.entry ?? []).map((e: Json) => e.fullUrl)
       if (new Set(urls).size !== urls.length) out.push('bdl-7: fullUrls must be unique')
       if (r.type !== 'searchset' && r.total !== undefined) out.push('bdl-1: total only on search or history')
-      for (const e of r.entry ?? []) out.push(...invariantProblems(e.resource).map(p => `entry ${String(e.fullUrl)}: ${p}`))
+      for (const e of r.entry ?? []) {
+        out.push(...invariantProblems(e.resource).map(p => `entry ${String(e.fullUrl)}: ${p}`))
+      }
       break
     }
     case 'OperationOutcome':
@@ -39,7 +52,9 @@ function invariantProblems (r: Json): string[] {
 /** Every error the R4 structure and invariants find in a resource (empty when valid). */
 export function fhirProblems (resource: unknown): string[] {
   const result = validator.validate(resource as object, { errorOnUnexpected: true })
-  const errors = result.messages.filter(m => ['error', 'fatal'].includes(String(m.severity))).map(m => `${m.location ?? ''}: ${m.message ?? ''}`)
+  const errors = result.messages
+    .filter(m => ['error', 'fatal'].includes(String(m.severity)))
+    .map(m => `${m.location ?? ''}: ${m.message ?? ''}`)
   const entries = ((resource as Json).entry ?? []) as Json[]
   // Validate each entry on its own too, so its own invariants and codes are checked in full.
   for (const e of entries) errors.push(...fhirProblems(e.resource).map(p => `entry ${String(e.fullUrl)}: ${p}`))

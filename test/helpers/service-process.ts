@@ -23,7 +23,11 @@ export async function freePort (): Promise<number> {
   })
 }
 
-export interface Exit { code: number | null, signal: NodeJS.Signals | null, at: number }
+export interface Exit {
+  code: number | null
+  signal: NodeJS.Signals | null
+  at: number
+}
 
 export interface ServiceProcess {
   proc: ChildProcess
@@ -58,7 +62,9 @@ export async function deployment (databaseUrl: string, extra: Record<string, str
     },
     url,
     dir,
-    cleanup: () => { rmSync(dir, { recursive: true, force: true }) }
+    cleanup: () => {
+      rmSync(dir, { recursive: true, force: true })
+    }
   }
 }
 
@@ -71,37 +77,78 @@ function childEnv (env: Record<string, string>): NodeJS.ProcessEnv {
 /** Runs a CLI command to completion and returns its stdout (throws with stderr on failure). */
 export async function cli (env: Record<string, string>, args: string[]): Promise<string> {
   return await new Promise((resolveOut, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], { cwd: ROOT, env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], {
+      cwd: ROOT,
+      env: childEnv(env),
+      stdio: ['ignore', 'pipe', 'pipe']
+    })
     let out = ''
     let err = ''
-    child.stdout.on('data', c => { out += String(c) })
-    child.stderr.on('data', c => { err += String(c) })
+    child.stdout.on('data', c => {
+      out += String(c)
+    })
+    child.stderr.on('data', c => {
+      err += String(c)
+    })
     child.on('error', reject)
-    child.on('exit', code => { code === 0 ? resolveOut(out) : reject(new Error(`cli ${args.join(' ')} exited ${code}: ${err}`)) })
+    child.on('exit', code => {
+      code === 0 ? resolveOut(out) : reject(new Error(`cli ${args.join(' ')} exited ${code}: ${err}`))
+    })
   })
 }
 
-export interface RegisteredClient { clientId: string, kid: string, privateKey: CryptoKey }
+export interface RegisteredClient {
+  clientId: string
+  kid: string
+  privateKey: CryptoKey
+}
 
 /** A key pair made here, the public half registered with `cli client create` (all scopes). */
-export async function registerClientWithCli (d: Deployment, purposes = ['planned-care', 'unplanned-care', 'planning-research']): Promise<RegisteredClient> {
+export async function registerClientWithCli (
+  d: Deployment,
+  purposes = ['planned-care', 'unplanned-care', 'planning-research']
+): Promise<RegisteredClient> {
   const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true })
   const kid = `proc-${randomUUID().slice(0, 8)}`
   const file = join(d.dir, `${kid}.jwks.json`)
-  writeFileSync(file, JSON.stringify({ keys: [{ ...await exportJWK(publicKey), kid, alg: 'ES256', use: 'sig' }] }))
-  const out = await cli(d.env, ['client', 'create', '--name', 'Process test client',
-    '--scopes', 'admin,consent:check,consent:filter,consent:read,consent:write,audit:read,audit:review', '--purposes', purposes.join(','), '--public-key', file])
+  writeFileSync(file, JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid, alg: 'ES256', use: 'sig' }] }))
+  const out = await cli(d.env, [
+    'client',
+    'create',
+    '--name',
+    'Process test client',
+    '--scopes',
+    'admin,consent:check,consent:filter,consent:read,consent:write,audit:read,audit:review',
+    '--purposes',
+    purposes.join(','),
+    '--public-key',
+    file
+  ])
   return { clientId: (JSON.parse(out) as { clientId: string }).clientId, kid, privateKey }
 }
 
 export async function startService (d: Deployment, readyTimeoutMs = 30_000): Promise<ServiceProcess> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], { cwd: ROOT, env: childEnv(d.env), stdio: ['ignore', 'pipe', 'pipe'] })
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+    cwd: ROOT,
+    env: childEnv(d.env),
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
   let output = ''
-  proc.stdout?.on('data', c => { output += String(c) })
-  proc.stderr?.on('data', c => { output += String(c) })
-  const exited = new Promise<Exit>(resolveExit => { proc.on('exit', (code, signal) => { resolveExit({ code, signal, at: Date.now() }) }) })
+  proc.stdout?.on('data', c => {
+    output += String(c)
+  })
+  proc.stderr?.on('data', c => {
+    output += String(c)
+  })
+  const exited = new Promise<Exit>(resolveExit => {
+    proc.on('exit', (code, signal) => {
+      resolveExit({ code, signal, at: Date.now() })
+    })
+  })
   let gone: Exit | null = null
-  void exited.then(e => { gone = e })
+  void exited.then(e => {
+    gone = e
+  })
   const started = Date.now()
   for (;;) {
     if (gone !== null) throw new Error(`service exited before it was ready (${JSON.stringify(gone)}):\n${output}`)
@@ -125,16 +172,26 @@ export async function accessToken (url: string, client: RegisteredClient): Promi
   const now = Math.floor(Date.now() / 1000)
   const assertion = await new SignJWT({})
     .setProtectedHeader({ alg: 'ES256', kid: client.kid, typ: 'JWT' })
-    .setIssuer(client.clientId).setSubject(client.clientId).setAudience(`${url}/oauth2/token`)
-    .setIssuedAt(now).setExpirationTime(now + 60).setJti(randomUUID())
+    .setIssuer(client.clientId)
+    .setSubject(client.clientId)
+    .setAudience(`${url}/oauth2/token`)
+    .setIssuedAt(now)
+    .setExpirationTime(now + 60)
+    .setJti(randomUUID())
     .sign(client.privateKey)
   const res = await fetch(`${url}/oauth2/token`, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ grant_type: 'client_credentials', client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: assertion })
+    body: new URLSearchParams({
+      grant_type: 'client_credentials',
+      client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+      client_assertion: assertion
+    })
   })
-  const body = await res.json() as { access_token?: string }
-  if (res.status !== 200 || body.access_token === undefined) throw new Error(`token: ${res.status} ${JSON.stringify(body)}`)
+  const body = (await res.json()) as { access_token?: string }
+  if (res.status !== 200 || body.access_token === undefined) {
+    throw new Error(`token: ${res.status} ${JSON.stringify(body)}`)
+  }
   return body.access_token
 }
 

@@ -15,20 +15,49 @@ beforeAll(async () => {
   t = await buildTestApp()
   caller = await clientWithToken(t.app)
 })
-afterAll(async () => { await t?.close() })
+afterAll(async () => {
+  await t?.close()
+})
 
-function expectProblem (res: LightMyRequestResponse, status: number): { type: string, title: string, status: number, detail: string, requestId: string, errors?: Array<{ path: string, message: string }> } {
+function expectProblem (
+  res: LightMyRequestResponse,
+  status: number
+): {
+    type: string
+    title: string
+    status: number
+    detail: string
+    requestId: string
+    errors?: Array<{ path: string; message: string }>
+  } {
   expect(res.statusCode, res.body).toBe(status)
   expect(res.headers['content-type']).toMatch(/^application\/problem\+json/)
-  const body = res.json() as { type: string, title: string, status: number, detail: string, requestId: string, errors?: Array<{ path: string, message: string }> }
-  expect(body).toMatchObject({ type: expect.any(String), title: expect.any(String), status, detail: expect.any(String) })
+  const body = res.json() as {
+    type: string
+    title: string
+    status: number
+    detail: string
+    requestId: string
+    errors?: Array<{ path: string; message: string }>
+  }
+  expect(body).toMatchObject({
+    type: expect.any(String),
+    title: expect.any(String),
+    status,
+    detail: expect.any(String)
+  })
   expect(body.requestId).toBe(res.headers['x-request-id'])
   expect(res.body).not.toMatch(/\n\s+at |\.ts:\d+/)
   return body
 }
 
 async function decide (payload: unknown, headers: Record<string, string> = {}): Promise<LightMyRequestResponse> {
-  return await t.app.inject({ method: 'POST', url: '/v1/decisions', headers: { ...caller.auth, ...headers }, payload: payload as string })
+  return await t.app.inject({
+    method: 'POST',
+    url: '/v1/decisions',
+    headers: { ...caller.auth, ...headers },
+    payload: payload as string
+  })
 }
 
 describe('X-Request-ID and X-Correlation-ID', () => {
@@ -39,7 +68,12 @@ describe('X-Request-ID and X-Correlation-ID', () => {
       t.app.inject({ method: 'GET', url: '/v1/purposes' }),
       t.app.inject({ method: 'GET', url: '/v1/purposes', headers: caller.auth }),
       t.app.inject({ method: 'GET', url: '/.well-known/oauth-authorization-server' }),
-      t.app.inject({ method: 'POST', url: '/oauth2/token', payload: 'grant_type=password', headers: { 'content-type': 'application/x-www-form-urlencoded' } }),
+      t.app.inject({
+        method: 'POST',
+        url: '/oauth2/token',
+        payload: 'grant_type=password',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' }
+      }),
       decide({ nhsNumber: NHS, purpose: 'planned-care' })
     ])
     const ids = answers.map(r => r.headers['x-request-id'])
@@ -47,23 +81,27 @@ describe('X-Request-ID and X-Correlation-ID', () => {
     expect(new Set(ids).size).toBe(ids.length)
   })
 
-  it('echoes a caller\'s UUID, and the decision\'s audit event carries it', async () => {
+  it("echoes a caller's UUID, and the decision's audit event carries it", async () => {
     const mine = randomUUID()
     const res = await decide({ nhsNumber: NHS, purpose: 'planned-care' }, { 'x-request-id': mine })
     expect(res.statusCode).toBe(200)
     expect(res.headers['x-request-id']).toBe(mine)
-    const audit = await t.app.inject({ method: 'GET', url: `/v1/audit?type=decision&nhsNumber=${NHS}`, headers: caller.auth })
+    const audit = await t.app.inject({
+      method: 'GET',
+      url: `/v1/audit?type=decision&nhsNumber=${NHS}`,
+      headers: caller.auth
+    })
     const items = (audit.json() as { items: Array<{ requestId: string }> }).items
     expect(items.map(e => e.requestId)).toContain(mine)
   })
 
-  it('echoes a caller\'s UUID exactly as sent, upper case included', async () => {
+  it("echoes a caller's UUID exactly as sent, upper case included", async () => {
     const mine = randomUUID().toUpperCase()
     const res = await decide({ nhsNumber: NHS, purpose: 'planned-care' }, { 'x-request-id': mine })
     expect(res.headers['x-request-id']).toBe(mine)
   })
 
-  it('echoes a caller\'s UUID on errors too', async () => {
+  it("echoes a caller's UUID on errors too", async () => {
     const mine = randomUUID()
     const res = await t.app.inject({ method: 'GET', url: '/no/such/route', headers: { 'x-request-id': mine } })
     expect(res.headers['x-request-id']).toBe(mine)
@@ -79,7 +117,11 @@ describe('X-Request-ID and X-Correlation-ID', () => {
   })
 
   it('echoes X-Correlation-ID', async () => {
-    const res = await t.app.inject({ method: 'GET', url: '/health/live', headers: { 'x-correlation-id': 'ed-system-req-0042' } })
+    const res = await t.app.inject({
+      method: 'GET',
+      url: '/health/live',
+      headers: { 'x-correlation-id': 'ed-system-req-0042' }
+    })
     expect(res.headers['x-correlation-id']).toBe('ed-system-req-0042')
     const err = await t.app.inject({ method: 'GET', url: '/v1/purposes', headers: { 'x-correlation-id': 'abc-123' } })
     expect(err.statusCode).toBe(401)
@@ -96,7 +138,15 @@ describe('errors', () => {
     expectProblem(await t.app.inject({ method: 'DELETE', url: '/v1/decisions', headers: caller.auth }), 404)
     // A body with hundreds of unknown fields gets a short answer listing the first 50.
     const many = Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`field${i}`, i]))
-    const crowded = expectProblem(await t.app.inject({ method: 'POST', url: '/v1/decisions', headers: caller.auth, payload: { nhsNumber: '9434765919', purpose: 'planned-care', ...many } }), 400)
+    const crowded = expectProblem(
+      await t.app.inject({
+        method: 'POST',
+        url: '/v1/decisions',
+        headers: caller.auth,
+        payload: { nhsNumber: '9434765919', purpose: 'planned-care', ...many }
+      }),
+      400
+    )
     expect(crowded.errors).toHaveLength(50)
     // The path is not echoed with an NHS number in it.
     const probe = expectProblem(await t.app.inject({ method: 'GET', url: '/v1/patient/9434765919/whatever' }), 404)
@@ -119,21 +169,37 @@ describe('errors', () => {
     expect(body.title).toBe('Unsupported Media Type')
     expect(body.detail).toMatch(/application\/json/)
     // Form fields are not JSON either, even when they would pass the schema.
-    expectProblem(await decide(`nhsNumber=${NHS}&purpose=planned-care`, { 'content-type': 'application/x-www-form-urlencoded' }), 415)
+    expectProblem(
+      await decide(`nhsNumber=${NHS}&purpose=planned-care`, { 'content-type': 'application/x-www-form-urlencoded' }),
+      415
+    )
     expectProblem(await decide('<decision/>', { 'content-type': 'application/xml' }), 415)
     // The same holds on the other /v1 JSON endpoints.
-    const res2 = await t.app.inject({ method: 'POST', url: `/v1/patients/${NHS}/preferences`, headers: { ...caller.auth, 'content-type': 'text/plain' }, payload: 'planned-care deny' })
+    const res2 = await t.app.inject({
+      method: 'POST',
+      url: `/v1/patients/${NHS}/preferences`,
+      headers: { ...caller.auth, 'content-type': 'text/plain' },
+      payload: 'planned-care deny'
+    })
     expectProblem(res2, 415)
   })
 
   it('the token endpoint still takes form-encoded bodies', async () => {
-    const res = await t.app.inject({ method: 'POST', url: '/oauth2/token', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: 'grant_type=password' })
+    const res = await t.app.inject({
+      method: 'POST',
+      url: '/oauth2/token',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      payload: 'grant_type=password'
+    })
     expect(res.statusCode).toBe(400)
     expect(res.json()).toMatchObject({ error: 'unsupported_grant_type' })
   })
 
   it('body over the limit: 413 problem+json', async () => {
-    const res = await decide(JSON.stringify({ nhsNumber: NHS, purpose: 'planned-care', pad: 'x'.repeat(t.config.bodyLimitBytes + 10) }), { 'content-type': 'application/json' })
+    const res = await decide(
+      JSON.stringify({ nhsNumber: NHS, purpose: 'planned-care', pad: 'x'.repeat(t.config.bodyLimitBytes + 10) }),
+      { 'content-type': 'application/json' }
+    )
     expect(expectProblem(res, 413).detail).toMatch(/larger/)
   })
 
@@ -148,10 +214,12 @@ describe('errors', () => {
 
   it('missing fields and unknown fields: 400 with errors[].path', async () => {
     const body = expectProblem(await decide({ purpose: 'planned-care', extra: 1 }), 400)
-    expect(body.errors).toEqual(expect.arrayContaining([
-      { path: '/nhsNumber', message: 'is required' },
-      { path: '/extra', message: 'is not a known field' }
-    ]))
+    expect(body.errors).toEqual(
+      expect.arrayContaining([
+        { path: '/nhsNumber', message: 'is required' },
+        { path: '/extra', message: 'is not a known field' }
+      ])
+    )
   })
 
   it('an invalid NHS number: 400 saying what is wrong, without the number in a 5xx', async () => {
@@ -181,7 +249,7 @@ describe('health', () => {
   it('GET /health/ready: 200 with checks', async () => {
     const res = await t.app.inject({ method: 'GET', url: '/health/ready' })
     expect(res.statusCode, res.body).toBe(200)
-    const body = res.json() as { status: string, checks: Record<string, string> }
+    const body = res.json() as { status: string; checks: Record<string, string> }
     expect(body.status).toBe('ok')
     expect(body.checks).toMatchObject({ store: 'ok' })
     expect(Object.values(body.checks).every(v => v === 'ok')).toBe(true)
@@ -254,7 +322,9 @@ describe('docs', () => {
   it('GET /docs serves Swagger UI as HTML', async () => {
     let res = await t.app.inject({ method: 'GET', url: '/docs' })
     if (res.statusCode >= 300 && res.statusCode < 400) res = await t.app.inject({ method: 'GET', url: '/docs/' })
-    if (res.statusCode !== 200 || !/html/.test(String(res.headers['content-type']))) res = await t.app.inject({ method: 'GET', url: '/docs/static/index.html' })
+    if (res.statusCode !== 200 || !/html/.test(String(res.headers['content-type']))) {
+      res = await t.app.inject({ method: 'GET', url: '/docs/static/index.html' })
+    }
     expect(res.statusCode).toBe(200)
     expect(res.headers['content-type']).toMatch(/text\/html/)
     expect(res.body).toMatch(/swagger/i)
@@ -264,11 +334,18 @@ describe('docs', () => {
     const res = await t.app.inject({ method: 'GET', url: '/openapi.json' })
     expect(res.statusCode).toBe(200)
     expect(res.headers['content-type']).toMatch(/^application\/json/)
-    const doc = res.json() as { openapi: string, info: { title: string }, paths: Record<string, Record<string, unknown>>, components: { securitySchemes: Record<string, unknown> } }
+    const doc = res.json() as {
+      openapi: string
+      info: { title: string }
+      paths: Record<string, Record<string, unknown>>
+      components: { securitySchemes: Record<string, unknown> }
+    }
     expect(doc.openapi).toBe('3.1.0')
     expect(doc.paths['/v1/decisions']).toBeDefined()
     expect(doc.paths['/v1/decisions'].post).toBeDefined()
-    for (const p of ['/oauth2/token', '/v1/purposes', '/v1/clients', '/v1/audit', '/health/ready']) expect(doc.paths[p], p).toBeDefined()
+    for (const p of ['/oauth2/token', '/v1/purposes', '/v1/clients', '/v1/audit', '/health/ready']) {
+      expect(doc.paths[p], p).toBeDefined()
+    }
     expect(doc.components.securitySchemes.bearerAuth).toBeDefined()
   })
 })

@@ -4,7 +4,17 @@ import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { buildTestApp, clientWithToken, freshStore, registerClient, requestToken, signAssertion, tokenFor, type TestApp, type TestStore } from '../helpers/app.ts'
+import {
+  buildTestApp,
+  clientWithToken,
+  freshStore,
+  registerClient,
+  requestToken,
+  signAssertion,
+  tokenFor,
+  type TestApp,
+  type TestStore
+} from '../helpers/app.ts'
 
 const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'
 
@@ -16,7 +26,12 @@ describe('rate limits', () => {
   beforeAll(async () => {
     store = await freshStore()
     const key = join(mkdtempSync(join(tmpdir(), 'consent-rl-')), 'signing-key.json')
-    const limits = { RATE_LIMIT_PER_MINUTE: '20', TOKEN_FAILURES_PER_MINUTE: '3', NOT_FOUND_PER_MINUTE: '5', SIGNING_KEY_FILE: key }
+    const limits = {
+      RATE_LIMIT_PER_MINUTE: '20',
+      TOKEN_FAILURES_PER_MINUTE: '3',
+      NOT_FOUND_PER_MINUTE: '5',
+      SIGNING_KEY_FILE: key
+    }
     a = await buildTestApp(limits, store)
     b = await buildTestApp(limits, store)
   })
@@ -31,8 +46,16 @@ describe('rate limits', () => {
     await store.drop()
   })
 
-  const decide = async (t: TestApp, auth: { authorization: string }): Promise<{ statusCode: number, headers: Record<string, unknown>, json: () => Record<string, unknown> }> =>
-    await t.app.inject({ method: 'POST', url: '/v1/decisions', headers: auth, payload: { nhsNumber: '9434765919', purpose: 'planned-care' } })
+  const decide = async (
+    t: TestApp,
+    auth: { authorization: string }
+  ): Promise<{ statusCode: number; headers: Record<string, unknown>; json: () => Record<string, unknown> }> =>
+    await t.app.inject({
+      method: 'POST',
+      url: '/v1/decisions',
+      headers: auth,
+      payload: { nhsNumber: '9434765919', purpose: 'planned-care' }
+    })
 
   it('limits each client, answering 429 problem+json with Retry-After; other clients are unaffected', async () => {
     const busy = await clientWithToken(a.app)
@@ -44,7 +67,11 @@ describe('rate limits', () => {
     expect(limited.statusCode).toBe(429)
     expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0)
     expect(limited.headers['content-type']).toContain('application/problem+json')
-    expect(limited.json()).toMatchObject({ status: 429, title: 'Too Many Requests', detail: expect.stringMatching(/Rate limit/) })
+    expect(limited.json()).toMatchObject({
+      status: 429,
+      title: 'Too Many Requests',
+      detail: expect.stringMatching(/Rate limit/)
+    })
     expect((await decide(a, calm.auth)).statusCode).toBe(200)
   })
 
@@ -52,10 +79,10 @@ describe('rate limits', () => {
     const client = await registerClient(a.app)
     const auth = { authorization: `Bearer ${await tokenFor(a.app, client)}` }
     for (let i = 0; i < 15; i++) expect((await decide(a, auth)).statusCode).toBe(200)
-    await a.app.services.counters.flush()
+    await a.app.runtime.counters.flush()
     // b learns the fleet-wide count at its next flush (every 200 ms): the bound on overshoot.
     expect((await decide(b, auth)).statusCode).toBe(200)
-    await b.app.services.counters.flush()
+    await b.app.runtime.counters.flush()
     const codes: number[] = []
     for (let i = 0; i < 6; i++) codes.push((await decide(b, auth)).statusCode)
     // 15 at a + 1 at b + 4 more = the limit of 20; the 21st in the fleet is refused.
@@ -65,13 +92,24 @@ describe('rate limits', () => {
   it('limits failed token requests per client, then refuses even a valid assertion for a while', async () => {
     const client = await registerClient(b.app)
     for (let i = 0; i < 3; i++) {
-      const bad = await requestToken(b.app, { grant_type: 'client_credentials', client_assertion_type: ASSERTION_TYPE, client_assertion: await signAssertion(client, { aud: 'https://wrong.example' }) })
+      const bad = await requestToken(b.app, {
+        grant_type: 'client_credentials',
+        client_assertion_type: ASSERTION_TYPE,
+        client_assertion: await signAssertion(client, { aud: 'https://wrong.example' })
+      })
       expect(bad.statusCode).toBe(401)
     }
-    const good = await requestToken(b.app, { grant_type: 'client_credentials', client_assertion_type: ASSERTION_TYPE, client_assertion: await signAssertion(client) })
+    const good = await requestToken(b.app, {
+      grant_type: 'client_credentials',
+      client_assertion_type: ASSERTION_TYPE,
+      client_assertion: await signAssertion(client)
+    })
     expect(good.statusCode).toBe(429)
     expect(Number(good.headers['retry-after'])).toBeGreaterThan(0)
-    expect(good.json()).toMatchObject({ error: 'temporarily_unavailable', error_description: expect.stringMatching(/too many failed token requests/) })
+    expect(good.json()).toMatchObject({
+      error: 'temporarily_unavailable',
+      error_description: expect.stringMatching(/too many failed token requests/)
+    })
   })
 
   it('limits failed token requests per IP, whatever client they claim', async () => {
@@ -79,7 +117,15 @@ describe('rate limits', () => {
     try {
       const statuses: number[] = []
       for (let i = 0; i < 12; i++) {
-        statuses.push((await requestToken(ipLimited.app, { grant_type: 'client_credentials', client_assertion_type: ASSERTION_TYPE, client_assertion: `garbage-${i}` })).statusCode)
+        statuses.push(
+          (
+            await requestToken(ipLimited.app, {
+              grant_type: 'client_credentials',
+              client_assertion_type: ASSERTION_TYPE,
+              client_assertion: `garbage-${i}`
+            })
+          ).statusCode
+        )
       }
       // 5 x the per-client limit per IP, then 429.
       expect(statuses.slice(0, 10).every(s => s === 400)).toBe(true)
@@ -91,7 +137,9 @@ describe('rate limits', () => {
 
   it('limits probes of unknown routes per IP', async () => {
     const codes: number[] = []
-    for (let i = 0; i < 7; i++) codes.push((await a.app.inject({ method: 'GET', url: `/v1/nothing-here-${i}` })).statusCode)
+    for (let i = 0; i < 7; i++) {
+      codes.push((await a.app.inject({ method: 'GET', url: `/v1/nothing-here-${i}` })).statusCode)
+    }
     expect(codes.slice(0, 5)).toEqual([404, 404, 404, 404, 404])
     expect(codes.slice(5)).toEqual([429, 429])
   })
@@ -100,7 +148,18 @@ describe('rate limits', () => {
     const limited = await buildTestApp({ TOKEN_FAILURES_PER_MINUTE: '2' }, store)
     try {
       const statuses: number[] = []
-      for (let i = 0; i < 12; i++) statuses.push((await limited.app.inject({ method: 'POST', url: '/v1/decisions', headers: { authorization: `Bearer not-a-token-${i}` }, payload: { nhsNumber: '9434765919', purpose: 'planned-care' } })).statusCode)
+      for (let i = 0; i < 12; i++) {
+        statuses.push(
+          (
+            await limited.app.inject({
+              method: 'POST',
+              url: '/v1/decisions',
+              headers: { authorization: `Bearer not-a-token-${i}` },
+              payload: { nhsNumber: '9434765919', purpose: 'planned-care' }
+            })
+          ).statusCode
+        )
+      }
       expect(statuses.slice(0, 10).every(s => s === 401)).toBe(true)
       expect(statuses.slice(10)).toEqual([429, 429])
     } finally {
@@ -111,21 +170,58 @@ describe('rate limits', () => {
   it('failures claimed for a client from one address do not lock that client out elsewhere', async () => {
     const client = await registerClient(b.app)
     for (let i = 0; i < 4; i++) {
-      await b.app.inject({ method: 'POST', url: '/oauth2/token', remoteAddress: '203.0.113.7', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: new URLSearchParams({ grant_type: 'client_credentials', client_assertion_type: ASSERTION_TYPE, client_assertion: await signAssertion(client, { aud: 'https://wrong.example' }) }).toString() })
+      await b.app.inject({
+        method: 'POST',
+        url: '/oauth2/token',
+        remoteAddress: '203.0.113.7',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        payload: new URLSearchParams({
+          grant_type: 'client_credentials',
+          client_assertion_type: ASSERTION_TYPE,
+          client_assertion: await signAssertion(client, { aud: 'https://wrong.example' })
+        }).toString()
+      })
     }
-    const fromAttacker = await b.app.inject({ method: 'POST', url: '/oauth2/token', remoteAddress: '203.0.113.7', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: new URLSearchParams({ grant_type: 'client_credentials', client_assertion_type: ASSERTION_TYPE, client_assertion: await signAssertion(client) }).toString() })
+    const fromAttacker = await b.app.inject({
+      method: 'POST',
+      url: '/oauth2/token',
+      remoteAddress: '203.0.113.7',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      payload: new URLSearchParams({
+        grant_type: 'client_credentials',
+        client_assertion_type: ASSERTION_TYPE,
+        client_assertion: await signAssertion(client)
+      }).toString()
+    })
     expect(fromAttacker.statusCode).toBe(429)
-    const fromClient = await b.app.inject({ method: 'POST', url: '/oauth2/token', remoteAddress: '198.51.100.20', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: new URLSearchParams({ grant_type: 'client_credentials', client_assertion_type: ASSERTION_TYPE, client_assertion: await signAssertion(client) }).toString() })
+    const fromClient = await b.app.inject({
+      method: 'POST',
+      url: '/oauth2/token',
+      remoteAddress: '198.51.100.20',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      payload: new URLSearchParams({
+        grant_type: 'client_credentials',
+        client_assertion_type: ASSERTION_TYPE,
+        client_assertion: await signAssertion(client)
+      }).toString()
+    })
     expect(fromClient.statusCode).toBe(200)
   })
 
   it('does not believe X-Forwarded-For unless TRUST_PROXY names the proxy', async () => {
     const codes: number[] = []
-    for (let i = 0; i < 7; i++) codes.push((await b.app.inject({ method: 'GET', url: `/v1/spoofed-${i}`, headers: { 'x-forwarded-for': `192.0.2.${i}` } })).statusCode)
+    for (let i = 0; i < 7; i++) {
+      codes.push(
+        (await b.app.inject({ method: 'GET', url: `/v1/spoofed-${i}`, headers: { 'x-forwarded-for': `192.0.2.${i}` } }))
+          .statusCode
+      )
+    }
     expect(codes.slice(5)).toEqual([429, 429])
   })
 
   it('never limits health probes', async () => {
-    for (let i = 0; i < 30; i++) expect((await a.app.inject({ method: 'GET', url: '/health/live' })).statusCode).toBe(200)
+    for (let i = 0; i < 30; i++) {
+      expect((await a.app.inject({ method: 'GET', url: '/health/live' })).statusCode).toBe(200)
+    }
   })
 })

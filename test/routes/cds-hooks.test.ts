@@ -3,7 +3,16 @@
 // caller's token deciding what it may ask, and the audit it leaves (JSON and FHIR).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { LightMyRequestResponse } from 'fastify'
-import { ALL_PURPOSES, PUBLIC_URL, buildTestApp, clientWithToken, nhsNumbers, registerClient, tokenFor, type TestApp } from '../helpers/app.ts'
+import {
+  ALL_PURPOSES,
+  PUBLIC_URL,
+  buildTestApp,
+  clientWithToken,
+  nhsNumbers,
+  registerClient,
+  tokenFor,
+  type TestApp
+} from '../helpers/app.ts'
 import { fhirProblems } from '../helpers/fhir.ts'
 
 type Json = Record<string, any>
@@ -18,10 +27,18 @@ let next = 0
 const patient = (): string => numbers[next++]
 
 function consult (nhs: string, purposeOfUse: string | string[], extra: Json = {}): Json {
-  return { hook: HOOK, hookInstance: crypto.randomUUID(), context: { patientId: [{ system: NHS_SYSTEM, value: nhs }], purposeOfUse, ...extra } }
+  return {
+    hook: HOOK,
+    hookInstance: crypto.randomUUID(),
+    context: { patientId: [{ system: NHS_SYSTEM, value: nhs }], purposeOfUse, ...extra }
+  }
 }
 
-async function post (body: unknown, auth: Auth | Record<string, never> = main.auth, url = `/cds-services/${HOOK}`): Promise<LightMyRequestResponse> {
+async function post (
+  body: unknown,
+  auth: Auth | Record<string, never> = main.auth,
+  url = `/cds-services/${HOOK}`
+): Promise<LightMyRequestResponse> {
   return await t.app.inject({ method: 'POST', url, headers: auth, payload: body as Json })
 }
 
@@ -32,9 +49,15 @@ async function card (body: Json, auth: Auth = main.auth): Promise<Json> {
   const answer = res.json()
   expect(answer.cards).toHaveLength(1)
   const c = answer.cards[0]
-  expect(c).toMatchObject({ summary: expect.stringMatching(/^(CONSENT_PERMIT|CONSENT_DENY|NO_CONSENT)$/), detail: expect.any(String), source: { label: expect.any(String), url: `${PUBLIC_URL}/docs` } })
+  expect(c).toMatchObject({
+    summary: expect.stringMatching(/^(CONSENT_PERMIT|CONSENT_DENY|NO_CONSENT)$/),
+    detail: expect.any(String),
+    source: { label: expect.any(String), url: `${PUBLIC_URL}/docs` }
+  })
   expect(c.summary.length).toBeLessThan(140)
-  expect(c.indicator).toBe({ CONSENT_PERMIT: 'info', NO_CONSENT: 'warning', CONSENT_DENY: 'critical' }[c.summary as string])
+  expect(c.indicator).toBe(
+    { CONSENT_PERMIT: 'info', NO_CONSENT: 'warning', CONSENT_DENY: 'critical' }[c.summary as string]
+  )
   expect(c.extension.decision).toBe(c.summary)
   expect(c.uuid).toBe(c.extension.consentDecision.auditId)
   return c
@@ -55,7 +78,12 @@ async function sameAsJsonApi (c: Json, body: Json, auth: Auth = main.auth): Prom
 }
 
 async function recordChoice (nhsNumber: string, body: Json): Promise<Json> {
-  const res = await t.app.inject({ method: 'POST', url: `/v1/patients/${nhsNumber}/preferences`, headers: main.auth, payload: { source: 'gp-practice', ...body } })
+  const res = await t.app.inject({
+    method: 'POST',
+    url: `/v1/patients/${nhsNumber}/preferences`,
+    headers: main.auth,
+    payload: { source: 'gp-practice', ...body }
+  })
   expect(res.statusCode, res.body).toBe(201)
   return res.json()
 }
@@ -75,18 +103,30 @@ beforeAll(async () => {
     method: 'POST',
     url: '/v1/purposes',
     headers: main.auth,
-    payload: { code: 'cancer-research-programme', name: 'Cancer research programme', category: 'secondary-use', parent: 'planning-research', defaultDecision: 'deny' }
+    payload: {
+      code: 'cancer-research-programme',
+      name: 'Cancer research programme',
+      category: 'secondary-use',
+      parent: 'planning-research',
+      defaultDecision: 'deny'
+    }
   })
   expect(res.statusCode, res.body).toBe(201)
 })
 
-afterAll(async () => { await t.close() })
+afterAll(async () => {
+  await t.close()
+})
 
 describe('GET /cds-services', () => {
   it('discovery lists the patient-consent-consult service, without a token', async () => {
     const res = await t.app.inject({ method: 'GET', url: '/cds-services' })
     expect(res.statusCode).toBe(200)
-    expect(res.json()).toEqual({ services: [expect.objectContaining({ hook: HOOK, id: HOOK, description: expect.any(String), title: expect.any(String) })] })
+    expect(res.json()).toEqual({
+      services: [
+        expect.objectContaining({ hook: HOOK, id: HOOK, description: expect.any(String), title: expect.any(String) })
+      ]
+    })
   })
 })
 
@@ -94,7 +134,10 @@ describe('one card per decision basis, the same decision as POST /v1/decisions',
   it('default: no recorded choice applies, so NO_CONSENT, with the default (permit) in the extension', async () => {
     const nhs = patient()
     const c = await card(consult(nhs, 'planned-care'))
-    expect(c).toMatchObject({ summary: 'NO_CONSENT', extension: { consentDecision: { decision: 'permit', basis: 'default', preference: null } } })
+    expect(c).toMatchObject({
+      summary: 'NO_CONSENT',
+      extension: { consentDecision: { decision: 'permit', basis: 'default', preference: null } }
+    })
     expect(c.extension.basedOn).toBeUndefined()
     await sameAsJsonApi(c, { nhsNumber: nhs, purpose: 'planned-care' })
   })
@@ -102,37 +145,77 @@ describe('one card per decision basis, the same decision as POST /v1/decisions',
   it('default of an opt-in programme: NO_CONSENT, and the extension says deny', async () => {
     const nhs = patient()
     const c = await card(consult(nhs, 'cancer-research-programme'))
-    expect(c).toMatchObject({ summary: 'NO_CONSENT', extension: { consentDecision: { decision: 'deny', basis: 'default' } } })
+    expect(c).toMatchObject({
+      summary: 'NO_CONSENT',
+      extension: { consentDecision: { decision: 'deny', basis: 'default' } }
+    })
     await sameAsJsonApi(c, { nhsNumber: nhs, purpose: 'cancer-research-programme' })
   })
 
-  it('patient-preference deny: a National Data Opt-out asked as HRESCH is CONSENT_DENY, based on that choice\'s FHIR Consent', async () => {
+  it("patient-preference deny: a National Data Opt-out asked as HRESCH is CONSENT_DENY, based on that choice's FHIR Consent", async () => {
     const nhs = patient()
     const optOut = await recordChoice(nhs, { purpose: 'planning-research', decision: 'deny' })
-    const c = await card(consult(nhs, ['HRESCH'], { category: [{ system: 'http://terminology.hl7.org/CodeSystem/consentscope', code: 'research' }] }))
-    expect(c).toMatchObject({ summary: 'CONSENT_DENY', extension: { basedOn: `${PUBLIC_URL}/fhir/Consent/${String(optOut.id)}`, consentDecision: { purpose: 'planning-research', decision: 'deny', basis: 'patient-preference', preference: { id: optOut.id } } } })
+    const c = await card(
+      consult(nhs, ['HRESCH'], {
+        category: [{ system: 'http://terminology.hl7.org/CodeSystem/consentscope', code: 'research' }]
+      })
+    )
+    expect(c).toMatchObject({
+      summary: 'CONSENT_DENY',
+      extension: {
+        basedOn: `${PUBLIC_URL}/fhir/Consent/${String(optOut.id)}`,
+        consentDecision: {
+          purpose: 'planning-research',
+          decision: 'deny',
+          basis: 'patient-preference',
+          preference: { id: optOut.id }
+        }
+      }
+    })
     await sameAsJsonApi(c, { nhsNumber: nhs, purpose: 'planning-research' })
     // basedOn resolves on this service's FHIR API to the choice that decided.
-    const consent = await t.app.inject({ method: 'GET', url: new URL(c.extension.basedOn).pathname, headers: main.auth })
+    const consent = await t.app.inject({
+      method: 'GET',
+      url: new URL(c.extension.basedOn).pathname,
+      headers: main.auth
+    })
     expect(consent.statusCode).toBe(200)
     expect(fhirProblems(consent.json())).toEqual([])
-    expect(consent.json()).toMatchObject({ status: 'active', provision: { type: 'deny' }, scope: { coding: [{ code: 'research' }] } })
+    expect(consent.json()).toMatchObject({
+      status: 'active',
+      provision: { type: 'deny' },
+      scope: { coding: [{ code: 'research' }] }
+    })
   })
 
   it('patient-preference permit: an opt-in to the programme is CONSENT_PERMIT', async () => {
     const nhs = patient()
     const optIn = await recordChoice(nhs, { purpose: 'cancer-research-programme', decision: 'permit' })
     const c = await card(consult(nhs, 'cancer-research-programme'))
-    expect(c).toMatchObject({ summary: 'CONSENT_PERMIT', extension: { basedOn: `${PUBLIC_URL}/fhir/Consent/${String(optIn.id)}`, consentDecision: { decision: 'permit', basis: 'patient-preference' } } })
+    expect(c).toMatchObject({
+      summary: 'CONSENT_PERMIT',
+      extension: {
+        basedOn: `${PUBLIC_URL}/fhir/Consent/${String(optIn.id)}`,
+        consentDecision: { decision: 'permit', basis: 'patient-preference' }
+      }
+    })
     await sameAsJsonApi(c, { nhsNumber: nhs, purpose: 'cancer-research-programme' })
   })
 
   it('exemption: a caller with a legal-requirement exemption gets CONSENT_PERMIT over a National Data Opt-out, the opt-out named', async () => {
-    const exempt = await clientWithToken(t.app, { exemptions: [{ purpose: 'planning-research', basis: 'legal-requirement', reference: 'Court order 1' }] })
+    const exempt = await clientWithToken(t.app, {
+      exemptions: [{ purpose: 'planning-research', basis: 'legal-requirement', reference: 'Court order 1' }]
+    })
     const nhs = patient()
     const optOut = await recordChoice(nhs, { purpose: 'planning-research', decision: 'deny' })
     const c = await card(consult(nhs, 'PUBHLTH'), exempt.auth)
-    expect(c).toMatchObject({ summary: 'CONSENT_PERMIT', extension: { basedOn: `${PUBLIC_URL}/fhir/Consent/${String(optOut.id)}`, consentDecision: { basis: 'exemption', exemption: { basis: 'legal-requirement', reference: 'Court order 1' } } } })
+    expect(c).toMatchObject({
+      summary: 'CONSENT_PERMIT',
+      extension: {
+        basedOn: `${PUBLIC_URL}/fhir/Consent/${String(optOut.id)}`,
+        consentDecision: { basis: 'exemption', exemption: { basis: 'legal-requirement', reference: 'Court order 1' } }
+      }
+    })
     await sameAsJsonApi(c, { nhsNumber: nhs, purpose: 'planning-research' }, exempt.auth)
     // Without the exemption the same question is denied.
     expect((await card(consult(nhs, 'PUBHLTH'))).summary).toBe('CONSENT_DENY')
@@ -140,31 +223,64 @@ describe('one card per decision basis, the same decision as POST /v1/decisions',
 
   it('point-of-care: the Summary Care Record with permission granted is CONSENT_PERMIT, refused or not asked CONSENT_DENY', async () => {
     const nhs = patient()
-    const cases: Array<[Json | undefined, string]> = [[{ permissionToView: 'granted' }, 'CONSENT_PERMIT'], [{ permissionToView: 'refused' }, 'CONSENT_DENY'], [undefined, 'CONSENT_DENY']]
+    const cases: Array<[Json | undefined, string]> = [
+      [{ permissionToView: 'granted' }, 'CONSENT_PERMIT'],
+      [{ permissionToView: 'refused' }, 'CONSENT_DENY'],
+      [undefined, 'CONSENT_DENY']
+    ]
     for (const [pointOfCare, summary] of cases) {
       const c = await card(consult(nhs, 'summary-care-record', pointOfCare === undefined ? {} : { pointOfCare }))
       expect(c).toMatchObject({ summary, extension: { consentDecision: { basis: 'point-of-care' } } })
-      await sameAsJsonApi(c, { nhsNumber: nhs, purpose: 'summary-care-record', ...(pointOfCare === undefined ? {} : { pointOfCare }) })
+      await sameAsJsonApi(c, {
+        nhsNumber: nhs,
+        purpose: 'summary-care-record',
+        ...(pointOfCare === undefined ? {} : { pointOfCare })
+      })
     }
   })
 
   it('emergency-access: unable to ask, with a reason, is CONSENT_PERMIT and raises an alert for the privacy officer', async () => {
     const nhs = patient()
-    const c = await card(consult(nhs, 'summary-care-record', { pointOfCare: { permissionToView: 'unable-to-ask', reason: 'Unconscious on arrival' } }))
-    expect(c).toMatchObject({ summary: 'CONSENT_PERMIT', extension: { consentDecision: { basis: 'emergency-access', alertId: expect.any(String) } } })
-    const alerts = (await t.app.inject({ method: 'GET', url: '/v1/alerts?status=open', headers: main.auth })).json().items as Json[]
-    expect(alerts.find(a => a.id === c.extension.consentDecision.alertId)).toMatchObject({ nhsNumber: nhs, purpose: 'summary-care-record', reason: 'Unconscious on arrival', clientId: main.id })
+    const c = await card(
+      consult(nhs, 'summary-care-record', {
+        pointOfCare: { permissionToView: 'unable-to-ask', reason: 'Unconscious on arrival' }
+      })
+    )
+    expect(c).toMatchObject({
+      summary: 'CONSENT_PERMIT',
+      extension: { consentDecision: { basis: 'emergency-access', alertId: expect.any(String) } }
+    })
+    const alerts = (await t.app.inject({ method: 'GET', url: '/v1/alerts?status=open', headers: main.auth })).json()
+      .items as Json[]
+    expect(alerts.find(a => a.id === c.extension.consentDecision.alertId)).toMatchObject({
+      nhsNumber: nhs,
+      purpose: 'summary-care-record',
+      reason: 'Unconscious on arrival',
+      clientId: main.id
+    })
     // Without a reason it is refused, as on POST /v1/decisions.
-    expectProblem(await post(consult(nhs, 'summary-care-record', { pointOfCare: { permissionToView: 'unable-to-ask' } })), 400, '/context/pointOfCare/reason')
+    expectProblem(
+      await post(consult(nhs, 'summary-care-record', { pointOfCare: { permissionToView: 'unable-to-ask' } })),
+      400,
+      '/context/pointOfCare/reason'
+    )
   })
 
   it('an unplanned-care opt-out: ETREAT is CONSENT_DENY, and the Summary Care Record below it stays denied even in an emergency', async () => {
     const nhs = patient()
     await recordChoice(nhs, { purpose: 'unplanned-care', decision: 'deny' })
     const c = await card(consult(nhs, 'ETREAT'))
-    expect(c).toMatchObject({ summary: 'CONSENT_DENY', extension: { consentDecision: { purpose: 'unplanned-care', basis: 'patient-preference' } } })
-    const scr = await card(consult(nhs, 'summary-care-record', { pointOfCare: { permissionToView: 'unable-to-ask', reason: 'Unconscious' } }))
-    expect(scr).toMatchObject({ summary: 'CONSENT_DENY', extension: { consentDecision: { basis: 'patient-preference', alertId: null } } })
+    expect(c).toMatchObject({
+      summary: 'CONSENT_DENY',
+      extension: { consentDecision: { purpose: 'unplanned-care', basis: 'patient-preference' } }
+    })
+    const scr = await card(
+      consult(nhs, 'summary-care-record', { pointOfCare: { permissionToView: 'unable-to-ask', reason: 'Unconscious' } })
+    )
+    expect(scr).toMatchObject({
+      summary: 'CONSENT_DENY',
+      extension: { consentDecision: { basis: 'patient-preference', alertId: null } }
+    })
   })
 })
 
@@ -174,13 +290,30 @@ describe('audited like any other decision', () => {
     const actor = [{ system: 'https://fhir.nhs.uk/Id/sds-user-id', value: '555021935107' }]
     const body = consult(nhs, ['HOPERAT', 'planning-research'], { actor })
     const c = await card(body)
-    const row = await t.app.services.db.prisma.auditEvent.findUnique({ where: { id: c.uuid } })
-    expect(row).toMatchObject({ type: 'decision', nhsNumber: nhs, purpose: 'planning-research', outcome: 'permit', clientId: main.id })
-    expect(JSON.parse(String(row?.details))).toMatchObject({ basis: 'default', cdsHooks: { hookInstance: body.hookInstance, purposeOfUse: ['HOPERAT', 'planning-research'], actor } })
-    const bundle = await t.app.inject({ method: 'GET', url: `/fhir/AuditEvent?patient.identifier=${encodeURIComponent(`${NHS_SYSTEM}|${nhs}`)}`, headers: main.auth })
+    const row = await t.app.runtime.db.prisma.auditEvent.findUnique({ where: { id: c.uuid } })
+    expect(row).toMatchObject({
+      type: 'decision',
+      nhsNumber: nhs,
+      purpose: 'planning-research',
+      outcome: 'permit',
+      clientId: main.id
+    })
+    expect(JSON.parse(String(row?.details))).toMatchObject({
+      basis: 'default',
+      cdsHooks: { hookInstance: body.hookInstance, purposeOfUse: ['HOPERAT', 'planning-research'], actor }
+    })
+    const bundle = await t.app.inject({
+      method: 'GET',
+      url: `/fhir/AuditEvent?patient.identifier=${encodeURIComponent(`${NHS_SYSTEM}|${nhs}`)}`,
+      headers: main.auth
+    })
     const event = bundle.json().entry[0].resource
     expect(fhirProblems(event)).toEqual([])
-    expect(event).toMatchObject({ id: c.uuid, outcome: '0', purposeOfEvent: [{ coding: [{ code: 'planning-research' }] }, { coding: [{ code: 'HOPERAT' }] }] })
+    expect(event).toMatchObject({
+      id: c.uuid,
+      outcome: '0',
+      purposeOfEvent: [{ coding: [{ code: 'planning-research' }] }, { coding: [{ code: 'HOPERAT' }] }]
+    })
     expect(event.agent).toContainEqual(expect.objectContaining({ who: { identifier: actor[0] }, requestor: false }))
   })
 })
@@ -190,8 +323,13 @@ describe('fails closed like POST /v1/decisions', () => {
     const broken = await buildTestApp()
     try {
       const caller = await clientWithToken(broken.app)
-      await broken.app.services.db.prisma.$executeRawUnsafe('DROP TABLE "audit_events"')
-      const res = await broken.app.inject({ method: 'POST', url: `/cds-services/${HOOK}`, headers: caller.auth, payload: consult(patient(), 'ETREAT') })
+      await broken.app.runtime.db.prisma.$executeRawUnsafe('DROP TABLE "audit_events"')
+      const res = await broken.app.inject({
+        method: 'POST',
+        url: `/cds-services/${HOOK}`,
+        headers: caller.auth,
+        payload: consult(patient(), 'ETREAT')
+      })
       const body = expectProblem(res, 503)
       expect(body).not.toHaveProperty('cards')
       expect(res.headers['retry-after']).toBeDefined()
@@ -201,15 +339,25 @@ describe('fails closed like POST /v1/decisions', () => {
   })
 })
 
-describe('the caller\'s token decides what it may ask', () => {
+describe("the caller's token decides what it may ask", () => {
   it('no token is 401; a token without consent:check is 403; a purpose the client is not registered for is 403', async () => {
     expectProblem(await post(consult(patient(), 'planned-care'), {}), 401)
     const reader = await registerClient(t.app, { scopes: ['consent:read'] })
-    expectProblem(await post(consult(patient(), 'planned-care'), { authorization: `Bearer ${await tokenFor(t.app, reader)}` }), 403)
+    expectProblem(
+      await post(consult(patient(), 'planned-care'), { authorization: `Bearer ${await tokenFor(t.app, reader)}` }),
+      403
+    )
     const edOnly = await clientWithToken(t.app, { purposes: ['unplanned-care'] })
     expect((await card(consult(patient(), 'ETREAT'), edOnly.auth)).summary).toBe('NO_CONSENT')
     // Allowed unplanned-care, so the Summary Care Record below it too; never research.
-    expect((await card(consult(patient(), 'summary-care-record', { pointOfCare: { permissionToView: 'granted' } }), edOnly.auth)).summary).toBe('CONSENT_PERMIT')
+    expect(
+      (
+        await card(
+          consult(patient(), 'summary-care-record', { pointOfCare: { permissionToView: 'granted' } }),
+          edOnly.auth
+        )
+      ).summary
+    ).toBe('CONSENT_PERMIT')
     expectProblem(await post(consult(patient(), 'HRESCH'), edOnly.auth), 403, '/context/purposeOfUse')
   })
 })
@@ -227,32 +375,109 @@ describe('bad requests are 400s that say what is wrong', () => {
 
   it('the patient must be named by a valid NHS number, once; other identifiers alongside it are fine', async () => {
     const nhs = patient()
-    expect((await card({ ...consult(nhs, 'planned-care'), context: { patientId: [{ system: 'urn:oid:2.16.840.1.113883.2.1.4.1', value: 'local-1' }, { system: NHS_SYSTEM, value: nhs }], purposeOfUse: 'planned-care' } })).extension.consentDecision.nhsNumber).toBe(nhs)
-    expectProblem(await post({ ...consult(nhs, 'planned-care'), context: { patientId: [{ system: 'urn:other', value: nhs }], purposeOfUse: 'planned-care' } }), 400, '/context/patientId')
+    expect(
+      (
+        await card({
+          ...consult(nhs, 'planned-care'),
+          context: {
+            patientId: [
+              { system: 'urn:oid:2.16.840.1.113883.2.1.4.1', value: 'local-1' },
+              { system: NHS_SYSTEM, value: nhs }
+            ],
+            purposeOfUse: 'planned-care'
+          }
+        })
+      ).extension.consentDecision.nhsNumber
+    ).toBe(nhs)
+    expectProblem(
+      await post({
+        ...consult(nhs, 'planned-care'),
+        context: { patientId: [{ system: 'urn:other', value: nhs }], purposeOfUse: 'planned-care' }
+      }),
+      400,
+      '/context/patientId'
+    )
     const invalid = expectProblem(await post(consult('9434765918', 'planned-care')), 400, '/context/patientId/0/value')
     expect(JSON.stringify(invalid)).not.toContain('9434765918')
-    expectProblem(await post({ ...consult(nhs, 'planned-care'), context: { patientId: [{ system: NHS_SYSTEM, value: nhs }, { system: NHS_SYSTEM, value: patient() }], purposeOfUse: 'planned-care' } }), 400, '/context/patientId')
+    expectProblem(
+      await post({
+        ...consult(nhs, 'planned-care'),
+        context: {
+          patientId: [
+            { system: NHS_SYSTEM, value: nhs },
+            { system: NHS_SYSTEM, value: patient() }
+          ],
+          purposeOfUse: 'planned-care'
+        }
+      }),
+      400,
+      '/context/patientId'
+    )
   })
 
-  it('scope and category must be those of the purpose\'s Consents', async () => {
+  it("scope and category must be those of the purpose's Consents", async () => {
     const nhs = patient()
-    expect((await card(consult(nhs, 'ETREAT', { scope: 'patient-privacy', category: [{ system: 'http://loinc.org', code: '59284-0' }] }))).summary).toBe('NO_CONSENT')
+    expect(
+      (
+        await card(
+          consult(nhs, 'ETREAT', {
+            scope: 'patient-privacy',
+            category: [{ system: 'http://loinc.org', code: '59284-0' }]
+          })
+        )
+      ).summary
+    ).toBe('NO_CONSENT')
     expectProblem(await post(consult(nhs, 'ETREAT', { scope: 'research' })), 400, '/context/scope')
-    expectProblem(await post(consult(nhs, 'HRESCH', { category: [{ system: 'http://terminology.hl7.org/CodeSystem/consentscope', code: 'patient-privacy' }] })), 400, '/context/category')
+    expectProblem(
+      await post(
+        consult(nhs, 'HRESCH', {
+          category: [{ system: 'http://terminology.hl7.org/CodeSystem/consentscope', code: 'patient-privacy' }]
+        })
+      ),
+      400,
+      '/context/category'
+    )
   })
 
   it('the wrong hook, unknown context fields, a malformed body, and an unknown service', async () => {
     expectProblem(await post({ ...consult(patient(), 'planned-care'), hook: 'order-sign' }), 400, '/hook')
-    expectProblem(await post(consult(patient(), 'planned-care', { class: [{ system: 'http://hl7.org/fhir/resource-types', code: 'MedicationStatement' }] })), 400, '/context/class')
+    expectProblem(
+      await post(
+        consult(patient(), 'planned-care', {
+          class: [{ system: 'http://hl7.org/fhir/resource-types', code: 'MedicationStatement' }]
+        })
+      ),
+      400,
+      '/context/class'
+    )
     expectProblem(await post({ hook: HOOK, context: { patientId: [] } }), 400)
-    expectProblem(await t.app.inject({ method: 'POST', url: `/cds-services/${HOOK}`, headers: { ...main.auth, 'content-type': 'application/json' }, payload: '{"hook":' }), 400)
+    expectProblem(
+      await t.app.inject({
+        method: 'POST',
+        url: `/cds-services/${HOOK}`,
+        headers: { ...main.auth, 'content-type': 'application/json' },
+        payload: '{"hook":'
+      }),
+      400
+    )
     expect((await post(consult(patient(), 'planned-care'), main.auth, '/cds-services/order-sign')).statusCode).toBe(404)
   })
 
   it('accepts the CDS Hooks fields it does not need (fhirServer, fhirAuthorization, prefetch) without using or recording them', async () => {
-    const body = { ...consult(patient(), 'planned-care'), fhirServer: 'https://ehr.example.nhs.uk/fhir', fhirAuthorization: { access_token: 'secret-ehr-token', token_type: 'Bearer', expires_in: 300, scope: 'patient/*.read', subject: 'consent' }, prefetch: {} }
+    const body = {
+      ...consult(patient(), 'planned-care'),
+      fhirServer: 'https://ehr.example.nhs.uk/fhir',
+      fhirAuthorization: {
+        access_token: 'secret-ehr-token',
+        token_type: 'Bearer',
+        expires_in: 300,
+        scope: 'patient/*.read',
+        subject: 'consent'
+      },
+      prefetch: {}
+    }
     const c = await card(body)
-    const row = await t.app.services.db.prisma.auditEvent.findUnique({ where: { id: c.uuid } })
+    const row = await t.app.runtime.db.prisma.auditEvent.findUnique({ where: { id: c.uuid } })
     expect(String(row?.details)).not.toContain('secret-ehr-token')
     expect(t.logs.join('')).not.toContain('secret-ehr-token')
   })

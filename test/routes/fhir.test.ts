@@ -3,7 +3,15 @@
 // OperationOutcome.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { LightMyRequestResponse } from 'fastify'
-import { PUBLIC_URL, buildTestApp, clientWithToken, nhsNumbers, registerClient, tokenFor, type TestApp } from '../helpers/app.ts'
+import {
+  PUBLIC_URL,
+  buildTestApp,
+  clientWithToken,
+  nhsNumbers,
+  registerClient,
+  tokenFor,
+  type TestApp
+} from '../helpers/app.ts'
 import { fhirProblems } from '../helpers/fhir.ts'
 
 type Json = Record<string, any>
@@ -16,7 +24,11 @@ const numbers = nhsNumbers(40, 23)
 let next = 0
 const patient = (): string => numbers[next++]
 
-async function get (url: string, auth: Auth | Record<string, never> = main.auth, headers: Record<string, string> = {}): Promise<LightMyRequestResponse> {
+async function get (
+  url: string,
+  auth: Auth | Record<string, never> = main.auth,
+  headers: Record<string, string> = {}
+): Promise<LightMyRequestResponse> {
   return await t.app.inject({ method: 'GET', url, headers: { ...auth, ...headers } })
 }
 
@@ -35,17 +47,27 @@ function expectOutcome (res: LightMyRequestResponse, status: number, code: strin
   expect(res.headers['content-type']).toMatch(/^application\/fhir\+json/)
   const body = res.json()
   expect(fhirProblems(body)).toEqual([])
-  expect(body).toMatchObject({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code, diagnostics: expect.any(String) }] })
+  expect(body).toMatchObject({
+    resourceType: 'OperationOutcome',
+    issue: [{ severity: 'error', code, diagnostics: expect.any(String) }]
+  })
   return body
 }
 
-const consentSearch = (nhs: string, extra = ''): string => `/fhir/Consent?patient.identifier=${encodeURIComponent(`${NHS_SYSTEM}|${nhs}`)}${extra}`
-const auditSearch = (nhs: string, extra = ''): string => `/fhir/AuditEvent?patient.identifier=${encodeURIComponent(`${NHS_SYSTEM}|${nhs}`)}${extra}`
+const consentSearch = (nhs: string, extra = ''): string =>
+  `/fhir/Consent?patient.identifier=${encodeURIComponent(`${NHS_SYSTEM}|${nhs}`)}${extra}`
+const auditSearch = (nhs: string, extra = ''): string =>
+  `/fhir/AuditEvent?patient.identifier=${encodeURIComponent(`${NHS_SYSTEM}|${nhs}`)}${extra}`
 /** A Bundle link made relative, to follow it with inject. */
 const relative = (url: string): string => url.slice(PUBLIC_URL.length)
 
 async function recordChoice (nhsNumber: string, body: Json): Promise<Json> {
-  const res = await t.app.inject({ method: 'POST', url: `/v1/patients/${nhsNumber}/preferences`, headers: main.auth, payload: { source: 'gp-practice', ...body } })
+  const res = await t.app.inject({
+    method: 'POST',
+    url: `/v1/patients/${nhsNumber}/preferences`,
+    headers: main.auth,
+    payload: { source: 'gp-practice', ...body }
+  })
   expect(res.statusCode, res.body).toBe(201)
   return res.json()
 }
@@ -61,7 +83,9 @@ beforeAll(async () => {
   main = await clientWithToken(t.app, { odsCode: 'RBD', name: 'Dorset County Hospital ED' })
 })
 
-afterAll(async () => { await t.close() })
+afterAll(async () => {
+  await t.close()
+})
 
 describe('GET /fhir/metadata', () => {
   it('is a valid R4 CapabilityStatement, needs no token, and lists exactly Consent (read, search) and AuditEvent (search)', async () => {
@@ -70,13 +94,24 @@ describe('GET /fhir/metadata', () => {
     expect(res.headers['content-type']).toMatch(/^application\/fhir\+json/)
     const cs = res.json()
     expect(fhirProblems(cs)).toEqual([])
-    expect(cs).toMatchObject({ resourceType: 'CapabilityStatement', status: 'active', kind: 'instance', fhirVersion: '4.0.1', format: expect.arrayContaining(['application/fhir+json']) })
+    expect(cs).toMatchObject({
+      resourceType: 'CapabilityStatement',
+      status: 'active',
+      kind: 'instance',
+      fhirVersion: '4.0.1',
+      format: expect.arrayContaining(['application/fhir+json'])
+    })
     const resources = cs.rest[0].resource as Json[]
-    expect(resources.map(r => [r.type, r.interaction.map((i: Json) => i.code), r.searchParam.map((p: Json) => p.name)])).toEqual([
+    expect(
+      resources.map(r => [r.type, r.interaction.map((i: Json) => i.code), r.searchParam.map((p: Json) => p.name)])
+    ).toEqual([
       ['Consent', ['read', 'search-type'], ['patient', 'status', '_count', '_cursor']],
       ['AuditEvent', ['search-type'], ['patient', 'date', '_count', '_cursor']]
     ])
-    expect(cs.rest[0].security.extension[0].extension[0]).toEqual({ url: 'token', valueUri: `${PUBLIC_URL}/oauth2/token` })
+    expect(cs.rest[0].security.extension[0].extension[0]).toEqual({
+      url: 'token',
+      valueUri: `${PUBLIC_URL}/oauth2/token`
+    })
   })
 
   it('the OpenAPI document describes every FHIR answer as application/fhir+json, with examples that are valid R4', async () => {
@@ -97,21 +132,49 @@ describe('GET /fhir/metadata', () => {
 
   it('what it does not list is not there: writes and other resource types are 404 OperationOutcomes', async () => {
     expectOutcome(await get('/fhir/Patient?identifier=x'), 404, 'not-found')
-    expectOutcome(await t.app.inject({ method: 'POST', url: '/fhir/Consent', headers: { ...main.auth, 'content-type': 'application/fhir+json' }, payload: '{"resourceType":"Consent"}' }), 404, 'not-found')
-    expectOutcome(await t.app.inject({ method: 'DELETE', url: '/fhir/Consent/abc', headers: main.auth }), 404, 'not-found')
+    expectOutcome(
+      await t.app.inject({
+        method: 'POST',
+        url: '/fhir/Consent',
+        headers: { ...main.auth, 'content-type': 'application/fhir+json' },
+        payload: '{"resourceType":"Consent"}'
+      }),
+      404,
+      'not-found'
+    )
+    expectOutcome(
+      await t.app.inject({ method: 'DELETE', url: '/fhir/Consent/abc', headers: main.auth }),
+      404,
+      'not-found'
+    )
   })
 })
 
 describe('GET /fhir/Consent: one Consent per recorded choice', () => {
-  it('round trip: every choice of the JSON API\'s history is a valid Consent with the same facts, and the active ones in force are the JSON API\'s current choices', async () => {
+  it("round trip: every choice of the JSON API's history is a valid Consent with the same facts, and the active ones in force are the JSON API's current choices", async () => {
     const nhs = patient()
-    const optOut = await recordChoice(nhs, { purpose: 'planning-research', decision: 'deny', effectiveFrom: '2024-01-01T00:00:00.000Z', recordedBy: { odsCode: 'B82005' } })
-    const optIn = await recordChoice(nhs, { purpose: 'planning-research', decision: 'permit', effectiveFrom: '2025-01-01T00:00:00.000Z', recordedBy: { proxyRole: 'parent' } })
+    const optOut = await recordChoice(nhs, {
+      purpose: 'planning-research',
+      decision: 'deny',
+      effectiveFrom: '2024-01-01T00:00:00.000Z',
+      recordedBy: { odsCode: 'B82005' }
+    })
+    const optIn = await recordChoice(nhs, {
+      purpose: 'planning-research',
+      decision: 'permit',
+      effectiveFrom: '2025-01-01T00:00:00.000Z',
+      recordedBy: { proxyRole: 'parent' }
+    })
     const scr = await recordChoice(nhs, { purpose: 'summary-care-record', decision: 'deny' })
     const future = new Date(Date.now() + 30 * 86_400_000).toISOString()
     const scheduled = await recordChoice(nhs, { purpose: 'planned-care', decision: 'deny', effectiveFrom: future })
     const mistake = await recordChoice(nhs, { purpose: 'unplanned-care', decision: 'deny' })
-    const voided = await t.app.inject({ method: 'POST', url: `/v1/patients/${nhs}/preferences/${String(mistake.id)}/entered-in-error`, headers: main.auth, payload: { reason: 'Recorded against the wrong patient' } })
+    const voided = await t.app.inject({
+      method: 'POST',
+      url: `/v1/patients/${nhs}/preferences/${String(mistake.id)}/entered-in-error`,
+      headers: main.auth,
+      payload: { reason: 'Recorded against the wrong patient' }
+    })
     expect(voided.statusCode, voided.body).toBe(200)
 
     const json = (await get(`/v1/patients/${nhs}/preferences`)).json()
@@ -127,40 +190,92 @@ describe('GET /fhir/Consent: one Consent per recorded choice', () => {
         resourceType: 'Consent',
         patient: { identifier: { system: NHS_SYSTEM, value: nhs } },
         dateTime: h.recordedAt,
-        scope: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/consentscope', code: ['planning-research'].includes(h.purpose) ? 'research' : 'patient-privacy' }] },
-        provision: { type: h.decision, period: { start: h.effectiveFrom }, purpose: expect.arrayContaining([{ system: `${PUBLIC_URL}/fhir/CodeSystem/purpose`, code: h.purpose, display: expect.any(String) }]) }
+        scope: {
+          coding: [
+            {
+              system: 'http://terminology.hl7.org/CodeSystem/consentscope',
+              code: ['planning-research'].includes(h.purpose) ? 'research' : 'patient-privacy'
+            }
+          ]
+        },
+        provision: {
+          type: h.decision,
+          period: { start: h.effectiveFrom },
+          purpose: expect.arrayContaining([
+            { system: `${PUBLIC_URL}/fhir/CodeSystem/purpose`, code: h.purpose, display: expect.any(String) }
+          ])
+        }
       })
       if (h.status === 'entered-in-error') expect(c.status).toBe('entered-in-error')
-      if (h.recordedBy.odsCode !== undefined) expect(c.organization).toEqual([{ type: 'Organization', identifier: { system: 'https://fhir.nhs.uk/Id/ods-organization-code', value: h.recordedBy.odsCode } }])
+      if (h.recordedBy.odsCode !== undefined) {
+        expect(c.organization).toEqual([
+          {
+            type: 'Organization',
+            identifier: { system: 'https://fhir.nhs.uk/Id/ods-organization-code', value: h.recordedBy.odsCode }
+          }
+        ])
+      }
     }
-    const inForce = consents.filter(c => c.status === 'active' && Date.parse(c.provision.period.start) <= Date.now()).map(c => c.id).sort()
+    const inForce = consents
+      .filter(c => c.status === 'active' && Date.parse(c.provision.period.start) <= Date.now())
+      .map(c => c.id)
+      .sort()
     expect(inForce).toEqual((json.current as Json[]).map(c => c.preferenceId).sort())
 
     const byId = new Map(consents.map(c => [c.id, c]))
-    expect(byId.get(optOut.id)).toMatchObject({ status: 'inactive', provision: { period: { end: optIn.effectiveFrom } } })
+    expect(byId.get(optOut.id)).toMatchObject({
+      status: 'inactive',
+      provision: { period: { end: optIn.effectiveFrom } }
+    })
     expect(byId.get(optIn.id)).toMatchObject({ status: 'active', performer: [{ type: 'RelatedPerson' }] })
-    expect(byId.get(scr.id)?.provision.purpose.map((p: Json) => p.code)).toEqual(['summary-care-record', 'TREAT', 'ETREAT'])
+    expect(byId.get(scr.id)?.provision.purpose.map((p: Json) => p.code)).toEqual([
+      'summary-care-record',
+      'TREAT',
+      'ETREAT'
+    ])
     expect(byId.get(scheduled.id)).toMatchObject({ status: 'active', provision: { period: { start: future } } })
     expect(byId.get(mistake.id)?.status).toBe('entered-in-error')
   })
 
-  it('inactive when superseded follows the decisions\' rule: the Consent a decision rests on is the active one, a back-dated later record notwithstanding', async () => {
+  it("inactive when superseded follows the decisions' rule: the Consent a decision rests on is the active one, a back-dated later record notwithstanding", async () => {
     const nhs = patient()
-    const deny = await recordChoice(nhs, { purpose: 'planning-research', decision: 'deny', effectiveFrom: '2024-06-01T00:00:00.000Z' })
+    const deny = await recordChoice(nhs, {
+      purpose: 'planning-research',
+      decision: 'deny',
+      effectiveFrom: '2024-06-01T00:00:00.000Z'
+    })
     // Recorded later, but signed earlier: superseded by the deny already in force.
-    const permit = await recordChoice(nhs, { purpose: 'planning-research', decision: 'permit', effectiveFrom: '2024-01-01T00:00:00.000Z' })
+    const permit = await recordChoice(nhs, {
+      purpose: 'planning-research',
+      decision: 'permit',
+      effectiveFrom: '2024-01-01T00:00:00.000Z'
+    })
     const d = await decide({ nhsNumber: nhs, purpose: 'planning-research' })
     expect(d).toMatchObject({ decision: 'deny', basis: 'patient-preference', preference: { id: deny.id } })
     const active = await fhir(consentSearch(nhs, '&status=active'))
     expect(active.entry.map((e: Json) => e.resource.id)).toEqual([deny.id])
     const inactive = await fhir(consentSearch(nhs, '&status=inactive'))
-    expect(inactive.entry.map((e: Json) => e.resource)).toEqual([expect.objectContaining({ id: permit.id, status: 'inactive', provision: expect.objectContaining({ period: { start: permit.effectiveFrom, end: deny.effectiveFrom } }) })])
+    expect(inactive.entry.map((e: Json) => e.resource)).toEqual([
+      expect.objectContaining({
+        id: permit.id,
+        status: 'inactive',
+        provision: expect.objectContaining({ period: { start: permit.effectiveFrom, end: deny.effectiveFrom } })
+      })
+    ])
   })
 
   it('GET /fhir/Consent/{id} is the same resource as the search entry', async () => {
     const nhs = patient()
-    const first = await recordChoice(nhs, { purpose: 'gp-data-secondary-use', decision: 'deny', effectiveFrom: '2024-01-01T00:00:00.000Z' })
-    await recordChoice(nhs, { purpose: 'gp-data-secondary-use', decision: 'permit', effectiveFrom: '2024-02-01T00:00:00.000Z' })
+    const first = await recordChoice(nhs, {
+      purpose: 'gp-data-secondary-use',
+      decision: 'deny',
+      effectiveFrom: '2024-01-01T00:00:00.000Z'
+    })
+    await recordChoice(nhs, {
+      purpose: 'gp-data-secondary-use',
+      decision: 'permit',
+      effectiveFrom: '2024-02-01T00:00:00.000Z'
+    })
     const read = await fhir(`/fhir/Consent/${String(first.id)}`)
     const bundle = await fhir(consentSearch(nhs))
     expect(read).toEqual(bundle.entry.find((e: Json) => e.resource.id === first.id).resource)
@@ -183,7 +298,13 @@ describe('GET /fhir/Consent: one Consent per recorded choice', () => {
 
   it('pages with _count and the next link, which carries the normalised search', async () => {
     const nhs = patient()
-    for (const month of ['01', '02', '03']) await recordChoice(nhs, { purpose: 'planning-research', decision: 'deny', effectiveFrom: `2024-${month}-01T00:00:00.000Z` })
+    for (const month of ['01', '02', '03']) {
+      await recordChoice(nhs, {
+        purpose: 'planning-research',
+        decision: 'deny',
+        effectiveFrom: `2024-${month}-01T00:00:00.000Z`
+      })
+    }
     const all = (await fhir(consentSearch(nhs))).entry.map((e: Json) => e.resource.id)
     const seen: string[] = []
     let page = await fhir(`/fhir/Consent?patient.identifier=${nhs}&_count=2`)
@@ -200,12 +321,16 @@ describe('GET /fhir/Consent: one Consent per recorded choice', () => {
 })
 
 describe('GET /fhir/AuditEvent: who looked at my record', () => {
-  it('round trip: the patient\'s audit trail of the JSON API, newest first, as valid AuditEvents naming who asked, for what purpose, and the outcome', async () => {
+  it("round trip: the patient's audit trail of the JSON API, newest first, as valid AuditEvents naming who asked, for what purpose, and the outcome", async () => {
     const nhs = patient()
     const optOut = await recordChoice(nhs, { purpose: 'planning-research', decision: 'deny' })
     const permit = await decide({ nhsNumber: nhs, purpose: 'planned-care' })
     const deny = await decide({ nhsNumber: nhs, purpose: 'gp-data-secondary-use' })
-    const emergency = await decide({ nhsNumber: nhs, purpose: 'summary-care-record', pointOfCare: { permissionToView: 'unable-to-ask', reason: 'Unconscious on arrival' } })
+    const emergency = await decide({
+      nhsNumber: nhs,
+      purpose: 'summary-care-record',
+      pointOfCare: { permissionToView: 'unable-to-ask', reason: 'Unconscious on arrival' }
+    })
 
     const json = (await get(`/v1/audit?nhsNumber=${nhs}`)).json().items as Json[]
     const bundle = await fhir(auditSearch(nhs))
@@ -214,17 +339,46 @@ describe('GET /fhir/AuditEvent: who looked at my record', () => {
     expect(events.map(e => e.id)).toEqual([emergency.auditId, deny.auditId, permit.auditId, json[3].id])
     for (const [i, e] of events.entries()) {
       expect(e.recorded).toBe(json[i].at)
-      expect(e.agent[0]).toMatchObject({ who: { identifier: { system: `${PUBLIC_URL}/fhir/sid/client-id`, value: main.id }, display: 'Dorset County Hospital ED' }, requestor: true })
+      expect(e.agent[0]).toMatchObject({
+        who: {
+          identifier: { system: `${PUBLIC_URL}/fhir/sid/client-id`, value: main.id },
+          display: 'Dorset County Hospital ED'
+        },
+        requestor: true
+      })
       expect(e.agent[1]).toMatchObject({ who: { type: 'Organization', identifier: { value: 'RBD' } } })
-      expect(e.entity[0]).toMatchObject({ what: { identifier: { system: NHS_SYSTEM, value: nhs } }, role: { code: '1' } })
-      expect(e.purposeOfEvent[0].coding[0]).toMatchObject({ system: `${PUBLIC_URL}/fhir/CodeSystem/purpose`, code: json[i].purpose })
+      expect(e.entity[0]).toMatchObject({
+        what: { identifier: { system: NHS_SYSTEM, value: nhs } },
+        role: { code: '1' }
+      })
+      expect(e.purposeOfEvent[0].coding[0]).toMatchObject({
+        system: `${PUBLIC_URL}/fhir/CodeSystem/purpose`,
+        code: json[i].purpose
+      })
     }
     const [e, d, p, recorded] = events
-    expect(p).toMatchObject({ subtype: [{ code: 'AuthZ-Consent' }, { code: 'decision' }], action: 'E', outcome: '0', outcomeDesc: expect.stringMatching(/^permit \(default\)/) })
-    expect(d).toMatchObject({ outcome: '8', entity: expect.arrayContaining([{ what: { reference: `Consent/${String(optOut.id)}` }, type: expect.objectContaining({ code: 'Consent' }) }]) })
-    expect(d.entity[0].detail).toEqual([{ type: 'decision', valueString: 'deny' }, { type: 'basis', valueString: 'patient-preference' }])
+    expect(p).toMatchObject({
+      subtype: [{ code: 'AuthZ-Consent' }, { code: 'decision' }],
+      action: 'E',
+      outcome: '0',
+      outcomeDesc: expect.stringMatching(/^permit \(default\)/)
+    })
+    expect(d).toMatchObject({
+      outcome: '8',
+      entity: expect.arrayContaining([
+        { what: { reference: `Consent/${String(optOut.id)}` }, type: expect.objectContaining({ code: 'Consent' }) }
+      ])
+    })
+    expect(d.entity[0].detail).toEqual([
+      { type: 'decision', valueString: 'deny' },
+      { type: 'basis', valueString: 'patient-preference' }
+    ])
     expect(e.entity[0].detail).toContainEqual({ type: 'alertId', valueString: emergency.alertId })
-    expect(recorded).toMatchObject({ type: { code: 'rest' }, subtype: [{ code: 'create' }, { code: 'preference.recorded' }], action: 'C' })
+    expect(recorded).toMatchObject({
+      type: { code: 'rest' },
+      subtype: [{ code: 'create' }, { code: 'preference.recorded' }],
+      action: 'C'
+    })
   })
 
   it('date narrows to a time range (prefixes, repeated for a range); _count pages through the rest', async () => {
@@ -235,9 +389,15 @@ describe('GET /fhir/AuditEvent: who looked at my record', () => {
     const at = ((await get(`/v1/audit?nhsNumber=${nhs}`)).json().items as Json[]).map(e => String(e.at))
     const [newestDay, oldestDay] = [at[0].slice(0, 10), at[at.length - 1].slice(0, 10)]
     const dayAfter = new Date(Date.parse(newestDay) + 86_400_000).toISOString().slice(0, 10)
-    expect((await fhir(auditSearch(nhs, `&date=ge${oldestDay}&date=lt${dayAfter}`))).entry.map((e: Json) => e.resource.id)).toEqual(auditIds)
-    expect((await fhir(auditSearch(nhs, `&date=${newestDay}`))).entry).toHaveLength(at.filter(a => a.startsWith(newestDay)).length)
-    expect((await fhir(auditSearch(nhs, `&date=ge${at[0]}`))).entry.map((e: Json) => e.resource.id)).toEqual(auditIds.filter((_, i) => at[i] >= at[0]))
+    expect(
+      (await fhir(auditSearch(nhs, `&date=ge${oldestDay}&date=lt${dayAfter}`))).entry.map((e: Json) => e.resource.id)
+    ).toEqual(auditIds)
+    expect((await fhir(auditSearch(nhs, `&date=${newestDay}`))).entry).toHaveLength(
+      at.filter(a => a.startsWith(newestDay)).length
+    )
+    expect((await fhir(auditSearch(nhs, `&date=ge${at[0]}`))).entry.map((e: Json) => e.resource.id)).toEqual(
+      auditIds.filter((_, i) => at[i] >= at[0])
+    )
     expect((await fhir(auditSearch(nhs, '&date=lt2020-01-01'))).entry).toEqual([])
     expect((await fhir(auditSearch(nhs, `&date=gt${newestDay}`))).entry).toEqual([])
     const seen: string[] = []
@@ -267,11 +427,19 @@ describe('errors are OperationOutcomes', () => {
     expect(res.headers['www-authenticate']).toMatch(/^Bearer/)
     expectOutcome(await get('/fhir/Consent/abc', { authorization: 'Bearer not-a-token' }), 401, 'login')
     const checker = await registerClient(t.app, { scopes: ['consent:check'] })
-    expectOutcome(await get(consentSearch(patient()), { authorization: `Bearer ${await tokenFor(t.app, checker)}` }), 403, 'forbidden')
+    expectOutcome(
+      await get(consentSearch(patient()), { authorization: `Bearer ${await tokenFor(t.app, checker)}` }),
+      403,
+      'forbidden'
+    )
   })
 
   it('an invalid NHS number is 400 (value), saying what is wrong without echoing it', async () => {
-    for (const [bad, says] of [['9434765918', /check digit/], ['94347659', /10 digits/], ['94347A5919', /digits 0-9/]] as const) {
+    for (const [bad, says] of [
+      ['9434765918', /check digit/],
+      ['94347659', /10 digits/],
+      ['94347A5919', /digits 0-9/]
+    ] as const) {
       const body = expectOutcome(await get(consentSearch(bad)), 400, 'value')
       expect(body.issue[0].diagnostics).toMatch(says)
       expect(JSON.stringify(body)).not.toContain(bad)
@@ -282,7 +450,11 @@ describe('errors are OperationOutcomes', () => {
   it('a missing patient is 400 (required); another identifier system 400 (not-supported); unknown parameters and bad values 400', async () => {
     expectOutcome(await get('/fhir/Consent'), 400, 'required')
     expectOutcome(await get('/fhir/AuditEvent?date=ge2026-01-01'), 400, 'required')
-    expectOutcome(await get(`/fhir/Consent?patient.identifier=${encodeURIComponent('http://hl7.org/fhir/sid/us-ssn|123456789')}`), 400, 'not-supported')
+    expectOutcome(
+      await get(`/fhir/Consent?patient.identifier=${encodeURIComponent('http://hl7.org/fhir/sid/us-ssn|123456789')}`),
+      400,
+      'not-supported'
+    )
     expectOutcome(await get(consentSearch(numbers[0], '&patient=Patient/1')), 400, 'invalid')
     expectOutcome(await get(consentSearch(numbers[0], '&status=withdrawn')), 400, 'value')
     expectOutcome(await get(consentSearch(numbers[0], '&_count=0')), 400, 'invalid')

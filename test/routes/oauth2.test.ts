@@ -6,8 +6,18 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { SignJWT, importJWK, type CryptoKey, type JWK } from 'jose'
 import type { LightMyRequestResponse } from 'fastify'
 import {
-  ALL_SCOPES, PUBLIC_URL, TOKEN_URL, buildTestApp, clientWithToken, newKeyPair, registerClient, requestToken, signAssertion, tokenFor,
-  type TestApp, type TestClient
+  ALL_SCOPES,
+  PUBLIC_URL,
+  TOKEN_URL,
+  buildTestApp,
+  clientWithToken,
+  newKeyPair,
+  registerClient,
+  requestToken,
+  signAssertion,
+  tokenFor,
+  type TestApp,
+  type TestClient
 } from '../helpers/app.ts'
 
 const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'
@@ -20,10 +30,17 @@ beforeAll(async () => {
   t = await buildTestApp()
   admin = await clientWithToken(t.app, { name: 'Admin', scopes: ['admin'] })
 })
-afterAll(async () => { await t?.close() })
+afterAll(async () => {
+  await t?.close()
+})
 
 function form (assertion: string, extra: Record<string, string> = {}): Record<string, string> {
-  return { grant_type: 'client_credentials', client_assertion_type: ASSERTION_TYPE, client_assertion: assertion, ...extra }
+  return {
+    grant_type: 'client_credentials',
+    client_assertion_type: ASSERTION_TYPE,
+    client_assertion: assertion,
+    ...extra
+  }
 }
 
 const b64 = (v: unknown): string => Buffer.from(JSON.stringify(v)).toString('base64url')
@@ -47,7 +64,12 @@ function expectOAuthError (res: LightMyRequestResponse, error: string, describes
 }
 
 async function decide (auth: Record<string, string>, purpose = 'planned-care'): Promise<LightMyRequestResponse> {
-  return await t.app.inject({ method: 'POST', url: '/v1/decisions', headers: auth, payload: { nhsNumber: NHS, purpose } })
+  return await t.app.inject({
+    method: 'POST',
+    url: '/v1/decisions',
+    headers: auth,
+    payload: { nhsNumber: NHS, purpose }
+  })
 }
 
 async function patchClient (id: string, body: Record<string, unknown>): Promise<LightMyRequestResponse> {
@@ -91,7 +113,7 @@ describe('POST /oauth2/token: success', () => {
     const client = await registerClient(t.app, { scopes: ['consent:check', 'consent:read', 'admin'] })
     const res = await requestToken(t.app, form(await signAssertion(client), { scope: 'consent:read' }))
     expect(res.statusCode, res.body).toBe(200)
-    const body = res.json() as { access_token: string, scope: string }
+    const body = res.json() as { access_token: string; scope: string }
     expect(body.scope).toBe('consent:read')
     // The narrowed token cannot do what the client could.
     const use = await decide({ authorization: `Bearer ${body.access_token}` })
@@ -123,9 +145,13 @@ describe('POST /oauth2/token: success', () => {
     const client = await registerClient(t.app)
     await tokenFor(t.app, client)
     const auditor = await clientWithToken(t.app, { scopes: ['audit:read'] })
-    const res = await t.app.inject({ method: 'GET', url: `/v1/audit?type=token.issued&clientId=${client.id}`, headers: auditor.auth })
+    const res = await t.app.inject({
+      method: 'GET',
+      url: `/v1/audit?type=token.issued&clientId=${client.id}`,
+      headers: auditor.auth
+    })
     expect(res.statusCode, res.body).toBe(200)
-    const items = (res.json() as { items: Array<{ type: string, clientId: string }> }).items
+    const items = (res.json() as { items: Array<{ type: string; clientId: string }> }).items
     expect(items.length).toBeGreaterThanOrEqual(1)
     expect(items[0]).toMatchObject({ type: 'token.issued', clientId: client.id })
   })
@@ -133,7 +159,9 @@ describe('POST /oauth2/token: success', () => {
 
 describe('POST /oauth2/token: request checks', () => {
   let client: TestClient
-  beforeAll(async () => { client = await registerClient(t.app) })
+  beforeAll(async () => {
+    client = await registerClient(t.app)
+  })
 
   it('refuses a grant_type other than client_credentials: unsupported_grant_type', async () => {
     const res = await requestToken(t.app, form(await signAssertion(client), { grant_type: 'authorization_code' }))
@@ -153,7 +181,12 @@ describe('POST /oauth2/token: request checks', () => {
   })
 
   it('refuses an incorrect client_assertion_type: invalid_request', async () => {
-    const res = await requestToken(t.app, form(await signAssertion(client), { client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:saml2-bearer' }))
+    const res = await requestToken(
+      t.app,
+      form(await signAssertion(client), {
+        client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:saml2-bearer'
+      })
+    )
     expectOAuthError(res, 'invalid_request', /client_assertion_type/)
   })
 
@@ -174,14 +207,29 @@ describe('POST /oauth2/token: request checks', () => {
   })
 
   it('refuses a JSON body instead of a form: an RFC 6749 error, not a crash', async () => {
-    const res = await t.app.inject({ method: 'POST', url: '/oauth2/token', payload: { grant_type: 'client_credentials' } })
+    const res = await t.app.inject({
+      method: 'POST',
+      url: '/oauth2/token',
+      payload: { grant_type: 'client_credentials' }
+    })
     expect(res.statusCode).toBe(400)
-    expect(res.json()).toMatchObject({ error: 'invalid_request', error_description: expect.stringMatching(/x-www-form-urlencoded/) })
+    expect(res.json()).toMatchObject({
+      error: 'invalid_request',
+      error_description: expect.stringMatching(/x-www-form-urlencoded/)
+    })
   })
 
   it('refuses a complete, valid request sent as JSON (RFC 6749 requires a form)', async () => {
     const client = await registerClient(t.app)
-    const res = await t.app.inject({ method: 'POST', url: '/oauth2/token', payload: { grant_type: 'client_credentials', client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: await signAssertion(client) } })
+    const res = await t.app.inject({
+      method: 'POST',
+      url: '/oauth2/token',
+      payload: {
+        grant_type: 'client_credentials',
+        client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+        client_assertion: await signAssertion(client)
+      }
+    })
     expect(res.statusCode).toBe(400)
     expect(res.json()).toMatchObject({ error: 'invalid_request' })
   })
@@ -189,13 +237,19 @@ describe('POST /oauth2/token: request checks', () => {
 
 describe('POST /oauth2/token: assertion checks', () => {
   let client: TestClient
-  beforeAll(async () => { client = await registerClient(t.app) })
+  beforeAll(async () => {
+    client = await registerClient(t.app)
+  })
 
   it('refuses alg HS256 (a symmetric key is never accepted)', async () => {
     const header = b64({ alg: 'HS256', kid: client.kid, typ: 'JWT' })
     const payload = b64(claimsFor(client))
     const sig = createHmac('sha256', 'secret').update(`${header}.${payload}`).digest('base64url')
-    expectOAuthError(await requestToken(t.app, form(`${header}.${payload}.${sig}`)), 'invalid_client', /alg 'HS256' is not allowed/)
+    expectOAuthError(
+      await requestToken(t.app, form(`${header}.${payload}.${sig}`)),
+      'invalid_client',
+      /alg 'HS256' is not allowed/
+    )
   })
 
   it('refuses alg none', async () => {
@@ -205,7 +259,9 @@ describe('POST /oauth2/token: assertion checks', () => {
 
   it('refuses an alg outside the configured list (ES512 is not in the default list)', async () => {
     const { privateKey } = await newKeyPair('ES512')
-    const token = await new SignJWT(claimsFor(client)).setProtectedHeader({ alg: 'ES512', kid: client.kid }).sign(privateKey)
+    const token = await new SignJWT(claimsFor(client))
+      .setProtectedHeader({ alg: 'ES512', kid: client.kid })
+      .sign(privateKey)
     expectOAuthError(await requestToken(t.app, form(token)), 'invalid_client', /alg 'ES512' is not allowed/)
   })
 
@@ -215,11 +271,19 @@ describe('POST /oauth2/token: assertion checks', () => {
   })
 
   it('refuses an unknown kid', async () => {
-    expectOAuthError(await requestToken(t.app, form(await signAssertion(client, { kid: 'kid-unknown' }))), 'invalid_client', /kid does not match/)
+    expectOAuthError(
+      await requestToken(t.app, form(await signAssertion(client, { kid: 'kid-unknown' }))),
+      'invalid_client',
+      /kid does not match/
+    )
   })
 
   it('refuses a typ other than JWT', async () => {
-    expectOAuthError(await requestToken(t.app, form(await signAssertion(client, { typ: 'at+jwt' }))), 'invalid_client', /typ must be JWT/)
+    expectOAuthError(
+      await requestToken(t.app, form(await signAssertion(client, { typ: 'at+jwt' }))),
+      'invalid_client',
+      /typ must be JWT/
+    )
   })
 
   it('refuses a typ that is not a string, without a 5xx', async () => {
@@ -237,24 +301,44 @@ describe('POST /oauth2/token: assertion checks', () => {
       [{ alg: client.alg, kid: client.kid }, { ...claimsFor(client), jti: 5 }, /jti/],
       [{ alg: client.alg, kid: client.kid }, { ...claimsFor(client), jti: 'j'.repeat(300) }, /jti/],
       [{ alg: client.alg, kid: client.kid }, { ...claimsFor(client), exp: 'soon' }, /exp/],
-      [{ alg: client.alg, kid: client.kid }, { ...claimsFor(client), iss: 'x'.repeat(500), sub: 'x'.repeat(500) }, /unknown client/]
+      [
+        { alg: client.alg, kid: client.kid },
+        { ...claimsFor(client), iss: 'x'.repeat(500), sub: 'x'.repeat(500) },
+        /unknown client/
+      ]
     ]
     for (const [header, claims, describes] of cases) {
-      expectOAuthError(await requestToken(t.app, form(`${b64(header)}.${b64(claims)}.AAAA`)), 'invalid_client', describes)
+      expectOAuthError(
+        await requestToken(t.app, form(`${b64(header)}.${b64(claims)}.AAAA`)),
+        'invalid_client',
+        describes
+      )
     }
   })
 
   it('refuses iss != sub', async () => {
-    expectOAuthError(await requestToken(t.app, form(await signAssertion(client, { sub: randomUUID() }))), 'invalid_client', /sub must equal iss/)
+    expectOAuthError(
+      await requestToken(t.app, form(await signAssertion(client, { sub: randomUUID() }))),
+      'invalid_client',
+      /sub must equal iss/
+    )
   })
 
   it('refuses a missing iss', async () => {
-    expectOAuthError(await requestToken(t.app, form(await signAssertion(client, { omit: ['iss'] }))), 'invalid_client', /iss/)
+    expectOAuthError(
+      await requestToken(t.app, form(await signAssertion(client, { omit: ['iss'] }))),
+      'invalid_client',
+      /iss/
+    )
   })
 
   it('refuses an unknown client', async () => {
     const other = randomUUID()
-    expectOAuthError(await requestToken(t.app, form(await signAssertion(client, { iss: other, sub: other }))), 'invalid_client', /unknown client/)
+    expectOAuthError(
+      await requestToken(t.app, form(await signAssertion(client, { iss: other, sub: other }))),
+      'invalid_client',
+      /unknown client/
+    )
   })
 
   it('refuses a client_id form parameter different from iss', async () => {
@@ -263,19 +347,35 @@ describe('POST /oauth2/token: assertion checks', () => {
   })
 
   it('refuses a wrong aud', async () => {
-    expectOAuthError(await requestToken(t.app, form(await signAssertion(client, { aud: 'https://elsewhere.example/oauth2/token' }))), 'invalid_client', /aud/)
+    expectOAuthError(
+      await requestToken(t.app, form(await signAssertion(client, { aud: 'https://elsewhere.example/oauth2/token' }))),
+      'invalid_client',
+      /aud/
+    )
   })
 
   it('refuses an aud of the token URL with a trailing slash or other path', async () => {
-    expectOAuthError(await requestToken(t.app, form(await signAssertion(client, { aud: `${PUBLIC_URL}/oauth2/token/extra` }))), 'invalid_client', /aud/)
+    expectOAuthError(
+      await requestToken(t.app, form(await signAssertion(client, { aud: `${PUBLIC_URL}/oauth2/token/extra` }))),
+      'invalid_client',
+      /aud/
+    )
   })
 
   it('refuses an aud array holding both accepted values', async () => {
-    expectOAuthError(await requestToken(t.app, form(await signAssertion(client, { aud: [TOKEN_URL, PUBLIC_URL] }))), 'invalid_client', /aud must be exactly one/)
+    expectOAuthError(
+      await requestToken(t.app, form(await signAssertion(client, { aud: [TOKEN_URL, PUBLIC_URL] }))),
+      'invalid_client',
+      /aud must be exactly one/
+    )
   })
 
   it('refuses a missing aud', async () => {
-    expectOAuthError(await requestToken(t.app, form(await signAssertion(client, { omit: ['aud'] }))), 'invalid_client', /aud/)
+    expectOAuthError(
+      await requestToken(t.app, form(await signAssertion(client, { omit: ['aud'] }))),
+      'invalid_client',
+      /aud/
+    )
   })
 
   it('refuses an expired assertion', async () => {
@@ -285,18 +385,34 @@ describe('POST /oauth2/token: assertion checks', () => {
 
   it('refuses exp more than 310 s ahead, accepts 300 s ahead', async () => {
     const now = Math.floor(Date.now() / 1000)
-    expectOAuthError(await requestToken(t.app, form(await signAssertion(client, { exp: now + 400 }))), 'invalid_client', /exp is more than 300 seconds/)
-    expectOAuthError(await requestToken(t.app, form(await signAssertion(client, { exp: now + 315 }))), 'invalid_client', /exp is more than 300 seconds/)
+    expectOAuthError(
+      await requestToken(t.app, form(await signAssertion(client, { exp: now + 400 }))),
+      'invalid_client',
+      /exp is more than 300 seconds/
+    )
+    expectOAuthError(
+      await requestToken(t.app, form(await signAssertion(client, { exp: now + 315 }))),
+      'invalid_client',
+      /exp is more than 300 seconds/
+    )
     const ok = await requestToken(t.app, form(await signAssertion(client, { exp: now + 300 })))
     expect(ok.statusCode, ok.body).toBe(200)
   })
 
   it('refuses a missing exp', async () => {
-    expectOAuthError(await requestToken(t.app, form(await signAssertion(client, { omit: ['exp'] }))), 'invalid_client', /exp/)
+    expectOAuthError(
+      await requestToken(t.app, form(await signAssertion(client, { omit: ['exp'] }))),
+      'invalid_client',
+      /exp/
+    )
   })
 
   it('refuses a missing jti', async () => {
-    expectOAuthError(await requestToken(t.app, form(await signAssertion(client, { omit: ['jti'] }))), 'invalid_client', /no jti/)
+    expectOAuthError(
+      await requestToken(t.app, form(await signAssertion(client, { omit: ['jti'] }))),
+      'invalid_client',
+      /no jti/
+    )
   })
 
   it('refuses a replayed jti: the second use of the same assertion fails', async () => {
@@ -319,10 +435,14 @@ describe('POST /oauth2/token: assertion checks', () => {
 
   it('refuses an assertion signed with the wrong key', async () => {
     const { privateKey } = await newKeyPair(client.alg)
-    expectOAuthError(await requestToken(t.app, form(await signAssertion(client, { key: privateKey }))), 'invalid_client', /signature/)
+    expectOAuthError(
+      await requestToken(t.app, form(await signAssertion(client, { key: privateKey }))),
+      'invalid_client',
+      /signature/
+    )
   })
 
-  it('refuses another client\'s key (kid of client B, iss of client A)', async () => {
+  it("refuses another client's key (kid of client B, iss of client A)", async () => {
     const other = await registerClient(t.app)
     const res = await requestToken(t.app, form(await signAssertion(client, { kid: other.kid, key: other.privateKey })))
     expectOAuthError(res, 'invalid_client', /kid does not match/)
@@ -344,13 +464,23 @@ describe('access tokens on /v1', () => {
     expect(res.statusCode, res.body).toBe(status)
     expect(res.headers['content-type']).toMatch(/^application\/problem\+json/)
     const body = res.json() as Record<string, unknown>
-    expect(body).toMatchObject({ status, type: expect.any(String), title: expect.any(String), detail: expect.any(String), requestId: res.headers['x-request-id'] })
+    expect(body).toMatchObject({
+      status,
+      type: expect.any(String),
+      title: expect.any(String),
+      detail: expect.any(String),
+      requestId: res.headers['x-request-id']
+    })
     expect(res.body).not.toMatch(/\n\s+at /)
     return body
   }
 
   it('no Authorization header: 401 problem+json with WWW-Authenticate', async () => {
-    const res = await t.app.inject({ method: 'POST', url: '/v1/decisions', payload: { nhsNumber: NHS, purpose: 'planned-care' } })
+    const res = await t.app.inject({
+      method: 'POST',
+      url: '/v1/decisions',
+      payload: { nhsNumber: NHS, purpose: 'planned-care' }
+    })
     expect(expectProblem(res, 401).detail).toMatch(/Authorization/)
     expect(res.headers['www-authenticate']).toMatch(/^Bearer/)
   })
@@ -374,7 +504,7 @@ describe('access tokens on /v1', () => {
     expectProblem(await decide({ authorization: `Bearer ${good.slice(0, -2)}${last}${good.at(-1) ?? ''}` }), 401)
   })
 
-  it('a suspended client\'s token stops working at once, and works again when reactivated', async () => {
+  it("a suspended client's token stops working at once, and works again when reactivated", async () => {
     const c = await clientWithToken(t.app)
     expect((await decide(c.auth)).statusCode).toBe(200)
     await patchClient(c.id, { status: 'suspended' })
@@ -390,7 +520,9 @@ describe('access tokens on /v1', () => {
     await patchClient(c.id, { scopes: ALL_SCOPES.filter(s => s !== 'consent:check') })
     expect(expectProblem(await decide(c.auth), 403).detail).toMatch(/consent:check/)
     // The scopes it still holds keep working.
-    expect((await t.app.inject({ method: 'GET', url: `/v1/patients/${NHS}/preferences`, headers: c.auth })).statusCode).toBe(200)
+    expect(
+      (await t.app.inject({ method: 'GET', url: `/v1/patients/${NHS}/preferences`, headers: c.auth })).statusCode
+    ).toBe(200)
     // Giving the scope back does not widen an old token beyond what it carried: it carried it, so it works again.
     await patchClient(c.id, { scopes: ALL_SCOPES })
     expect((await decide(c.auth)).statusCode).toBe(200)
@@ -412,18 +544,26 @@ describe('access tokens on /v1', () => {
 
   it('refuses tokens signed with the service key but expired, of the wrong type, audience or issuer, or for an unknown client', async () => {
     const jwk = (JSON.parse(readFileSync(t.config.signingKeyFile, 'utf8')) as { keys: JWK[] }).keys[0]
-    const key = await importJWK(jwk, 'ES256') as CryptoKey
+    const key = (await importJWK(jwk, 'ES256')) as CryptoKey
     const c = await registerClient(t.app)
     const now = Math.floor(Date.now() / 1000)
-    const mint = async (o: { sub?: string, exp?: number, typ?: string, aud?: string, iss?: string } = {}): Promise<string> =>
+    const mint = async (
+      o: { sub?: string; exp?: number; typ?: string; aud?: string; iss?: string } = {}
+    ): Promise<string> =>
       await new SignJWT({ scope: 'consent:check', client_id: o.sub ?? c.id })
         .setProtectedHeader({ alg: 'ES256', kid: String(jwk.kid), typ: o.typ ?? 'at+jwt' })
-        .setIssuer(o.iss ?? PUBLIC_URL).setSubject(o.sub ?? c.id).setAudience(o.aud ?? PUBLIC_URL)
-        .setIssuedAt(now - 1000).setExpirationTime(o.exp ?? now + 300).setJti(randomUUID())
+        .setIssuer(o.iss ?? PUBLIC_URL)
+        .setSubject(o.sub ?? c.id)
+        .setAudience(o.aud ?? PUBLIC_URL)
+        .setIssuedAt(now - 1000)
+        .setExpirationTime(o.exp ?? now + 300)
+        .setJti(randomUUID())
         .sign(key)
     // The control: a token made this way is accepted.
     expect((await decide({ authorization: `Bearer ${await mint()}` })).statusCode).toBe(200)
-    expect(expectProblem(await decide({ authorization: `Bearer ${await mint({ exp: now - 60 })}` }), 401).detail).toMatch(/expired/)
+    expect(
+      expectProblem(await decide({ authorization: `Bearer ${await mint({ exp: now - 60 })}` }), 401).detail
+    ).toMatch(/expired/)
     expectProblem(await decide({ authorization: `Bearer ${await mint({ typ: 'JWT' })}` }), 401)
     expectProblem(await decide({ authorization: `Bearer ${await mint({ aud: 'https://other.example' })}` }), 401)
     expectProblem(await decide({ authorization: `Bearer ${await mint({ iss: 'https://other.example' })}` }), 401)
@@ -457,14 +597,19 @@ describe('discovery', () => {
   }
 
   it('the SMART configuration names the asymmetric client capability', async () => {
-    const doc = (await t.app.inject({ method: 'GET', url: '/.well-known/smart-configuration' })).json() as Record<string, unknown>
+    const doc = (await t.app.inject({ method: 'GET', url: '/.well-known/smart-configuration' })).json() as Record<
+      string,
+      unknown
+    >
     expect(doc.capabilities).toEqual(expect.arrayContaining(['client-confidential-asymmetric']))
   })
 
   it('the published algorithms follow ASSERTION_ALGORITHMS', async () => {
     const other = await buildTestApp({ ASSERTION_ALGORITHMS: 'ES256,RS512' })
     try {
-      const doc = (await other.app.inject({ method: 'GET', url: '/.well-known/oauth-authorization-server' })).json() as Record<string, unknown>
+      const doc = (
+        await other.app.inject({ method: 'GET', url: '/.well-known/oauth-authorization-server' })
+      ).json() as Record<string, unknown>
       expect(doc.token_endpoint_auth_signing_alg_values_supported).toEqual(['ES256', 'RS512'])
       // And the token endpoint applies the same list: an RS384 assertion is refused.
       const c = await registerClient(other.app, { alg: 'RS384' })

@@ -7,7 +7,15 @@ import { decodeProtectedHeader } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { rotateSigningKey } from '../../src/auth/signing-keys.ts'
 import { chainHeads, verifyAuditLog } from '../../src/store/audit-log.ts'
-import { buildTestApp, clientWithToken, freshStore, registerClient, tokenFor, type TestApp, type TestStore } from '../helpers/app.ts'
+import {
+  buildTestApp,
+  clientWithToken,
+  freshStore,
+  registerClient,
+  tokenFor,
+  type TestApp,
+  type TestStore
+} from '../helpers/app.ts'
 
 describe('audit tamper evidence', () => {
   let t: TestApp
@@ -15,43 +23,64 @@ describe('audit tamper evidence', () => {
   beforeAll(async () => {
     t = await buildTestApp()
     auth = (await clientWithToken(t.app)).auth
-    for (let i = 0; i < 6; i++) await t.app.inject({ method: 'POST', url: '/v1/decisions', headers: auth, payload: { nhsNumber: '9434765919', purpose: 'planned-care' } })
-    await t.app.services.audit.flush()
+    for (let i = 0; i < 6; i++) {
+      await t.app.inject({
+        method: 'POST',
+        url: '/v1/decisions',
+        headers: auth,
+        payload: { nhsNumber: '9434765919', purpose: 'planned-care' }
+      })
+    }
+    await t.app.runtime.audit.flush()
   })
-  afterAll(async () => { await t.close() })
+  afterAll(async () => {
+    await t.close()
+  })
 
   const sql = (text: string, ...values: unknown[]): Promise<number> => {
     let i = 0
-    return t.app.services.db.prisma.$executeRawUnsafe(text.replace(/\?/g, () => t.app.services.db.param(++i)), ...values)
+    return t.app.runtime.db.prisma.$executeRawUnsafe(
+      text.replace(/\?/g, () => t.app.runtime.db.param(++i)),
+      ...values
+    )
   }
 
   it('reordered events (two swapped in the log) are reported', async () => {
-    const chain = t.app.services.audit.chainId
-    const [e1, e2] = await t.app.services.db.prisma.auditEvent.findMany({ where: { chain, chainSeq: { in: [2, 3] } }, orderBy: { chainSeq: 'asc' } })
+    const chain = t.app.runtime.audit.chainId
+    const [e1, e2] = await t.app.runtime.db.prisma.auditEvent.findMany({
+      where: { chain, chainSeq: { in: [2, 3] } },
+      orderBy: { chainSeq: 'asc' }
+    })
     await sql('UPDATE "audit_events" SET "seq" = ? WHERE "id" = ?', -1n, e1.id)
     await sql('UPDATE "audit_events" SET "seq" = ? WHERE "id" = ?', e1.seq, e2.id)
     await sql('UPDATE "audit_events" SET "seq" = ? WHERE "id" = ?', e2.seq, e1.id)
     const report = await (await t.app.inject({ method: 'GET', url: '/v1/audit/verify', headers: auth })).json()
-    expect(report).toMatchObject({ valid: false, firstBrokenLink: { chain, eventId: e2.id, reason: expect.stringMatching(/out of order/) } })
+    expect(report).toMatchObject({
+      valid: false,
+      firstBrokenLink: { chain, eventId: e2.id, reason: expect.stringMatching(/out of order/) }
+    })
     // Put them back for the next test.
     await sql('UPDATE "audit_events" SET "seq" = ? WHERE "id" = ?', -1n, e1.id)
     await sql('UPDATE "audit_events" SET "seq" = ? WHERE "id" = ?', e2.seq, e2.id)
     await sql('UPDATE "audit_events" SET "seq" = ? WHERE "id" = ?', e1.seq, e1.id)
-    expect((await verifyAuditLog(t.app.services.db)).valid).toBe(true)
+    expect((await verifyAuditLog(t.app.runtime.db)).valid).toBe(true)
   })
 
   it('deleting the newest events cannot be seen in the chain alone, but is found against heads anchored outside the database', async () => {
-    const anchors = await chainHeads(t.app.services.db)
-    expect((await verifyAuditLog(t.app.services.db, anchors)).valid).toBe(true)
-    const head = anchors.find(a => a.chain === t.app.services.audit.chainId) as { chain: string, chainSeq: number }
+    const anchors = await chainHeads(t.app.runtime.db)
+    expect((await verifyAuditLog(t.app.runtime.db, anchors)).valid).toBe(true)
+    const head = anchors.find(a => a.chain === t.app.runtime.audit.chainId) as { chain: string; chainSeq: number }
     await sql('DELETE FROM "audit_events" WHERE "chain" = ? AND "chainSeq" = ?', head.chain, head.chainSeq)
-    expect((await verifyAuditLog(t.app.services.db)).valid).toBe(true)
-    const anchored = await verifyAuditLog(t.app.services.db, anchors)
-    expect(anchored).toMatchObject({ valid: false, firstBrokenLink: { chain: head.chain, reason: expect.stringMatching(/truncated/) } })
+    expect((await verifyAuditLog(t.app.runtime.db)).valid).toBe(true)
+    const anchored = await verifyAuditLog(t.app.runtime.db, anchors)
+    expect(anchored).toMatchObject({
+      valid: false,
+      firstBrokenLink: { chain: head.chain, reason: expect.stringMatching(/truncated/) }
+    })
   })
 })
 
-describe('rotating the service\'s signing key', () => {
+describe("rotating the service's signing key", () => {
   let store: TestStore
   let keyFile: string
   let before: TestApp
@@ -68,7 +97,7 @@ describe('rotating the service\'s signing key', () => {
     await store.drop()
   })
 
-  it('the service\'s signing key is created on first start with mode 0600', () => {
+  it("the service's signing key is created on first start with mode 0600", () => {
     expect(statSync(keyFile).mode & 0o777).toBe(0o600)
   })
 
@@ -80,12 +109,22 @@ describe('rotating the service\'s signing key', () => {
     expect(newKid).not.toBe(oldKid)
     // A restarted instance reads the rotated file.
     after = await buildTestApp({ SIGNING_KEY_FILE: keyFile }, store)
-    const decide = async (token: string): Promise<number> => (await after?.app.inject({ method: 'POST', url: '/v1/decisions', headers: { authorization: `Bearer ${token}` }, payload: { nhsNumber: '9434765919', purpose: 'planned-care' } }))?.statusCode ?? 0
+    const decide = async (token: string): Promise<number> =>
+      (
+        await after?.app.inject({
+          method: 'POST',
+          url: '/v1/decisions',
+          headers: { authorization: `Bearer ${token}` },
+          payload: { nhsNumber: '9434765919', purpose: 'planned-care' }
+        })
+      )?.statusCode ?? 0
     expect(await decide(oldToken)).toBe(200)
     const newToken = await tokenFor(after.app, client)
     expect(decodeProtectedHeader(newToken).kid).toBe(newKid)
     expect(await decide(newToken)).toBe(200)
-    const jwks = (await after.app.inject({ method: 'GET', url: '/.well-known/jwks.json' })).json() as { keys: Array<{ kid: string, d?: string }> }
+    const jwks = (await after.app.inject({ method: 'GET', url: '/.well-known/jwks.json' })).json() as {
+      keys: Array<{ kid: string; d?: string }>
+    }
     expect(jwks.keys.map(k => k.kid)).toEqual([newKid, oldKid])
     expect(jwks.keys.every(k => k.d === undefined)).toBe(true)
     expect(statSync(keyFile).mode & 0o777).toBe(0o600)
@@ -95,7 +134,12 @@ describe('rotating the service\'s signing key', () => {
     // `before` still runs with the keys it read at start; `after` was started on the rotated file.
     const client = await registerClient(before.app)
     const fromRestarted = await tokenFor((after as TestApp).app, client)
-    const res = await before.app.inject({ method: 'POST', url: '/v1/decisions', headers: { authorization: `Bearer ${fromRestarted}` }, payload: { nhsNumber: '9434765919', purpose: 'planned-care' } })
+    const res = await before.app.inject({
+      method: 'POST',
+      url: '/v1/decisions',
+      headers: { authorization: `Bearer ${fromRestarted}` },
+      payload: { nhsNumber: '9434765919', purpose: 'planned-care' }
+    })
     expect(res.statusCode).toBe(200)
   })
 })

@@ -4,7 +4,15 @@
 // hanging requests for ever.
 import { createServer, connect, type Server, type Socket } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { buildTestApp, clientWithToken, freshStore, testStore, testPgUrl, type TestApp, type TestStore } from '../helpers/app.ts'
+import {
+  buildTestApp,
+  clientWithToken,
+  freshStore,
+  testStore,
+  testPgUrl,
+  type TestApp,
+  type TestStore
+} from '../helpers/app.ts'
 
 type Mode = 'pass' | 'refuse' | 'blackhole'
 
@@ -14,18 +22,27 @@ class TcpProxy {
   private server: Server | null = null
   port = 0
 
-  constructor (private readonly targetHost: string, private readonly targetPort: number) {}
+  constructor (
+    private readonly targetHost: string,
+    private readonly targetPort: number
+  ) {}
 
   async start (): Promise<void> {
     this.server = createServer(client => {
       this.sockets.add(client)
       client.on('close', () => this.sockets.delete(client))
       client.on('error', () => {})
-      if (this.mode === 'refuse') { client.destroy(); return }
+      if (this.mode === 'refuse') {
+        client.destroy()
+        return
+      }
       if (this.mode === 'blackhole') return
       const upstream = connect(this.targetPort, this.targetHost)
       this.sockets.add(upstream)
-      upstream.on('close', () => { this.sockets.delete(upstream); client.destroy() })
+      upstream.on('close', () => {
+        this.sockets.delete(upstream)
+        client.destroy()
+      })
       upstream.on('error', () => client.destroy())
       client.on('close', () => upstream.destroy())
       client.pipe(upstream)
@@ -53,8 +70,13 @@ describe.runIf(testStore === 'postgresql')('PostgreSQL outage through a TCP prox
   let t: TestApp
   let auth: { authorization: string }
 
-  const decide = async (): Promise<{ statusCode: number, body: Record<string, unknown>, type: string }> => {
-    const res = await t.app.inject({ method: 'POST', url: '/v1/decisions', headers: auth, payload: { nhsNumber: '9434765919', purpose: 'planning-research' } })
+  const decide = async (): Promise<{ statusCode: number; body: Record<string, unknown>; type: string }> => {
+    const res = await t.app.inject({
+      method: 'POST',
+      url: '/v1/decisions',
+      headers: auth,
+      payload: { nhsNumber: '9434765919', purpose: 'planning-research' }
+    })
     return { statusCode: res.statusCode, body: res.json(), type: String(res.headers['content-type']) }
   }
   const ready = async (): Promise<number> => (await t.app.inject({ method: 'GET', url: '/health/ready' })).statusCode
@@ -66,7 +88,10 @@ describe.runIf(testStore === 'postgresql')('PostgreSQL outage through a TCP prox
     await proxy.start()
     const viaProxy = new URL(store.url)
     viaProxy.host = `127.0.0.1:${proxy.port}`
-    t = await buildTestApp({ CHANGE_POLL_MS: '50', STORE_STALE_AFTER_MS: '1000', DB_CONNECT_TIMEOUT_MS: '500', DB_QUERY_TIMEOUT_MS: '1000' }, { url: viaProxy.toString(), drop: store.drop })
+    t = await buildTestApp(
+      { CHANGE_POLL_MS: '50', STORE_STALE_AFTER_MS: '1000', DB_CONNECT_TIMEOUT_MS: '500', DB_QUERY_TIMEOUT_MS: '1000' },
+      { url: viaProxy.toString(), drop: store.drop }
+    )
     auth = (await clientWithToken(t.app)).auth
   })
   afterAll(async () => {
@@ -97,7 +122,7 @@ describe.runIf(testStore === 'postgresql')('PostgreSQL outage through a TCP prox
     let status = 0
     while (Date.now() - started < 10_000) {
       status = (await decide()).statusCode
-      if (status === 200 && await ready() === 200) break
+      if (status === 200 && (await ready()) === 200) break
       await new Promise(resolve => setTimeout(resolve, 100))
     }
     expect(status).toBe(200)

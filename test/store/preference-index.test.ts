@@ -22,31 +22,36 @@ const recordArb: fc.Arbitrary<PreferenceRecord> = fc.record({
 
 describe('PreferenceIndex', () => {
   it('agrees with a plain map of records for any sequence of applies', () => {
-    fc.assert(fc.property(fc.array(recordArb, { maxLength: 200 }), records => {
-      const index = new PreferenceIndex()
-      // The model: per patient, records by id (an id belongs to one patient in real data).
-      const model = new Map<string, Map<string, PreferenceRecord>>()
-      const owner = new Map<string, string>()
-      for (const r of records) {
-        const nhs = owner.get(r.id) ?? r.nhsNumber
-        owner.set(r.id, nhs)
-        const record = { ...r, nhsNumber: nhs }
-        index.apply(record)
-        const byId = model.get(nhs) ?? new Map<string, PreferenceRecord>()
-        if (record.status === 'active') byId.set(record.id, record)
-        else byId.delete(record.id)
-        model.set(nhs, byId)
-      }
-      let total = 0
-      for (const nhs of patients) {
-        const expected = [...(model.get(nhs)?.values() ?? [])]
-        total += expected.length
-        const actual = index.recordsFor(nhs)
-        const key = (r: PreferenceRecord): string => r.id
-        expect([...actual].sort((a, b) => key(a).localeCompare(key(b)))).toEqual(expected.sort((a, b) => key(a).localeCompare(key(b))))
-        expect(index.hasChoices(Number(nhs))).toBe(expected.length > 0)
-      }
-      expect(index.size).toBe(total)
-    }), { numRuns: 500 })
+    fc.assert(
+      fc.property(fc.array(recordArb, { maxLength: 200 }), records => {
+        const index = new PreferenceIndex()
+        // The model: per patient, records by id (an id belongs to one patient in real data).
+        const model = new Map<string, Map<string, PreferenceRecord>>()
+        const owner = new Map<string, string>()
+        for (const r of records) {
+          const nhs = owner.get(r.id) ?? r.nhsNumber
+          owner.set(r.id, nhs)
+          const record = { ...r, nhsNumber: nhs }
+          index.apply(record)
+          const byId = model.get(nhs) ?? new Map<string, PreferenceRecord>()
+          if (record.status === 'active') byId.set(record.id, record)
+          else byId.delete(record.id)
+          model.set(nhs, byId)
+        }
+        let total = 0
+        for (const nhs of patients) {
+          const expected = [...(model.get(nhs)?.values() ?? [])]
+          total += expected.length
+          const actual = index.recordsFor(nhs)
+          const key = (r: PreferenceRecord): string => r.id
+          expect([...actual].sort((a, b) => key(a).localeCompare(key(b)))).toEqual(
+            expected.sort((a, b) => key(a).localeCompare(key(b)))
+          )
+          expect(index.hasChoices(Number(nhs))).toBe(expected.length > 0)
+        }
+        expect(index.size).toBe(total)
+      }),
+      { numRuns: 500 }
+    )
   })
 })

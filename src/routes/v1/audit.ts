@@ -4,8 +4,9 @@ import type { FastifyInstance } from 'fastify'
 import { AUDIT_TYPES } from '../../store/audit-writer.ts'
 import { listAuditEvents, verifyAuditLog } from '../../store/audit-log.ts'
 import type { StoredEvent } from '../../store/audit-chain.ts'
-import { badRequest, problemResponses } from '../../plugins/problems.ts'
-import { dateOrThrow, decodeCursor, encodeCursor, nhsNumberOrThrow, security } from './common.ts'
+import { problemResponses } from '../../plugins/problems.ts'
+import { invalidField } from '../../domain/problems.ts'
+import { instantOrThrow, decodeCursor, encodeCursor, nhsNumberOrThrow, security } from '../../http/common.ts'
 
 export const auditEventSchema = {
   type: 'object',
@@ -25,86 +26,157 @@ export const auditEventSchema = {
     hash: { type: 'string' }
   },
   required: ['id', 'at', 'type', 'clientId', 'requestId', 'details', 'prevHash', 'hash'],
-  example: { id: 'a3c1f0de-6b2e-4f7a-8d91-2c4e5f6a7b80', at: '2026-11-25T10:00:00.000Z', type: 'decision', clientId: '2f1e0d9c-8b7a-4654-a3b2-c1d0e9f8a7b6', requestId: '6f1c9a52-7f0e-4a8e-9a44-1d1a3c0f9b21', nhsNumber: '9434765919', purpose: 'summary-care-record', outcome: 'permit', details: { basis: 'emergency-access' }, chain: 'c0ffee00-1111-4222-8333-444455556666', chainSeq: 41, prevHash: '9f…', hash: '3b…' }
+  example: {
+    id: 'a3c1f0de-6b2e-4f7a-8d91-2c4e5f6a7b80',
+    at: '2026-11-25T10:00:00.000Z',
+    type: 'decision',
+    clientId: '2f1e0d9c-8b7a-4654-a3b2-c1d0e9f8a7b6',
+    requestId: '6f1c9a52-7f0e-4a8e-9a44-1d1a3c0f9b21',
+    nhsNumber: '9434765919',
+    purpose: 'summary-care-record',
+    outcome: 'permit',
+    details: { basis: 'emergency-access' },
+    chain: 'c0ffee00-1111-4222-8333-444455556666',
+    chainSeq: 41,
+    prevHash: '9f…',
+    hash: '3b…'
+  }
 } as const
 
 export function auditJson (e: StoredEvent): Record<string, unknown> {
   return {
-    id: e.id, at: e.at.toISOString(), type: e.type, clientId: e.clientId, requestId: e.requestId, nhsNumber: e.nhsNumber,
-    purpose: e.purpose, outcome: e.outcome, details: JSON.parse(e.details) as unknown, chain: e.chain, chainSeq: e.chainSeq, prevHash: e.prevHash, hash: e.hash
+    id: e.id,
+    at: e.at.toISOString(),
+    type: e.type,
+    clientId: e.clientId,
+    requestId: e.requestId,
+    nhsNumber: e.nhsNumber,
+    purpose: e.purpose,
+    outcome: e.outcome,
+    details: JSON.parse(e.details) as unknown,
+    chain: e.chain,
+    chainSeq: e.chainSeq,
+    prevHash: e.prevHash,
+    hash: e.hash
   }
 }
 
-interface AuditQuerystring { nhsNumber?: string, clientId?: string, type?: string, from?: string, to?: string, cursor?: string, limit: number }
+interface AuditQuerystring {
+  nhsNumber?: string
+  clientId?: string
+  type?: string
+  from?: string
+  to?: string
+  cursor?: string
+  limit: number
+}
 
 export default async function auditRoutes (fastify: FastifyInstance): Promise<void> {
-  const { db, audit } = fastify.services
+  const { db, audit } = fastify.runtime
 
-  fastify.get<{ Querystring: AuditQuerystring }>('/audit', {
-    onRequest: fastify.requireScope('audit:read'),
-    schema: {
-      tags: ['audit'],
-      summary: 'Audit events, newest first',
-      description: 'Filter by patient, client, type and time; page with nextCursor. A subject access request ("who looked at my record") is ?nhsNumber=…&type=decision.',
-      security,
-      querystring: {
-        type: 'object',
-        additionalProperties: false,
-        properties: {
-          nhsNumber: { type: 'string', maxLength: 40 },
-          clientId: { type: 'string', maxLength: 64 },
-          type: { type: 'string', enum: AUDIT_TYPES },
-          from: { type: 'string', format: 'date-time' },
-          to: { type: 'string', format: 'date-time' },
-          cursor: { type: 'string', maxLength: 200 },
-          limit: { type: 'integer', minimum: 1, maximum: 500, default: 100 }
-        }
-      },
-      response: { 200: { type: 'object', properties: { items: { type: 'array', items: auditEventSchema }, nextCursor: { type: ['string', 'null'] } }, required: ['items', 'nextCursor'] }, ...problemResponses(400, 401, 403, 503) }
-    }
-  }, async (request) => {
-    const q = request.query
-    const cursor = decodeCursor(q.cursor)
-    // At most 18 digits: a sequence number always fits PostgreSQL's bigint (a longer one was a 500).
-    if (cursor !== undefined && !/^[0-9]{1,18}$/.test(cursor)) throw badRequest('querystring:/cursor', 'cursor is not one this service issued')
-    await audit.flush()
-    const items = await listAuditEvents(db, {
-      nhsNumber: q.nhsNumber === undefined ? undefined : nhsNumberOrThrow(q.nhsNumber, 'querystring:/nhsNumber'),
-      clientId: q.clientId,
-      type: q.type,
-      from: dateOrThrow(q.from, 'querystring:/from'),
-      to: dateOrThrow(q.to, 'querystring:/to'),
-      beforeSeq: cursor === undefined ? undefined : BigInt(cursor),
-      limit: q.limit + 1
-    })
-    const page = items.slice(0, q.limit)
-    return { items: page.map(auditJson), nextCursor: items.length > q.limit ? encodeCursor(page[page.length - 1].seq) : null }
-  })
-
-  fastify.get('/audit/verify', {
-    onRequest: fastify.requireScope('audit:read'),
-    schema: {
-      tags: ['audit'],
-      summary: 'Verify the audit hash chains',
-      description: 'Recomputes every event\'s hash and link; reports the first broken link (an edited, deleted or reordered event).',
-      security,
-      response: {
-        200: {
+  fastify.get<{ Querystring: AuditQuerystring }>(
+    '/audit',
+    {
+      onRequest: fastify.requireScope('audit:read'),
+      schema: {
+        tags: ['audit'],
+        summary: 'Audit events, newest first',
+        description:
+          'Filter by patient, client, type and time; page with nextCursor. A subject access request ("who looked at my record") is ?nhsNumber=…&type=decision.',
+        security,
+        querystring: {
           type: 'object',
+          additionalProperties: false,
           properties: {
-            valid: { type: 'boolean' },
-            checkedEvents: { type: 'integer' },
-            chains: { type: 'integer' },
-            firstBrokenLink: { type: ['object', 'null'], properties: { eventId: { type: ['string', 'null'] }, chain: { type: 'string' }, reason: { type: 'string' } } }
-          },
-          required: ['valid', 'checkedEvents', 'chains', 'firstBrokenLink'],
-          example: { valid: false, checkedEvents: 1204, chains: 3, firstBrokenLink: { eventId: 'a3c1f0de-6b2e-4f7a-8d91-2c4e5f6a7b80', chain: 'c0ffee00-1111-4222-8333-444455556666', reason: 'hash does not match the event\'s content (the event was edited)' } }
+            nhsNumber: { type: 'string', maxLength: 40 },
+            clientId: { type: 'string', maxLength: 64 },
+            type: { type: 'string', enum: AUDIT_TYPES },
+            from: { type: 'string', format: 'date-time' },
+            to: { type: 'string', format: 'date-time' },
+            cursor: { type: 'string', maxLength: 200 },
+            limit: { type: 'integer', minimum: 1, maximum: 500, default: 100 }
+          }
         },
-        ...problemResponses(401, 403, 503)
+        response: {
+          200: {
+            type: 'object',
+            properties: { items: { type: 'array', items: auditEventSchema }, nextCursor: { type: ['string', 'null'] } },
+            required: ['items', 'nextCursor']
+          },
+          ...problemResponses(400, 401, 403, 503)
+        }
+      }
+    },
+    async request => {
+      const q = request.query
+      const cursor = decodeCursor(q.cursor)
+      // At most 18 digits: a sequence number always fits PostgreSQL's bigint (a longer one was a 500).
+      if (cursor !== undefined && !/^[0-9]{1,18}$/.test(cursor)) {
+        throw invalidField('querystring:/cursor', 'cursor is not one this service issued')
+      }
+      await audit.flush()
+      const items = await listAuditEvents(db, {
+        nhsNumber: q.nhsNumber === undefined ? undefined : nhsNumberOrThrow(q.nhsNumber, 'querystring:/nhsNumber'),
+        clientId: q.clientId,
+        type: q.type,
+        from: instantOrThrow(q.from, 'querystring:/from'),
+        to: instantOrThrow(q.to, 'querystring:/to'),
+        beforeSeq: cursor === undefined ? undefined : BigInt(cursor),
+        limit: q.limit + 1
+      })
+      const page = items.slice(0, q.limit)
+      return {
+        items: page.map(auditJson),
+        nextCursor: items.length > q.limit ? encodeCursor(page[page.length - 1].seq) : null
       }
     }
-  }, async () => {
-    await audit.flush()
-    return await verifyAuditLog(db)
-  })
+  )
+
+  fastify.get(
+    '/audit/verify',
+    {
+      onRequest: fastify.requireScope('audit:read'),
+      schema: {
+        tags: ['audit'],
+        summary: 'Verify the audit hash chains',
+        description:
+          "Recomputes every event's hash and link; reports the first broken link (an edited, deleted or reordered event).",
+        security,
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              valid: { type: 'boolean' },
+              checkedEvents: { type: 'integer' },
+              chains: { type: 'integer' },
+              firstBrokenLink: {
+                type: ['object', 'null'],
+                properties: {
+                  eventId: { type: ['string', 'null'] },
+                  chain: { type: 'string' },
+                  reason: { type: 'string' }
+                }
+              }
+            },
+            required: ['valid', 'checkedEvents', 'chains', 'firstBrokenLink'],
+            example: {
+              valid: false,
+              checkedEvents: 1204,
+              chains: 3,
+              firstBrokenLink: {
+                eventId: 'a3c1f0de-6b2e-4f7a-8d91-2c4e5f6a7b80',
+                chain: 'c0ffee00-1111-4222-8333-444455556666',
+                reason: "hash does not match the event's content (the event was edited)"
+              }
+            }
+          },
+          ...problemResponses(401, 403, 503)
+        }
+      }
+    },
+    async () => {
+      await audit.flush()
+      return await verifyAuditLog(db)
+    }
+  )
 }

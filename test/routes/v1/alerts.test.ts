@@ -16,7 +16,12 @@ let next = 0
 const patient = (): string => numbers[next++]
 
 async function emergency (nhsNumber: string, reason = 'Patient unconscious on arrival'): Promise<Json> {
-  const res = await t.app.inject({ method: 'POST', url: '/v1/decisions', headers: ed.auth, payload: { nhsNumber, purpose: 'summary-care-record', pointOfCare: { permissionToView: 'unable-to-ask', reason } } })
+  const res = await t.app.inject({
+    method: 'POST',
+    url: '/v1/decisions',
+    headers: ed.auth,
+    payload: { nhsNumber, purpose: 'summary-care-record', pointOfCare: { permissionToView: 'unable-to-ask', reason } }
+  })
   expect(res.statusCode, res.body).toBe(200)
   const d = res.json()
   expect(d).toMatchObject({ decision: 'permit', basis: 'emergency-access', alertId: expect.any(String) })
@@ -42,12 +47,18 @@ function expectProblem (res: LightMyRequestResponse, status: number): Json {
 beforeAll(async () => {
   t = await buildTestApp()
   ed = await clientWithToken(t.app, { scopes: ['consent:check'], purposes: ['unplanned-care'], name: 'ED system' })
-  officer = await clientWithToken(t.app, { scopes: ['audit:read', 'audit:review'], purposes: [], name: 'Privacy officer' })
+  officer = await clientWithToken(t.app, {
+    scopes: ['audit:read', 'audit:review'],
+    purposes: [],
+    name: 'Privacy officer'
+  })
   const reader = await registerClient(t.app, { scopes: ['audit:read'], purposes: [], name: 'Auditor' })
   auditor = { authorization: `Bearer ${await tokenFor(t.app, reader)}` }
 })
 
-afterAll(async () => { await t.close() })
+afterAll(async () => {
+  await t.close()
+})
 
 describe('emergency-access alerts', () => {
   it('an emergency access raises an open alert with the SPEC §3 shape', async () => {
@@ -73,7 +84,13 @@ describe('emergency-access alerts', () => {
     const d = await emergency(patient())
     const res = await review(d.alertId, { note: 'Clinically justified: ED consultant confirmed.' })
     expect(res.statusCode, res.body).toBe(200)
-    expect(res.json()).toMatchObject({ id: d.alertId, status: 'reviewed', reviewedBy: officer.id, reviewNote: 'Clinically justified: ED consultant confirmed.', reviewedAt: expect.any(String) })
+    expect(res.json()).toMatchObject({
+      id: d.alertId,
+      status: 'reviewed',
+      reviewedBy: officer.id,
+      reviewNote: 'Clinically justified: ED consultant confirmed.',
+      reviewedAt: expect.any(String)
+    })
     expectProblem(await review(d.alertId, { note: 'Again' }), 409)
     expect(((await list('?status=open')).items as Json[]).map(a => a.id)).not.toContain(d.alertId)
     const reviewed = ((await list('?status=reviewed')).items as Json[]).find(a => a.id === d.alertId)
@@ -107,10 +124,20 @@ describe('emergency-access alerts', () => {
     const d = await emergency(patient())
     const res = await review(d.alertId, { note: 'Reviewed with the ED lead' })
     expect(res.statusCode).toBe(200)
-    const audit = await t.app.inject({ method: 'GET', url: `/v1/audit?type=alert.reviewed&clientId=${officer.id}`, headers: officer.auth })
+    const audit = await t.app.inject({
+      method: 'GET',
+      url: `/v1/audit?type=alert.reviewed&clientId=${officer.id}`,
+      headers: officer.auth
+    })
     expect(audit.statusCode, audit.body).toBe(200)
     const event = (audit.json().items as Json[]).find(e => e.details.alertId === d.alertId)
-    expect(event).toMatchObject({ type: 'alert.reviewed', clientId: officer.id, requestId: res.headers['x-request-id'], purpose: 'summary-care-record', outcome: 'reviewed' })
+    expect(event).toMatchObject({
+      type: 'alert.reviewed',
+      clientId: officer.id,
+      requestId: res.headers['x-request-id'],
+      purpose: 'summary-care-record',
+      outcome: 'reviewed'
+    })
     expect(event?.details.note).toBe('Reviewed with the ED lead')
   })
 

@@ -24,26 +24,47 @@ async function items (url: string, auth = alice.auth): Promise<Json[]> {
 }
 
 async function decide (app: TestApp, caller: Caller, nhsNumber: string, purpose: string): Promise<Json> {
-  const res = await app.app.inject({ method: 'POST', url: '/v1/decisions', headers: caller.auth, payload: { nhsNumber, purpose } })
+  const res = await app.app.inject({
+    method: 'POST',
+    url: '/v1/decisions',
+    headers: caller.auth,
+    payload: { nhsNumber, purpose }
+  })
   expect(res.statusCode, res.body).toBe(200)
   return res.json()
 }
 
-const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
+const sleep = async (ms: number): Promise<void> => {
+  await new Promise(resolve => setTimeout(resolve, ms))
+}
 
 beforeAll(async () => {
   t = await buildTestApp()
   alice = await clientWithToken(t.app)
   bob = await clientWithToken(t.app)
-  const rec = await t.app.inject({ method: 'POST', url: `/v1/patients/${p1}/preferences`, headers: alice.auth, payload: { purpose: 'planning-research', decision: 'deny', source: 'gp-practice' } })
+  const rec = await t.app.inject({
+    method: 'POST',
+    url: `/v1/patients/${p1}/preferences`,
+    headers: alice.auth,
+    payload: { purpose: 'planning-research', decision: 'deny', source: 'gp-practice' }
+  })
   expect(rec.statusCode).toBe(201)
-  for (const [caller, nhs, purpose] of [[alice, p1, 'planning-research'], [bob, p1, 'planned-care'], [alice, p2, 'planned-care'], [bob, p2, 'gp-data-secondary-use'], [bob, p3, 'planning-research'], [alice, p3, 'unplanned-care']] as const) {
+  for (const [caller, nhs, purpose] of [
+    [alice, p1, 'planning-research'],
+    [bob, p1, 'planned-care'],
+    [alice, p2, 'planned-care'],
+    [bob, p2, 'gp-data-secondary-use'],
+    [bob, p3, 'planning-research'],
+    [alice, p3, 'unplanned-care']
+  ] as const) {
     await decide(t, caller, nhs, purpose)
     await sleep(3) // distinct timestamps for the from/to filters
   }
 })
 
-afterAll(async () => { await t.close() })
+afterAll(async () => {
+  await t.close()
+})
 
 describe('GET /v1/audit', () => {
   it('answers { items, nextCursor } with events of the SPEC §3 shape', async () => {
@@ -52,7 +73,19 @@ describe('GET /v1/audit', () => {
     const body = res.json()
     expect(body).toHaveProperty('nextCursor')
     const e = (body.items as Json[]).find(x => x.type === 'decision')
-    expect(e).toMatchObject({ id: expect.any(String), at: expect.any(String), type: 'decision', clientId: expect.any(String), requestId: expect.any(String), nhsNumber: expect.any(String), purpose: expect.any(String), outcome: expect.any(String), details: expect.any(Object), prevHash: expect.stringMatching(/^[0-9a-f]{64}$/), hash: expect.stringMatching(/^[0-9a-f]{64}$/) })
+    expect(e).toMatchObject({
+      id: expect.any(String),
+      at: expect.any(String),
+      type: 'decision',
+      clientId: expect.any(String),
+      requestId: expect.any(String),
+      nhsNumber: expect.any(String),
+      purpose: expect.any(String),
+      outcome: expect.any(String),
+      details: expect.any(Object),
+      prevHash: expect.stringMatching(/^[0-9a-f]{64}$/),
+      hash: expect.stringMatching(/^[0-9a-f]{64}$/)
+    })
   })
 
   it('filters by nhsNumber (any accepted form) and rejects an invalid one', async () => {
@@ -95,7 +128,9 @@ describe('GET /v1/audit', () => {
     const to = await items(`/v1/audit?type=decision&to=${encodeURIComponent(mid)}`)
     expect(to.map(e => e.id)).toEqual(all.filter((_, i) => times[i] <= Date.parse(mid)).map(e => e.id))
     expect(to.map(e => e.id)).toContain(all[2].id)
-    const window = await items(`/v1/audit?type=decision&from=${encodeURIComponent(all[4].at)}&to=${encodeURIComponent(all[1].at)}`)
+    const window = await items(
+      `/v1/audit?type=decision&from=${encodeURIComponent(all[4].at)}&to=${encodeURIComponent(all[1].at)}`
+    )
     expect(window.map(e => e.id)).toEqual([all[1].id, all[2].id, all[3].id, all[4].id])
     expect(await items('/v1/audit?from=2099-01-01T00:00:00Z')).toEqual([])
     expect((await get(t, '/v1/audit?from=yesterday', alice.auth)).statusCode).toBe(400)
@@ -135,12 +170,20 @@ describe('GET /v1/audit', () => {
     const all = await items('/v1/audit?type=decision')
     const first = (await get(t, '/v1/audit?type=decision&limit=4', alice.auth)).json()
     expect(first.nextCursor).toEqual(expect.any(String))
-    const second = (await get(t, `/v1/audit?type=decision&limit=4&cursor=${encodeURIComponent(first.nextCursor)}`, alice.auth)).json()
-    expect([...first.items, ...second.items].map((e: Json) => e.id)).toEqual(all.slice(0, first.items.length + second.items.length).map(e => e.id))
+    const second = (
+      await get(t, `/v1/audit?type=decision&limit=4&cursor=${encodeURIComponent(first.nextCursor)}`, alice.auth)
+    ).json()
+    expect([...first.items, ...second.items].map((e: Json) => e.id)).toEqual(
+      all.slice(0, first.items.length + second.items.length).map(e => e.id)
+    )
   })
 
   it('a bad cursor is a 400 problem+json', async () => {
-    for (const cursor of ['!!!', Buffer.from('abc').toString('base64url'), Buffer.from('1; DROP TABLE').toString('base64url')]) {
+    for (const cursor of [
+      '!!!',
+      Buffer.from('abc').toString('base64url'),
+      Buffer.from('1; DROP TABLE').toString('base64url')
+    ]) {
       const res = await get(t, `/v1/audit?cursor=${encodeURIComponent(cursor)}`, alice.auth)
       expect(res.statusCode, res.body).toBe(400)
       expect(res.headers['content-type']).toMatch(/^application\/problem\+json/)
@@ -161,7 +204,7 @@ describe('GET /v1/audit/verify', () => {
     const res = await get(t, '/v1/audit/verify', alice.auth)
     expect(res.statusCode, res.body).toBe(200)
     const report = res.json()
-    const count = await t.app.services.db.prisma.auditEvent.count()
+    const count = await t.app.runtime.db.prisma.auditEvent.count()
     expect(report).toEqual({ valid: true, checkedEvents: count, chains: expect.any(Number), firstBrokenLink: null })
     expect(report.chains).toBeGreaterThanOrEqual(1)
     expect(count).toBeGreaterThan(7)
@@ -170,12 +213,18 @@ describe('GET /v1/audit/verify', () => {
 
 describe('tamper evidence (SPEC §7)', () => {
   // Each test breaks its own store.
-  async function tamperApp (): Promise<{ app: TestApp, caller: Caller, decisions: Json[] }> {
+  async function tamperApp (): Promise<{ app: TestApp; caller: Caller; decisions: Json[] }> {
     const app = await buildTestApp()
     const caller = await clientWithToken(app.app)
     const decisions: Json[] = []
     const [nhs] = nhsNumbers(1, 41)
-    for (const purpose of ['planned-care', 'unplanned-care', 'planning-research', 'gp-data-secondary-use', 'planned-care']) {
+    for (const purpose of [
+      'planned-care',
+      'unplanned-care',
+      'planning-research',
+      'gp-data-secondary-use',
+      'planned-care'
+    ]) {
       decisions.push(await decide(app, caller, nhs, purpose))
     }
     const ok = (await get(app, '/v1/audit/verify', caller.auth)).json()
@@ -187,14 +236,22 @@ describe('tamper evidence (SPEC §7)', () => {
     const { app, caller, decisions } = await tamperApp()
     try {
       const target = decisions[2]
-      const { db } = app.app.services
-      const changed = await db.prisma.$executeRawUnsafe(`UPDATE "audit_events" SET "outcome" = ${db.param(1)} WHERE "id" = ${db.param(2)}`, 'deny', target.auditId)
+      const { db } = app.app.runtime
+      const changed = await db.prisma.$executeRawUnsafe(
+        `UPDATE "audit_events" SET "outcome" = ${db.param(1)} WHERE "id" = ${db.param(2)}`,
+        'deny',
+        target.auditId
+      )
       expect(changed).toBe(1)
       const res = await get(app, '/v1/audit/verify', caller.auth)
       expect(res.statusCode).toBe(200)
       const report = res.json()
       expect(report.valid).toBe(false)
-      expect(report.firstBrokenLink).toMatchObject({ eventId: target.auditId, chain: expect.any(String), reason: expect.stringMatching(/edited|hash/) })
+      expect(report.firstBrokenLink).toMatchObject({
+        eventId: target.auditId,
+        chain: expect.any(String),
+        reason: expect.stringMatching(/edited|hash/)
+      })
       // The same verification the CLI's `audit verify` runs, straight on the store.
       const direct = await verifyAuditLog(db)
       expect(direct.valid).toBe(false)
@@ -208,8 +265,12 @@ describe('tamper evidence (SPEC §7)', () => {
     const { app, caller, decisions } = await tamperApp()
     try {
       const target = decisions[1]
-      const { db } = app.app.services
-      await db.prisma.$executeRawUnsafe(`UPDATE "audit_events" SET "nhsNumber" = ${db.param(1)} WHERE "id" = ${db.param(2)}`, '9434765919', target.auditId)
+      const { db } = app.app.runtime
+      await db.prisma.$executeRawUnsafe(
+        `UPDATE "audit_events" SET "nhsNumber" = ${db.param(1)} WHERE "id" = ${db.param(2)}`,
+        '9434765919',
+        target.auditId
+      )
       const report = (await get(app, '/v1/audit/verify', caller.auth)).json()
       expect(report.valid).toBe(false)
       expect(report.firstBrokenLink.eventId).toBe(target.auditId)
@@ -221,12 +282,18 @@ describe('tamper evidence (SPEC §7)', () => {
   it('a deleted middle event is reported as a gap at the event after it', async () => {
     const { app, caller, decisions } = await tamperApp()
     try {
-      const { db } = app.app.services
-      const removed = await db.prisma.$executeRawUnsafe(`DELETE FROM "audit_events" WHERE "id" = ${db.param(1)}`, decisions[2].auditId)
+      const { db } = app.app.runtime
+      const removed = await db.prisma.$executeRawUnsafe(
+        `DELETE FROM "audit_events" WHERE "id" = ${db.param(1)}`,
+        decisions[2].auditId
+      )
       expect(removed).toBe(1)
       const report = (await get(app, '/v1/audit/verify', caller.auth)).json()
       expect(report.valid).toBe(false)
-      expect(report.firstBrokenLink).toMatchObject({ eventId: decisions[3].auditId, reason: expect.stringMatching(/gap|missing/) })
+      expect(report.firstBrokenLink).toMatchObject({
+        eventId: decisions[3].auditId,
+        reason: expect.stringMatching(/gap|missing/)
+      })
       const direct = await verifyAuditLog(db)
       expect(direct.firstBrokenLink).toEqual(report.firstBrokenLink)
     } finally {
@@ -237,7 +304,7 @@ describe('tamper evidence (SPEC §7)', () => {
   it('an event re-hashed after an edit still breaks the link to its successor', async () => {
     const { app, caller, decisions } = await tamperApp()
     try {
-      const { db } = app.app.services
+      const { db } = app.app.runtime
       const { hashEvent } = await import('../../../src/store/audit-chain.ts')
       const row = await db.prisma.auditEvent.findUniqueOrThrow({ where: { id: decisions[1].auditId } })
       const edited = { ...row, outcome: 'deny' }

@@ -5,8 +5,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { JWK } from 'jose'
 import type { LightMyRequestResponse } from 'fastify'
 import {
-  buildTestApp, clientWithToken, newKeyPair, registerClient, requestToken, signAssertion, tokenFor,
-  type TestApp, type TestClient
+  buildTestApp,
+  clientWithToken,
+  newKeyPair,
+  registerClient,
+  requestToken,
+  signAssertion,
+  tokenFor,
+  type TestApp,
+  type TestClient
 } from '../../helpers/app.ts'
 
 const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'
@@ -20,37 +27,90 @@ beforeAll(async () => {
   admin = await clientWithToken(t.app, { name: 'Admin', scopes: ['admin'] })
   auditor = await clientWithToken(t.app, { name: 'Auditor', scopes: ['audit:read'] })
 })
-afterAll(async () => { await t?.close() })
+afterAll(async () => {
+  await t?.close()
+})
 
-interface ClientJson { clientId: string, name: string, odsCode: string | null, scopes: string[], purposes: string[], exemptions: unknown[], kids: string[], jwks: { keys: JWK[] } | null, jwksUrl: string | null, status: string, createdAt: string, updatedAt: string }
-
-async function post (body: unknown, auth = admin.auth): Promise<LightMyRequestResponse> {
-  return await t.app.inject({ method: 'POST', url: '/v1/clients', headers: auth, payload: body as Record<string, unknown> })
+interface ClientJson {
+  clientId: string
+  name: string
+  odsCode: string | null
+  scopes: string[]
+  purposes: string[]
+  exemptions: unknown[]
+  kids: string[]
+  jwks: { keys: JWK[] } | null
+  jwksUrl: string | null
+  status: string
+  createdAt: string
+  updatedAt: string
 }
 
-async function newRegistration (over: Record<string, unknown> = {}): Promise<{ body: Record<string, unknown>, key: Awaited<ReturnType<typeof newKeyPair>> }> {
+async function post (body: unknown, auth = admin.auth): Promise<LightMyRequestResponse> {
+  return await t.app.inject({
+    method: 'POST',
+    url: '/v1/clients',
+    headers: auth,
+    payload: body as Record<string, unknown>
+  })
+}
+
+async function newRegistration (
+  over: Record<string, unknown> = {}
+): Promise<{ body: Record<string, unknown>; key: Awaited<ReturnType<typeof newKeyPair>> }> {
   const key = await newKeyPair('ES256')
   return {
     key,
-    body: { name: 'Royal County ED', odsCode: 'RA701', scopes: ['consent:check'], purposes: ['unplanned-care'], jwks: { keys: [key.publicJwk] }, ...over }
+    body: {
+      name: 'Royal County ED',
+      odsCode: 'RA701',
+      scopes: ['consent:check'],
+      purposes: ['unplanned-care'],
+      jwks: { keys: [key.publicJwk] },
+      ...over
+    }
   }
 }
 
 /** A TestClient for a client registered through the API, so the helper can sign its assertions. */
 function asTestClient (clientId: string, key: Awaited<ReturnType<typeof newKeyPair>>): TestClient {
-  return { id: clientId, kid: key.kid, privateKey: key.privateKey, publicJwk: key.publicJwk, alg: 'ES256', record: undefined as unknown as TestClient['record'] }
+  return {
+    id: clientId,
+    kid: key.kid,
+    privateKey: key.privateKey,
+    publicJwk: key.publicJwk,
+    alg: 'ES256',
+    record: undefined as unknown as TestClient['record']
+  }
 }
 
 async function tokenStatus (client: TestClient): Promise<LightMyRequestResponse> {
-  return await requestToken(t.app, { grant_type: 'client_credentials', client_assertion_type: ASSERTION_TYPE, client_assertion: await signAssertion(client) })
+  return await requestToken(t.app, {
+    grant_type: 'client_credentials',
+    client_assertion_type: ASSERTION_TYPE,
+    client_assertion: await signAssertion(client)
+  })
 }
 
 /** Expects a 400 problem+json whose errors[] has an entry at `path` whose message matches `message`. */
 function expectInvalid (res: LightMyRequestResponse, path: string, message?: RegExp): void {
   expect(res.statusCode, res.body).toBe(400)
   expect(res.headers['content-type']).toMatch(/^application\/problem\+json/)
-  const body = res.json() as { type: string, title: string, status: number, detail: string, requestId: string, errors: Array<{ path: string, message: string }> }
-  expect(body).toMatchObject({ type: expect.any(String), title: 'Bad Request', status: 400, detail: expect.any(String), requestId: res.headers['x-request-id'] })
+  const body = res.json() as {
+    type: string
+    title: string
+    status: number
+    detail: string
+    requestId: string
+    errors: Array<{ path: string; message: string }>
+  }
+  expect(body).toMatchObject({
+    type: expect.any(String),
+    title: 'Bad Request',
+    status: 400,
+    detail: expect.any(String),
+    requestId: res.headers['x-request-id']
+  })
   expect(Array.isArray(body.errors)).toBe(true)
   for (const e of body.errors) expect(e).toEqual({ path: expect.any(String), message: expect.any(String) })
   const hit = body.errors.find(e => e.path === path)
@@ -58,10 +118,23 @@ function expectInvalid (res: LightMyRequestResponse, path: string, message?: Reg
   if (message !== undefined) expect(hit?.message).toMatch(message)
 }
 
-async function auditEvents (type: string): Promise<Array<{ type: string, clientId: string | null, requestId: string | null, details: Record<string, unknown> }>> {
+async function auditEvents (
+  type: string
+): Promise<
+  Array<{ type: string; clientId: string | null; requestId: string | null; details: Record<string, unknown> }>
+> {
   const res = await t.app.inject({ method: 'GET', url: `/v1/audit?type=${type}&limit=500`, headers: auditor.auth })
   expect(res.statusCode, res.body).toBe(200)
-  return (res.json() as { items: Array<{ type: string, clientId: string | null, requestId: string | null, details: Record<string, unknown> }> }).items
+  return (
+    res.json() as {
+      items: Array<{
+        type: string
+        clientId: string | null
+        requestId: string | null
+        details: Record<string, unknown>
+      }>
+    }
+  ).items
 }
 
 describe('POST /v1/clients', () => {
@@ -71,29 +144,59 @@ describe('POST /v1/clients', () => {
     expect(res.statusCode, res.body).toBe(201)
     const c = res.json() as ClientJson
     expect(c.clientId).toMatch(/^[0-9a-f-]{36}$/)
-    expect(c).toMatchObject({ name: 'Royal County ED', odsCode: 'RA701', scopes: ['consent:check'], purposes: ['unplanned-care'], exemptions: [], kids: [key.kid], jwksUrl: null, status: 'active' })
+    expect(c).toMatchObject({
+      name: 'Royal County ED',
+      odsCode: 'RA701',
+      scopes: ['consent:check'],
+      purposes: ['unplanned-care'],
+      exemptions: [],
+      kids: [key.kid],
+      jwksUrl: null,
+      status: 'active'
+    })
     expect(res.headers.location).toBe(`/v1/clients/${c.clientId}`)
     // Never a private key in the answer.
     expect(JSON.stringify(c.jwks)).not.toMatch(/"d"/)
 
     const client = asTestClient(c.clientId, key)
     const token = await tokenFor(t.app, client)
-    const decision = await t.app.inject({ method: 'POST', url: '/v1/decisions', headers: { authorization: `Bearer ${token}` }, payload: { nhsNumber: '9434765919', purpose: 'unplanned-care' } })
+    const decision = await t.app.inject({
+      method: 'POST',
+      url: '/v1/decisions',
+      headers: { authorization: `Bearer ${token}` },
+      payload: { nhsNumber: '9434765919', purpose: 'unplanned-care' }
+    })
     expect(decision.statusCode, decision.body).toBe(200)
     // Only what it was registered for.
-    const other = await t.app.inject({ method: 'POST', url: '/v1/decisions', headers: { authorization: `Bearer ${token}` }, payload: { nhsNumber: '9434765919', purpose: 'planning-research' } })
+    const other = await t.app.inject({
+      method: 'POST',
+      url: '/v1/decisions',
+      headers: { authorization: `Bearer ${token}` },
+      payload: { nhsNumber: '9434765919', purpose: 'planning-research' }
+    })
     expect(other.statusCode).toBe(403)
   })
 
   it('registers a client with a valid exemption on a secondary-use purpose', async () => {
-    const { body } = await newRegistration({ scopes: ['consent:filter'], purposes: ['planning-research'], exemptions: [{ purpose: 'planning-research', basis: 'legal-requirement', reference: 'Court order 2026/123' }] })
+    const { body } = await newRegistration({
+      scopes: ['consent:filter'],
+      purposes: ['planning-research'],
+      exemptions: [{ purpose: 'planning-research', basis: 'legal-requirement', reference: 'Court order 2026/123' }]
+    })
     const res = await post(body)
     expect(res.statusCode, res.body).toBe(201)
-    expect((res.json() as ClientJson).exemptions).toEqual([{ purpose: 'planning-research', basis: 'legal-requirement', reference: 'Court order 2026/123' }])
+    expect((res.json() as ClientJson).exemptions).toEqual([
+      { purpose: 'planning-research', basis: 'legal-requirement', reference: 'Court order 2026/123' }
+    ])
   })
 
   it('registers a client with a jwksUrl instead of jwks', async () => {
-    const res = await post({ name: 'Remote keys', scopes: ['consent:check'], purposes: ['planned-care'], jwksUrl: 'https://keys.example.nhs.uk/jwks.json' })
+    const res = await post({
+      name: 'Remote keys',
+      scopes: ['consent:check'],
+      purposes: ['planned-care'],
+      jwksUrl: 'https://keys.example.nhs.uk/jwks.json'
+    })
     expect(res.statusCode, res.body).toBe(201)
     expect(res.json()).toMatchObject({ jwksUrl: 'https://keys.example.nhs.uk/jwks.json', kids: [] })
   })
@@ -111,14 +214,17 @@ describe('POST /v1/clients', () => {
   it('refuses a private key in the jwks', async () => {
     const { body, key } = await newRegistration()
     const { exportJWK } = await import('jose')
-    const priv = { ...await exportJWK(key.privateKey), kid: key.kid, alg: 'ES256' }
+    const priv = { ...(await exportJWK(key.privateKey)), kid: key.kid, alg: 'ES256' }
     expect(priv.d).toBeDefined()
     expectInvalid(await post({ ...body, jwks: { keys: [priv] } }), '/jwks/keys/0', /private/)
   })
 
   it('refuses a symmetric key in the jwks', async () => {
     const { body } = await newRegistration()
-    expectInvalid(await post({ ...body, jwks: { keys: [{ kty: 'oct', k: 'c2VjcmV0', kid: 'hmac', alg: 'HS256' }] } }), '/jwks/keys/0')
+    expectInvalid(
+      await post({ ...body, jwks: { keys: [{ kty: 'oct', k: 'c2VjcmV0', kid: 'hmac', alg: 'HS256' }] } }),
+      '/jwks/keys/0'
+    )
   })
 
   it('refuses a key without kid', async () => {
@@ -130,7 +236,11 @@ describe('POST /v1/clients', () => {
   it('refuses two keys with the same kid', async () => {
     const { body, key } = await newRegistration()
     const second = await newKeyPair('ES256')
-    expectInvalid(await post({ ...body, jwks: { keys: [key.publicJwk, { ...second.publicJwk, kid: key.kid }] } }), '/jwks/keys/1/kid', /twice/)
+    expectInvalid(
+      await post({ ...body, jwks: { keys: [key.publicJwk, { ...second.publicJwk, kid: key.kid }] } }),
+      '/jwks/keys/1/kid',
+      /twice/
+    )
   })
 
   it('refuses a registration with neither jwks nor jwksUrl', async () => {
@@ -143,7 +253,9 @@ describe('POST /v1/clients', () => {
     const { body } = await newRegistration()
     const res = await post({ ...body, jwks: { keys: [] } })
     expect(res.statusCode).toBe(400)
-    expect((res.json() as { errors: Array<{ path: string }> }).errors.some(e => e.path.startsWith('/jwks/keys'))).toBe(true)
+    expect((res.json() as { errors: Array<{ path: string }> }).errors.some(e => e.path.startsWith('/jwks/keys'))).toBe(
+      true
+    )
   })
 
   it('refuses a plain-http jwksUrl', async () => {
@@ -153,24 +265,38 @@ describe('POST /v1/clients', () => {
   })
 
   it('refuses section 251 as an exemption basis, saying why', async () => {
-    const { body } = await newRegistration({ scopes: ['consent:filter'], purposes: ['planning-research'], exemptions: [{ purpose: 'planning-research', basis: 'section-251', reference: 'CAG 1-02(a)/2026' }] })
+    const { body } = await newRegistration({
+      scopes: ['consent:filter'],
+      purposes: ['planning-research'],
+      exemptions: [{ purpose: 'planning-research', basis: 'section-251', reference: 'CAG 1-02(a)/2026' }]
+    })
     const res = await post(body)
     expectInvalid(res, '/exemptions/0/basis', /section 251/i)
     expect((res.json() as { detail: string }).detail).toMatch(/section 251/i)
   })
 
   it('refuses an unknown exemption basis', async () => {
-    const { body } = await newRegistration({ scopes: ['consent:filter'], purposes: ['planning-research'], exemptions: [{ purpose: 'planning-research', basis: 'because', reference: 'x' }] })
+    const { body } = await newRegistration({
+      scopes: ['consent:filter'],
+      purposes: ['planning-research'],
+      exemptions: [{ purpose: 'planning-research', basis: 'because', reference: 'x' }]
+    })
     expectInvalid(await post(body), '/exemptions/0/basis', /basis must be one of/)
   })
 
   it('refuses an exemption on a direct-care purpose', async () => {
-    const { body } = await newRegistration({ exemptions: [{ purpose: 'summary-care-record', basis: 'legal-requirement', reference: 'ref' }] })
+    const { body } = await newRegistration({
+      exemptions: [{ purpose: 'summary-care-record', basis: 'legal-requirement', reference: 'ref' }]
+    })
     expectInvalid(await post(body), '/exemptions/0/purpose', /direct care/)
   })
 
   it('refuses an exemption without reference', async () => {
-    const { body } = await newRegistration({ scopes: ['consent:filter'], purposes: ['planning-research'], exemptions: [{ purpose: 'planning-research', basis: 'legal-requirement' }] })
+    const { body } = await newRegistration({
+      scopes: ['consent:filter'],
+      purposes: ['planning-research'],
+      exemptions: [{ purpose: 'planning-research', basis: 'legal-requirement' }]
+    })
     expectInvalid(await post(body), '/exemptions/0/reference')
   })
 
@@ -180,8 +306,15 @@ describe('POST /v1/clients', () => {
   })
 
   it('refuses missing required fields and wrong types', async () => {
-    expectInvalid(await post({ scopes: ['consent:check'], purposes: ['planned-care'], jwksUrl: 'https://k.example/jwks' }), '/name', /required/)
-    expectInvalid(await post({ name: 'x', scopes: 'consent:check', purposes: ['planned-care'], jwksUrl: 'https://k.example/jwks' }), '/scopes')
+    expectInvalid(
+      await post({ scopes: ['consent:check'], purposes: ['planned-care'], jwksUrl: 'https://k.example/jwks' }),
+      '/name',
+      /required/
+    )
+    expectInvalid(
+      await post({ name: 'x', scopes: 'consent:check', purposes: ['planned-care'], jwksUrl: 'https://k.example/jwks' }),
+      '/scopes'
+    )
   })
 
   it('needs the admin scope: 403 for any other token, 401 without one', async () => {
@@ -209,10 +342,12 @@ describe('POST /v1/clients', () => {
 
 describe('GET /v1/clients', () => {
   it('lists clients as { items, nextCursor } and pages by limit', async () => {
-    for (let i = 0; i < 3; i++) expect((await post((await newRegistration({ name: `Listed ${i}` })).body)).statusCode).toBe(201)
+    for (let i = 0; i < 3; i++) {
+      expect((await post((await newRegistration({ name: `Listed ${i}` })).body)).statusCode).toBe(201)
+    }
     const all = await t.app.inject({ method: 'GET', url: '/v1/clients?limit=200', headers: admin.auth })
     expect(all.statusCode, all.body).toBe(200)
-    const allBody = all.json() as { items: ClientJson[], nextCursor: string | null }
+    const allBody = all.json() as { items: ClientJson[]; nextCursor: string | null }
     expect(allBody.nextCursor).toBeNull()
     expect(allBody.items.length).toBeGreaterThanOrEqual(5)
     expect(allBody.items.map(c => c.clientId)).toContain(admin.id)
@@ -225,7 +360,7 @@ describe('GET /v1/clients', () => {
       const url: string = `/v1/clients?limit=2${cursor !== null ? `&cursor=${encodeURIComponent(cursor)}` : ''}`
       const res = await t.app.inject({ method: 'GET', url, headers: admin.auth })
       expect(res.statusCode, res.body).toBe(200)
-      const page = res.json() as { items: ClientJson[], nextCursor: string | null }
+      const page = res.json() as { items: ClientJson[]; nextCursor: string | null }
       expect(page.items.length).toBeLessThanOrEqual(2)
       seen.push(...page.items.map(c => c.clientId))
       cursor = page.nextCursor
@@ -240,8 +375,15 @@ describe('GET /v1/clients', () => {
   it('filters by status', async () => {
     const res = await post((await newRegistration({ name: 'To suspend' })).body)
     const id = (res.json() as ClientJson).clientId
-    await t.app.inject({ method: 'PATCH', url: `/v1/clients/${id}`, headers: admin.auth, payload: { status: 'suspended' } })
-    const suspended = (await t.app.inject({ method: 'GET', url: '/v1/clients?status=suspended&limit=200', headers: admin.auth })).json() as { items: ClientJson[] }
+    await t.app.inject({
+      method: 'PATCH',
+      url: `/v1/clients/${id}`,
+      headers: admin.auth,
+      payload: { status: 'suspended' }
+    })
+    const suspended = (
+      await t.app.inject({ method: 'GET', url: '/v1/clients?status=suspended&limit=200', headers: admin.auth })
+    ).json() as { items: ClientJson[] }
     expect(suspended.items.map(c => c.clientId)).toContain(id)
     expect(suspended.items.every(c => c.status === 'suspended')).toBe(true)
   })
@@ -250,7 +392,9 @@ describe('GET /v1/clients', () => {
     const res = await t.app.inject({ method: 'GET', url: '/v1/clients?limit=0', headers: admin.auth })
     expect(res.statusCode).toBe(400)
     expect(res.headers['content-type']).toMatch(/^application\/problem\+json/)
-    expect((await t.app.inject({ method: 'GET', url: '/v1/clients?cursor=%25%25%25', headers: admin.auth })).statusCode).toBe(400)
+    expect(
+      (await t.app.inject({ method: 'GET', url: '/v1/clients?cursor=%25%25%25', headers: admin.auth })).statusCode
+    ).toBe(400)
   })
 
   it('GET /v1/clients/{id} answers one client, 404 for an unknown id', async () => {
@@ -272,11 +416,25 @@ describe('PATCH /v1/clients/{id}', () => {
   it('updates fields and audits client.updated', async () => {
     const created = await post((await newRegistration({ name: 'Before' })).body)
     const id = (created.json() as ClientJson).clientId
-    const res = await t.app.inject({ method: 'PATCH', url: `/v1/clients/${id}`, headers: admin.auth, payload: { name: 'After', purposes: ['unplanned-care', 'planned-care'], odsCode: 'RX1' } })
+    const res = await t.app.inject({
+      method: 'PATCH',
+      url: `/v1/clients/${id}`,
+      headers: admin.auth,
+      payload: { name: 'After', purposes: ['unplanned-care', 'planned-care'], odsCode: 'RX1' }
+    })
     expect(res.statusCode, res.body).toBe(200)
-    expect(res.json()).toMatchObject({ clientId: id, name: 'After', purposes: ['unplanned-care', 'planned-care'], odsCode: 'RX1', scopes: ['consent:check'], status: 'active' })
+    expect(res.json()).toMatchObject({
+      clientId: id,
+      name: 'After',
+      purposes: ['unplanned-care', 'planned-care'],
+      odsCode: 'RX1',
+      scopes: ['consent:check'],
+      status: 'active'
+    })
     // The change is visible on read.
-    expect((await t.app.inject({ method: 'GET', url: `/v1/clients/${id}`, headers: admin.auth })).json()).toMatchObject({ name: 'After' })
+    expect((await t.app.inject({ method: 'GET', url: `/v1/clients/${id}`, headers: admin.auth })).json()).toMatchObject(
+      { name: 'After' }
+    )
 
     const event = (await auditEvents('client.updated')).find(e => e.details.subjectClientId === id)
     expect(event).toBeDefined()
@@ -286,24 +444,39 @@ describe('PATCH /v1/clients/{id}', () => {
   })
 
   it('answers 404 for an unknown id', async () => {
-    const res = await t.app.inject({ method: 'PATCH', url: `/v1/clients/${randomUUID()}`, headers: admin.auth, payload: { name: 'Nobody' } })
+    const res = await t.app.inject({
+      method: 'PATCH',
+      url: `/v1/clients/${randomUUID()}`,
+      headers: admin.auth,
+      payload: { name: 'Nobody' }
+    })
     expect(res.statusCode, res.body).toBe(404)
     expect(res.headers['content-type']).toMatch(/^application\/problem\+json/)
   })
 
   it('validates a patch as it validates a registration', async () => {
     const id = ((await post((await newRegistration()).body)).json() as ClientJson).clientId
-    const patch = async (payload: Record<string, unknown>): Promise<LightMyRequestResponse> => await t.app.inject({ method: 'PATCH', url: `/v1/clients/${id}`, headers: admin.auth, payload })
+    const patch = async (payload: Record<string, unknown>): Promise<LightMyRequestResponse> =>
+      await t.app.inject({ method: 'PATCH', url: `/v1/clients/${id}`, headers: admin.auth, payload })
     expectInvalid(await patch({ purposes: ['nope'] }), '/purposes/0')
     expectInvalid(await patch({ status: 'deleted' }), '/status')
-    expectInvalid(await patch({ exemptions: [{ purpose: 'planning-research', basis: 's251', reference: 'x' }] }), '/exemptions/0/basis', /section 251/i)
+    expectInvalid(
+      await patch({ exemptions: [{ purpose: 'planning-research', basis: 's251', reference: 'x' }] }),
+      '/exemptions/0/basis',
+      /section 251/i
+    )
     expectInvalid(await patch({ id: 'other' }), '/id', /not a known field/)
     expect((await patch({})).statusCode).toBe(400)
   })
 
   it('needs the admin scope', async () => {
     const other = await clientWithToken(t.app, { scopes: ['consent:check', 'consent:write'] })
-    const res = await t.app.inject({ method: 'PATCH', url: `/v1/clients/${other.id}`, headers: other.auth, payload: { scopes: ['admin'] } })
+    const res = await t.app.inject({
+      method: 'PATCH',
+      url: `/v1/clients/${other.id}`,
+      headers: other.auth,
+      payload: { scopes: ['admin'] }
+    })
     expect(res.statusCode).toBe(403)
   })
 })
@@ -319,13 +492,23 @@ describe('PUT /v1/clients/{id}/keys (rotation)', () => {
     const newClient = asTestClient(id, newKey)
     expect((await tokenStatus(newClient)).statusCode).toBe(401)
 
-    const both = await t.app.inject({ method: 'PUT', url: `/v1/clients/${id}/keys`, headers: admin.auth, payload: { keys: [oldKey.publicJwk, newKey.publicJwk] } })
+    const both = await t.app.inject({
+      method: 'PUT',
+      url: `/v1/clients/${id}/keys`,
+      headers: admin.auth,
+      payload: { keys: [oldKey.publicJwk, newKey.publicJwk] }
+    })
     expect(both.statusCode, both.body).toBe(200)
     expect((both.json() as ClientJson).kids).toEqual([oldKey.kid, newKey.kid])
     expect((await tokenStatus(oldClient)).statusCode).toBe(200)
     expect((await tokenStatus(newClient)).statusCode).toBe(200)
 
-    const onlyNew = await t.app.inject({ method: 'PUT', url: `/v1/clients/${id}/keys`, headers: admin.auth, payload: { keys: [newKey.publicJwk] } })
+    const onlyNew = await t.app.inject({
+      method: 'PUT',
+      url: `/v1/clients/${id}/keys`,
+      headers: admin.auth,
+      payload: { keys: [newKey.publicJwk] }
+    })
     expect(onlyNew.statusCode, onlyNew.body).toBe(200)
     expect((onlyNew.json() as ClientJson).kids).toEqual([newKey.kid])
     const refused = await tokenStatus(oldClient)
@@ -342,15 +525,34 @@ describe('PUT /v1/clients/{id}/keys (rotation)', () => {
     const { body, key } = await newRegistration()
     const id = ((await post(body)).json() as ClientJson).clientId
     const { exportJWK } = await import('jose')
-    const priv = { ...await exportJWK(key.privateKey), kid: 'p1' }
-    expectInvalid(await t.app.inject({ method: 'PUT', url: `/v1/clients/${id}/keys`, headers: admin.auth, payload: { keys: [priv] } }), '/jwks/keys/0', /private/)
-    const missing = await t.app.inject({ method: 'PUT', url: `/v1/clients/${randomUUID()}/keys`, headers: admin.auth, payload: { keys: [key.publicJwk] } })
+    const priv = { ...(await exportJWK(key.privateKey)), kid: 'p1' }
+    expectInvalid(
+      await t.app.inject({
+        method: 'PUT',
+        url: `/v1/clients/${id}/keys`,
+        headers: admin.auth,
+        payload: { keys: [priv] }
+      }),
+      '/jwks/keys/0',
+      /private/
+    )
+    const missing = await t.app.inject({
+      method: 'PUT',
+      url: `/v1/clients/${randomUUID()}/keys`,
+      headers: admin.auth,
+      payload: { keys: [key.publicJwk] }
+    })
     expect(missing.statusCode).toBe(404)
   })
 
   it('needs the admin scope', async () => {
     const other = await clientWithToken(t.app, { scopes: ['consent:check'] })
-    const res = await t.app.inject({ method: 'PUT', url: `/v1/clients/${other.id}/keys`, headers: other.auth, payload: { keys: [other.publicJwk] } })
+    const res = await t.app.inject({
+      method: 'PUT',
+      url: `/v1/clients/${other.id}/keys`,
+      headers: other.auth,
+      payload: { keys: [other.publicJwk] }
+    })
     expect(res.statusCode).toBe(403)
   })
 })
@@ -362,12 +564,31 @@ describe('PUT /v1/clients/{id}/keys: body shapes', () => {
       const admin = await clientWithToken(t2.app)
       const target = await registerClient(t2.app)
       const next = await newKeyPair('ES256')
-      const wrapped = await t2.app.inject({ method: 'PUT', url: `/v1/clients/${target.id}/keys`, headers: admin.auth, payload: { jwks: { keys: [next.publicJwk] } } })
+      const wrapped = await t2.app.inject({
+        method: 'PUT',
+        url: `/v1/clients/${target.id}/keys`,
+        headers: admin.auth,
+        payload: { jwks: { keys: [next.publicJwk] } }
+      })
       expect(wrapped.statusCode, wrapped.body).toBe(200)
       expect(wrapped.json().kids).toEqual([next.kid])
-      const plain = await t2.app.inject({ method: 'PUT', url: `/v1/clients/${target.id}/keys`, headers: admin.auth, payload: { keys: [target.publicJwk, next.publicJwk] } })
+      const plain = await t2.app.inject({
+        method: 'PUT',
+        url: `/v1/clients/${target.id}/keys`,
+        headers: admin.auth,
+        payload: { keys: [target.publicJwk, next.publicJwk] }
+      })
       expect(plain.json().kids).toEqual([target.kid, next.kid])
-      expect((await t2.app.inject({ method: 'PUT', url: `/v1/clients/${target.id}/keys`, headers: admin.auth, payload: { jwks: { keys: [] } } })).statusCode).toBe(400)
+      expect(
+        (
+          await t2.app.inject({
+            method: 'PUT',
+            url: `/v1/clients/${target.id}/keys`,
+            headers: admin.auth,
+            payload: { jwks: { keys: [] } }
+          })
+        ).statusCode
+      ).toBe(400)
     } finally {
       await t2.close()
     }

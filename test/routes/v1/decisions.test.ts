@@ -2,7 +2,15 @@
 // carry the SPEC rule they check.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { LightMyRequestResponse } from 'fastify'
-import { ALL_PURPOSES, buildTestApp, clientWithToken, nhsNumbers, registerClient, tokenFor, type TestApp } from '../../helpers/app.ts'
+import {
+  ALL_PURPOSES,
+  buildTestApp,
+  clientWithToken,
+  nhsNumbers,
+  registerClient,
+  tokenFor,
+  type TestApp
+} from '../../helpers/app.ts'
 
 type Auth = { authorization: string }
 type Json = Record<string, any>
@@ -14,8 +22,17 @@ let next = 0
 /** A patient no other test touches. */
 const patient = (): string => numbers[next++]
 
-async function decide (body: unknown, auth: Auth = main.auth, headers: Record<string, string> = {}): Promise<LightMyRequestResponse> {
-  return await t.app.inject({ method: 'POST', url: '/v1/decisions', headers: { ...auth, ...headers }, payload: body as Record<string, unknown> })
+async function decide (
+  body: unknown,
+  auth: Auth = main.auth,
+  headers: Record<string, string> = {}
+): Promise<LightMyRequestResponse> {
+  return await t.app.inject({
+    method: 'POST',
+    url: '/v1/decisions',
+    headers: { ...auth, ...headers },
+    payload: body as Record<string, unknown>
+  })
 }
 
 async function decided (body: Json, auth: Auth = main.auth): Promise<Json> {
@@ -25,7 +42,12 @@ async function decided (body: Json, auth: Auth = main.auth): Promise<Json> {
 }
 
 async function recordChoice (nhsNumber: string, body: Json): Promise<Json> {
-  const res = await t.app.inject({ method: 'POST', url: `/v1/patients/${nhsNumber}/preferences`, headers: main.auth, payload: { source: 'gp-practice', ...body } })
+  const res = await t.app.inject({
+    method: 'POST',
+    url: `/v1/patients/${nhsNumber}/preferences`,
+    headers: main.auth,
+    payload: { source: 'gp-practice', ...body }
+  })
   expect(res.statusCode, res.body).toBe(201)
   return res.json()
 }
@@ -34,7 +56,13 @@ function expectProblem (res: LightMyRequestResponse, status: number): Json {
   expect(res.statusCode, res.body).toBe(status)
   expect(res.headers['content-type']).toMatch(/^application\/problem\+json/)
   const body = res.json()
-  expect(body).toMatchObject({ type: expect.any(String), title: expect.any(String), status, detail: expect.any(String), requestId: expect.any(String) })
+  expect(body).toMatchObject({
+    type: expect.any(String),
+    title: expect.any(String),
+    status,
+    detail: expect.any(String),
+    requestId: expect.any(String)
+  })
   return body
 }
 
@@ -43,7 +71,9 @@ beforeAll(async () => {
   main = await clientWithToken(t.app)
 })
 
-afterAll(async () => { await t.close() })
+afterAll(async () => {
+  await t.close()
+})
 
 describe('rule 1: validate the request', () => {
   it('rule 1: accepts the plain, spaced and hyphenated NHS number forms and answers in the 10-digit form', async () => {
@@ -89,7 +119,10 @@ describe('rule 1: validate the request', () => {
 
   it('rule 1: a client registered for an ancestor purpose is allowed the purposes under it', async () => {
     const ed = await clientWithToken(t.app, { purposes: ['unplanned-care'] })
-    const d = await decided({ nhsNumber: patient(), purpose: 'summary-care-record', pointOfCare: { permissionToView: 'granted' } }, ed.auth)
+    const d = await decided(
+      { nhsNumber: patient(), purpose: 'summary-care-record', pointOfCare: { permissionToView: 'granted' } },
+      ed.auth
+    )
     expect(d).toMatchObject({ purpose: 'summary-care-record', decision: 'permit' })
     expectProblem(await decide({ nhsNumber: patient(), purpose: 'planned-care' }, ed.auth), 403)
   })
@@ -97,12 +130,25 @@ describe('rule 1: validate the request', () => {
   it('rule 1: a token without consent:check is a 403; no token is a 401', async () => {
     const reader = await registerClient(t.app, { scopes: ['consent:read', 'consent:write'] })
     const token = await tokenFor(t.app, reader)
-    const body = expectProblem(await decide({ nhsNumber: patient(), purpose: 'planned-care' }, { authorization: `Bearer ${token}` }), 403)
+    const body = expectProblem(
+      await decide({ nhsNumber: patient(), purpose: 'planned-care' }, { authorization: `Bearer ${token}` }),
+      403
+    )
     expect(body.detail).toMatch(/consent:check/)
     // A client that holds the scope but asked for a token without it.
     const narrow = await tokenFor(t.app, main, 'consent:read')
-    expectProblem(await decide({ nhsNumber: patient(), purpose: 'planned-care' }, { authorization: `Bearer ${narrow}` }), 403)
-    expectProblem(await t.app.inject({ method: 'POST', url: '/v1/decisions', payload: { nhsNumber: patient(), purpose: 'planned-care' } }), 401)
+    expectProblem(
+      await decide({ nhsNumber: patient(), purpose: 'planned-care' }, { authorization: `Bearer ${narrow}` }),
+      403
+    )
+    expectProblem(
+      await t.app.inject({
+        method: 'POST',
+        url: '/v1/decisions',
+        payload: { nhsNumber: patient(), purpose: 'planned-care' }
+      }),
+      401
+    )
   })
 
   it('rule 1: an unknown body field, a missing field or a wrong type is a 400 naming the field', async () => {
@@ -114,7 +160,14 @@ describe('rule 1: validate the request', () => {
     expect(body.errors[0].path).toBe('/nhsNumber')
     body = expectProblem(await decide({ nhsNumber: patient(), purpose: 'planned-care', asOf: 'yesterday' }), 400)
     expect(body.errors[0].path).toBe('/asOf')
-    body = expectProblem(await decide({ nhsNumber: patient(), purpose: 'summary-care-record', pointOfCare: { permissionToView: 'maybe' } }), 400)
+    body = expectProblem(
+      await decide({
+        nhsNumber: patient(),
+        purpose: 'summary-care-record',
+        pointOfCare: { permissionToView: 'maybe' }
+      }),
+      400
+    )
     expect(body.errors[0].path).toBe('/pointOfCare/permissionToView')
   })
 })
@@ -122,7 +175,14 @@ describe('rule 1: validate the request', () => {
 describe('rules 2-3: effective preference and combination', () => {
   it('rule 3: with no recorded choice the purpose default permits (basis default)', async () => {
     const d = await decided({ nhsNumber: patient(), purpose: 'planning-research' })
-    expect(d).toMatchObject({ decision: 'permit', basis: 'default', preference: null, pendingChange: null, exemption: null, alertId: null })
+    expect(d).toMatchObject({
+      decision: 'permit',
+      basis: 'default',
+      preference: null,
+      pendingChange: null,
+      exemption: null,
+      alertId: null
+    })
   })
 
   it('rule 3: a National Data Opt-out (planning-research deny) denies gp-data-secondary-use, reporting the planning-research record', async () => {
@@ -130,14 +190,24 @@ describe('rules 2-3: effective preference and combination', () => {
     const ndoo = await recordChoice(nhs, { purpose: 'planning-research', decision: 'deny' })
     const d = await decided({ nhsNumber: nhs, purpose: 'gp-data-secondary-use' })
     expect(d).toMatchObject({ decision: 'deny', basis: 'patient-preference' })
-    expect(d.preference).toEqual({ id: ndoo.id, purpose: 'planning-research', decision: 'deny', effectiveFrom: ndoo.effectiveFrom, recordedAt: ndoo.recordedAt, source: 'gp-practice' })
+    expect(d.preference).toEqual({
+      id: ndoo.id,
+      purpose: 'planning-research',
+      decision: 'deny',
+      effectiveFrom: ndoo.effectiveFrom,
+      recordedAt: ndoo.recordedAt,
+      source: 'gp-practice'
+    })
     expect((await decided({ nhsNumber: nhs, purpose: 'planning-research' })).decision).toBe('deny')
   })
 
   it('rule 3: a Type 1 opt-out (gp-data-secondary-use deny) does not deny other planning and research', async () => {
     const nhs = patient()
     const type1 = await recordChoice(nhs, { purpose: 'gp-data-secondary-use', decision: 'deny' })
-    expect(await decided({ nhsNumber: nhs, purpose: 'planning-research' })).toMatchObject({ decision: 'permit', basis: 'default' })
+    expect(await decided({ nhsNumber: nhs, purpose: 'planning-research' })).toMatchObject({
+      decision: 'permit',
+      basis: 'default'
+    })
     const d = await decided({ nhsNumber: nhs, purpose: 'gp-data-secondary-use' })
     expect(d).toMatchObject({ decision: 'deny', basis: 'patient-preference' })
     expect(d.preference.id).toBe(type1.id)
@@ -146,23 +216,39 @@ describe('rules 2-3: effective preference and combination', () => {
   it('rule 3: an SCR opt-out does not stop other unplanned-care sharing', async () => {
     const nhs = patient()
     await recordChoice(nhs, { purpose: 'summary-care-record', decision: 'deny' })
-    expect(await decided({ nhsNumber: nhs, purpose: 'unplanned-care' })).toMatchObject({ decision: 'permit', basis: 'default' })
-    expect(await decided({ nhsNumber: nhs, purpose: 'summary-care-record', pointOfCare: { permissionToView: 'granted' } }))
-      .toMatchObject({ decision: 'deny', basis: 'patient-preference' })
+    expect(await decided({ nhsNumber: nhs, purpose: 'unplanned-care' })).toMatchObject({
+      decision: 'permit',
+      basis: 'default'
+    })
+    expect(
+      await decided({ nhsNumber: nhs, purpose: 'summary-care-record', pointOfCare: { permissionToView: 'granted' } })
+    ).toMatchObject({ decision: 'deny', basis: 'patient-preference' })
   })
 
   it('rule 3: an opt-out of unplanned care covers the Summary Care Record below it', async () => {
     const nhs = patient()
     await recordChoice(nhs, { purpose: 'unplanned-care', decision: 'deny' })
-    const d = await decided({ nhsNumber: nhs, purpose: 'summary-care-record', pointOfCare: { permissionToView: 'granted' } })
+    const d = await decided({
+      nhsNumber: nhs,
+      purpose: 'summary-care-record',
+      pointOfCare: { permissionToView: 'granted' }
+    })
     expect(d).toMatchObject({ decision: 'deny', basis: 'patient-preference' })
     expect(d.preference.purpose).toBe('unplanned-care')
   })
 
   it('rule 3: a permit recorded at the purpose itself permits with basis patient-preference', async () => {
     const nhs = patient()
-    await recordChoice(nhs, { purpose: 'planning-research', decision: 'deny', effectiveFrom: '2024-01-01T00:00:00.000Z' })
-    const permit = await recordChoice(nhs, { purpose: 'planning-research', decision: 'permit', effectiveFrom: '2024-06-01T00:00:00.000Z' })
+    await recordChoice(nhs, {
+      purpose: 'planning-research',
+      decision: 'deny',
+      effectiveFrom: '2024-01-01T00:00:00.000Z'
+    })
+    const permit = await recordChoice(nhs, {
+      purpose: 'planning-research',
+      decision: 'permit',
+      effectiveFrom: '2024-06-01T00:00:00.000Z'
+    })
     const d = await decided({ nhsNumber: nhs, purpose: 'planning-research' })
     expect(d).toMatchObject({ decision: 'permit', basis: 'patient-preference' })
     expect(d.preference.id).toBe(permit.id)
@@ -170,9 +256,17 @@ describe('rules 2-3: effective preference and combination', () => {
 
   it('rule 2: the record with the latest effectiveFrom decides, not the one recorded last', async () => {
     const nhs = patient()
-    const deny = await recordChoice(nhs, { purpose: 'planning-research', decision: 'deny', effectiveFrom: '2024-06-01T00:00:00.000Z' })
+    const deny = await recordChoice(nhs, {
+      purpose: 'planning-research',
+      decision: 'deny',
+      effectiveFrom: '2024-06-01T00:00:00.000Z'
+    })
     // Recorded later, but a form signed earlier: superseded by the deny already in force.
-    await recordChoice(nhs, { purpose: 'planning-research', decision: 'permit', effectiveFrom: '2024-01-01T00:00:00.000Z' })
+    await recordChoice(nhs, {
+      purpose: 'planning-research',
+      decision: 'permit',
+      effectiveFrom: '2024-01-01T00:00:00.000Z'
+    })
     const d = await decided({ nhsNumber: nhs, purpose: 'planning-research' })
     expect(d).toMatchObject({ decision: 'deny', basis: 'patient-preference' })
     expect(d.preference.id).toBe(deny.id)
@@ -191,7 +285,11 @@ describe('rule 4: exemptions', () => {
     expect(d.exemption).toEqual(exemption)
     expect(d.preference.id).toBe(ndoo.id)
     // The same patient, asked by a caller without the exemption, stays opted out.
-    expect(await decided({ nhsNumber: nhs, purpose: 'planning-research' })).toMatchObject({ decision: 'deny', basis: 'patient-preference', exemption: null })
+    expect(await decided({ nhsNumber: nhs, purpose: 'planning-research' })).toMatchObject({
+      decision: 'deny',
+      basis: 'patient-preference',
+      exemption: null
+    })
   })
 
   it('rule 4: the planning-research exemption does not lift a Type 1 opt-out on gp-data-secondary-use', async () => {
@@ -199,7 +297,10 @@ describe('rule 4: exemptions', () => {
     const nhs = patient()
     await recordChoice(nhs, { purpose: 'planning-research', decision: 'deny' })
     const type1 = await recordChoice(nhs, { purpose: 'gp-data-secondary-use', decision: 'deny' })
-    expect(await decided({ nhsNumber: nhs, purpose: 'planning-research' }, exempt.auth)).toMatchObject({ decision: 'permit', basis: 'exemption' })
+    expect(await decided({ nhsNumber: nhs, purpose: 'planning-research' }, exempt.auth)).toMatchObject({
+      decision: 'permit',
+      basis: 'exemption'
+    })
     const d = await decided({ nhsNumber: nhs, purpose: 'gp-data-secondary-use' }, exempt.auth)
     expect(d).toMatchObject({ decision: 'deny', basis: 'patient-preference', exemption: null })
     expect(d.preference.id).toBe(type1.id)
@@ -215,27 +316,47 @@ describe('rule 5: point of care for summary-care-record', () => {
 
   it('rule 5: permission granted permits; refused denies', async () => {
     const nhs = patient()
-    expect(await decided({ nhsNumber: nhs, purpose: 'summary-care-record', pointOfCare: { permissionToView: 'granted' } }))
-      .toMatchObject({ decision: 'permit', basis: 'point-of-care', alertId: null })
-    expect(await decided({ nhsNumber: nhs, purpose: 'summary-care-record', pointOfCare: { permissionToView: 'refused' } }))
-      .toMatchObject({ decision: 'deny', basis: 'point-of-care', alertId: null })
+    expect(
+      await decided({ nhsNumber: nhs, purpose: 'summary-care-record', pointOfCare: { permissionToView: 'granted' } })
+    ).toMatchObject({ decision: 'permit', basis: 'point-of-care', alertId: null })
+    expect(
+      await decided({ nhsNumber: nhs, purpose: 'summary-care-record', pointOfCare: { permissionToView: 'refused' } })
+    ).toMatchObject({ decision: 'deny', basis: 'point-of-care', alertId: null })
   })
 
   it('rule 5: unable-to-ask with a reason permits as emergency access and raises an open alert for the privacy officer', async () => {
     const nhs = patient()
     const reason = 'Patient unconscious on arrival'
-    const d = await decided({ nhsNumber: nhs, purpose: 'summary-care-record', pointOfCare: { permissionToView: 'unable-to-ask', reason } })
+    const d = await decided({
+      nhsNumber: nhs,
+      purpose: 'summary-care-record',
+      pointOfCare: { permissionToView: 'unable-to-ask', reason }
+    })
     expect(d).toMatchObject({ decision: 'permit', basis: 'emergency-access', preference: null, exemption: null })
     expect(d.alertId).toEqual(expect.any(String))
     const res = await t.app.inject({ method: 'GET', url: '/v1/alerts?status=open', headers: main.auth })
     expect(res.statusCode, res.body).toBe(200)
     const alert = (res.json().items as Json[]).find(a => a.id === d.alertId)
-    expect(alert).toMatchObject({ id: d.alertId, auditId: d.auditId, nhsNumber: nhs, purpose: 'summary-care-record', clientId: main.id, reason, status: 'open' })
+    expect(alert).toMatchObject({
+      id: d.alertId,
+      auditId: d.auditId,
+      nhsNumber: nhs,
+      purpose: 'summary-care-record',
+      clientId: main.id,
+      reason,
+      status: 'open'
+    })
   })
 
   it('rule 5: unable-to-ask without a reason (or a blank one) is a 400 on /pointOfCare/reason', async () => {
-    for (const pointOfCare of [{ permissionToView: 'unable-to-ask' }, { permissionToView: 'unable-to-ask', reason: '   ' }]) {
-      const body = expectProblem(await decide({ nhsNumber: patient(), purpose: 'summary-care-record', pointOfCare }), 400)
+    for (const pointOfCare of [
+      { permissionToView: 'unable-to-ask' },
+      { permissionToView: 'unable-to-ask', reason: '   ' }
+    ]) {
+      const body = expectProblem(
+        await decide({ nhsNumber: patient(), purpose: 'summary-care-record', pointOfCare }),
+        400
+      )
       expect(body.errors[0].path).toBe('/pointOfCare/reason')
     }
   })
@@ -243,7 +364,11 @@ describe('rule 5: point of care for summary-care-record', () => {
   it('rule 5: a recorded SCR dissent stays deny even when the patient is unable to be asked, and raises no alert', async () => {
     const nhs = patient()
     const dissent = await recordChoice(nhs, { purpose: 'summary-care-record', decision: 'deny' })
-    const d = await decided({ nhsNumber: nhs, purpose: 'summary-care-record', pointOfCare: { permissionToView: 'unable-to-ask', reason: 'Unconscious' } })
+    const d = await decided({
+      nhsNumber: nhs,
+      purpose: 'summary-care-record',
+      pointOfCare: { permissionToView: 'unable-to-ask', reason: 'Unconscious' }
+    })
     expect(d).toMatchObject({ decision: 'deny', basis: 'patient-preference', alertId: null })
     expect(d.preference.id).toBe(dissent.id)
     const alerts = (await t.app.inject({ method: 'GET', url: '/v1/alerts', headers: main.auth })).json().items as Json[]
@@ -251,7 +376,11 @@ describe('rule 5: point of care for summary-care-record', () => {
   })
 
   it('rule 5: unable-to-ask is not emergency access for a purpose that does not require permission to view', async () => {
-    const d = await decided({ nhsNumber: patient(), purpose: 'unplanned-care', pointOfCare: { permissionToView: 'unable-to-ask', reason: 'Unconscious' } })
+    const d = await decided({
+      nhsNumber: patient(),
+      purpose: 'unplanned-care',
+      pointOfCare: { permissionToView: 'unable-to-ask', reason: 'Unconscious' }
+    })
     expect(d).toMatchObject({ decision: 'permit', basis: 'default', alertId: null })
   })
 })
@@ -259,13 +388,20 @@ describe('rule 5: point of care for summary-care-record', () => {
 describe('rule 2: time (asOf) and pendingChange', () => {
   it('rule 2: a decision as of a time before an opt-out took effect permits', async () => {
     const nhs = patient()
-    const optOut = await recordChoice(nhs, { purpose: 'planning-research', decision: 'deny', effectiveFrom: '2025-06-01T00:00:00.000Z' })
+    const optOut = await recordChoice(nhs, {
+      purpose: 'planning-research',
+      decision: 'deny',
+      effectiveFrom: '2025-06-01T00:00:00.000Z'
+    })
     const before = await decided({ nhsNumber: nhs, purpose: 'planning-research', asOf: '2025-01-01T00:00:00.000Z' })
     expect(before).toMatchObject({ decision: 'permit', basis: 'default' })
     expect(before.pendingChange).toMatchObject({ id: optOut.id, outcome: 'deny' })
-    expect(await decided({ nhsNumber: nhs, purpose: 'planning-research' })).toMatchObject({ decision: 'deny', pendingChange: null })
+    expect(await decided({ nhsNumber: nhs, purpose: 'planning-research' })).toMatchObject({
+      decision: 'deny',
+      pendingChange: null
+    })
     // A decision as of another time says so in its audit event.
-    const row = await t.app.services.db.prisma.auditEvent.findUnique({ where: { id: before.auditId as string } })
+    const row = await t.app.runtime.db.prisma.auditEvent.findUnique({ where: { id: before.auditId as string } })
     expect(JSON.parse(row?.details ?? '{}')).toMatchObject({ asOf: '2025-01-01T00:00:00.000Z' })
   })
 
@@ -275,18 +411,46 @@ describe('rule 2: time (asOf) and pendingChange', () => {
     const optOut = await recordChoice(nhs, { purpose: 'planning-research', decision: 'deny', effectiveFrom: from })
     const d = await decided({ nhsNumber: nhs, purpose: 'gp-data-secondary-use' })
     expect(d).toMatchObject({ decision: 'permit', basis: 'default' })
-    expect(d.pendingChange).toEqual({ id: optOut.id, purpose: 'planning-research', decision: 'deny', effectiveFrom: from, recordedAt: optOut.recordedAt, source: 'gp-practice', outcome: 'deny' })
+    expect(d.pendingChange).toEqual({
+      id: optOut.id,
+      purpose: 'planning-research',
+      decision: 'deny',
+      effectiveFrom: from,
+      recordedAt: optOut.recordedAt,
+      source: 'gp-practice',
+      outcome: 'deny'
+    })
   })
 })
 
 describe('the decision answer (SPEC §3)', () => {
   it('has every field of the SPEC example, with the request id echoed', async () => {
     const requestId = '6f1c9a52-7f0e-4a8e-9a44-1d1a3c0f9b21'
-    const res = await decide({ nhsNumber: '943 476 5919', purpose: 'summary-care-record', pointOfCare: { permissionToView: 'unable-to-ask', reason: 'Patient unconscious on arrival' } }, main.auth, { 'x-request-id': requestId })
+    const res = await decide(
+      {
+        nhsNumber: '943 476 5919',
+        purpose: 'summary-care-record',
+        pointOfCare: { permissionToView: 'unable-to-ask', reason: 'Patient unconscious on arrival' }
+      },
+      main.auth,
+      { 'x-request-id': requestId }
+    )
     expect(res.statusCode, res.body).toBe(200)
     expect(res.headers['x-request-id']).toBe(requestId)
     const d = res.json()
-    expect(Object.keys(d).sort()).toEqual(['alertId', 'auditId', 'basis', 'decidedAt', 'decision', 'exemption', 'nhsNumber', 'pendingChange', 'preference', 'purpose', 'reason'])
+    expect(Object.keys(d).sort()).toEqual([
+      'alertId',
+      'auditId',
+      'basis',
+      'decidedAt',
+      'decision',
+      'exemption',
+      'nhsNumber',
+      'pendingChange',
+      'preference',
+      'purpose',
+      'reason'
+    ])
     expect(d).toMatchObject({
       nhsNumber: '9434765919',
       purpose: 'summary-care-record',
@@ -312,25 +476,47 @@ describe('rule 7: every decision is audited before the answer', () => {
       { nhsNumber: nhs, purpose: 'planned-care' },
       { nhsNumber: nhs, purpose: 'planning-research' },
       { nhsNumber: nhs, purpose: 'summary-care-record' },
-      { nhsNumber: nhs, purpose: 'summary-care-record', pointOfCare: { permissionToView: 'unable-to-ask', reason: 'Unconscious' } }
+      {
+        nhsNumber: nhs,
+        purpose: 'summary-care-record',
+        pointOfCare: { permissionToView: 'unable-to-ask', reason: 'Unconscious' }
+      }
     ]
-    const answers: Array<{ d: Json, requestId: string }> = []
+    const answers: Array<{ d: Json; requestId: string }> = []
     for (const body of bodies) {
       const res = await decide(body)
       expect(res.statusCode, res.body).toBe(200)
       const d = res.json()
       // Read the store directly, without the flush GET /v1/audit does: the row is already there.
-      const row = await t.app.services.db.prisma.auditEvent.findUnique({ where: { id: d.auditId } })
-      expect(row).toMatchObject({ type: 'decision', nhsNumber: nhs, purpose: body.purpose, outcome: d.decision, clientId: main.id, requestId: res.headers['x-request-id'] })
+      const row = await t.app.runtime.db.prisma.auditEvent.findUnique({ where: { id: d.auditId } })
+      expect(row).toMatchObject({
+        type: 'decision',
+        nhsNumber: nhs,
+        purpose: body.purpose,
+        outcome: d.decision,
+        clientId: main.id,
+        requestId: res.headers['x-request-id']
+      })
       answers.push({ d, requestId: String(res.headers['x-request-id']) })
     }
     expect(new Set(answers.map(a => a.d.decision))).toEqual(new Set(['permit', 'deny']))
-    const res = await t.app.inject({ method: 'GET', url: `/v1/audit?nhsNumber=${nhs}&type=decision`, headers: main.auth })
+    const res = await t.app.inject({
+      method: 'GET',
+      url: `/v1/audit?nhsNumber=${nhs}&type=decision`,
+      headers: main.auth
+    })
     expect(res.statusCode, res.body).toBe(200)
     const events = res.json().items as Json[]
     for (const { d, requestId } of answers) {
       const e = events.find(x => x.id === d.auditId)
-      expect(e).toMatchObject({ type: 'decision', nhsNumber: nhs, purpose: d.purpose, outcome: d.decision, clientId: main.id, requestId })
+      expect(e).toMatchObject({
+        type: 'decision',
+        nhsNumber: nhs,
+        purpose: d.purpose,
+        outcome: d.decision,
+        clientId: main.id,
+        requestId
+      })
       expect(e?.details).toMatchObject({ basis: d.basis, alertId: d.alertId })
     }
   })
@@ -341,13 +527,22 @@ describe('rule 6: fail closed', () => {
     const broken = await buildTestApp()
     try {
       const caller = await clientWithToken(broken.app)
-      const ok = await broken.app.inject({ method: 'POST', url: '/v1/decisions', headers: caller.auth, payload: { nhsNumber: '9434765919', purpose: 'planned-care' } })
+      const ok = await broken.app.inject({
+        method: 'POST',
+        url: '/v1/decisions',
+        headers: caller.auth,
+        payload: { nhsNumber: '9434765919', purpose: 'planned-care' }
+      })
       expect(ok.statusCode).toBe(200)
-      await broken.app.services.db.prisma.$executeRawUnsafe('DROP TABLE "audit_events"')
+      await broken.app.runtime.db.prisma.$executeRawUnsafe('DROP TABLE "audit_events"')
       for (const payload of [
         { nhsNumber: '9434765919', purpose: 'planned-care' },
         { nhsNumber: '9434765919', purpose: 'planning-research' },
-        { nhsNumber: '9434765919', purpose: 'summary-care-record', pointOfCare: { permissionToView: 'unable-to-ask', reason: 'Unconscious' } }
+        {
+          nhsNumber: '9434765919',
+          purpose: 'summary-care-record',
+          pointOfCare: { permissionToView: 'unable-to-ask', reason: 'Unconscious' }
+        }
       ]) {
         const res = await broken.app.inject({ method: 'POST', url: '/v1/decisions', headers: caller.auth, payload })
         const body = expectProblem(res, 503)
@@ -364,12 +559,17 @@ describe('rule 6: fail closed', () => {
     const broken = await buildTestApp({ STORE_STALE_AFTER_MS: '1000' })
     try {
       const caller = await clientWithToken(broken.app)
-      await broken.app.services.db.prisma.$executeRawUnsafe('DROP TABLE "changes"')
+      await broken.app.runtime.db.prisma.$executeRawUnsafe('DROP TABLE "changes"')
       const deadline = Date.now() + 10_000
       let res: LightMyRequestResponse
       do {
         await new Promise(resolve => setTimeout(resolve, 200))
-        res = await broken.app.inject({ method: 'POST', url: '/v1/decisions', headers: caller.auth, payload: { nhsNumber: '9434765919', purpose: 'planned-care' } })
+        res = await broken.app.inject({
+          method: 'POST',
+          url: '/v1/decisions',
+          headers: caller.auth,
+          payload: { nhsNumber: '9434765919', purpose: 'planned-care' }
+        })
       } while (res.statusCode === 200 && Date.now() < deadline)
       const body = expectProblem(res, 503)
       expect(body).not.toHaveProperty('decision')

@@ -23,29 +23,60 @@ describe('POST /v1/filter', () => {
     t = await buildTestApp()
     const admin = await clientWithToken(t.app)
     auth = admin.auth
-    exemptAuth = (await clientWithToken(t.app, { scopes: ['consent:filter'], purposes: ['planning-research'], exemptions: [{ purpose: 'planning-research', basis: 'legal-requirement', reference: 'Court order 2026/17' }] })).auth
+    exemptAuth = (
+      await clientWithToken(t.app, {
+        scopes: ['consent:filter'],
+        purposes: ['planning-research'],
+        exemptions: [{ purpose: 'planning-research', basis: 'legal-requirement', reference: 'Court order 2026/17' }]
+      })
+    ).auth
     const lines: string[] = []
     let n = 0
     const add = (nhs: string, purpose: string, decision: string, effectiveFrom?: string): void => {
-      lines.push(JSON.stringify({ externalId: `x${n++}`, nhsNumber: nhs, purpose, decision, ...(effectiveFrom !== undefined ? { effectiveFrom } : {}) }))
+      lines.push(
+        JSON.stringify({
+          externalId: `x${n++}`,
+          nhsNumber: nhs,
+          purpose,
+          decision,
+          ...(effectiveFrom !== undefined ? { effectiveFrom } : {})
+        })
+      )
     }
     const past = new Date(Date.now() - 48 * HOUR).toISOString()
     for (const nhs of ndoo) add(nhs, 'planning-research', 'deny', past)
     for (const nhs of type1) add(nhs, 'gp-data-secondary-use', 'deny', past)
     for (const nhs of future) add(nhs, 'planning-research', 'deny', new Date(Date.now() + 24 * HOUR).toISOString())
     for (const nhs of withdrawn) add(nhs, 'planning-research', 'permit', new Date(Date.now() - HOUR).toISOString())
-    const res = await t.app.inject({ method: 'POST', url: '/v1/preferences/import', headers: { ...auth, 'content-type': 'application/x-ndjson' }, payload: lines.join('\n') })
+    const res = await t.app.inject({
+      method: 'POST',
+      url: '/v1/preferences/import',
+      headers: { ...auth, 'content-type': 'application/x-ndjson' },
+      payload: lines.join('\n')
+    })
     expect(res.json()).toMatchObject({ rejectedCount: 0 })
   })
-  afterAll(async () => { await t.close() })
+  afterAll(async () => {
+    await t.close()
+  })
 
   // The rules, computed independently of the engine for this cohort.
   const optedOutNow = (nhs: string): boolean => ndoo.has(nhs) && !withdrawn.has(nhs)
   const expectedPermit = (nhs: string, purpose: 'planning-research' | 'gp-data-secondary-use'): boolean =>
     purpose === 'planning-research' ? !optedOutNow(nhs) : !optedOutNow(nhs) && !type1.has(nhs)
 
-  const filter = async (query: string, body: string, headers: Record<string, string> = {}, who: Auth = auth): Promise<{ status: number, body: string, headers: Record<string, unknown> }> => {
-    const res = await t.app.inject({ method: 'POST', url: `/v1/filter?${query}`, headers: { ...who, 'content-type': 'text/plain', ...headers }, payload: body })
+  const filter = async (
+    query: string,
+    body: string,
+    headers: Record<string, string> = {},
+    who: Auth = auth
+  ): Promise<{ status: number; body: string; headers: Record<string, unknown> }> => {
+    const res = await t.app.inject({
+      method: 'POST',
+      url: `/v1/filter?${query}`,
+      headers: { ...who, 'content-type': 'text/plain', ...headers },
+      payload: body
+    })
     return { status: res.statusCode, body: res.body, headers: res.headers }
   }
 
@@ -54,7 +85,12 @@ describe('POST /v1/filter', () => {
       const res = await filter(`purpose=${purpose}`, cohort.join('\n') + '\n')
       expect(res.status).toBe(200)
       expect(res.headers['content-type']).toMatch(/^text\/plain/)
-      expect(res.body).toBe(cohort.filter(n => expectedPermit(n, purpose)).map(n => n + '\n').join(''))
+      expect(res.body).toBe(
+        cohort
+          .filter(n => expectedPermit(n, purpose))
+          .map(n => n + '\n')
+          .join('')
+      )
     }
   })
 
@@ -69,7 +105,10 @@ describe('POST /v1/filter', () => {
 
   it('leaves invalid lines out of text/plain and counts them; duplicates are answered each time', async () => {
     const ok = cohort.find(n => expectedPermit(n, 'planning-research')) as string
-    const res = await filter('purpose=planning-research', `${ok}\nnot-a-number\n123\n${ok.slice(0, 9)}${(Number(ok[9]) + 1) % 10}\n${ok}\n`)
+    const res = await filter(
+      'purpose=planning-research',
+      `${ok}\nnot-a-number\n123\n${ok.slice(0, 9)}${(Number(ok[9]) + 1) % 10}\n${ok}\n`
+    )
     expect(res.body).toBe(`${ok}\n${ok}\n`)
     const event = await auditEvent(String(res.headers['x-audit-id']))
     expect(event.details).toMatchObject({ read: 5, permitted: 2, denied: 0, invalid: 3, complete: true })
@@ -78,9 +117,14 @@ describe('POST /v1/filter', () => {
   it('answers one ndjson object per input line with its line number, decision, basis or error', async () => {
     const denied = cohort.find(n => optedOutNow(n)) as string
     const permitted = cohort.find(n => expectedPermit(n, 'planning-research') && !ndoo.has(n)) as string
-    const res = await filter('purpose=planning-research', `${permitted}\n\nbad\n${denied}\n`, { accept: 'application/x-ndjson' })
+    const res = await filter('purpose=planning-research', `${permitted}\n\nbad\n${denied}\n`, {
+      accept: 'application/x-ndjson'
+    })
     expect(res.headers['content-type']).toMatch(/^application\/x-ndjson/)
-    const rows = res.body.trim().split('\n').map(l => JSON.parse(l) as Record<string, unknown>)
+    const rows = res.body
+      .trim()
+      .split('\n')
+      .map(l => JSON.parse(l) as Record<string, unknown>)
     expect(rows).toEqual([
       { line: 1, nhsNumber: permitted, decision: 'permit', basis: 'default' },
       { line: 3, error: expect.stringMatching(/digits/) },
@@ -88,13 +132,22 @@ describe('POST /v1/filter', () => {
     ])
   })
 
-  it('applies the caller\'s exemptions exactly as the decision engine does, and counts them', async () => {
+  it("applies the caller's exemptions exactly as the decision engine does, and counts them", async () => {
     const res = await filter('purpose=planning-research', cohort.join('\n'), {}, exemptAuth)
     expect(res.body.trim().split('\n')).toEqual(cohort)
     const event = await auditEvent(String(res.headers['x-audit-id']))
-    expect(event.details).toMatchObject({ read: cohort.length, permitted: cohort.length, exempted: cohort.filter(optedOutNow).length })
+    expect(event.details).toMatchObject({
+      read: cohort.length,
+      permitted: cohort.length,
+      exempted: cohort.filter(optedOutNow).length
+    })
     // The exemption on planning-research does not lift a Type 1 opt-out: not registered for it anyway.
-    const single = await t.app.inject({ method: 'POST', url: '/v1/decisions', headers: auth, payload: { nhsNumber: cohort[0], purpose: 'planning-research' } })
+    const single = await t.app.inject({
+      method: 'POST',
+      url: '/v1/decisions',
+      headers: auth,
+      payload: { nhsNumber: cohort[0], purpose: 'planning-research' }
+    })
     expect(single.json().decision).toBe(expectedPermit(cohort[0], 'planning-research') ? 'permit' : 'deny')
   })
 
@@ -103,7 +156,10 @@ describe('POST /v1/filter', () => {
     expect(pending.length).toBeGreaterThan(0)
     const now = await filter('purpose=planning-research', pending.join('\n'))
     expect(now.body.trim().split('\n')).toEqual(pending)
-    const later = await filter(`purpose=planning-research&asOf=${encodeURIComponent(new Date(Date.now() + 48 * HOUR).toISOString())}`, pending.join('\n'))
+    const later = await filter(
+      `purpose=planning-research&asOf=${encodeURIComponent(new Date(Date.now() + 48 * HOUR).toISOString())}`,
+      pending.join('\n')
+    )
     expect(later.body).toBe('')
   })
 
@@ -113,7 +169,17 @@ describe('POST /v1/filter', () => {
     const event = await auditEvent(String(res.headers['x-audit-id']))
     const permitted = cohort.slice(0, 50).filter(n => expectedPermit(n, 'gp-data-secondary-use')).length
     expect(event).toMatchObject({ type: 'filter', purpose: 'gp-data-secondary-use', outcome: 'complete' })
-    expect(event.details).toEqual(expect.objectContaining({ read: 50, permitted, denied: 50 - permitted, invalid: 0, exempted: 0, complete: true, sha256: createHash('sha256').update(body).digest('hex') }))
+    expect(event.details).toEqual(
+      expect.objectContaining({
+        read: 50,
+        permitted,
+        denied: 50 - permitted,
+        invalid: 0,
+        exempted: 0,
+        complete: true,
+        sha256: createHash('sha256').update(body).digest('hex')
+      })
+    )
     expect(event.clientId).toBeTruthy()
   })
 
@@ -126,12 +192,18 @@ describe('POST /v1/filter', () => {
     expect(notAllowed.headers['content-type']).toMatch(/problem\+json/)
     const checkOnly = (await clientWithToken(t.app, { scopes: ['consent:check'] })).auth
     expect((await filter('purpose=planning-research', '9434765919', {}, checkOnly)).status).toBe(403)
-    expect((await filter('purpose=planning-research', '{"a":1}', { 'content-type': 'application/json' })).status).toBe(415)
-    expect((await filter('purpose=planning-research', '9434765919', { 'content-type': 'application/octet-stream' })).status).toBe(415)
+    expect((await filter('purpose=planning-research', '{"a":1}', { 'content-type': 'application/json' })).status).toBe(
+      415
+    )
+    expect(
+      (await filter('purpose=planning-research', '9434765919', { 'content-type': 'application/octet-stream' })).status
+    ).toBe(415)
     expect((await filter('purpose=planning-research', '9434765919', { accept: 'application/pdf' })).status).toBe(406)
   })
 
-  async function auditEvent (id: string): Promise<{ type: string, purpose: string, outcome: string, clientId: string, details: Record<string, unknown> }> {
+  async function auditEvent (
+    id: string
+  ): Promise<{ type: string; purpose: string; outcome: string; clientId: string; details: Record<string, unknown> }> {
     const res = await t.app.inject({ method: 'GET', url: '/v1/audit?type=filter&limit=500', headers: auth })
     const found = (res.json().items as Array<{ id: string }>).find(e => e.id === id)
     expect(found, `audit event ${id}`).toBeDefined()
@@ -151,22 +223,35 @@ describe('POST /v1/filter', () => {
       const totalLines = 3_000_000
       let written = 0
       let responseBytes = 0
-      const finished = new Promise<{ written: number, stalledAt: number }>((resolve, reject) => {
-        const req = httpRequest({ port, method: 'POST', path: '/v1/filter?purpose=planning-research', headers: { ...auth, 'content-type': 'text/plain' } }, res => {
-          res.pause() // the reader stops reading
-          setTimeout(() => {
-            const stalledAt = written
-            res.on('data', (c: Buffer) => { responseBytes += c.length })
-            res.on('end', () => resolve({ written, stalledAt }))
-            res.resume()
-          }, 1500)
-        })
+      const finished = new Promise<{ written: number; stalledAt: number }>((resolve, reject) => {
+        const req = httpRequest(
+          {
+            port,
+            method: 'POST',
+            path: '/v1/filter?purpose=planning-research',
+            headers: { ...auth, 'content-type': 'text/plain' }
+          },
+          res => {
+            res.pause() // the reader stops reading
+            setTimeout(() => {
+              const stalledAt = written
+              res.on('data', (c: Buffer) => {
+                responseBytes += c.length
+              })
+              res.on('end', () => resolve({ written, stalledAt }))
+              res.resume()
+            }, 1500)
+          }
+        )
         req.on('error', reject)
         const chunk = line.repeat(1000)
         const pump = (): void => {
           while (written < totalLines) {
             written += 1000
-            if (!req.write(chunk)) { req.once('drain', pump); return }
+            if (!req.write(chunk)) {
+              req.once('drain', pump)
+              return
+            }
           }
           req.end()
         }
@@ -181,10 +266,21 @@ describe('POST /v1/filter', () => {
     it('a client that disconnects mid-stream stops the work; the audit event records the stream as incomplete', async () => {
       let auditId = ''
       await new Promise<void>(resolve => {
-        const req = httpRequest({ port, method: 'POST', path: '/v1/filter?purpose=planning-research', headers: { ...auth, 'content-type': 'text/plain' } }, res => {
-          auditId = String(res.headers['x-audit-id'])
-          res.once('data', () => { req.destroy(); resolve() })
-        })
+        const req = httpRequest(
+          {
+            port,
+            method: 'POST',
+            path: '/v1/filter?purpose=planning-research',
+            headers: { ...auth, 'content-type': 'text/plain' }
+          },
+          res => {
+            auditId = String(res.headers['x-audit-id'])
+            res.once('data', () => {
+              req.destroy()
+              resolve()
+            })
+          }
+        )
         req.on('error', () => {})
         req.write(cohort.join('\n') + '\n')
         // never ended: the client goes away while still uploading
@@ -197,7 +293,10 @@ describe('POST /v1/filter', () => {
         if (event !== undefined) break
         await new Promise(resolve => setTimeout(resolve, 50))
       }
-      expect(event).toMatchObject({ outcome: 'incomplete', details: expect.objectContaining({ complete: false, sha256: null }) })
+      expect(event).toMatchObject({
+        outcome: 'incomplete',
+        details: expect.objectContaining({ complete: false, sha256: null })
+      })
     })
   })
 })

@@ -7,40 +7,83 @@ import { buildTestApp, clientWithToken, nhsNumbers, type TestApp } from '../../h
 describe('POST /v1/preferences/import', () => {
   let t: TestApp
   let auth: { authorization: string }
-  const importBody = async (body: string, who = auth, type = 'application/x-ndjson'): Promise<{ status: number, json: Record<string, unknown> }> => {
-    const res = await t.app.inject({ method: 'POST', url: '/v1/preferences/import', headers: { ...who, 'content-type': type }, payload: body })
+  const importBody = async (
+    body: string,
+    who = auth,
+    type = 'application/x-ndjson'
+  ): Promise<{ status: number; json: Record<string, unknown> }> => {
+    const res = await t.app.inject({
+      method: 'POST',
+      url: '/v1/preferences/import',
+      headers: { ...who, 'content-type': type },
+      payload: body
+    })
     return { status: res.statusCode, json: res.json() }
   }
   const decide = async (nhsNumber: string, purpose: string, pointOfCare?: unknown): Promise<Record<string, unknown>> =>
-    (await t.app.inject({ method: 'POST', url: '/v1/decisions', headers: auth, payload: { nhsNumber, purpose, ...(pointOfCare !== undefined ? { pointOfCare } : {}) } })).json()
+    (
+      await t.app.inject({
+        method: 'POST',
+        url: '/v1/decisions',
+        headers: auth,
+        payload: { nhsNumber, purpose, ...(pointOfCare !== undefined ? { pointOfCare } : {}) }
+      })
+    ).json()
 
   beforeAll(async () => {
     t = await buildTestApp()
     auth = (await clientWithToken(t.app)).auth
   })
-  afterAll(async () => { await t.close() })
+  afterAll(async () => {
+    await t.close()
+  })
 
   it('maps every GP Read code of SPEC §2 to its purpose and decision, used by decisions as soon as the import answers', async () => {
     const patients = nhsNumbers(Object.keys(GP_CODES).length, 3)
-    const lines = Object.keys(GP_CODES).map((code, i) => JSON.stringify({ externalId: `gp-${code}`, nhsNumber: patients[i], code, effectiveFrom: '2020-01-01' }))
+    const lines = Object.keys(GP_CODES).map((code, i) =>
+      JSON.stringify({ externalId: `gp-${code}`, nhsNumber: patients[i], code, effectiveFrom: '2020-01-01' })
+    )
     const res = await importBody(lines.join('\n') + '\n')
     expect(res.json).toMatchObject({ imported: lines.length, skipped: 0, rejected: [] })
     for (const [i, code] of Object.keys(GP_CODES).entries()) {
-      const history = (await t.app.inject({ method: 'GET', url: `/v1/patients/${patients[i]}/preferences`, headers: auth })).json()
-      expect(history.current).toEqual([expect.objectContaining({ purpose: GP_CODES[code].purpose, decision: GP_CODES[code].decision, effectiveFrom: '2020-01-01T00:00:00.000Z' })])
+      const history = (
+        await t.app.inject({ method: 'GET', url: `/v1/patients/${patients[i]}/preferences`, headers: auth })
+      ).json()
+      expect(history.current).toEqual([
+        expect.objectContaining({
+          purpose: GP_CODES[code].purpose,
+          decision: GP_CODES[code].decision,
+          effectiveFrom: '2020-01-01T00:00:00.000Z'
+        })
+      ])
     }
     const index = Object.keys(GP_CODES).indexOf('9Nu4')
-    expect(await decide(patients[index], 'gp-data-secondary-use')).toMatchObject({ decision: 'deny', basis: 'patient-preference' })
+    expect(await decide(patients[index], 'gp-data-secondary-use')).toMatchObject({
+      decision: 'deny',
+      basis: 'patient-preference'
+    })
     const scrDissent = Object.keys(GP_CODES).indexOf('9Ndo')
-    expect(await decide(patients[scrDissent], 'summary-care-record', { permissionToView: 'granted' })).toMatchObject({ decision: 'deny', basis: 'patient-preference' })
+    expect(await decide(patients[scrDissent], 'summary-care-record', { permissionToView: 'granted' })).toMatchObject({
+      decision: 'deny',
+      basis: 'patient-preference'
+    })
   })
 
   it('is idempotent by externalId: a re-run skips what was loaded and loads only what is new', async () => {
     const [a, b, c] = nhsNumbers(3, 4)
-    const first = [{ externalId: 'run-1', nhsNumber: a, purpose: 'planning-research', decision: 'deny' }, { externalId: 'run-2', nhsNumber: b, purpose: 'planning-research', decision: 'deny' }]
-    expect((await importBody(first.map(l => JSON.stringify(l)).join('\n'))).json).toMatchObject({ imported: 2, skipped: 0 })
+    const first = [
+      { externalId: 'run-1', nhsNumber: a, purpose: 'planning-research', decision: 'deny' },
+      { externalId: 'run-2', nhsNumber: b, purpose: 'planning-research', decision: 'deny' }
+    ]
+    expect((await importBody(first.map(l => JSON.stringify(l)).join('\n'))).json).toMatchObject({
+      imported: 2,
+      skipped: 0
+    })
     const again = [...first, { externalId: 'run-3', nhsNumber: c, purpose: 'planning-research', decision: 'deny' }]
-    expect((await importBody(again.map(l => JSON.stringify(l)).join('\n'))).json).toMatchObject({ imported: 1, skipped: 2 })
+    expect((await importBody(again.map(l => JSON.stringify(l)).join('\n'))).json).toMatchObject({
+      imported: 1,
+      skipped: 2
+    })
     const history = (await t.app.inject({ method: 'GET', url: `/v1/patients/${a}/preferences`, headers: auth })).json()
     expect(history.history).toHaveLength(1)
     expect(history.history[0]).toMatchObject({ externalId: 'run-1', source: 'import' })
@@ -56,17 +99,30 @@ describe('POST /v1/preferences/import', () => {
       '',
       JSON.stringify({ externalId: 'bad-purpose', nhsNumber: good1, purpose: 'no-such-purpose', decision: 'deny' }),
       JSON.stringify({ nhsNumber: good1, code: '9Nu0' }),
-      JSON.stringify({ externalId: 'both', nhsNumber: good1, code: '9Nu0', purpose: 'planning-research', decision: 'deny' }),
+      JSON.stringify({
+        externalId: 'both',
+        nhsNumber: good1,
+        code: '9Nu0',
+        purpose: 'planning-research',
+        decision: 'deny'
+      }),
       JSON.stringify({ externalId: 'bad-date', nhsNumber: good1, code: '9Nu0', effectiveFrom: 'yesterday' }),
       JSON.stringify({ externalId: 'bad-source', nhsNumber: good1, code: '9Nu0', source: 'fax' }),
       JSON.stringify({ externalId: 'extra', nhsNumber: good1, code: '9Nu0', colour: 'blue' }),
-      JSON.stringify({ externalId: 'ok-2', nhsNumber: good2, purpose: 'planning-research', decision: 'deny', source: 'paper-form', recordedBy: { odsCode: 'B82005', proxyRole: 'parent' } })
+      JSON.stringify({
+        externalId: 'ok-2',
+        nhsNumber: good2,
+        purpose: 'planning-research',
+        decision: 'deny',
+        source: 'paper-form',
+        recordedBy: { odsCode: 'B82005', proxyRole: 'parent' }
+      })
     ]
     const res = await importBody(lines.join('\r\n'))
     expect(res.status).toBe(200)
     expect(res.json.imported).toBe(2)
     expect(res.json.rejectedCount).toBe(9)
-    const rejected = res.json.rejected as Array<{ line: number, error: string }>
+    const rejected = res.json.rejected as Array<{ line: number; error: string }>
     expect(rejected.map(r => r.line)).toEqual([2, 3, 4, 6, 7, 8, 9, 10, 11])
     expect(rejected[0].error).toMatch(/not valid JSON/)
     expect(rejected[1].error).toMatch(/check digit/)
@@ -83,14 +139,17 @@ describe('POST /v1/preferences/import', () => {
   it('records one audit event with the counts', async () => {
     const [p] = nhsNumbers(1, 6)
     const res = await importBody(JSON.stringify({ externalId: 'audit-1', nhsNumber: p, code: '9Nu4' }) + '\nbroken\n')
-    const events = (await t.app.inject({ method: 'GET', url: '/v1/audit?type=import', headers: auth })).json().items as Array<{ id: string, details: Record<string, unknown> }>
+    const events = (await t.app.inject({ method: 'GET', url: '/v1/audit?type=import', headers: auth })).json()
+      .items as Array<{ id: string; details: Record<string, unknown> }>
     const event = events.find(e => e.id === res.json.auditId)
     expect(event?.details).toMatchObject({ imported: 1, skipped: 0, rejected: 1, lines: 2 })
   })
 
   it('loads thousands of lines in batches', async () => {
     const patients = nhsNumbers(12_000, 7)
-    const body = patients.map((n, i) => JSON.stringify({ externalId: `bulk-${i}`, nhsNumber: n, code: i % 2 === 0 ? '9Nu4' : '9Nu0' })).join('\n')
+    const body = patients
+      .map((n, i) => JSON.stringify({ externalId: `bulk-${i}`, nhsNumber: n, code: i % 2 === 0 ? '9Nu4' : '9Nu0' }))
+      .join('\n')
     const res = await importBody(body)
     expect(res.json).toMatchObject({ imported: 12_000, skipped: 0, rejectedCount: 0 })
     expect(await decide(patients[11_998], 'planning-research')).toMatchObject({ decision: 'deny' })

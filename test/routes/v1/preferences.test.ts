@@ -14,7 +14,12 @@ let next = 0
 const patient = (): string => numbers[next++]
 
 async function post (nhsNumber: string, body: unknown, auth: Auth = main.auth): Promise<LightMyRequestResponse> {
-  return await t.app.inject({ method: 'POST', url: `/v1/patients/${nhsNumber}/preferences`, headers: auth, payload: body as Json })
+  return await t.app.inject({
+    method: 'POST',
+    url: `/v1/patients/${nhsNumber}/preferences`,
+    headers: auth,
+    payload: body as Json
+  })
 }
 
 async function recorded (nhsNumber: string, body: Json): Promise<Json> {
@@ -29,12 +34,27 @@ async function read (nhsNumber: string, auth: Auth = main.auth): Promise<Json> {
   return res.json()
 }
 
-async function voidRecord (nhsNumber: string, id: string, body: unknown, auth: Auth = main.auth): Promise<LightMyRequestResponse> {
-  return await t.app.inject({ method: 'POST', url: `/v1/patients/${nhsNumber}/preferences/${id}/entered-in-error`, headers: auth, payload: body as Json })
+async function voidRecord (
+  nhsNumber: string,
+  id: string,
+  body: unknown,
+  auth: Auth = main.auth
+): Promise<LightMyRequestResponse> {
+  return await t.app.inject({
+    method: 'POST',
+    url: `/v1/patients/${nhsNumber}/preferences/${id}/entered-in-error`,
+    headers: auth,
+    payload: body as Json
+  })
 }
 
 async function decision (nhsNumber: string, purpose: string): Promise<Json> {
-  const res = await t.app.inject({ method: 'POST', url: '/v1/decisions', headers: main.auth, payload: { nhsNumber, purpose } })
+  const res = await t.app.inject({
+    method: 'POST',
+    url: '/v1/decisions',
+    headers: main.auth,
+    payload: { nhsNumber, purpose }
+  })
   expect(res.statusCode, res.body).toBe(200)
   return res.json()
 }
@@ -43,7 +63,12 @@ function expectProblem (res: LightMyRequestResponse, status: number): Json {
   expect(res.statusCode, res.body).toBe(status)
   expect(res.headers['content-type']).toMatch(/^application\/problem\+json/)
   const body = res.json()
-  expect(body).toMatchObject({ title: expect.any(String), status, detail: expect.any(String), requestId: expect.any(String) })
+  expect(body).toMatchObject({
+    title: expect.any(String),
+    status,
+    detail: expect.any(String),
+    requestId: expect.any(String)
+  })
   return body
 }
 
@@ -52,14 +77,22 @@ beforeAll(async () => {
   main = await clientWithToken(t.app, { odsCode: 'B82005' })
 })
 
-afterAll(async () => { await t.close() })
+afterAll(async () => {
+  await t.close()
+})
 
 describe('POST /v1/patients/{nhs}/preferences', () => {
   it('records a choice: 201 with the SPEC §3 shape and a Location', async () => {
     const nhs = patient()
     const spaced = `${nhs.slice(0, 3)} ${nhs.slice(3, 6)} ${nhs.slice(6)}`
     const before = Date.now()
-    const res = await post(encodeURIComponent(spaced), { purpose: 'planning-research', decision: 'deny', effectiveFrom: '2026-01-20T00:00:00Z', source: 'paper-form', note: 'Form signed at reception' })
+    const res = await post(encodeURIComponent(spaced), {
+      purpose: 'planning-research',
+      decision: 'deny',
+      effectiveFrom: '2026-01-20T00:00:00Z',
+      source: 'paper-form',
+      note: 'Form signed at reception'
+    })
     expect(res.statusCode, res.body).toBe(201)
     const p = res.json()
     expect(p).toMatchObject({
@@ -88,7 +121,7 @@ describe('POST /v1/patients/{nhs}/preferences', () => {
   it('rejects invalid input with a 400 problem+json naming the field', async () => {
     const nhs = patient()
     const good = { purpose: 'planning-research', decision: 'deny', source: 'gp-practice' }
-    const cases: Array<{ body: Json, path: string }> = [
+    const cases: Array<{ body: Json; path: string }> = [
       { body: { ...good, decision: 'maybe' }, path: '/decision' },
       { body: { ...good, source: 'carrier-pigeon' }, path: '/source' },
       { body: { ...good, purpose: 'no-such-purpose' }, path: '/purpose' },
@@ -100,7 +133,10 @@ describe('POST /v1/patients/{nhs}/preferences', () => {
     ]
     for (const c of cases) {
       const body = expectProblem(await post(nhs, c.body), 400)
-      expect(body.errors.map((e: Json) => e.path), JSON.stringify(body)).toContain(c.path)
+      expect(
+        body.errors.map((e: Json) => e.path),
+        JSON.stringify(body)
+      ).toContain(c.path)
     }
     for (const bad of ['9434765918', '12345', 'abcdefghij']) {
       const body = expectProblem(await post(bad, good), 400)
@@ -113,12 +149,19 @@ describe('POST /v1/patients/{nhs}/preferences', () => {
 
   it('a purpose the client is not registered for is a 403', async () => {
     const planned = await clientWithToken(t.app, { purposes: ['planned-care'] })
-    expectProblem(await post(patient(), { purpose: 'planning-research', decision: 'deny', source: 'gp-practice' }, planned.auth), 403)
+    expectProblem(
+      await post(patient(), { purpose: 'planning-research', decision: 'deny', source: 'gp-practice' }, planned.auth),
+      403
+    )
   })
 
   it('stores a proxy choice with recordedBy.proxyRole', async () => {
     const nhs = patient()
-    const p = await recorded(nhs, { purpose: 'planning-research', decision: 'deny', recordedBy: { proxyRole: 'parent', name: 'Mother', odsCode: 'Y12345' } })
+    const p = await recorded(nhs, {
+      purpose: 'planning-research',
+      decision: 'deny',
+      recordedBy: { proxyRole: 'parent', name: 'Mother', odsCode: 'Y12345' }
+    })
     expect(p.recordedBy).toEqual({ proxyRole: 'parent', name: 'Mother', odsCode: 'Y12345', clientId: main.id })
     const row = (await read(nhs)).history[0]
     expect(row.recordedBy).toEqual({ proxyRole: 'parent', name: 'Mother', odsCode: 'Y12345', clientId: main.id })
@@ -143,13 +186,22 @@ describe('GET /v1/patients/{nhs}/preferences', () => {
     const b = await recorded(nhs, { purpose: 'summary-care-record', decision: 'deny' })
     const res = await read(`${nhs.slice(0, 3)}-${nhs.slice(3, 6)}-${nhs.slice(6)}`)
     expect(res.nhsNumber).toBe(nhs)
-    expect(res.current).toEqual(expect.arrayContaining([
-      { purpose: 'planning-research', decision: 'deny', effectiveFrom: a.effectiveFrom, preferenceId: a.id },
-      { purpose: 'summary-care-record', decision: 'deny', effectiveFrom: b.effectiveFrom, preferenceId: b.id }
-    ]))
+    expect(res.current).toEqual(
+      expect.arrayContaining([
+        { purpose: 'planning-research', decision: 'deny', effectiveFrom: a.effectiveFrom, preferenceId: a.id },
+        { purpose: 'summary-care-record', decision: 'deny', effectiveFrom: b.effectiveFrom, preferenceId: b.id }
+      ])
+    )
     expect(res.current).toHaveLength(2)
     expect(res.history.map((h: Json) => h.id)).toEqual([b.id, a.id])
-    expect(res.history[0]).toMatchObject({ id: b.id, nhsNumber: nhs, purpose: 'summary-care-record', decision: 'deny', source: 'gp-practice', status: 'active' })
+    expect(res.history[0]).toMatchObject({
+      id: b.id,
+      nhsNumber: nhs,
+      purpose: 'summary-care-record',
+      decision: 'deny',
+      source: 'gp-practice',
+      status: 'active'
+    })
   })
 
   it('a patient with no choices has empty current and history', async () => {
@@ -159,22 +211,42 @@ describe('GET /v1/patients/{nhs}/preferences', () => {
 
   it('a change of mind is a new record that supersedes the old one; both stay in history', async () => {
     const nhs = patient()
-    const optOut = await recorded(nhs, { purpose: 'planning-research', decision: 'deny', effectiveFrom: new Date(Date.now() - 60_000).toISOString() })
+    const optOut = await recorded(nhs, {
+      purpose: 'planning-research',
+      decision: 'deny',
+      effectiveFrom: new Date(Date.now() - 60_000).toISOString()
+    })
     const optIn = await recorded(nhs, { purpose: 'planning-research', decision: 'permit' })
     const res = await read(nhs)
-    expect(res.current).toEqual([{ purpose: 'planning-research', decision: 'permit', effectiveFrom: optIn.effectiveFrom, preferenceId: optIn.id }])
-    expect(res.history.map((h: Json) => [h.id, h.decision, h.status])).toEqual([[optIn.id, 'permit', 'active'], [optOut.id, 'deny', 'active']])
+    expect(res.current).toEqual([
+      { purpose: 'planning-research', decision: 'permit', effectiveFrom: optIn.effectiveFrom, preferenceId: optIn.id }
+    ])
+    expect(res.history.map((h: Json) => [h.id, h.decision, h.status])).toEqual([
+      [optIn.id, 'permit', 'active'],
+      [optOut.id, 'deny', 'active']
+    ])
     expect(await decision(nhs, 'planning-research')).toMatchObject({ decision: 'permit', basis: 'patient-preference' })
   })
 
   it('a back-dated choice is current from its effectiveFrom; a future-dated one is in history but not current', async () => {
     const nhs = patient()
-    const back = await recorded(nhs, { purpose: 'planning-research', decision: 'deny', effectiveFrom: '2024-03-01T09:30:00.000Z' })
+    const back = await recorded(nhs, {
+      purpose: 'planning-research',
+      decision: 'deny',
+      effectiveFrom: '2024-03-01T09:30:00.000Z'
+    })
     expect(back.effectiveFrom).toBe('2024-03-01T09:30:00.000Z')
     const future = new Date(Date.now() + 7 * 86_400_000).toISOString()
     const later = await recorded(nhs, { purpose: 'planning-research', decision: 'permit', effectiveFrom: future })
     const res = await read(nhs)
-    expect(res.current).toEqual([{ purpose: 'planning-research', decision: 'deny', effectiveFrom: '2024-03-01T09:30:00.000Z', preferenceId: back.id }])
+    expect(res.current).toEqual([
+      {
+        purpose: 'planning-research',
+        decision: 'deny',
+        effectiveFrom: '2024-03-01T09:30:00.000Z',
+        preferenceId: back.id
+      }
+    ])
     expect(res.history.map((h: Json) => h.id)).toEqual([later.id, back.id])
     const d = await decision(nhs, 'planning-research')
     expect(d).toMatchObject({ decision: 'deny', basis: 'patient-preference' })
@@ -202,7 +274,7 @@ describe('POST /v1/patients/{nhs}/preferences/{id}/entered-in-error', () => {
     expect((await read(nhs)).history[0].status).toBe('active')
   })
 
-  it('a client not registered for the record\'s purpose cannot void it (403), and the choice stays in force', async () => {
+  it("a client not registered for the record's purpose cannot void it (403), and the choice stays in force", async () => {
     const nhs = patient()
     const p = await recorded(nhs, { purpose: 'planning-research', decision: 'deny' })
     const scrOnly = await clientWithToken(t.app, { purposes: ['unplanned-care'], scopes: ['consent:write'] })
@@ -212,7 +284,7 @@ describe('POST /v1/patients/{nhs}/preferences/{id}/entered-in-error', () => {
     expect(await decision(nhs, 'planning-research')).toMatchObject({ decision: 'deny' })
   })
 
-  it('an unknown id, or another patient\'s record, is a 404', async () => {
+  it("an unknown id, or another patient's record, is a 404", async () => {
     const nhs = patient()
     const other = patient()
     const p = await recorded(other, { purpose: 'planning-research', decision: 'deny' })
@@ -227,9 +299,18 @@ describe('POST /v1/patients/{nhs}/preferences/{id}/entered-in-error', () => {
     expect((await decision(nhs, 'gp-data-secondary-use')).decision).toBe('deny')
     const res = await voidRecord(nhs, p.id, { reason: 'Recorded against the wrong patient' })
     expect(res.statusCode, res.body).toBe(200)
-    expect(res.json()).toMatchObject({ id: p.id, status: 'entered-in-error', decision: 'deny', enteredInError: { reason: 'Recorded against the wrong patient', by: main.id } })
+    expect(res.json()).toMatchObject({
+      id: p.id,
+      status: 'entered-in-error',
+      decision: 'deny',
+      enteredInError: { reason: 'Recorded against the wrong patient', by: main.id }
+    })
     // The very next decision no longer uses it.
-    expect(await decision(nhs, 'gp-data-secondary-use')).toMatchObject({ decision: 'permit', basis: 'default', preference: null })
+    expect(await decision(nhs, 'gp-data-secondary-use')).toMatchObject({
+      decision: 'permit',
+      basis: 'default',
+      preference: null
+    })
     expect(await decision(nhs, 'planning-research')).toMatchObject({ decision: 'permit', basis: 'default' })
     const after = await read(nhs)
     expect(after.current).toEqual([])
@@ -240,14 +321,24 @@ describe('POST /v1/patients/{nhs}/preferences/{id}/entered-in-error', () => {
 
   it('voiding the newer record brings the older one back into force', async () => {
     const nhs = patient()
-    const older = await recorded(nhs, { purpose: 'planning-research', decision: 'deny', effectiveFrom: '2024-01-01T00:00:00.000Z' })
-    const newer = await recorded(nhs, { purpose: 'planning-research', decision: 'permit', effectiveFrom: '2024-06-01T00:00:00.000Z' })
+    const older = await recorded(nhs, {
+      purpose: 'planning-research',
+      decision: 'deny',
+      effectiveFrom: '2024-01-01T00:00:00.000Z'
+    })
+    const newer = await recorded(nhs, {
+      purpose: 'planning-research',
+      decision: 'permit',
+      effectiveFrom: '2024-06-01T00:00:00.000Z'
+    })
     expect((await decision(nhs, 'planning-research')).decision).toBe('permit')
     expect((await voidRecord(nhs, newer.id, { reason: 'Wrong form' })).statusCode).toBe(200)
     const d = await decision(nhs, 'planning-research')
     expect(d).toMatchObject({ decision: 'deny', basis: 'patient-preference' })
     expect(d.preference.id).toBe(older.id)
-    expect((await read(nhs)).current).toEqual([{ purpose: 'planning-research', decision: 'deny', effectiveFrom: older.effectiveFrom, preferenceId: older.id }])
+    expect((await read(nhs)).current).toEqual([
+      { purpose: 'planning-research', decision: 'deny', effectiveFrom: older.effectiveFrom, preferenceId: older.id }
+    ])
   })
 })
 
@@ -257,13 +348,29 @@ describe('scopes', () => {
     const p = await recorded(nhs, { purpose: 'planning-research', decision: 'deny' })
     const readOnly = { authorization: `Bearer ${await tokenFor(t.app, main, 'consent:read')}` }
     const writeOnly = { authorization: `Bearer ${await tokenFor(t.app, main, 'consent:write')}` }
-    expectProblem(await t.app.inject({ method: 'GET', url: `/v1/patients/${nhs}/preferences`, headers: writeOnly }), 403)
+    expectProblem(
+      await t.app.inject({ method: 'GET', url: `/v1/patients/${nhs}/preferences`, headers: writeOnly }),
+      403
+    )
     expect((await read(nhs, readOnly)).history).toHaveLength(1)
-    expectProblem(await post(nhs, { purpose: 'planning-research', decision: 'permit', source: 'gp-practice' }, readOnly), 403)
+    expectProblem(
+      await post(nhs, { purpose: 'planning-research', decision: 'permit', source: 'gp-practice' }, readOnly),
+      403
+    )
     expectProblem(await voidRecord(nhs, p.id, { reason: 'Mistake' }, readOnly), 403)
-    expect((await post(nhs, { purpose: 'planning-research', decision: 'permit', source: 'gp-practice' }, writeOnly)).statusCode).toBe(201)
+    expect(
+      (await post(nhs, { purpose: 'planning-research', decision: 'permit', source: 'gp-practice' }, writeOnly))
+        .statusCode
+    ).toBe(201)
     expectProblem(await t.app.inject({ method: 'GET', url: `/v1/patients/${nhs}/preferences` }), 401)
-    expectProblem(await t.app.inject({ method: 'POST', url: `/v1/patients/${nhs}/preferences`, payload: { purpose: 'planning-research', decision: 'permit', source: 'gp-practice' } }), 401)
+    expectProblem(
+      await t.app.inject({
+        method: 'POST',
+        url: `/v1/patients/${nhs}/preferences`,
+        payload: { purpose: 'planning-research', decision: 'permit', source: 'gp-practice' }
+      }),
+      401
+    )
     expect((await read(nhs)).history).toHaveLength(2)
   })
 })
@@ -279,13 +386,26 @@ describe('audit of writes', () => {
     expect(res.statusCode, res.body).toBe(200)
     const events = res.json().items as Json[]
     const recordedEvent = events.find(e => e.type === 'preference.recorded')
-    expect(recordedEvent).toMatchObject({ clientId: main.id, requestId: rec.headers['x-request-id'], nhsNumber: nhs, purpose: 'planning-research', outcome: 'deny' })
+    expect(recordedEvent).toMatchObject({
+      clientId: main.id,
+      requestId: rec.headers['x-request-id'],
+      nhsNumber: nhs,
+      purpose: 'planning-research',
+      outcome: 'deny'
+    })
     expect(recordedEvent?.details).toMatchObject({ preferenceId: p.id, source: 'online' })
     const voidEvent = events.find(e => e.type === 'preference.entered-in-error')
-    expect(voidEvent).toMatchObject({ clientId: main.id, requestId: voided.headers['x-request-id'], nhsNumber: nhs, purpose: 'planning-research' })
+    expect(voidEvent).toMatchObject({
+      clientId: main.id,
+      requestId: voided.headers['x-request-id'],
+      nhsNumber: nhs,
+      purpose: 'planning-research'
+    })
     expect(voidEvent?.details).toMatchObject({ preferenceId: p.id, reason: 'Duplicate entry' })
     // Newest first: the void after the recording.
-    expect(events.findIndex(e => e.type === 'preference.entered-in-error')).toBeLessThan(events.findIndex(e => e.type === 'preference.recorded'))
+    expect(events.findIndex(e => e.type === 'preference.entered-in-error')).toBeLessThan(
+      events.findIndex(e => e.type === 'preference.recorded')
+    )
   })
 })
 
@@ -294,8 +414,24 @@ describe('dates as a paper form gives them', () => {
     const nhs = patient()
     const p = await recorded(nhs, { purpose: 'planning-research', decision: 'deny', effectiveFrom: '2025-03-14' })
     expect(p.effectiveFrom).toBe('2025-03-14T00:00:00.000Z')
-    expectProblem(await post(nhs, { purpose: 'planning-research', decision: 'deny', source: 'paper-form', effectiveFrom: '2025-13-40' }), 400)
-    const problem = expectProblem(await post(nhs, { purpose: 'planning-research', decision: 'deny', source: 'paper-form', effectiveFrom: '14/03/2025' }), 400)
+    expectProblem(
+      await post(nhs, {
+        purpose: 'planning-research',
+        decision: 'deny',
+        source: 'paper-form',
+        effectiveFrom: '2025-13-40'
+      }),
+      400
+    )
+    const problem = expectProblem(
+      await post(nhs, {
+        purpose: 'planning-research',
+        decision: 'deny',
+        source: 'paper-form',
+        effectiveFrom: '14/03/2025'
+      }),
+      400
+    )
     expect(problem.errors[0]).toEqual({ path: '/effectiveFrom', message: expect.stringMatching(/ISO 8601 date/) })
   })
 })

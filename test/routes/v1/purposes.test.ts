@@ -10,22 +10,42 @@ let gp: Awaited<ReturnType<typeof clientWithToken>>
 let reader: Awaited<ReturnType<typeof clientWithToken>>
 const patients = nhsNumbers(10, 42)
 
-interface PurposeJson { code: string, name: string, description: string, category: string, parent: string | null, defaultDecision: string, requiresPermissionToView: boolean, emergencyAccess: string, active: boolean }
+interface PurposeJson {
+  code: string
+  name: string
+  description: string
+  category: string
+  parent: string | null
+  defaultDecision: string
+  requiresPermissionToView: boolean
+  emergencyAccess: string
+  active: boolean
+}
 
 beforeAll(async () => {
   t = await buildTestApp()
   admin = await clientWithToken(t.app, { name: 'Admin', scopes: ['admin'] })
   // A research data service: checks and records choices for planning and research (and all below it).
-  gp = await clientWithToken(t.app, { name: 'Research hub', scopes: ['consent:check', 'consent:write', 'consent:read'], purposes: ['planning-research'] })
+  gp = await clientWithToken(t.app, {
+    name: 'Research hub',
+    scopes: ['consent:check', 'consent:write', 'consent:read'],
+    purposes: ['planning-research']
+  })
   reader = await clientWithToken(t.app, { name: 'Reader', scopes: ['consent:read'], purposes: ['planned-care'] })
 })
-afterAll(async () => { await t?.close() })
+afterAll(async () => {
+  await t?.close()
+})
 
 async function createPurpose (body: Record<string, unknown>, auth = admin.auth): Promise<LightMyRequestResponse> {
   return await t.app.inject({ method: 'POST', url: '/v1/purposes', headers: auth, payload: body })
 }
 
-async function patchPurpose (code: string, body: Record<string, unknown>, auth = admin.auth): Promise<LightMyRequestResponse> {
+async function patchPurpose (
+  code: string,
+  body: Record<string, unknown>,
+  auth = admin.auth
+): Promise<LightMyRequestResponse> {
   return await t.app.inject({ method: 'PATCH', url: `/v1/purposes/${code}`, headers: auth, payload: body })
 }
 
@@ -34,14 +54,27 @@ async function decide (nhsNumber: string, purpose: string): Promise<LightMyReque
 }
 
 async function record (nhsNumber: string, purpose: string, decision: 'permit' | 'deny'): Promise<void> {
-  const res = await t.app.inject({ method: 'POST', url: `/v1/patients/${nhsNumber}/preferences`, headers: gp.auth, payload: { purpose, decision, source: 'paper-form' } })
+  const res = await t.app.inject({
+    method: 'POST',
+    url: `/v1/patients/${nhsNumber}/preferences`,
+    headers: gp.auth,
+    payload: { purpose, decision, source: 'paper-form' }
+  })
   expect(res.statusCode, res.body).toBe(201)
 }
 
-function expectProblem (res: LightMyRequestResponse, status: number): { detail: string, errors?: Array<{ path: string, message: string }> } {
+function expectProblem (
+  res: LightMyRequestResponse,
+  status: number
+): { detail: string; errors?: Array<{ path: string; message: string }> } {
   expect(res.statusCode, res.body).toBe(status)
   expect(res.headers['content-type']).toMatch(/^application\/problem\+json/)
-  const body = res.json() as { status: number, detail: string, requestId: string, errors?: Array<{ path: string, message: string }> }
+  const body = res.json() as {
+    status: number
+    detail: string
+    requestId: string
+    errors?: Array<{ path: string; message: string }>
+  }
   expect(body.status).toBe(status)
   expect(body.requestId).toBe(res.headers['x-request-id'])
   return body
@@ -51,10 +84,16 @@ describe('GET /v1/purposes', () => {
   it('lists the five seeded purposes as the SPEC §2 table says', async () => {
     const res = await t.app.inject({ method: 'GET', url: '/v1/purposes', headers: reader.auth })
     expect(res.statusCode, res.body).toBe(200)
-    const body = res.json() as { items: PurposeJson[], nextCursor: string | null }
+    const body = res.json() as { items: PurposeJson[]; nextCursor: string | null }
     expect(body.nextCursor).toBeNull()
     const byCode = new Map(body.items.map(p => [p.code, p]))
-    expect([...byCode.keys()].sort()).toEqual(['gp-data-secondary-use', 'planned-care', 'planning-research', 'summary-care-record', 'unplanned-care'])
+    expect([...byCode.keys()].sort()).toEqual([
+      'gp-data-secondary-use',
+      'planned-care',
+      'planning-research',
+      'summary-care-record',
+      'unplanned-care'
+    ])
     const expected: Array<[string, string | null, string, string]> = [
       ['planned-care', null, 'direct-care', 'permit'],
       ['unplanned-care', null, 'direct-care', 'permit'],
@@ -69,7 +108,10 @@ describe('GET /v1/purposes', () => {
       expect(p?.name).toEqual(expect.any(String))
       expect(p?.description).toEqual(expect.any(String))
     }
-    expect(byCode.get('summary-care-record')).toMatchObject({ requiresPermissionToView: true, emergencyAccess: 'when-unable-to-ask' })
+    expect(byCode.get('summary-care-record')).toMatchObject({
+      requiresPermissionToView: true,
+      emergencyAccess: 'when-unable-to-ask'
+    })
     for (const code of ['planned-care', 'unplanned-care', 'planning-research', 'gp-data-secondary-use']) {
       expect(byCode.get(code)).toMatchObject({ requiresPermissionToView: false, emergencyAccess: 'never' })
     }
@@ -92,32 +134,65 @@ describe('an opt-in research programme', () => {
   const code = 'diabetes-research-programme'
 
   it('is created under planning-research with defaultDecision deny: 201, audited', async () => {
-    const res = await createPurpose({ code, name: 'Diabetes research programme', description: 'Opt-in cohort study', category: 'secondary-use', parent: 'planning-research', defaultDecision: 'deny' })
+    const res = await createPurpose({
+      code,
+      name: 'Diabetes research programme',
+      description: 'Opt-in cohort study',
+      category: 'secondary-use',
+      parent: 'planning-research',
+      defaultDecision: 'deny'
+    })
     expect(res.statusCode, res.body).toBe(201)
     expect(res.headers.location).toBe(`/v1/purposes/${code}`)
-    expect(res.json()).toMatchObject({ code, name: 'Diabetes research programme', category: 'secondary-use', parent: 'planning-research', defaultDecision: 'deny', requiresPermissionToView: false, emergencyAccess: 'never', active: true })
+    expect(res.json()).toMatchObject({
+      code,
+      name: 'Diabetes research programme',
+      category: 'secondary-use',
+      parent: 'planning-research',
+      defaultDecision: 'deny',
+      requiresPermissionToView: false,
+      emergencyAccess: 'never',
+      active: true
+    })
     // Listed at once.
-    const list = (await t.app.inject({ method: 'GET', url: '/v1/purposes', headers: reader.auth })).json() as { items: PurposeJson[] }
+    const list = (await t.app.inject({ method: 'GET', url: '/v1/purposes', headers: reader.auth })).json() as {
+      items: PurposeJson[]
+    }
     expect(list.items.map(p => p.code)).toContain(code)
 
     const auditor = await clientWithToken(t.app, { scopes: ['audit:read'] })
-    const events = (await t.app.inject({ method: 'GET', url: '/v1/audit?type=purpose.created', headers: auditor.auth })).json() as { items: Array<{ purpose: string, clientId: string }> }
+    const events = (
+      await t.app.inject({ method: 'GET', url: '/v1/audit?type=purpose.created', headers: auditor.auth })
+    ).json() as { items: Array<{ purpose: string; clientId: string }> }
     expect(events.items.find(e => e.purpose === code)).toMatchObject({ clientId: admin.id })
   })
 
   it('denies a patient with no choice (basis default), whatever planning-research says', async () => {
     const res = await decide(patients[0], code)
     expect(res.statusCode, res.body).toBe(200)
-    expect(res.json()).toMatchObject({ nhsNumber: patients[0], purpose: code, decision: 'deny', basis: 'default', preference: null })
+    expect(res.json()).toMatchObject({
+      nhsNumber: patients[0],
+      purpose: code,
+      decision: 'deny',
+      basis: 'default',
+      preference: null
+    })
     // The parent alone still permits by default.
-    expect((await decide(patients[0], 'planning-research')).json()).toMatchObject({ decision: 'permit', basis: 'default' })
+    expect((await decide(patients[0], 'planning-research')).json()).toMatchObject({
+      decision: 'permit',
+      basis: 'default'
+    })
   })
 
   it('permits once the patient opts in to the programme', async () => {
     await record(patients[1], code, 'permit')
     const res = await decide(patients[1], code)
     expect(res.statusCode, res.body).toBe(200)
-    expect(res.json()).toMatchObject({ decision: 'permit', basis: 'patient-preference', preference: { purpose: code, decision: 'permit' } })
+    expect(res.json()).toMatchObject({
+      decision: 'permit',
+      basis: 'patient-preference',
+      preference: { purpose: code, decision: 'permit' }
+    })
   })
 
   it('a permit on planning-research does not opt the patient in to the programme', async () => {
@@ -130,18 +205,41 @@ describe('an opt-in research programme', () => {
     expect((await decide(patients[3], code)).json()).toMatchObject({ decision: 'permit' })
     await record(patients[3], 'planning-research', 'deny')
     const res = await decide(patients[3], code)
-    expect(res.json()).toMatchObject({ decision: 'deny', basis: 'patient-preference', preference: { purpose: 'planning-research', decision: 'deny' } })
+    expect(res.json()).toMatchObject({
+      decision: 'deny',
+      basis: 'patient-preference',
+      preference: { purpose: 'planning-research', decision: 'deny' }
+    })
   })
 
   it('refuses an existing code: 409', async () => {
-    const res = await createPurpose({ code, name: 'Again', category: 'secondary-use', parent: 'planning-research', defaultDecision: 'deny' })
+    const res = await createPurpose({
+      code,
+      name: 'Again',
+      category: 'secondary-use',
+      parent: 'planning-research',
+      defaultDecision: 'deny'
+    })
     expect(expectProblem(res, 409).detail).toMatch(/already exists/)
-    expectProblem(await createPurpose({ code: 'planned-care', name: 'Seeded', category: 'direct-care', defaultDecision: 'permit' }), 409)
+    expectProblem(
+      await createPurpose({ code: 'planned-care', name: 'Seeded', category: 'direct-care', defaultDecision: 'permit' }),
+      409
+    )
   })
 
   it('is deactivated with PATCH active:false; decisions then answer 400 saying it is not active', async () => {
     const other = 'asthma-research-programme'
-    expect((await createPurpose({ code: other, name: 'Asthma research', category: 'secondary-use', parent: 'planning-research', defaultDecision: 'deny' })).statusCode).toBe(201)
+    expect(
+      (
+        await createPurpose({
+          code: other,
+          name: 'Asthma research',
+          category: 'secondary-use',
+          parent: 'planning-research',
+          defaultDecision: 'deny'
+        })
+      ).statusCode
+    ).toBe(201)
     await record(patients[4], other, 'permit')
     expect((await decide(patients[4], other)).json()).toMatchObject({ decision: 'permit' })
 
@@ -153,21 +251,42 @@ describe('an opt-in research programme', () => {
     expect(after.detail).toMatch(/not active|no longer active/)
     expect(after.errors?.[0]).toMatchObject({ path: '/purpose' })
     // Recording a choice for it is refused too.
-    const rec = await t.app.inject({ method: 'POST', url: `/v1/patients/${patients[5]}/preferences`, headers: gp.auth, payload: { purpose: other, decision: 'permit', source: 'paper-form' } })
+    const rec = await t.app.inject({
+      method: 'POST',
+      url: `/v1/patients/${patients[5]}/preferences`,
+      headers: gp.auth,
+      payload: { purpose: other, decision: 'permit', source: 'paper-form' }
+    })
     expectProblem(rec, 400)
     // Still listed, as inactive.
-    const listed = ((await t.app.inject({ method: 'GET', url: '/v1/purposes', headers: reader.auth })).json() as { items: PurposeJson[] }).items.find(p => p.code === other)
+    const listed = (
+      (await t.app.inject({ method: 'GET', url: '/v1/purposes', headers: reader.auth })).json() as {
+        items: PurposeJson[]
+      }
+    ).items.find(p => p.code === other)
     expect(listed).toMatchObject({ active: false })
 
     // Its code is never reused.
-    const again = await createPurpose({ code: other, name: 'Asthma research 2', category: 'secondary-use', parent: 'planning-research', defaultDecision: 'deny' })
+    const again = await createPurpose({
+      code: other,
+      name: 'Asthma research 2',
+      category: 'secondary-use',
+      parent: 'planning-research',
+      defaultDecision: 'deny'
+    })
     expect(expectProblem(again, 409).detail).toMatch(/never reused/)
   })
 
   it('PATCH changes editable fields and audits purpose.updated; 404 for an unknown code', async () => {
     const res = await patchPurpose(code, { name: 'Diabetes research programme (2026)', description: 'Renamed' })
     expect(res.statusCode, res.body).toBe(200)
-    expect(res.json()).toMatchObject({ code, name: 'Diabetes research programme (2026)', description: 'Renamed', defaultDecision: 'deny', active: true })
+    expect(res.json()).toMatchObject({
+      code,
+      name: 'Diabetes research programme (2026)',
+      description: 'Renamed',
+      defaultDecision: 'deny',
+      active: true
+    })
     expectProblem(await patchPurpose('no-such-purpose', { name: 'x' }), 404)
     // code, category and parent cannot change.
     expectProblem(await patchPurpose(code, { parent: 'planned-care' }), 400)
@@ -177,43 +296,118 @@ describe('an opt-in research programme', () => {
 
 describe('POST /v1/purposes validation', () => {
   it('refuses a code that is not kebab-case', async () => {
-    for (const code of ['Diabetes-Research', 'diabetes_research', 'diabetes--research', '-diabetes', 'diabetes research']) {
-      const body = expectProblem(await createPurpose({ code, name: 'Bad code', category: 'secondary-use', parent: 'planning-research' }), 400)
-      expect(body.errors?.some(e => e.path === '/code'), `${code}: ${JSON.stringify(body)}`).toBe(true)
+    for (const code of [
+      'Diabetes-Research',
+      'diabetes_research',
+      'diabetes--research',
+      '-diabetes',
+      'diabetes research'
+    ]) {
+      const body = expectProblem(
+        await createPurpose({ code, name: 'Bad code', category: 'secondary-use', parent: 'planning-research' }),
+        400
+      )
+      expect(
+        body.errors?.some(e => e.path === '/code'),
+        `${code}: ${JSON.stringify(body)}`
+      ).toBe(true)
     }
   })
 
   it('refuses an unknown parent', async () => {
-    const body = expectProblem(await createPurpose({ code: 'orphan-programme', name: 'Orphan', category: 'secondary-use', parent: 'no-such-parent', defaultDecision: 'deny' }), 400)
-    expect(body.errors).toEqual(expect.arrayContaining([{ path: '/parent', message: expect.stringMatching(/does not exist/) }]))
+    const body = expectProblem(
+      await createPurpose({
+        code: 'orphan-programme',
+        name: 'Orphan',
+        category: 'secondary-use',
+        parent: 'no-such-parent',
+        defaultDecision: 'deny'
+      }),
+      400
+    )
+    expect(body.errors).toEqual(
+      expect.arrayContaining([{ path: '/parent', message: expect.stringMatching(/does not exist/) }])
+    )
   })
 
-  it('refuses a category different from the parent\'s', async () => {
-    const body = expectProblem(await createPurpose({ code: 'mixed-programme', name: 'Mixed', category: 'direct-care', parent: 'planning-research' }), 400)
+  it("refuses a category different from the parent's", async () => {
+    const body = expectProblem(
+      await createPurpose({
+        code: 'mixed-programme',
+        name: 'Mixed',
+        category: 'direct-care',
+        parent: 'planning-research'
+      }),
+      400
+    )
     expect(body.errors?.some(e => e.path === '/category')).toBe(true)
   })
 
   it('refuses a top-level purpose without defaultDecision, an unknown category and an unknown field', async () => {
-    expect(expectProblem(await createPurpose({ code: 'top-level-thing', name: 'Top', category: 'secondary-use' }), 400).errors?.some(e => e.path === '/defaultDecision')).toBe(true)
-    expect(expectProblem(await createPurpose({ code: 'weird-category', name: 'W', category: 'marketing', defaultDecision: 'deny' }), 400).errors?.some(e => e.path === '/category')).toBe(true)
-    expect(expectProblem(await createPurpose({ code: 'extra-field', name: 'E', category: 'secondary-use', parent: 'planning-research', colour: 'red' }), 400).errors?.some(e => e.path === '/colour')).toBe(true)
+    expect(
+      expectProblem(
+        await createPurpose({ code: 'top-level-thing', name: 'Top', category: 'secondary-use' }),
+        400
+      ).errors?.some(e => e.path === '/defaultDecision')
+    ).toBe(true)
+    expect(
+      expectProblem(
+        await createPurpose({ code: 'weird-category', name: 'W', category: 'marketing', defaultDecision: 'deny' }),
+        400
+      ).errors?.some(e => e.path === '/category')
+    ).toBe(true)
+    expect(
+      expectProblem(
+        await createPurpose({
+          code: 'extra-field',
+          name: 'E',
+          category: 'secondary-use',
+          parent: 'planning-research',
+          colour: 'red'
+        }),
+        400
+      ).errors?.some(e => e.path === '/colour')
+    ).toBe(true)
   })
 
-  it('a child inherits its parent\'s default when it sets none', async () => {
-    const res = await createPurpose({ code: 'service-evaluation', name: 'Service evaluation', category: 'secondary-use', parent: 'planning-research' })
+  it("a child inherits its parent's default when it sets none", async () => {
+    const res = await createPurpose({
+      code: 'service-evaluation',
+      name: 'Service evaluation',
+      category: 'secondary-use',
+      parent: 'planning-research'
+    })
     expect(res.statusCode, res.body).toBe(201)
     expect(res.json()).toMatchObject({ defaultDecision: 'permit', ownDefaultDecision: null })
-    expect((await decide(patients[6], 'service-evaluation')).json()).toMatchObject({ decision: 'permit', basis: 'default' })
+    expect((await decide(patients[6], 'service-evaluation')).json()).toMatchObject({
+      decision: 'permit',
+      basis: 'default'
+    })
   })
 })
 
 describe('authorisation', () => {
   it('POST and PATCH need the admin scope: 403 for others, 401 without a token', async () => {
-    expectProblem(await createPurpose({ code: 'not-allowed', name: 'No', category: 'secondary-use', parent: 'planning-research' }, gp.auth), 403)
+    expectProblem(
+      await createPurpose(
+        { code: 'not-allowed', name: 'No', category: 'secondary-use', parent: 'planning-research' },
+        gp.auth
+      ),
+      403
+    )
     expectProblem(await patchPurpose('planned-care', { active: false }, gp.auth), 403)
-    expectProblem(await t.app.inject({ method: 'POST', url: '/v1/purposes', payload: { code: 'anon', name: 'A', category: 'secondary-use', parent: 'planning-research' } }), 401)
+    expectProblem(
+      await t.app.inject({
+        method: 'POST',
+        url: '/v1/purposes',
+        payload: { code: 'anon', name: 'A', category: 'secondary-use', parent: 'planning-research' }
+      }),
+      401
+    )
     // Nothing changed.
-    const p = (await t.app.inject({ method: 'GET', url: '/v1/purposes/planned-care', headers: reader.auth })).json() as PurposeJson
+    const p = (
+      await t.app.inject({ method: 'GET', url: '/v1/purposes/planned-care', headers: reader.auth })
+    ).json() as PurposeJson
     expect(p.active).toBe(true)
     expectProblem(await t.app.inject({ method: 'GET', url: '/v1/purposes/not-allowed', headers: reader.auth }), 404)
   })

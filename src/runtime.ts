@@ -1,4 +1,5 @@
-// Everything a running instance holds, opened in dependency order and closed in reverse.
+// The runtime: everything a running instance holds (store, index, feed, audit writer, keys),
+// opened in dependency order and closed in reverse. The use cases (src/services) run on it.
 import type { Logger } from 'pino'
 import type { Config } from './config.ts'
 import { AccessTokens } from './auth/access-tokens.ts'
@@ -12,7 +13,7 @@ import { PreferenceIndex } from './store/preference-index.ts'
 import { Registry, seedPurposes } from './store/registry.ts'
 import { SharedCounters } from './store/shared-counters.ts'
 
-export interface Services {
+export interface Runtime {
   config: Config
   db: Database
   registry: Registry
@@ -27,8 +28,11 @@ export interface Services {
 }
 
 /** Opens the store, applies migrations, seeds purposes on first start and loads the index. */
-export async function openServices (config: Config, log?: Pick<Logger, 'warn'>): Promise<Services> {
-  const db = await openDatabase(config.databaseUrl, { connectTimeoutMs: config.dbConnectTimeoutMs, queryTimeoutMs: config.dbQueryTimeoutMs })
+export async function openRuntime (config: Config, log?: Pick<Logger, 'warn'>): Promise<Runtime> {
+  const db = await openDatabase(config.databaseUrl, {
+    connectTimeoutMs: config.dbConnectTimeoutMs,
+    queryTimeoutMs: config.dbQueryTimeoutMs
+  })
   try {
     await migrate(db)
     await seedPurposes(db)
@@ -41,10 +45,24 @@ export async function openServices (config: Config, log?: Pick<Logger, 'warn'>):
     const writer = openDriverWriter(db)
     const audit = new AuditWriter(db, writer)
     const keys = await loadOrCreateSigningKeys(config.signingKeyFile)
-    const tokens = new AccessTokens(keys, config.publicUrl, config.tokenTtlSeconds, async () => await loadSigningKeys(config.signingKeyFile))
+    const tokens = new AccessTokens(
+      keys,
+      config.publicUrl,
+      config.tokenTtlSeconds,
+      async () => await loadSigningKeys(config.signingKeyFile)
+    )
     const counters = new SharedCounters(db)
     return {
-      config, db, registry, index, feed, audit, writer, keys, tokens, counters,
+      config,
+      db,
+      registry,
+      index,
+      feed,
+      audit,
+      writer,
+      keys,
+      tokens,
+      counters,
       close: async () => {
         await counters.close()
         await feed.stop()

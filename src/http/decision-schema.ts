@@ -1,0 +1,74 @@
+// The decision answer's schema: POST /v1/decisions answers it and the CDS Hooks card carries it.
+import { BASES } from '../domain/decision.ts'
+import { EXEMPTION_BASES } from '../domain/exemptions.ts'
+import { DECISIONS } from '../domain/purposes.ts'
+
+const preferenceSummary = {
+  type: ['object', 'null'],
+  additionalProperties: false,
+  properties: {
+    id: { type: 'string' },
+    purpose: { type: 'string' },
+    decision: { type: 'string', enum: DECISIONS },
+    effectiveFrom: { type: 'string', format: 'date-time' },
+    recordedAt: { type: 'string', format: 'date-time' },
+    source: { type: 'string' }
+  },
+  required: ['id', 'purpose', 'decision', 'effectiveFrom', 'recordedAt', 'source']
+} as const
+
+export const decisionResponseSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    nhsNumber: { type: 'string' },
+    purpose: { type: 'string' },
+    decision: { type: 'string', enum: DECISIONS },
+    basis: { type: 'string', enum: BASES },
+    reason: { type: 'string' },
+    preference: preferenceSummary,
+    pendingChange: {
+      ...preferenceSummary,
+      properties: { ...preferenceSummary.properties, outcome: { type: 'string', enum: DECISIONS } }
+    },
+    exemption: {
+      type: ['object', 'null'],
+      additionalProperties: false,
+      properties: {
+        purpose: { type: 'string' },
+        basis: { type: 'string', enum: EXEMPTION_BASES },
+        reference: { type: 'string' }
+      },
+      required: ['purpose', 'basis', 'reference']
+    },
+    alertId: { type: ['string', 'null'] },
+    decidedAt: { type: 'string', format: 'date-time' },
+    auditId: { type: 'string' }
+  },
+  required: [
+    'nhsNumber',
+    'purpose',
+    'decision',
+    'basis',
+    'reason',
+    'preference',
+    'pendingChange',
+    'exemption',
+    'alertId',
+    'decidedAt',
+    'auditId'
+  ],
+  example: {
+    nhsNumber: '9434765919',
+    purpose: 'summary-care-record',
+    decision: 'permit',
+    basis: 'emergency-access',
+    reason: 'Patient unable to give permission to view; emergency access recorded',
+    preference: null,
+    pendingChange: null,
+    exemption: null,
+    alertId: '0b7e8c2a-3f1d-4c55-9a0e-5d2f7c1b9e44',
+    decidedAt: '2026-11-25T10:00:00.000Z',
+    auditId: 'a3c1f0de-6b2e-4f7a-8d91-2c4e5f6a7b80'
+  }
+} as const
