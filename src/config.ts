@@ -98,7 +98,8 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
   for (const alg of assertionAlgorithms) {
     if (!(ASSERTION_ALGORITHMS as readonly string[]).includes(alg)) {
       throw new Error(
-        `ASSERTION_ALGORITHMS: '${alg}' is not allowed; choose from ${ASSERTION_ALGORITHMS.join(', ')} (never none or HS*)`
+        `ASSERTION_ALGORITHMS: '${alg}' is not allowed; ` +
+          `choose from ${ASSERTION_ALGORITHMS.join(', ')} (never none or HS*)`
       )
     }
   }

@@ -17,11 +17,12 @@ const MAX_LIFETIME_SECONDS = 300
 const CLOCK_SKEW_SECONDS = 10
 
 export class AssertionError extends Error {
-  constructor (
-    readonly error: 'invalid_request' | 'invalid_client',
-    message: string
-  ) {
+  /** The RFC 6749 error code the token endpoint answers with. */
+  readonly error: 'invalid_request' | 'invalid_client'
+
+  constructor (code: 'invalid_request' | 'invalid_client', message: string) {
     super(message)
+    this.error = code
   }
 }
 

@@ -120,7 +120,9 @@ function evaluate (ctx: DecisionContext, at: number): Outcome {
       ...base,
       decision: 'deny',
       basis: 'point-of-care',
-      reason: `Permission to view must be asked at the point of care for ${purpose.code}: send pointOfCare.permissionToView (granted, refused, or unable-to-ask with a reason)`
+      reason:
+        `Permission to view must be asked at the point of care for ${purpose.code}: ` +
+        'send pointOfCare.permissionToView (granted, refused, or unable-to-ask with a reason)'
     }
   }
   switch (poc.permissionToView) {
@@ -178,7 +180,9 @@ function evaluatePreferences (ctx: DecisionContext, at: number): Outcome {
         return {
           decision: 'permit',
           basis: 'exemption',
-          reason: `Patient's opt-out of ${denies.map(d => d.level.code).join(' and ')} is lifted by the caller's ${exemption.basis} exemption (${exemption.reference})`,
+          reason:
+            `Patient's opt-out of ${denies.map(d => d.level.code).join(' and ')} is lifted ` +
+            `by the caller's ${exemption.basis} exemption (${exemption.reference})`,
           record: denies[0].record,
           exemption: { purpose: exemption.purpose, basis: exemption.basis, reference: exemption.reference },
           emergencyAccess: false

@@ -32,7 +32,8 @@ export function validateExemption (
     errors.push({
       path: '/basis',
       message:
-        'section 251 support alone is not an exemption from the National Data Opt-out; use cag-specific-exemption with the CAG reference when the Confidentiality Advisory Group has granted one'
+        'section 251 support alone is not an exemption from the National Data Opt-out; use cag-specific-exemption ' +
+        'with the CAG reference when the Confidentiality Advisory Group has granted one'
     })
   } else if (typeof e.basis !== 'string' || !(EXEMPTION_BASES as readonly string[]).includes(e.basis)) {
     errors.push({ path: '/basis', message: `basis must be one of ${EXEMPTION_BASES.join(', ')}` })

@@ -109,7 +109,10 @@ export function sendProblem (request: FastifyRequest, reply: FastifyReply, answe
     })
 }
 
-/** An answer outside any route (before routing, or no route matched), where no encapsulated handler exists: under /fhir an OperationOutcome. */
+/**
+ * An answer outside any route (before routing, or no route matched), where no encapsulated handler
+ * exists: under /fhir an OperationOutcome.
+ */
 export function sendUnrouted (request: FastifyRequest, reply: FastifyReply, answer: ErrorAnswer): FastifyReply {
   if (isFhirUrl(request.url)) {
     return reply
@@ -181,7 +184,8 @@ export function clientErrorHandler (
       requestId: randomUUID()
     })
     socket.write(
-      `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`
+      `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nContent-Type: application/problem+json\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`
     )
   }
   socket.destroy(err)

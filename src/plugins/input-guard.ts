@@ -32,7 +32,7 @@ export function nulPath (value: unknown): string | null {
       for (let i = v.length - 1; i >= 0; i--) stack.push({ v: v[i], parent: f, key: String(i) })
     } else if (typeof v === 'object' && v !== null && !isStream(v)) {
       for (const [k, child] of Object.entries(v)) {
-        const frame = { v: child, parent: f, key: k.replace(/\u0000/g, '\\u0000') }
+        const frame = { v: child, parent: f, key: k.replaceAll('\u0000', '\\u0000') }
         if (k.includes(NUL)) return pointer(frame)
         stack.push(frame)
       }
@@ -45,7 +45,10 @@ function isStream (v: object): boolean {
   return typeof (v as { pipe?: unknown }).pipe === 'function'
 }
 
-/** A Fastify-shaped validation error, so the error handler answers it like any schema error (problem+json, or RFC 6749 on /oauth2). */
+/**
+ * A Fastify-shaped validation error, so the error handler answers it like any schema error
+ * (problem+json, or RFC 6749 on /oauth2).
+ */
 function nulError (context: 'params' | 'querystring' | 'body', path: string): Error {
   return Object.assign(new Error(`${path} must not contain a NUL character (U+0000)`), {
     statusCode: 400,

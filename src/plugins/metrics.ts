@@ -28,30 +28,36 @@ export default fp(
       registers: [registry]
     })
     const { index, audit, feed } = fastify.runtime
-    new Gauge({
-      name: 'consent_preferences_indexed',
-      help: 'Active choices held in the in-memory index',
-      registers: [registry],
-      collect () {
-        this.set(index.size)
-      }
-    })
-    new Gauge({
-      name: 'consent_audit_commits',
-      help: 'Audit group commits since start',
-      registers: [registry],
-      collect () {
-        this.set(audit.commits)
-      }
-    })
-    new Gauge({
-      name: 'consent_change_feed_fresh',
-      help: '1 when the change feed polled successfully within the staleness bound',
-      registers: [registry],
-      collect () {
-        this.set(feed.fresh ? 1 : 0)
-      }
-    })
+    registry.registerMetric(
+      new Gauge({
+        name: 'consent_preferences_indexed',
+        help: 'Active choices held in the in-memory index',
+        registers: [],
+        collect () {
+          this.set(index.size)
+        }
+      })
+    )
+    registry.registerMetric(
+      new Gauge({
+        name: 'consent_audit_commits',
+        help: 'Audit group commits since start',
+        registers: [],
+        collect () {
+          this.set(audit.commits)
+        }
+      })
+    )
+    registry.registerMetric(
+      new Gauge({
+        name: 'consent_change_feed_fresh',
+        help: '1 when the change feed polled successfully within the staleness bound',
+        registers: [],
+        collect () {
+          this.set(feed.fresh ? 1 : 0)
+        }
+      })
+    )
 
     fastify.decorate('metrics', { registry, decisions })
     fastify.addHook('onResponse', async (request, reply) => {

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto'
 import type { Database } from './database.ts'
 import type { Prisma as PrismaNS } from './generated/sqlite/client.ts'
 import { genesisHash, hashEvent, type ChainedFields } from './audit-chain.ts'
-import { AUDIT_COLUMNS, type DriverWriter } from './driver-writer.ts'
+import { AUDIT_COLUMNS, auditValues, type DriverWriter } from './driver-writer.ts'
 
 export type Tx = PrismaNS.TransactionClient
 
@@ -252,23 +252,7 @@ export class AuditWriter {
     for (let start = 0; start < records.length; start += ROWS_PER_STATEMENT) {
       const chunk = records.slice(start, start + ROWS_PER_STATEMENT)
       const values: unknown[] = []
-      for (const r of chunk) {
-        values.push(
-          r.id,
-          r.chain,
-          r.chainSeq,
-          this.db.date(r.at),
-          r.type,
-          r.clientId,
-          r.requestId,
-          r.nhsNumber,
-          r.purpose,
-          r.outcome,
-          r.details,
-          r.prevHash,
-          r.hash
-        )
-      }
+      for (const r of chunk) values.push(...auditValues(r, this.db.date))
       await tx.$executeRawUnsafe(insertSql(this.db, 'audit_events', AUDIT_COLUMNS, chunk.length), ...values)
     }
   }
@@ -294,7 +278,8 @@ export async function appendChange (
   ref: string
 ): Promise<void> {
   await tx.$executeRawUnsafe(
-    `INSERT INTO "changes" ("kind", "ref", "at", "origin") VALUES (${db.param(1)}, ${db.param(2)}, ${db.param(3)}, ${db.param(4)})`,
+    'INSERT INTO "changes" ("kind", "ref", "at", "origin") ' +
+      `VALUES (${db.param(1)}, ${db.param(2)}, ${db.param(3)}, ${db.param(4)})`,
     kind,
     ref,
     db.date(new Date()),

@@ -40,7 +40,8 @@ export class ChangeFeed {
     await loadPreferences(this.db, this.index)
     this.lastSuccess = Date.now()
     this.timer = setInterval(() => {
-      void this.poll()
+      // poll() reports its own failures through onError and never rejects.
+      this.poll().catch(() => {})
     }, this.pollMs)
     this.timer.unref()
   }

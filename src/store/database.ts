@@ -41,7 +41,10 @@ export function storeKind (url: string): StoreKind {
 }
 
 export interface DatabaseOptions {
-  /** PostgreSQL: how long to wait for a connection, and for a statement (SPEC §7: a hung database must not hang requests). */
+  /**
+   * PostgreSQL: how long to wait for a connection, and for a statement (SPEC §7: a hung database
+   * must not hang requests).
+   */
   connectTimeoutMs?: number
   queryTimeoutMs?: number
 }

@@ -61,7 +61,9 @@ const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads')
 const Database = require(workerData.driver)
 const { AUDIT, ALERT, PREFERENCE } = workerData.columns
-const insert = (table, columns) => 'INSERT INTO "' + table + '" (' + columns.map(c => '"' + c + '"').join(', ') + ') VALUES (' + columns.map(() => '?').join(', ') + ')'
+const insert = (table, columns) =>
+  'INSERT INTO "' + table + '" (' + columns.map(c => '"' + c + '"').join(', ') + ') ' +
+  'VALUES (' + columns.map(() => '?').join(', ') + ')'
 const db = new Database(workerData.path, { timeout: 10000 })
 db.pragma('journal_mode = WAL')
 db.pragma('synchronous = FULL')
@@ -83,7 +85,9 @@ const importPreferences = db.transaction((rows, at, origin) => {
   const inserted = []
   for (const row of rows) if (s.preference.run(row).changes === 1) inserted.push(row[0])
   // One change row names up to 1 000 of them, so that no change row is large to read.
-  for (let i = 0; i < inserted.length; i += 1000) s.change.run('preferences', JSON.stringify(inserted.slice(i, i + 1000)), at, origin)
+  for (let i = 0; i < inserted.length; i += 1000) {
+    s.change.run('preferences', JSON.stringify(inserted.slice(i, i + 1000)), at, origin)
+  }
   return inserted
 })
 parentPort.on('message', m => {
@@ -131,6 +135,68 @@ const PREFERENCE_COLUMNS = [
   'status',
   'externalId'
 ]
+
+type DateText = (d: Date) => unknown
+
+/** An audit row's values in AUDIT_COLUMNS order: the one mapping every path writes with. */
+export function auditValues (r: AuditRow, date: DateText): unknown[] {
+  return [
+    r.id,
+    r.chain,
+    r.chainSeq,
+    date(r.at),
+    r.type,
+    r.clientId,
+    r.requestId,
+    r.nhsNumber,
+    r.purpose,
+    r.outcome,
+    r.details,
+    r.prevHash,
+    r.hash
+  ]
+}
+
+function alertValues (a: AlertRow, date: DateText): unknown[] {
+  return [a.id, a.auditId, a.nhsNumber, a.purpose, a.clientId, a.reason, date(a.raisedAt), a.status]
+}
+
+function preferenceValues (r: StoredPreference, date: DateText): unknown[] {
+  return [
+    r.id,
+    r.nhsNumber,
+    r.purpose,
+    r.decision,
+    date(r.effectiveFrom),
+    date(r.recordedAt),
+    r.source,
+    JSON.stringify(r.recordedBy),
+    r.clientId,
+    r.note,
+    r.status,
+    r.externalId
+  ]
+}
+
+/** Rows as one array per column, for unnest. */
+function columnsOf (rows: unknown[][], width: number): unknown[][] {
+  return Array.from({ length: width }, (_, c) => rows.map(r => r[c]))
+}
+
+/** PostgreSQL's type for each column that is not text, for unnest's arrays. */
+const PG_TYPES: Readonly<Record<string, string>> = {
+  chainSeq: 'int',
+  at: 'timestamp(3)',
+  raisedAt: 'timestamp(3)',
+  effectiveFrom: 'timestamp(3)',
+  recordedAt: 'timestamp(3)'
+}
+
+/** PostgreSQL: many rows in one INSERT as one array per column ($1..$n in the order of `columns`). */
+function unnestInsert (table: string, columns: readonly string[]): string {
+  const arrays = columns.map((c, i) => `$${i + 1}::${PG_TYPES[c] ?? 'text'}[]`).join(', ')
+  return `INSERT INTO "${table}" (${columns.map(c => `"${c}"`).join(', ')}) SELECT * FROM unnest(${arrays})`
+}
 
 class SqliteWorkerWriter implements DriverWriter {
   private worker: Worker | null = null
@@ -186,31 +252,8 @@ class SqliteWorkerWriter implements DriverWriter {
 
   async writeAudit (events: AuditRow[], alerts: AlertRow[]): Promise<void> {
     await this.send({
-      events: events.map(r => [
-        r.id,
-        r.chain,
-        r.chainSeq,
-        sqliteDate(r.at),
-        r.type,
-        r.clientId,
-        r.requestId,
-        r.nhsNumber,
-        r.purpose,
-        r.outcome,
-        r.details,
-        r.prevHash,
-        r.hash
-      ]),
-      alerts: alerts.map(a => [
-        a.id,
-        a.auditId,
-        a.nhsNumber,
-        a.purpose,
-        a.clientId,
-        a.reason,
-        sqliteDate(a.raisedAt),
-        a.status
-      ])
+      events: events.map(r => auditValues(r, sqliteDate)),
+      alerts: alerts.map(a => alertValues(a, sqliteDate))
     })
   }
 
@@ -227,20 +270,7 @@ class SqliteWorkerWriter implements DriverWriter {
       return text
     }
     const inserted = await this.send({
-      preferences: rows.map(r => [
-        r.id,
-        r.nhsNumber,
-        r.purpose,
-        r.decision,
-        date(r.effectiveFrom),
-        date(r.recordedAt),
-        r.source,
-        JSON.stringify(r.recordedBy),
-        r.clientId,
-        r.note,
-        r.status,
-        r.externalId
-      ]),
+      preferences: rows.map(r => preferenceValues(r, date)),
       at: sqliteDate(new Date()),
       origin
     })
@@ -297,38 +327,19 @@ class PostgresWriter implements DriverWriter {
   async writeAudit (events: AuditRow[], alerts: AlertRow[]): Promise<void> {
     await this.transaction(async client => {
       await client.query(
-        'INSERT INTO "audit_events" ("id", "chain", "chainSeq", "at", "type", "clientId", "requestId", "nhsNumber", "purpose", "outcome", "details", "prevHash", "hash") ' +
-          'SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::timestamp(3)[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[])',
-        [
-          events.map(r => r.id),
-          events.map(r => r.chain),
-          events.map(r => r.chainSeq),
-          events.map(r => pgDate(r.at)),
-          events.map(r => r.type),
-          events.map(r => r.clientId),
-          events.map(r => r.requestId),
-          events.map(r => r.nhsNumber),
-          events.map(r => r.purpose),
-          events.map(r => r.outcome),
-          events.map(r => r.details),
-          events.map(r => r.prevHash),
-          events.map(r => r.hash)
-        ]
+        unnestInsert('audit_events', AUDIT_COLUMNS),
+        columnsOf(
+          events.map(r => auditValues(r, pgDate)),
+          AUDIT_COLUMNS.length
+        )
       )
       if (alerts.length > 0) {
         await client.query(
-          'INSERT INTO "alerts" ("id", "auditId", "nhsNumber", "purpose", "clientId", "reason", "raisedAt", "status") ' +
-            'SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamp(3)[], $8::text[])',
-          [
-            alerts.map(a => a.id),
-            alerts.map(a => a.auditId),
-            alerts.map(a => a.nhsNumber),
-            alerts.map(a => a.purpose),
-            alerts.map(a => a.clientId),
-            alerts.map(a => a.reason),
-            alerts.map(a => pgDate(a.raisedAt)),
-            alerts.map(a => a.status)
-          ]
+          unnestInsert('alerts', ALERT_COLUMNS),
+          columnsOf(
+            alerts.map(a => alertValues(a, pgDate)),
+            ALERT_COLUMNS.length
+          )
         )
       }
     })
@@ -337,30 +348,19 @@ class PostgresWriter implements DriverWriter {
   async importPreferences (rows: StoredPreference[], origin: string): Promise<Set<string>> {
     return await this.transaction(async client => {
       const inserted = await client.query<{ id: string }>(
-        'INSERT INTO "preferences" ("id", "nhsNumber", "purpose", "decision", "effectiveFrom", "recordedAt", "source", "recordedBy", "clientId", "note", "status", "externalId") ' +
-          'SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamp(3)[], $6::timestamp(3)[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[]) ' +
-          'ON CONFLICT ("externalId") DO NOTHING RETURNING "id"',
-        [
-          rows.map(r => r.id),
-          rows.map(r => r.nhsNumber),
-          rows.map(r => r.purpose),
-          rows.map(r => r.decision),
-          rows.map(r => pgDate(r.effectiveFrom)),
-          rows.map(r => pgDate(r.recordedAt)),
-          rows.map(r => r.source),
-          rows.map(r => JSON.stringify(r.recordedBy)),
-          rows.map(r => r.clientId),
-          rows.map(r => r.note),
-          rows.map(r => r.status),
-          rows.map(r => r.externalId)
-        ]
+        unnestInsert('preferences', PREFERENCE_COLUMNS) + ' ON CONFLICT ("externalId") DO NOTHING RETURNING "id"',
+        columnsOf(
+          rows.map(r => preferenceValues(r, pgDate)),
+          PREFERENCE_COLUMNS.length
+        )
       )
       const ids = inserted.rows.map(r => r.id)
       const refs: string[] = []
       for (let i = 0; i < ids.length; i += 1000) refs.push(JSON.stringify(ids.slice(i, i + 1000)))
       if (refs.length > 0) {
         await client.query(
-          'INSERT INTO "changes" ("kind", "ref", "at", "origin") SELECT \'preferences\', unnest($1::text[]), $2::timestamp(3), $3',
+          'INSERT INTO "changes" ("kind", "ref", "at", "origin") ' +
+            "SELECT 'preferences', unnest($1::text[]), $2::timestamp(3), $3",
           [refs, pgDate(new Date()), origin]
         )
       }

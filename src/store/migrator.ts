@@ -38,7 +38,8 @@ const MIGRATIONS_TABLE = {
   sqlite: `CREATE TABLE IF NOT EXISTS "_prisma_migrations" (
     "id" TEXT PRIMARY KEY NOT NULL, "checksum" TEXT NOT NULL, "finished_at" DATETIME,
     "migration_name" TEXT NOT NULL, "logs" TEXT, "rolled_back_at" DATETIME,
-    "started_at" DATETIME NOT NULL DEFAULT current_timestamp, "applied_steps_count" INTEGER UNSIGNED NOT NULL DEFAULT 0)`,
+    "started_at" DATETIME NOT NULL DEFAULT current_timestamp,
+    "applied_steps_count" INTEGER UNSIGNED NOT NULL DEFAULT 0)`,
   postgresql: `CREATE TABLE IF NOT EXISTS "_prisma_migrations" (
     "id" VARCHAR(36) PRIMARY KEY NOT NULL, "checksum" VARCHAR(64) NOT NULL, "finished_at" TIMESTAMPTZ,
     "migration_name" VARCHAR(255) NOT NULL, "logs" TEXT, "rolled_back_at" TIMESTAMPTZ,
@@ -57,7 +58,8 @@ export async function migrate (db: Database): Promise<string[]> {
       if (db.kind === 'postgresql') await tx.$executeRawUnsafe(`SELECT pg_advisory_xact_lock(${PG_MIGRATION_LOCK})`)
       await tx.$executeRawUnsafe(MIGRATIONS_TABLE[db.kind])
       const done = await tx.$queryRawUnsafe<Array<{ migration_name: string; checksum: string }>>(
-        'SELECT "migration_name", "checksum" FROM "_prisma_migrations" WHERE "finished_at" IS NOT NULL AND "rolled_back_at" IS NULL'
+        'SELECT "migration_name", "checksum" FROM "_prisma_migrations" ' +
+          'WHERE "finished_at" IS NOT NULL AND "rolled_back_at" IS NULL'
       )
       const byName = new Map(done.map(r => [r.migration_name, r.checksum]))
       for (const m of migrations) {
@@ -72,7 +74,9 @@ export async function migrate (db: Database): Promise<string[]> {
         for (const statement of statements) await tx.$executeRawUnsafe(statement)
         const now = new Date()
         await tx.$executeRawUnsafe(
-          `INSERT INTO "_prisma_migrations" ("id", "checksum", "finished_at", "migration_name", "started_at", "applied_steps_count") VALUES (${db.param(1)}, ${db.param(2)}, ${db.param(3)}, ${db.param(4)}, ${db.param(5)}, ${db.param(6)})`,
+          'INSERT INTO "_prisma_migrations" ' +
+            '("id", "checksum", "finished_at", "migration_name", "started_at", "applied_steps_count") ' +
+            `VALUES (${[1, 2, 3, 4, 5, 6].map(i => db.param(i)).join(', ')})`,
           randomUUID(),
           m.checksum,
           db.date(now),

@@ -15,7 +15,8 @@ export async function loadPreferences (store: Store, index: PreferenceIndex): Pr
     try {
       const rows = db
         .prepare(
-          'SELECT "id", "nhsNumber", "purpose", "decision", "effectiveFrom", "recordedAt", "source" FROM "preferences" WHERE "status" = \'active\''
+          'SELECT "id", "nhsNumber", "purpose", "decision", "effectiveFrom", "recordedAt", "source" ' +
+            'FROM "preferences" WHERE "status" = \'active\''
         )
         .raw()
       for (const [id, nhs, purpose, decision, from, recorded, source] of rows.iterate() as IterableIterator<
@@ -36,7 +37,8 @@ export async function loadPreferences (store: Store, index: PreferenceIndex): Pr
     for (;;) {
       const { rows } = await client.query<[string, string, string, string, number, number, string]>({
         text:
-          'SELECT "id", "nhsNumber", "purpose", "decision", (EXTRACT(EPOCH FROM "effectiveFrom") * 1000)::float8, (EXTRACT(EPOCH FROM "recordedAt") * 1000)::float8, "source" ' +
+          'SELECT "id", "nhsNumber", "purpose", "decision", (EXTRACT(EPOCH FROM "effectiveFrom") * 1000)::float8, ' +
+            '(EXTRACT(EPOCH FROM "recordedAt") * 1000)::float8, "source" ' +
           'FROM "preferences" WHERE "status" = \'active\' AND "id" > $1 ORDER BY "id" LIMIT $2',
         values: [after, PAGE],
         rowMode: 'array'

@@ -16,7 +16,9 @@ export default async function decisionRoutes (fastify: FastifyInstance): Promise
         tags: ['decisions'],
         summary: "May this patient's record be shared for this purpose, by this caller, now?",
         description:
-          "Applies the decision rules of SPEC §2 (hierarchy, defaults, the caller's exemptions, permission to view and emergency access) and audits the decision before answering. For purposes that require permission to view (summary-care-record), send pointOfCare.",
+          "Applies the decision rules of SPEC §2 (hierarchy, defaults, the caller's exemptions, permission to view " +
+          'and emergency access) and audits the decision before answering. For purposes that require permission ' +
+          'to view (summary-care-record), send pointOfCare.',
         security,
         body: {
           type: 'object',
