@@ -1,7 +1,8 @@
 // Tails the change sequence so that every instance sees what any other instance, or the CLI,
 // committed: preferences into the PreferenceIndex, clients and purposes into the registry.
 // Bounded staleness: one poll interval. If polling keeps failing, `fresh` turns false and the
-// decision routes answer 503 rather than decide on a stale view (fail closed).
+// decisions and the bulk filter (DecisionService, FilterService) answer 503 rather than decide
+// on a stale view (fail closed).
 import type { Database } from './database.ts'
 import type { PreferenceIndex } from './preference-index.ts'
 import type { Registry } from './registry.ts'

@@ -22,7 +22,7 @@ export interface Database {
   param: (index: number) => string
   /** How a Date is passed as a raw SQL parameter so that Prisma reads it back as the same Date. */
   date: (d: Date) => Date | string
-  /** How to open a second connection for the audit writer's hot path (audit-sink.ts). */
+  /** How to open a second connection for the audit writer's hot path (driver-writer.ts, openDriverWriter). */
   connection: { kind: 'sqlite'; path: string } | { kind: 'postgresql'; pool: PoolConfig }
   close: () => Promise<void>
 }
