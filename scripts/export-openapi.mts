@@ -2,7 +2,7 @@
 // copy differs, so the document in the repository is always the one the code serves.
 import { writeFileSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { openApiDocument } from '../test/helpers/openapi.ts'
+import { openApiDocument } from '../src/openapi.ts'
 import { PACKAGE_ROOT } from '../src/paths.ts'
 
 const doc = await openApiDocument()

@@ -1,6 +1,6 @@
 // Builds the service as a Fastify app. Tests build it on a fresh store with buildApp(); server.ts
 // builds it and listens. The domain (src/domain) and the store (src/store) know nothing of Fastify.
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyServerOptions, type RouteOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import { Ajv } from 'ajv'
 import addFormats from 'ajv-formats'
@@ -15,7 +15,7 @@ import security from './plugins/security.ts'
 import inputGuard from './plugins/input-guard.ts'
 import swagger from './plugins/swagger.ts'
 import metrics from './plugins/metrics.ts'
-import auth from './plugins/auth.ts'
+import auth, { isAuthenticationHook } from './plugins/auth.ts'
 import rateLimits from './plugins/rate-limits.ts'
 import healthRoutes from './routes/health.ts'
 import oauthRoutes from './routes/oauth2.ts'
@@ -34,6 +34,10 @@ declare module 'fastify' {
   interface FastifyInstance {
     runtime: Runtime
     services: Services
+  }
+  interface FastifyContextConfig {
+    /** The route answers without a token. Every other route must authenticate (see refuseUnguardedRoutes). */
+    public?: boolean
   }
 }
 
@@ -80,10 +84,38 @@ export function serverOptions (config: Config, logStream?: NodeJS.WritableStream
   }
 }
 
+const routeName = (route: RouteOptions): string => `${[route.method].flat().join(',')} ${route.url}`
+
+/**
+ * Secure by default: the app refuses to start while a route has neither an authentication hook
+ * (onRequest: fastify.requireScope or fastify.requireAuth) nor `config: { public: true }`. Checked
+ * once every route is in, because a plugin's own onRoute hook may mark its routes public after
+ * this one has seen them.
+ */
+function refuseUnguardedRoutes (fastify: FastifyInstance): void {
+  const routes: RouteOptions[] = []
+  fastify.addHook('onRoute', route => {
+    routes.push(route)
+  })
+  fastify.addHook('onReady', async () => {
+    const unguarded = routes.filter(
+      route => route.config?.public !== true && ![route.onRequest ?? []].flat().some(isAuthenticationHook)
+    )
+    if (unguarded.length > 0) {
+      throw new Error(
+        `${unguarded.map(routeName).join(', ')}: a route needs an authentication hook ` +
+          '(onRequest: fastify.requireScope(scope) or fastify.requireAuth) ' +
+          'or, to answer anyone, config: { public: true }'
+      )
+    }
+  })
+}
+
 export const consentApp = fp(async function consentApp (
   fastify: FastifyInstance,
   opts: { runtime: Runtime; metricsOnMainPort: boolean }
 ) {
+  refuseUnguardedRoutes(fastify)
   fastify.decorate('runtime', opts.runtime)
   await fastify.register(fp(async () => {}, { name: 'runtime' }))
   await fastify.register(requestId)
@@ -127,11 +159,17 @@ export const consentApp = fp(async function consentApp (
   await fastify.register(cdsHooksRoutes)
 })
 
-/** A ready-to-listen app on the store that config names; closing it closes the store. */
-export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
-  const app = Fastify(serverOptions(options.config, options.logStream))
+/** The bare Fastify instance the app is registered on: server options and schema validators. */
+export function newFastify (config: Config, logStream?: NodeJS.WritableStream): FastifyInstance {
+  const app = Fastify(serverOptions(config, logStream))
   const { body, other } = validators()
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? body : other).compile(schema))
+  return app
+}
+
+/** A ready-to-listen app on the store that config names; closing it closes the store. */
+export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
+  const app = newFastify(options.config, options.logStream)
   const runtime = await openRuntime(options.config, app.log)
   app.addHook('onClose', async () => {
     await runtime.close()

@@ -14,23 +14,22 @@ import {
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { join, resolve } from 'node:path'
-import { randomUUID } from 'node:crypto'
 import { Command, Option } from 'commander'
-import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, SignJWT, type JWK } from 'jose'
+import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jose'
 import { loadConfig, type Config } from './config.ts'
-import { validateClientFields } from './auth/client-registration.ts'
+import { CLIENT_ASSERTION_TYPE, signClientAssertion } from './auth/client-assertion-signer.ts'
 import { readPublicKeys } from './auth/client-keys.ts'
 import { rotateSigningKey } from './auth/signing-keys.ts'
-import type { Exemption } from './domain/exemptions.ts'
-import { PurposeCatalog } from './domain/purposes.ts'
+import type { ExemptionInput } from './auth/client-registration.ts'
+import { parseInstant } from './domain/instant.ts'
+import { Problem } from './domain/problems.ts'
+import { ClientService } from './services/clients.ts'
 import { AuditWriter } from './store/audit-writer.ts'
 import { openDriverWriter } from './store/driver-writer.ts'
 import { chainHeads, verifyAuditLog, type ChainHead } from './store/audit-log.ts'
-import { createClient, updateClient } from './store/clients.ts'
 import { openDatabase, type Database } from './store/database.ts'
 import { migrate } from './store/migrator.ts'
-import { seedPurposes } from './store/registry.ts'
-import { toClient, toPurpose } from './store/rows.ts'
+import { Registry, seedPurposes } from './store/registry.ts'
 
 const CLI_ACTOR = { clientId: null, requestId: null }
 
@@ -45,6 +44,13 @@ function config (): Config {
 function fail (message: string): never {
   process.stderr.write(`error: ${message}\n`)
   process.exit(1)
+}
+
+/** A refusal as the service would give it: one line per bad field, or its detail. */
+function problemText (p: Problem): string {
+  return p.errors !== undefined && p.errors.length > 0
+    ? p.errors.map(e => `${e.path}: ${e.message}`).join('\n')
+    : p.detail
 }
 
 function print (value: unknown): void {
@@ -70,18 +76,36 @@ async function withStore<T> (fn: (db: Database, audit: AuditWriter) => Promise<T
   }
 }
 
+/** The client registry's use case on this store, as the admin API runs it (the same checks). */
+async function withClients<T> (fn: (clients: ClientService) => Promise<T>): Promise<T> {
+  return await withStore(async (db, audit) => {
+    const registry = new Registry(db)
+    await registry.reloadPurposes()
+    return await fn(new ClientService({ db, audit, registry, config: config() }))
+  })
+}
+
+/** A time given on the command line, read as every surface reads one (parseInstant). */
+function instantOption (name: string): (value: string) => string {
+  return value => {
+    const parsed = parseInstant(value)
+    if (!parsed.ok) fail(`${name} ${parsed.error}`)
+    return value
+  }
+}
+
 const list = (v: string): string[] =>
   v
     .split(',')
     .map(s => s.trim())
     .filter(Boolean)
 
-function parseExemption (value: string, previous: Exemption[] = []): Exemption[] {
+function parseExemption (value: string, previous: ExemptionInput[] = []): ExemptionInput[] {
   const [purpose, basis, ...rest] = value.split(':')
   if (purpose === undefined || basis === undefined || rest.length === 0) {
     fail(`--exemption must be purpose:basis:reference, got '${value}'`)
   }
-  return [...previous, { purpose, basis: basis as Exemption['basis'], reference: rest.join(':') }]
+  return [...previous, { purpose, basis, reference: rest.join(':') }]
 }
 
 const program = new Command()
@@ -146,7 +170,7 @@ client
       purposes: string[]
       publicKey: string
       ods?: string
-      exemption: Exemption[]
+      exemption: ExemptionInput[]
     }) => {
       let jwks
       try {
@@ -154,20 +178,16 @@ client
       } catch (err) {
         fail(`cannot read a public key from ${o.publicKey}: ${(err as Error).message}`)
       }
-      await withStore(async (db, audit) => {
-        const catalog = new PurposeCatalog((await db.prisma.purpose.findMany()).map(toPurpose))
-        const fields = {
-          scopes: o.scopes,
-          purposes: o.purposes,
-          exemptions: o.exemption,
-          jwks: jwks as { keys: Array<Record<string, unknown>> }
-        }
-        const errors = await validateClientFields(catalog, fields, config().assertionAlgorithms)
-        if (errors.length > 0) fail(errors.map(e => `${e.path}: ${e.message}`).join('\n'))
-        const created = await createClient(
-          db,
-          audit,
-          { name: o.name, odsCode: o.ods ?? null, jwksUrl: null, ...fields },
+      await withClients(async clients => {
+        const created = await clients.register(
+          {
+            name: o.name,
+            odsCode: o.ods ?? null,
+            scopes: o.scopes,
+            purposes: o.purposes,
+            exemptions: o.exemption,
+            jwks: jwks as { keys: Array<Record<string, unknown>> }
+          },
           CLI_ACTOR
         )
         print({
@@ -185,10 +205,9 @@ client
   .command('list')
   .description('list registered clients')
   .action(async () => {
-    await withStore(async db => {
-      const rows = (await db.prisma.client.findMany({ orderBy: { createdAt: 'asc' } })).map(toClient)
+    await withClients(async clients => {
       print(
-        rows.map(c => ({
+        (await clients.all()).map(c => ({
           clientId: c.id,
           name: c.name,
           status: c.status,
@@ -208,9 +227,11 @@ for (const [name, status] of [
     .command(`${name} <clientId>`)
     .description(`${name} a client (its tokens stop or start working at once)`)
     .action(async (id: string) => {
-      await withStore(async (db, audit) => {
-        const updated = await updateClient(db, audit, id, { status }, CLI_ACTOR)
-        if (updated === undefined) fail(`no client ${id}`)
+      await withClients(async clients => {
+        const updated = await clients.setStatus(id, status, CLI_ACTOR).catch((err: unknown) => {
+          if (err instanceof Problem && err.kind === 'not-found') fail(`no client ${id}`)
+          throw err
+        })
         print({ clientId: updated.id, status: updated.status })
       })
     })
@@ -220,20 +241,10 @@ for (const [name, status] of [
 async function obtainToken (base: string, clientId: string, keyFile: string, scope?: string): Promise<string> {
   const jwk = JSON.parse(readFileSync(keyFile, 'utf8')) as JWK
   if (jwk.d === undefined) fail(`${keyFile} is not a private key`)
-  const alg = jwk.alg ?? (jwk.kty === 'RSA' ? 'RS512' : 'ES384')
-  const now = Math.floor(Date.now() / 1000)
-  const assertion = await new SignJWT({})
-    .setProtectedHeader({ alg, kid: jwk.kid ?? (await calculateJwkThumbprint(jwk)), typ: 'JWT' })
-    .setIssuer(clientId)
-    .setSubject(clientId)
-    .setAudience(`${base}/oauth2/token`)
-    .setIssuedAt(now)
-    .setExpirationTime(now + 60)
-    .setJti(randomUUID())
-    .sign(await importJWK(jwk, alg))
+  const assertion = await signClientAssertion({ clientId, key: jwk, audience: `${base}/oauth2/token` })
   const form = new URLSearchParams({
     grant_type: 'client_credentials',
-    client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+    client_assertion_type: CLIENT_ASSERTION_TYPE,
     client_assertion: assertion,
     ...(scope !== undefined ? { scope } : {})
   })
@@ -280,9 +291,8 @@ async function upload (
   let lastShown = 0
   const show = (): void => {
     if (!process.stderr.isTTY && sent < total) return
-    process.stderr.write(
-      `\r${(sent / 1048576).toFixed(1)} / ${(total / 1048576).toFixed(1)} MiB sent (${total === 0 ? 100 : Math.floor((sent * 100) / total)}%)`
-    )
+    const percent = total === 0 ? 100 : Math.floor((sent * 100) / total)
+    process.stderr.write(`\r${(sent / 1048576).toFixed(1)} / ${(total / 1048576).toFixed(1)} MiB sent (${percent}%)`)
   }
   const counted = createReadStream(file).on('data', chunk => {
     sent += chunk.length
@@ -318,7 +328,11 @@ withClient(program.command('filter'))
   .requiredOption('--in <file>', 'one NHS number per line (text or CSV)')
   .requiredOption('--out <file>', 'where to write the permitted numbers (or the ndjson results)')
   .option('--ndjson', 'write one JSON result per input line instead of the permitted numbers')
-  .option('--as-of <dateTime>', 'decide as at this time')
+  .option(
+    '--as-of <dateTime>',
+    'decide as at this time: a date (midnight UTC) or a date-time with its zone',
+    instantOption('--as-of')
+  )
   .action(
     async (o: {
       clientId: string
@@ -397,11 +411,12 @@ const signingKey = program.command('signing-key').description("the service's own
 signingKey
   .command('rotate')
   .description(
-    'add a new current signing key; tokens signed by the previous key stay valid until they expire (restart the service to use it)'
+    'add a new current signing key; tokens signed by the previous key stay valid until they expire ' +
+      '(restart the service to use it)'
   )
   .action(async () => {
     const kid = await rotateSigningKey(config().signingKeyFile)
     print({ kid, file: resolve(config().signingKeyFile) })
   })
 
-program.parseAsync().catch(err => fail((err as Error).message))
+program.parseAsync().catch(err => fail(err instanceof Problem ? problemText(err) : (err as Error).message))

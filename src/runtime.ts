@@ -12,6 +12,7 @@ import { migrate } from './store/migrator.ts'
 import { PreferenceIndex } from './store/preference-index.ts'
 import { Registry, seedPurposes } from './store/registry.ts'
 import { SharedCounters } from './store/shared-counters.ts'
+import { UsedAssertions } from './store/used-assertions.ts'
 
 export interface Runtime {
   config: Config
@@ -24,6 +25,7 @@ export interface Runtime {
   keys: SigningKeys
   tokens: AccessTokens
   counters: SharedCounters
+  usedAssertions: UsedAssertions
   close: () => Promise<void>
 }
 
@@ -52,6 +54,7 @@ export async function openRuntime (config: Config, log?: Pick<Logger, 'warn'>): 
       async () => await loadSigningKeys(config.signingKeyFile)
     )
     const counters = new SharedCounters(db)
+    const usedAssertions = new UsedAssertions(db)
     return {
       config,
       db,
@@ -63,7 +66,9 @@ export async function openRuntime (config: Config, log?: Pick<Logger, 'warn'>): 
       keys,
       tokens,
       counters,
+      usedAssertions,
       close: async () => {
+        usedAssertions.close()
         await counters.close()
         await feed.stop()
         await audit.close()

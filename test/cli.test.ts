@@ -4,10 +4,10 @@ import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { randomUUID } from 'node:crypto'
 import { generateKeyPairSync } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { importJWK, SignJWT, type JWK } from 'jose'
+import type { JWK } from 'jose'
+import { signClientAssertion } from '../src/auth/client-assertion-signer.ts'
 import { PACKAGE_ROOT } from '../src/paths.ts'
 import {
   buildTestApp,
@@ -15,6 +15,7 @@ import {
   registerClient,
   requestToken,
   tokenFor,
+  tokenForm,
   TOKEN_URL,
   type TestApp,
   type TestStore
@@ -41,16 +42,7 @@ async function cli (
 
 async function assertionFrom (privateKeyFile: string, clientId: string): Promise<string> {
   const jwk = JSON.parse(readFileSync(privateKeyFile, 'utf8')) as JWK
-  const now = Math.floor(Date.now() / 1000)
-  return await new SignJWT({})
-    .setProtectedHeader({ alg: jwk.alg as string, kid: jwk.kid as string, typ: 'JWT' })
-    .setIssuer(clientId)
-    .setSubject(clientId)
-    .setAudience(TOKEN_URL)
-    .setIssuedAt(now)
-    .setExpirationTime(now + 60)
-    .setJti(randomUUID())
-    .sign(await importJWK(jwk, jwk.alg))
+  return await signClientAssertion({ clientId, key: jwk, audience: TOKEN_URL })
 }
 
 describe('CLI', () => {
@@ -96,11 +88,10 @@ describe('CLI', () => {
     expect(out.stderr).toBe('')
     const created = JSON.parse(out.stdout) as { clientId: string; kids: string[] }
     expect(created.kids).toHaveLength(1)
-    const res = await requestToken(t.app, {
-      grant_type: 'client_credentials',
-      client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
-      client_assertion: await assertionFrom(join(dir, 'admin.private.jwk.json'), created.clientId)
-    })
+    const res = await requestToken(
+      t.app,
+      tokenForm(await assertionFrom(join(dir, 'admin.private.jwk.json'), created.clientId))
+    )
     expect(res.statusCode).toBe(200)
     const token = (res.json() as { access_token: string }).access_token
     const clients = await t.app.inject({
@@ -218,6 +209,29 @@ describe('CLI', () => {
   it('migrate reports nothing left to apply on a migrated store', async () => {
     const out = await cli(env, 'migrate')
     expect(JSON.parse(out.stdout)).toMatchObject({ applied: [] })
+  })
+
+  it('client suspend names a client that does not exist', async () => {
+    const out = await cli(env, 'client', 'suspend', '3f0c1c9e-0000-4000-8000-000000000000')
+    expect(out.code).toBe(1)
+    expect(out.stderr).toMatch(/no client 3f0c1c9e-0000-4000-8000-000000000000/)
+  })
+
+  it('reads --as-of as every surface reads a time: an impossible date or a zone-less time is refused', async () => {
+    const filter = (asOf: string): Promise<{ stdout: string; stderr: string; code: number }> =>
+      cli(
+        env,
+        'filter',
+        ...['--client-id', 'x', '--key', join(dir, 'none.jwk.json'), '--url', 'http://127.0.0.1:9'],
+        ...['--purpose', 'planning-research', '--in', join(dir, 'none.txt'), '--out', join(dir, 'none.out')],
+        ...['--as-of', asOf]
+      )
+    const impossible = await filter('2021-02-30')
+    expect(impossible.code).toBe(1)
+    expect(impossible.stderr).toMatch(/--as-of 2021-02-30 is not a calendar date/)
+    const zoneless = await filter('2025-03-14T09:30:00')
+    expect(zoneless.code).toBe(1)
+    expect(zoneless.stderr).toMatch(/--as-of a date-time must carry its zone/)
   })
 })
 

@@ -106,7 +106,7 @@ describe(`kill -9 under load loses nothing acknowledged (${testStore})`, () => {
     }
 
     const load = Promise.all(Array.from({ length: WRITERS }, async (_, w) => await writer(w)))
-    await new Promise(r => setTimeout(r, KILL_AFTER_MS))
+    await new Promise(resolve => setTimeout(resolve, KILL_AFTER_MS))
     inFlightAtKill = inFlight
     killed = true
     service.proc.kill('SIGKILL')

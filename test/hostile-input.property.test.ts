@@ -15,20 +15,26 @@ import { Buffer } from 'node:buffer'
 import fc from 'fast-check'
 import { SignJWT, generateKeyPair, type CryptoKey } from 'jose'
 import type { InjectOptions, LightMyRequestResponse } from 'fastify'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it } from 'vitest'
+import { signClientAssertion } from '../src/auth/client-assertion-signer.ts'
 import {
   ALL_PURPOSES,
   ALL_SCOPES,
+  ASSERTION_TYPE,
   TOKEN_URL,
-  buildTestApp,
   clientWithToken,
+  expectProblem,
   registerClient,
-  type TestApp,
+  requestToken,
+  signAssertion,
+  tokenForm,
+  useTestApp,
+  type Auth,
+  type TestCaller,
   type TestClient
 } from './helpers/app.ts'
 
 const RUNS = Number(process.env.HOSTILE_RUNS ?? 250)
-const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'
 const NHS = '9434765919'
 
 interface RouteDef {
@@ -196,7 +202,7 @@ const NASTY_STRINGS = [
   '%00',
   "' OR 1=1 --",
   '"; DROP TABLE preferences; --',
-  '${jndi:ldap://x}',
+  '$' + '{jndi:ldap://x}', // a Log4Shell lookup, kept out of a template literal
   '<script>alert(1)</script>',
   '\ud800',
   '\udfff',
@@ -727,9 +733,9 @@ const extraHeaders: fc.Arbitrary<Record<string, string>> = fc.record(
 // Route-specific bodies
 
 interface Context {
-  admin: TestClient & { token: string }
+  admin: TestCaller
   victim: TestClient
-  /** Ids the service handed out so far (seeded, then learnt from 201/200 answers), so later requests can name real ones. */
+  /** Ids the service handed out so far (seeded, then learnt from 201/200 answers), so requests can name real ones. */
   preferenceIds: string[]
   alertIds: string[]
   clientIds: string[]
@@ -1329,11 +1335,7 @@ async function materialise (g: Generated, ctx: Context): Promise<Sent> {
   else if (b.kind === 'bytes') payload = Buffer.from(b.bytes)
   else if (b.kind === 'form') payload = new URLSearchParams(b.fields).toString()
   else if (b.kind === 'assertion') {
-    const claims = Object.fromEntries(Object.entries(b.claims).filter(([, v]) => v !== undefined))
-    const header = {
-      alg: b.signer === 'hs256' ? 'HS256' : ctx.admin.alg,
-      ...Object.fromEntries(Object.entries(b.header).filter(([, v]) => v !== undefined))
-    }
+    const alg = b.signer === 'hs256' ? 'HS256' : ctx.admin.alg
     const signingKey =
       b.signer === 'client'
         ? ctx.admin.privateKey
@@ -1342,12 +1344,21 @@ async function materialise (g: Generated, ctx: Context): Promise<Sent> {
           : new TextEncoder().encode('a-shared-secret-of-32-bytes-long!')
     let assertion: string
     try {
-      assertion = await new SignJWT(claims as Record<string, unknown>)
-        .setProtectedHeader(header as { alg: string })
-        .sign(signingKey)
+      // The generated claims and header replace the signer's own (an undefined one is left out).
+      assertion = await signClientAssertion({
+        clientId: ctx.admin.id,
+        key: signingKey,
+        alg,
+        audience: TOKEN_URL,
+        extraClaims: b.claims,
+        header: { kid: undefined, typ: undefined, ...b.header }
+      })
     } catch {
-      // jose refuses some headers (e.g. a non-string alg): send the same parts unsigned.
-      assertion = `${b64u(JSON.stringify(header))}.${b64u(JSON.stringify(claims))}.c2ln`
+      // jose refuses some generated headers: send the same parts unsigned.
+      const present = (o: Record<string, unknown>): Record<string, unknown> =>
+        Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined))
+      const header = { alg, ...present(b.header) }
+      assertion = `${b64u(JSON.stringify(header))}.${b64u(JSON.stringify(present(b.claims)))}.c2ln`
     }
     payload = new URLSearchParams([...b.fields, ['client_assertion', assertion]]).toString()
   }
@@ -1450,16 +1461,15 @@ function judge (sent: Sent, res: LightMyRequestResponse): string | null {
 // ---------------------------------------------------------------------------------------------
 
 describe('hostile input never yields a 5xx, and every rejection says what was wrong (SPEC §7)', () => {
-  let t: TestApp
+  const t = useTestApp({ LOG_LEVEL: 'warn' })
   let ctx: Context
   let served: RouteDef[]
   const statuses = new Map<string, Map<number, number>>()
 
   beforeAll(async () => {
-    t = await buildTestApp({ LOG_LEVEL: 'warn' })
     const admin = await clientWithToken(t.app, { name: 'fuzz admin', scopes: ALL_SCOPES, purposes: ALL_PURPOSES })
     const victim = await registerClient(t.app, { name: 'victim', scopes: ['consent:check'] })
-    const auth = { authorization: `Bearer ${admin.token}` }
+    const auth = admin.auth
     const created = await t.app.inject({
       method: 'POST',
       url: '/v1/purposes',
@@ -1518,10 +1528,6 @@ describe('hostile input never yields a 5xx, and every rejection says what was wr
     served = servedRoutes(t.app.printRoutes({ commonPrefix: false }))
   })
 
-  afterAll(async () => {
-    await t?.close()
-  })
-
   /** Remembers the ids a success handed out (never the admin client's own: it must stay usable). */
   function learn (res: LightMyRequestResponse): void {
     if (res.statusCode !== 200 && res.statusCode !== 201) return
@@ -1562,7 +1568,8 @@ describe('hostile input never yields a 5xx, and every rejection says what was wr
     if (out.failed) {
       const why = out.errorInstance instanceof Error ? out.errorInstance.message : String(out.errorInstance)
       throw new Error(
-        `${key(route)}: ${why}\n  (fast-check seed ${out.seed}, path ${String(out.counterexamplePath)}, after ${out.numRuns} runs and ${out.numShrinks} shrinks)`
+        `${key(route)}: ${why}\n  (fast-check seed ${out.seed}, path ${String(out.counterexamplePath)}, ` +
+          `after ${out.numRuns} runs and ${out.numShrinks} shrinks)`
       )
     }
     // Still serving, with a valid token too.
@@ -1572,7 +1579,7 @@ describe('hostile input never yields a 5xx, and every rejection says what was wr
         await t.app.inject({
           method: 'GET',
           url: '/v1/purposes',
-          headers: { authorization: `Bearer ${ctx.admin.token}` }
+          headers: ctx.admin.auth
         })
       ).statusCode
     ).toBe(200)
@@ -1670,7 +1677,7 @@ describe('hostile input never yields a 5xx, and every rejection says what was wr
   })
 
   describe('regressions the fuzzer found (each was a 500 on PostgreSQL, or not problem+json)', () => {
-    const auth = (): Record<string, string> => ({ authorization: `Bearer ${ctx.admin.token}` })
+    const auth = (): Auth => ctx.admin.auth
     const nulRejected = (res: LightMyRequestResponse, path: string): void => {
       expect(res.statusCode).toBe(400)
       expect(res.headers['content-type']).toMatch(/^application\/problem\+json/)
@@ -1755,27 +1762,7 @@ describe('hostile input never yields a 5xx, and every rejection says what was wr
 
     it("a NUL in a client assertion's iss or jti: 401 invalid_client, not a failed insert", async () => {
       for (const claims of [{ jti: 'j\u0000' }, { iss: '\u0000', sub: '\u0000' }]) {
-        const now = Math.floor(Date.now() / 1000)
-        const assertion = await new SignJWT({
-          iss: ctx.admin.id,
-          sub: ctx.admin.id,
-          aud: TOKEN_URL,
-          exp: now + 60,
-          jti: randomUUID(),
-          ...claims
-        })
-          .setProtectedHeader({ alg: ctx.admin.alg, kid: ctx.admin.kid })
-          .sign(ctx.admin.privateKey)
-        const res = await t.app.inject({
-          method: 'POST',
-          url: '/oauth2/token',
-          headers: { 'content-type': 'application/x-www-form-urlencoded' },
-          payload: new URLSearchParams({
-            grant_type: 'client_credentials',
-            client_assertion_type: ASSERTION_TYPE,
-            client_assertion: assertion
-          }).toString()
-        })
+        const res = await requestToken(t.app, tokenForm(await signAssertion(ctx.admin, claims)))
         expect(res.statusCode).toBe(401)
         expect(res.json()).toMatchObject({ error: 'invalid_client' })
       }
@@ -1830,9 +1817,8 @@ describe('hostile input never yields a 5xx, and every rejection says what was wr
           effectiveFrom: '0000-01-01T00:00:00Z'
         }
       })
-      expect(choice.statusCode).toBe(400)
-      expect(choice.json().errors).toEqual([
-        { path: '/effectiveFrom', message: 'must be a date-time between the years 0001 and 9999' }
+      expect(expectProblem(choice, 400).errors).toEqual([
+        { path: '/effectiveFrom', message: expect.stringMatching(/0001 and 9999/) }
       ])
       const audit = await t.app.inject({ method: 'GET', url: '/v1/audit?from=0000-01-01T00:00:00Z', headers: auth() })
       expect(audit.statusCode).toBe(400)
@@ -1846,7 +1832,9 @@ describe('hostile input never yields a 5xx, and every rejection says what was wr
       }
     })
 
-    it("a URL that does not decode, or an over-long path parameter: problem+json, not Fastify's bare JSON", async () => {
+    const undecodable =
+      "a URL that does not decode, or an over-long path parameter: problem+json, not Fastify's bare JSON"
+    it(undecodable, async () => {
       const bad = await t.app.inject({ method: 'GET', url: '/v1/clients/%ED%A0%80', headers: auth() })
       expect(bad.statusCode).toBe(400)
       expect(bad.headers['content-type']).toMatch(/^application\/problem\+json/)
@@ -1862,7 +1850,7 @@ describe('hostile input never yields a 5xx, and every rejection says what was wr
     const verify = await t.app.inject({
       method: 'GET',
       url: '/v1/audit/verify',
-      headers: { authorization: `Bearer ${ctx.admin.token}` }
+      headers: ctx.admin.auth
     })
     expect(verify.json()).toMatchObject({ valid: true, firstBrokenLink: null })
   })

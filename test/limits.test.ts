@@ -12,14 +12,15 @@ import { MAX_PARAM_LENGTH } from '../src/app.ts'
 import {
   buildTestApp,
   clientWithToken,
+  expectProblem,
   requestToken,
   signAssertion,
+  tokenForm,
   type TestApp,
-  type TestClient
+  type TestCaller
 } from './helpers/app.ts'
 
 const NHS = '9434765919'
-const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'
 
 interface RawResponse {
   status: number
@@ -98,23 +99,10 @@ async function raw (port: number, request: string | Buffer, timeoutMs = 5000): P
   })
 }
 
-function expectProblem (
-  res: { status: number; headers: Record<string, string | string[] | number | undefined>; body: string },
-  status: number,
-  detail: RegExp
-): void {
-  expect(res.status).toBe(status)
-  expect(String(res.headers['content-type'])).toMatch(/^application\/problem\+json/)
-  const body = JSON.parse(res.body) as Record<string, unknown>
-  expect(body).toMatchObject({ type: 'about:blank', status, detail: expect.stringMatching(detail) })
-  expect(typeof body.title).toBe('string')
-  expect(typeof body.requestId).toBe('string')
-}
-
 describe('size limits (README "Limits")', () => {
   let t: TestApp
   let small: TestApp
-  let admin: TestClient & { token: string; auth: { authorization: string } }
+  let admin: TestCaller
   let port: number
 
   beforeAll(async () => {
@@ -135,12 +123,17 @@ describe('size limits (README "Limits")', () => {
       purpose: 'planned-care',
       pointOfCare: { permissionToView: 'granted', reason: 'x'.repeat(bytes) }
     })
-  const post = (path: string, body: string, headers: Record<string, string> = {}): string =>
-    `POST ${path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${admin.token}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${Object.entries(
-      headers
-    )
-      .map(([k, v]) => `${k}: ${v}\r\n`)
-      .join('')}\r\n${body}`
+  /** An HTTP/1.1 request as bytes on the wire, from the admin client: a head of CRLF lines, then the body. */
+  const wire = (requestLine: string, headers: Record<string, string>, body = ''): string =>
+    [requestLine, 'Host: localhost', `Authorization: Bearer ${admin.token}`]
+      .concat(Object.entries(headers).map(([k, v]) => `${k}: ${v}`))
+      .map(line => `${line}\r\n`)
+      .join('') + `\r\n${body}`
+  const post = (path: string, body: string): string =>
+    wire(`POST ${path} HTTP/1.1`, {
+      'Content-Type': 'application/json',
+      'Content-Length': String(Buffer.byteLength(body))
+    }, body)
 
   describe('JSON bodies: BODY_LIMIT_BYTES (default 64 KiB)', () => {
     it('a body just under the limit is read (and then judged on its content)', async () => {
@@ -161,16 +154,12 @@ describe('size limits (README "Limits")', () => {
         headers: { ...admin.auth, 'content-type': 'application/json' },
         payload: decisionPadded(70_000)
       })
-      expectProblem(
-        { status: res.statusCode, headers: res.headers, body: res.body },
-        413,
-        /larger than this endpoint accepts/
-      )
+      expectProblem(res, 413, { detail: /larger than this endpoint accepts/ })
     })
 
     it('over a real socket, with Content-Length: 413 and the connection still usable for the next client', async () => {
       const res = await raw(port, post('/v1/decisions', decisionPadded(70_000)))
-      expectProblem(res, 413, /larger/)
+      expectProblem(res, 413, { detail: /larger/ })
       const next = await raw(port, post('/v1/decisions', JSON.stringify({ nhsNumber: NHS, purpose: 'planned-care' })))
       expect(next.status).toBe(200)
     })
@@ -180,10 +169,14 @@ describe('size limits (README "Limits")', () => {
       const started = Date.now()
       const res = await raw(
         port,
-        `POST /v1/decisions HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${admin.token}\r\nContent-Type: application/json\r\nContent-Length: 10485760\r\n\r\n{"nhsNumber":`,
+        wire(
+          'POST /v1/decisions HTTP/1.1',
+          { 'Content-Type': 'application/json', 'Content-Length': '10485760' },
+          '{"nhsNumber":'
+        ),
         3000
       )
-      expectProblem(res, 413, /larger/)
+      expectProblem(res, 413, { detail: /larger/ })
       expect(Date.now() - started).toBeLessThan(2000)
     })
 
@@ -196,9 +189,13 @@ describe('size limits (README "Limits")', () => {
       body = parts.map(p => `${Buffer.byteLength(p).toString(16)}\r\n${p}\r\n`).join('') + '0\r\n\r\n'
       const res = await raw(
         port,
-        `POST /v1/decisions HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${admin.token}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n${body}`
+        wire(
+          'POST /v1/decisions HTTP/1.1',
+          { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' },
+          body
+        )
       )
-      expectProblem(res, 413, /larger/)
+      expectProblem(res, 413, { detail: /larger/ })
     })
 
     it('the limit is configurable: BODY_LIMIT_BYTES=2048', async () => {
@@ -209,7 +206,7 @@ describe('size limits (README "Limits")', () => {
         headers: { ...other.auth, 'content-type': 'application/json' },
         payload: decisionPadded(3000)
       })
-      expectProblem({ status: res.statusCode, headers: res.headers, body: res.body }, 413, /larger/)
+      expectProblem(res, 413, { detail: /larger/ })
       const fine = await small.app.inject({
         method: 'POST',
         url: '/v1/decisions',
@@ -222,22 +219,15 @@ describe('size limits (README "Limits")', () => {
 
   describe('the token endpoint', () => {
     it('a form body over 32 KiB: an RFC 6749 invalid_request saying it is too large', async () => {
-      const res = await requestToken(t.app, {
-        grant_type: 'client_credentials',
-        client_assertion_type: ASSERTION_TYPE,
-        client_assertion: 'a'.repeat(33_000)
-      })
+      const res = await requestToken(t.app, tokenForm('a'.repeat(33_000)))
       expect(res.statusCode).toBe(400)
       expect(res.json()).toEqual({ error: 'invalid_request', error_description: expect.stringMatching(/larger/) })
     })
 
     it(`a client assertion over ${MAX_ASSERTION_LENGTH} characters: invalid_request naming the limit`, async () => {
-      const assertion = `${Buffer.from('{"alg":"ES256","kid":"k"}').toString('base64url')}.${'A'.repeat(MAX_ASSERTION_LENGTH)}.sig`
-      const res = await requestToken(t.app, {
-        grant_type: 'client_credentials',
-        client_assertion_type: ASSERTION_TYPE,
-        client_assertion: assertion
-      })
+      const header = Buffer.from('{"alg":"ES256","kid":"k"}').toString('base64url')
+      const assertion = `${header}.${'A'.repeat(MAX_ASSERTION_LENGTH)}.sig`
+      const res = await requestToken(t.app, tokenForm(assertion))
       expect(res.statusCode).toBe(400)
       expect(res.json()).toEqual({
         error: 'invalid_request',
@@ -247,11 +237,7 @@ describe('size limits (README "Limits")', () => {
 
     it('a validly signed assertion padded with a huge claim is refused by length, not verified', async () => {
       const assertion = await signAssertion(admin, { jti: 'j'.repeat(MAX_ASSERTION_LENGTH) })
-      const res = await requestToken(t.app, {
-        grant_type: 'client_credentials',
-        client_assertion_type: ASSERTION_TYPE,
-        client_assertion: assertion
-      })
+      const res = await requestToken(t.app, tokenForm(assertion))
       expect(res.statusCode).toBe(400)
       expect(res.json().error_description).toMatch(/longer than/)
     })
@@ -265,17 +251,18 @@ describe('size limits (README "Limits")', () => {
         headers: { authorization: `Bearer ${'A'.repeat(5000)}` },
         payload: { nhsNumber: NHS, purpose: 'planned-care' }
       })
-      expectProblem({ status: res.statusCode, headers: res.headers, body: res.body }, 401, /too long/)
+      expectProblem(res, 401, { detail: /too long/ })
       expect(res.headers['www-authenticate']).toMatch(/^Bearer error="invalid_token"/)
     })
 
     it('an oversized JWT-shaped token over a real socket (15 KiB, under the header limit): 401', async () => {
-      const jwt = `${Buffer.from('{"alg":"ES256","kid":"x","typ":"at+jwt"}').toString('base64url')}.${'B'.repeat(15_000)}.c2ln`
+      const header = Buffer.from('{"alg":"ES256","kid":"x","typ":"at+jwt"}').toString('base64url')
+      const jwt = `${header}.${'B'.repeat(15_000)}.c2ln`
       const res = await raw(
         port,
         `GET /v1/purposes HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${jwt}\r\n\r\n`
       )
-      expectProblem(res, 401, /too long/)
+      expectProblem(res, 401, { detail: /too long/ })
     })
   })
 
@@ -285,14 +272,14 @@ describe('size limits (README "Limits")', () => {
         port,
         `GET /health/live HTTP/1.1\r\nHost: localhost\r\nX-Padding: ${'p'.repeat(maxHeaderSize)}\r\n\r\n`
       )
-      expectProblem(res, 431, new RegExp(`larger than ${maxHeaderSize} bytes`))
+      expectProblem(res, 431, { detail: new RegExp(`larger than ${maxHeaderSize} bytes`) })
       expect(res.headers.connection).toBe('close')
     })
 
     it('many small headers adding up past the limit: 431', async () => {
       const headers = Array.from({ length: 800 }, (_, i) => `X-H${i}: ${'v'.repeat(20)}\r\n`).join('')
       const res = await raw(port, `GET /health/live HTTP/1.1\r\nHost: localhost\r\n${headers}\r\n`)
-      expectProblem(res, 431, /larger than/)
+      expectProblem(res, 431, { detail: /larger than/ })
     })
 
     it('an oversized Authorization header (20 KiB) is a 431, not a 5xx', async () => {
@@ -300,7 +287,7 @@ describe('size limits (README "Limits")', () => {
         port,
         `GET /v1/purposes HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${'C'.repeat(20_000)}\r\n\r\n`
       )
-      expectProblem(res, 431, /larger than/)
+      expectProblem(res, 431, { detail: /larger than/ })
     })
 
     it('a URL whose query string alone is over the limit: 431', async () => {
@@ -308,12 +295,12 @@ describe('size limits (README "Limits")', () => {
         port,
         `GET /v1/audit?cursor=${'q'.repeat(maxHeaderSize + 10)} HTTP/1.1\r\nHost: localhost\r\n\r\n`
       )
-      expectProblem(res, 431, /larger than/)
+      expectProblem(res, 431, { detail: /larger than/ })
     })
 
     it('bytes that are not HTTP: 400 problem+json saying so', async () => {
       const res = await raw(port, 'HELLO\u0000 WORLD\r\n\r\n')
-      expectProblem(res, 400, /not valid HTTP/)
+      expectProblem(res, 400, { detail: /not valid HTTP/ })
     })
 
     it('the service answers normally afterwards', async () => {
@@ -330,20 +317,16 @@ describe('size limits (README "Limits")', () => {
         `/v1/purposes/${'p'.repeat(MAX_PARAM_LENGTH + 1)}`
       ]) {
         const res = await t.app.inject({ method: 'GET', url, headers: admin.auth })
-        expectProblem(
-          { status: res.statusCode, headers: res.headers, body: res.body },
-          414,
-          new RegExp(`longer than ${MAX_PARAM_LENGTH} characters`)
-        )
+        expectProblem(res, 414, { detail: new RegExp(`longer than ${MAX_PARAM_LENGTH} characters`) })
       }
     })
 
     it('over a real socket too', async () => {
       const res = await raw(
         port,
-        `GET /v1/patients/${'9'.repeat(1000)}/preferences HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${admin.token}\r\n\r\n`
+        wire(`GET /v1/patients/${'9'.repeat(1000)}/preferences HTTP/1.1`, {})
       )
-      expectProblem(res, 414, /longer than/)
+      expectProblem(res, 414, { detail: /longer than/ })
     })
 
     it('an NHS number parameter of 41-200 characters: 400 from the schema (maxLength 40)', async () => {
@@ -352,13 +335,13 @@ describe('size limits (README "Limits")', () => {
         url: `/v1/patients/${'9'.repeat(100)}/preferences`,
         headers: admin.auth
       })
-      expectProblem({ status: res.statusCode, headers: res.headers, body: res.body }, 400, /nhsNumber/)
+      expectProblem(res, 400, { detail: /nhsNumber/ })
     })
 
     it('a path whose escapes do not decode: 400 problem+json', async () => {
       for (const url of ['/v1/patients/%zz/preferences', '/v1/clients/%ED%A0%80', '/v1/purposes/%']) {
         const res = await t.app.inject({ method: 'GET', url, headers: admin.auth })
-        expectProblem({ status: res.statusCode, headers: res.headers, body: res.body }, 400, /URL is malformed/)
+        expectProblem(res, 400, { detail: /URL is malformed/ })
       }
     })
   })

@@ -1,9 +1,9 @@
 // SPEC §2 and §7: the service never logs NHS numbers (in any written form), tokens or keys; the
 // request id is in every request's log lines so that callers can find them.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { buildTestApp, clientWithToken, requestToken, signAssertion, type TestApp } from './helpers/app.ts'
+import { beforeAll, describe, expect, it } from 'vitest'
+import { bearer, clientWithToken, requestToken, signAssertion, tokenForm, useTestApp } from './helpers/app.ts'
 
-let t: TestApp
+const t = useTestApp({ LOG_LEVEL: 'info' })
 let token: string
 const NHS = '9434765919'
 const INVALID = '9434765918' // wrong check digit
@@ -24,7 +24,6 @@ const ids = {
 }
 
 beforeAll(async () => {
-  t = await buildTestApp({ LOG_LEVEL: 'info' })
   const caller = await clientWithToken(t.app)
   token = caller.token
   const auth = caller.auth
@@ -103,19 +102,11 @@ beforeAll(async () => {
   ).toBe(200)
   // A rejected token and a token request (assertion in the body, access token in the answer).
   expect(
-    await inject(ids.badToken, { method: 'GET', url: '/v1/audit', headers: { authorization: `Bearer ${token}x` } })
+    await inject(ids.badToken, { method: 'GET', url: '/v1/audit', headers: bearer(`${token}x`) })
   ).toBe(401)
-  const res = await requestToken(t.app, {
-    grant_type: 'client_credentials',
-    client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
-    client_assertion: await signAssertion(caller)
-  })
+  const res = await requestToken(t.app, tokenForm(await signAssertion(caller)))
   expect(res.statusCode).toBe(200)
   await t.app.runtime.audit.flush()
-})
-
-afterAll(async () => {
-  await t.close()
 })
 
 describe('logs (SPEC §7: never NHS numbers, tokens or keys)', () => {

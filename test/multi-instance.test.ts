@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
+  bearer,
   buildTestApp,
   freshStore,
   nhsNumbers,
@@ -13,12 +14,13 @@ import {
   requestToken,
   signAssertion,
   tokenFor,
+  tokenForm,
+  type Auth,
   type TestApp,
   type TestClient,
   type TestStore
 } from './helpers/app.ts'
 
-const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'
 const NHS = '9434765919'
 
 async function until (what: () => Promise<boolean>, timeoutMs: number): Promise<number> {
@@ -35,8 +37,8 @@ describe('two instances on one store', () => {
   let a: TestApp
   let b: TestApp
   let client: TestClient
-  let authA: { authorization: string }
-  let authB: { authorization: string }
+  let authA: Auth
+  let authB: Auth
 
   beforeAll(async () => {
     store = await freshStore()
@@ -45,8 +47,8 @@ describe('two instances on one store', () => {
     a = await buildTestApp({ SIGNING_KEY_FILE: signingKey, CHANGE_POLL_MS: '200' }, store)
     b = await buildTestApp({ SIGNING_KEY_FILE: signingKey, CHANGE_POLL_MS: '200' }, store)
     client = await registerClient(a.app)
-    authA = { authorization: `Bearer ${await tokenFor(a.app, client)}` }
-    authB = { authorization: `Bearer ${await tokenFor(b.app, client)}` }
+    authA = bearer(await tokenFor(a.app, client))
+    authB = bearer(await tokenFor(b.app, client))
   })
   afterAll(async () => {
     await a?.close()
@@ -56,11 +58,7 @@ describe('two instances on one store', () => {
 
   it('a client assertion used at one instance is refused as a replay at the other', async () => {
     const assertion = await signAssertion(client)
-    const form = {
-      grant_type: 'client_credentials',
-      client_assertion_type: ASSERTION_TYPE,
-      client_assertion: assertion
-    }
+    const form = tokenForm(assertion)
     expect((await requestToken(a.app, form)).statusCode).toBe(200)
     const replay = await requestToken(b.app, form)
     expect(replay.statusCode).toBe(401)
@@ -81,7 +79,7 @@ describe('two instances on one store', () => {
   })
 
   it('a choice recorded at one instance is used at once there and within 1 second at the other', async () => {
-    const ask = async (app: TestApp, auth: { authorization: string }): Promise<string> =>
+    const ask = async (app: TestApp, auth: Auth): Promise<string> =>
       (
         await app.app.inject({
           method: 'POST',
@@ -146,7 +144,7 @@ describe('two instances on one store', () => {
 
   it('suspending a client at one instance stops its tokens at the other within 1 second', async () => {
     const other = await registerClient(a.app, { name: 'to suspend' })
-    const otherAuth = { authorization: `Bearer ${await tokenFor(b.app, other)}` }
+    const otherAuth = bearer(await tokenFor(b.app, other))
     const check = async (): Promise<number> =>
       (
         await b.app.inject({
@@ -169,7 +167,7 @@ describe('two instances on one store', () => {
 
   it('cutting a scope at one instance stops that scope at the other within 1 second', async () => {
     const other = await registerClient(a.app, { name: 'to cut', scopes: ['consent:check', 'consent:read'] })
-    const otherAuth = { authorization: `Bearer ${await tokenFor(b.app, other)}` }
+    const otherAuth = bearer(await tokenFor(b.app, other))
     const check = async (): Promise<number> =>
       (
         await b.app.inject({

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { PACKAGE_ROOT } from '../src/paths.ts'
-import { openApiDocument } from './helpers/openapi.ts'
+import { openApiDocument } from '../src/openapi.ts'
 
 interface Operation {
   requestBody?: unknown
@@ -11,7 +11,8 @@ interface Operation {
 }
 
 describe('OpenAPI document', () => {
-  it('the checked-in openapi/openapi.json is the one the code serves (run npm run openapi after changing a route)', async () => {
+  it('the checked-in openapi/openapi.json is the one the code serves (run npm run openapi after changing a ' +
+    'route)', async () => {
     const served = await openApiDocument()
     const checkedIn = JSON.parse(readFileSync(join(PACKAGE_ROOT, 'openapi', 'openapi.json'), 'utf8')) as unknown
     expect(checkedIn).toEqual(JSON.parse(JSON.stringify(served)))

@@ -145,7 +145,8 @@ describe(`graceful shutdown on SIGTERM (${testStore})`, () => {
     d?.cleanup()
   })
 
-  it('drains the in-flight filter, commits its audit event, refuses new work, exits 0, and the chains verify', async () => {
+  it('drains the in-flight filter, commits its audit event, refuses new work, exits 0, ' +
+    'and the chains verify', async () => {
     service = await startService(d)
     const s = service
     const port = Number(new URL(s.url).port)
@@ -161,7 +162,9 @@ describe(`graceful shutdown on SIGTERM (${testStore})`, () => {
     // The slow upload: headers and a first batch now, the rest only after SIGTERM.
     const filter = new RawExchange(port)
     filter.socket.write(
-      `POST /v1/filter?purpose=planning-research HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${token}\r\nContent-Type: text/plain\r\nAccept: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n`
+      'POST /v1/filter?purpose=planning-research HTTP/1.1\r\nHost: localhost\r\n' +
+        `Authorization: Bearer ${token}\r\n` +
+        'Content-Type: text/plain\r\nAccept: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n'
     )
     const chunk = (lines: string[]): string => {
       const body = lines.join('\n') + '\n'
@@ -180,9 +183,9 @@ describe(`graceful shutdown on SIGTERM (${testStore})`, () => {
     // Decisions in flight too: every one answered 200 must have its audit row after the exit.
     const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' }
     const decided: string[] = []
-    let stopDeciding = false
+    const deciding = { stop: false } // set once the service refuses new connections
     const deciders = Array.from({ length: 8 }, async (_, w) => {
-      for (let i = 0; !stopDeciding; i++) {
+      for (let i = 0; !deciding.stop; i++) {
         try {
           const res = await fetch(`${s.url}/v1/decisions`, {
             method: 'POST',
@@ -220,7 +223,7 @@ describe(`graceful shutdown on SIGTERM (${testStore})`, () => {
     expect(probes.filter(p => !refused(p))).toEqual([])
     // The idle keep-alive connection is closed rather than kept for new work.
     await idle.until(() => idle.closed, 2000, 'idle keep-alive connection closed')
-    stopDeciding = true
+    deciding.stop = true
     await Promise.all(deciders)
     expect(s.proc.exitCode).toBeNull() // still draining the filter
 

@@ -2,7 +2,7 @@
 // its RFC 7638 thumbprint. Private key material is refused so that it never reaches the store.
 import { calculateJwkThumbprint, exportJWK, importJWK, importSPKI, type JWK } from 'jose'
 import { createPublicKey } from 'node:crypto'
-import type { FieldError } from '../plugins/problems.ts'
+import type { FieldError } from '../domain/problems.ts'
 
 const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k']
 

@@ -1,14 +1,25 @@
 // Checks a client registration or change, for the admin API and the CLI alike.
-import { validateExemption, type Exemption } from '../domain/exemptions.ts'
+import { validateExemption } from '../domain/exemptions.ts'
 import type { PurposeCatalog } from '../domain/purposes.ts'
 import { isScope, SCOPES } from '../domain/scopes.ts'
-import type { FieldError } from '../plugins/problems.ts'
+import type { FieldError } from '../domain/problems.ts'
 import { validateJwks } from './client-keys.ts'
+
+/** A suspended client gets no tokens, and the tokens it holds stop working at once. */
+export const CLIENT_STATUSES = ['active', 'suspended'] as const
+export type ClientStatus = (typeof CLIENT_STATUSES)[number]
+
+/** An exemption as an administrator sends it: the basis is checked here, with its reasons. */
+export interface ExemptionInput {
+  purpose: string
+  basis: string
+  reference: string
+}
 
 export interface ClientFields {
   scopes?: string[]
   purposes?: string[]
-  exemptions?: Exemption[]
+  exemptions?: ExemptionInput[]
   jwks?: { keys: Array<Record<string, unknown>> } | null
   jwksUrl?: string | null
 }

@@ -1,8 +1,9 @@
 // One line of a bulk import of existing choices (SPEC §2, §3): a choice with purpose + decision,
 // or a GP system's Read code in their place. Each bad line is reported on its own.
+import { INSTANT_FORMAT, parseInstant } from './instant.ts'
 import { parseNhsNumber } from './nhs-number.ts'
 import { GP_CODES, mapGpCode, PROXY_ROLES, SOURCES, type RecordedBy, type Source } from './preferences.ts'
-import type { Decision, PurposeCatalog } from './purposes.ts'
+import { DECISIONS, type Decision, type PurposeCatalog } from './purposes.ts'
 
 export interface ImportChoice {
   externalId: string
@@ -67,23 +68,22 @@ export function parseImportLine (value: unknown, catalog: PurposeCatalog): Impor
     ;({ purpose, decision } = mapped)
   } else {
     if (typeof v.purpose !== 'string') return { error: 'purpose is required (or a GP code in code)' }
-    if (v.decision !== 'permit' && v.decision !== 'deny') return { error: 'decision must be permit or deny' }
+    if (typeof v.decision !== 'string' || !(DECISIONS as readonly string[]).includes(v.decision)) {
+      return { error: `decision must be ${DECISIONS.join(' or ')}` }
+    }
     purpose = v.purpose
-    decision = v.decision
+    decision = v.decision as Decision
   }
   const known = catalog.get(purpose)
   if (known === undefined) return { error: `unknown purpose '${purpose.slice(0, 100)}'` }
   if (!known.active) return { error: `purpose '${purpose}' is no longer active` }
   let effectiveFrom: Date | null = null
   if (v.effectiveFrom !== undefined) {
-    effectiveFrom =
-      typeof v.effectiveFrom === 'string' && /^\d{4}-\d{2}-\d{2}/.test(v.effectiveFrom)
-        ? new Date(v.effectiveFrom)
-        : new Date(Number.NaN)
-    if (Number.isNaN(effectiveFrom.getTime())) return { error: 'effectiveFrom must be an ISO 8601 date or date-time' }
-    if (effectiveFrom.getUTCFullYear() < 1 || effectiveFrom.getUTCFullYear() > 9999) {
-      return { error: 'effectiveFrom must be between the years 0001 and 9999' }
-    }
+    // The one reading of a time (as the JSON API's): a zone-less date-time or 2021-02-30 is refused.
+    if (typeof v.effectiveFrom !== 'string') return { error: `effectiveFrom must be ${INSTANT_FORMAT}` }
+    const parsed = parseInstant(v.effectiveFrom)
+    if (!parsed.ok) return { error: `effectiveFrom: ${parsed.error}` }
+    effectiveFrom = parsed.value
   }
   const source = v.source ?? 'import'
   if (typeof source !== 'string' || !(SOURCES as readonly string[]).includes(source)) {

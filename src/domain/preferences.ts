@@ -12,8 +12,10 @@ export const PROXY_ROLES = [
   'court-appointed-deputy',
   'other'
 ] as const
+export type ProxyRole = (typeof PROXY_ROLES)[number]
 
-export type PreferenceStatus = 'active' | 'entered-in-error'
+export const PREFERENCE_STATUSES = ['active', 'entered-in-error'] as const
+export type PreferenceStatus = (typeof PREFERENCE_STATUSES)[number]
 
 export interface RecordedBy {
   odsCode?: string
@@ -93,12 +95,12 @@ export function mapGpCode (code: string): { purpose: string; decision: Decision 
  * The effective record for one purpose at time T: the active record with the latest
  * effectiveFrom <= T, ties broken by the latest recordedAt (SPEC §2 rule 2), then deny, then id.
  */
-export function effectiveRecord (
-  records: readonly PreferenceRecord[],
+export function effectiveRecord<R extends PreferenceRecord> (
+  records: readonly R[],
   purpose: string,
   at: number
-): PreferenceRecord | null {
-  let best: PreferenceRecord | null = null
+): R | null {
+  let best: R | null = null
   for (const r of records) {
     if (r.purpose !== purpose || r.status !== 'active') continue
     const from = r.effectiveFrom.getTime()
@@ -131,4 +133,17 @@ export function effectiveRecord (
     }
   }
   return best
+}
+
+/**
+ * The choice in force at `at` for each purpose the records name (purposes in code order): what a
+ * patient's record shows as "current". A purpose whose only records are future-dated or voided
+ * has none.
+ */
+export function currentChoices<R extends PreferenceRecord> (records: readonly R[], at: number): R[] {
+  const purposes = [...new Set(records.map(r => r.purpose))].sort()
+  return purposes.flatMap(purpose => {
+    const r = effectiveRecord(records, purpose, at)
+    return r === null ? [] : [r]
+  })
 }

@@ -1,5 +1,6 @@
 // Purposes and their hierarchy (SPEC §2 "Purposes"). A purpose inherits its default decision from
 // its parent when it has none of its own; a caller allowed a purpose is allowed all below it.
+import type { FieldError } from './problems.ts'
 
 export const PURPOSE_CATEGORIES = ['direct-care', 'secondary-use'] as const
 export type PurposeCategory = (typeof PURPOSE_CATEGORIES)[number]
@@ -19,6 +20,17 @@ export interface Purpose {
   emergencyAccess: EmergencyAccess
   active: boolean
 }
+
+/** What an administrator may change after a purpose is created; code, category and parent are fixed. */
+export const EDITABLE_PURPOSE_FIELDS = [
+  'name',
+  'description',
+  'defaultDecision',
+  'requiresPermissionToView',
+  'emergencyAccess',
+  'active'
+] as const
+export type PurposePatch = Partial<Pick<Purpose, (typeof EDITABLE_PURPOSE_FIELDS)[number]>>
 
 export const PURPOSE_CODE_PATTERN = '^[a-z0-9]+(-[a-z0-9]+)*$'
 const PURPOSE_CODE = new RegExp(PURPOSE_CODE_PATTERN)
@@ -50,7 +62,8 @@ export const SEED_PURPOSES: readonly Purpose[] = [
     code: 'summary-care-record',
     name: 'Summary Care Record',
     description:
-      "The national Summary Care Record (medications, allergies, reactions), viewed with the patient's permission at the time of a visit or call.",
+      'The national Summary Care Record (medications, allergies, reactions), ' +
+      "viewed with the patient's permission at the time of a visit or call.",
     category: 'direct-care',
     parent: 'unplanned-care',
     defaultDecision: 'permit',
@@ -129,11 +142,8 @@ export class PurposeCatalog {
 }
 
 /** Checks a new purpose against the catalogue; returns the problems as { path, message }. */
-export function validateNewPurpose (
-  catalog: PurposeCatalog,
-  purpose: Purpose
-): Array<{ path: string; message: string }> {
-  const errors: Array<{ path: string; message: string }> = []
+export function validateNewPurpose (catalog: PurposeCatalog, purpose: Purpose): FieldError[] {
+  const errors: FieldError[] = []
   if (!PURPOSE_CODE.test(purpose.code)) {
     errors.push({
       path: '/code',
@@ -166,4 +176,22 @@ export function validateNewPurpose (
     })
   }
   return errors
+}
+
+/**
+ * Checks a change to an existing purpose: code, category and parent never change once created
+ * (choices, exemptions and registrations already refer to the purpose as it is placed in the
+ * hierarchy), and the purpose as changed must still be a valid purpose. Returns the problems as
+ * { path, message }; none means `{ ...existing, ...patch }` may be stored.
+ */
+export function checkPurposeUpdate (catalog: PurposeCatalog, existing: Purpose, patch: Partial<Purpose>): FieldError[] {
+  const errors: FieldError[] = []
+  for (const [field, value] of Object.entries(patch)) {
+    if ((EDITABLE_PURPOSE_FIELDS as readonly string[]).includes(field)) continue
+    if (value === existing[field as keyof Purpose]) continue
+    errors.push({ path: `/${field}`, message: `${field} cannot change once a purpose is created` })
+  }
+  if (errors.length > 0) return errors
+  // The code was checked when the purpose was created (and seeded codes are the SPEC's own).
+  return validateNewPurpose(catalog, { ...existing, ...patch }).filter(e => e.path !== '/code')
 }

@@ -111,7 +111,9 @@ export function consultQuestion (
     ) {
       problems.push({
         path: '/context/category',
-        message: `none of these categories applies to purpose ${purpose.code}; its Consents carry ${codings.map(k => `${k.system ?? ''}|${k.code ?? ''}`).join(', ')}`
+        message:
+          `none of these categories applies to purpose ${purpose.code}; ` +
+          `its Consents carry ${codings.map(k => `${k.system ?? ''}|${k.code ?? ''}`).join(', ')}`
       })
     }
   }

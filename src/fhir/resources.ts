@@ -2,6 +2,7 @@
 // event as an AuditEvent (following IHE BALP), search Bundles, OperationOutcomes and the
 // CapabilityStatement. Pure: callers pass in the rows, the purpose catalogue and the clients.
 /// <reference types="fhir" />
+import { parseInstant } from '../domain/instant.ts'
 import type { PurposeCatalog } from '../domain/purposes.ts'
 import { effectiveRecord, type PreferenceRecord } from '../domain/preferences.ts'
 import type { StoredPreference } from '../store/rows.ts'
@@ -27,6 +28,10 @@ export interface FhirContext {
 
 const nhsIdentifier = (nhsNumber: string): fhir4.Identifier => ({ system: SYSTEMS.nhsNumber, value: nhsNumber })
 
+/** The Consent.status values a recorded choice maps to. */
+export const CONSENT_STATUSES = ['active', 'inactive', 'entered-in-error'] as const
+export type ConsentStatus = (typeof CONSENT_STATUSES)[number]
+
 /**
  * Consent.status and provision.period.end from SPEC §2 rule 2 (effectiveRecord), the rule the
  * decisions use: a record is active while it is (or, once its effectiveFrom comes, will be) the
@@ -37,7 +42,7 @@ export function consentState (
   records: readonly PreferenceRecord[],
   r: PreferenceRecord,
   now: number
-): { status: 'active' | 'inactive' | 'entered-in-error'; end: Date | null } {
+): { status: ConsentStatus; end: Date | null } {
   if (r.status === 'entered-in-error') return { status: 'entered-in-error', end: null }
   const start = r.effectiveFrom.getTime()
   const inForce = effectiveRecord(records, r.purpose, Math.max(now, start))?.id === r.id
@@ -165,9 +170,9 @@ export function auditEventResource (
   const details = JSON.parse(e.details) as AuditDetails
   const client = e.clientId === null ? undefined : clientOf(e.clientId)
   const agents: fhir4.AuditEventAgent[] = [
+    // With no client: written by the CLI on the service host, not by a client system.
     e.clientId === null
-      ? // Written by the CLI on the service host, not by a client system.
-        { who: { display: 'Consent Check Service administrator (CLI)' }, requestor: true }
+      ? { who: { display: 'Consent Check Service administrator (CLI)' }, requestor: true }
       : {
           type: { coding: [{ system: SYSTEMS.dicom, code: '110150', display: 'Application' }] },
           who: {
@@ -260,7 +265,8 @@ export function auditEventResource (
     subtype: [...(kind.subtype !== undefined ? [kind.subtype] : []), { system: ctx.own.auditEventType, code: e.type }],
     action: kind.action,
     recorded: e.at.toISOString(),
-    // BALP records a consent deny as a serious failure (8); a request that found nothing to act on is a minor failure (4).
+    // BALP records a consent deny as a serious failure (8); a request that found nothing to act on
+    // is a minor failure (4).
     outcome: success ? '0' : e.type === 'decision' ? '8' : '4',
     ...(outcomeDesc !== null ? { outcomeDesc } : {}),
     ...(purposeOfEvent.length > 0 ? { purposeOfEvent } : {}),
@@ -352,27 +358,35 @@ export function fhirError (
   return operationOutcome(issueCodeFor(status), messages)
 }
 
-/** A FHIR date search value (R4 search §3.1.1.4.2, prefixes eq ge gt le lt): the instants it matches, as [from, until). */
+const FHIR_DATE =
+  /^(eq|ge|gt|le|lt)?(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2}))?)?)?$/
+
+/**
+ * A FHIR date search value (R4 search §3.1.1.4.2, prefixes eq ge gt le lt): the instants it
+ * matches, as [from, until). A value means its whole precision (2026 is the year, 2026-11 the
+ * month, a time without seconds the minute); its start is read by parseInstant, so an impossible
+ * calendar date (2026-02-30) or time (24:00) is refused as everywhere else, never rolled over.
+ */
 export function dateRange (value: string): { from: number | undefined; until: number | undefined } | null {
-  const m =
-    /^(eq|ge|gt|le|lt)?(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2}))?)?)?$/.exec(
-      value
-    )
+  const m = FHIR_DATE.exec(value)
   if (m === null) return null
   const [, prefix = 'eq', y, mo, d, h, mi, s, frac, tz] = m
-  let start: number
+  const parsed = parseInstant(
+    h !== undefined ? `${y}-${mo}-${d}T${h}:${mi}:${s ?? '00'}${frac ?? ''}${tz}` : `${y}-${mo ?? '01'}-${d ?? '01'}`
+  )
+  if (!parsed.ok) return null
+  const start = parsed.value.getTime()
   let end: number
   if (h !== undefined) {
-    start = Date.parse(`${y}-${mo}-${d}T${h}:${mi}:${s ?? '00'}${frac ?? ''}${tz}`)
     end = start + (frac !== undefined ? 1 : s !== undefined ? 1000 : 60_000)
   } else {
     // A date without a time is a whole UTC day, month or year.
-    const [Y, M, D] = [Number(y), mo === undefined ? 0 : Number(mo) - 1, d === undefined ? 1 : Number(d)]
-    start = Date.UTC(Y, M, D)
-    end = d !== undefined ? Date.UTC(Y, M, D + 1) : mo !== undefined ? Date.UTC(Y, M + 1, 1) : Date.UTC(Y + 1, 0, 1)
-    if (new Date(start).getUTCDate() !== D || new Date(start).getUTCMonth() !== M) return null
+    const next = new Date(start)
+    if (d !== undefined) next.setUTCDate(next.getUTCDate() + 1)
+    else if (mo !== undefined) next.setUTCMonth(next.getUTCMonth() + 1)
+    else next.setUTCFullYear(next.getUTCFullYear() + 1)
+    end = next.getTime()
   }
-  if (Number.isNaN(start)) return null
   switch (prefix) {
     case 'ge':
       return { from: start, until: undefined }
@@ -417,7 +431,9 @@ export function capabilityStatement (o: CapabilityOptions): fhir4.CapabilityStat
   const patient = {
     name: 'patient',
     type: 'reference' as const,
-    documentation: `Required, only as patient.identifier=${SYSTEMS.nhsNumber}|{NHS number} (or patient:identifier=...); the bare number is accepted too`
+    documentation:
+      `Required, only as patient.identifier=${SYSTEMS.nhsNumber}|{NHS number} (or patient:identifier=...); ` +
+      'the bare number is accepted too'
   }
   return {
     resourceType: 'CapabilityStatement',
@@ -429,7 +445,9 @@ export function capabilityStatement (o: CapabilityOptions): fhir4.CapabilityStat
     date: o.date,
     publisher: 'Consent Check Service',
     description:
-      "Read-only FHIR R4 views of patients' recorded sharing choices (Consent, following UK Core Consent) and of the audit trail (AuditEvent, following IHE BALP). Decisions are made by POST /v1/decisions or the CDS Hooks service at /cds-services.",
+      "Read-only FHIR R4 views of patients' recorded sharing choices (Consent, following UK Core Consent) " +
+      'and of the audit trail (AuditEvent, following IHE BALP). ' +
+      'Decisions are made by POST /v1/decisions or the CDS Hooks service at /cds-services.',
     kind: 'instance',
     software: { name: 'Consent Check Service', version: o.version },
     implementation: { description: 'Consent Check Service', url: `${o.base}/fhir` },
@@ -452,7 +470,10 @@ export function capabilityStatement (o: CapabilityOptions): fhir4.CapabilityStat
               ]
             }
           ],
-          description: `Bearer access tokens from ${o.base}/oauth2/token (signed-JWT client credentials, as SMART Backend Services). Scope consent:read reads Consent, audit:read reads AuditEvent.`,
+          description:
+            `Bearer access tokens from ${o.base}/oauth2/token ` +
+            '(signed-JWT client credentials, as SMART Backend Services). ' +
+            'Scope consent:read reads Consent, audit:read reads AuditEvent.',
           extension: [
             {
               url: 'http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris',
@@ -465,7 +486,8 @@ export function capabilityStatement (o: CapabilityOptions): fhir4.CapabilityStat
             type: 'Consent',
             profile: UK_CORE_CONSENT,
             documentation:
-              'One Consent per recorded choice. status: active (in force, or scheduled), inactive (superseded by a later choice), entered-in-error.',
+              'One Consent per recorded choice. status: active (in force, or scheduled), ' +
+              'inactive (superseded by a later choice), entered-in-error.',
             interaction: [{ code: 'read' }, { code: 'search-type' }],
             versioning: 'no-version',
             readHistory: false,
@@ -485,7 +507,8 @@ export function capabilityStatement (o: CapabilityOptions): fhir4.CapabilityStat
           {
             type: 'AuditEvent',
             documentation:
-              'The audit trail about one patient, newest first: decisions (who asked, for what purpose, the outcome) and changes to their recorded choices.',
+              'The audit trail about one patient, newest first: decisions (who asked, for what purpose, ' +
+              'the outcome) and changes to their recorded choices.',
             interaction: [{ code: 'search-type' }],
             versioning: 'no-version',
             readHistory: false,

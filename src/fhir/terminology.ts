@@ -94,19 +94,20 @@ export function resolvePurposeOfUse (catalog: PurposeCatalog, code: string): Pur
   if (catalog.get(code) !== undefined) return { ok: true, purpose: code }
   const v3 = Object.hasOwn(PURPOSE_OF_USE, code) ? PURPOSE_OF_USE[code] : undefined
   if (v3 === undefined) {
+    const unambiguous = Object.keys(PURPOSE_OF_USE).filter(k => PURPOSE_OF_USE[k].purposes.length === 1)
     return {
       ok: false,
-      message: `unknown purpose of use '${code}': send one of this service's purpose codes (GET /v1/purposes) or one of the HL7 PurposeOfUse codes ${Object.keys(
-        PURPOSE_OF_USE
-      )
-        .filter(k => PURPOSE_OF_USE[k].purposes.length === 1)
-        .join(', ')}`
+      message:
+        `unknown purpose of use '${code}': send one of this service's purpose codes (GET /v1/purposes) ` +
+        `or one of the HL7 PurposeOfUse codes ${unambiguous.join(', ')}`
     }
   }
   if (v3.purposes.length !== 1) {
     return {
       ok: false,
-      message: `PurposeOfUse ${code} (${v3.display}) could mean ${v3.purposes.join(' or ')}; send the service's purpose code instead`
+      message:
+        `PurposeOfUse ${code} (${v3.display}) could mean ${v3.purposes.join(' or ')}; ` +
+        "send the service's purpose code instead"
     }
   }
   return { ok: true, purpose: v3.purposes[0] }

@@ -3,9 +3,8 @@
 import type { FastifyRequest } from 'fastify'
 import { parseNhsNumber } from '../domain/nhs-number.ts'
 import type { Caller } from '../services/types.ts'
-import { invalidField, unavailable } from '../domain/problems.ts'
+import { invalidField } from '../domain/problems.ts'
 import { INSTANT_PATTERN, parseInstant } from '../domain/instant.ts'
-import type { Runtime } from '../runtime.ts'
 
 export function nhsNumberOrThrow (value: unknown, path: string): string {
   const parsed = parseNhsNumber(value)
@@ -16,11 +15,6 @@ export function nhsNumberOrThrow (value: unknown, path: string): string {
 export function callerOf (request: FastifyRequest): Caller {
   if (request.caller === null) throw new Error('route has no requireScope hook')
   return request.caller
-}
-
-/** Decisions must not be made on a view of the store older than the staleness bound (fail closed). */
-export function requireFreshView (services: Runtime): void {
-  if (!services.feed.fresh) throw unavailable()
 }
 
 /** A time the caller gave (parseInstant's rules), or a 400 naming the field. */

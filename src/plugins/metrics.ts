@@ -67,7 +67,8 @@ export default fp(
       )
     })
     if (opts.expose) {
-      fastify.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
+      // Public on the main port as on METRICS_PORT: counts and timings only, never an NHS number.
+      fastify.get('/metrics', { config: { public: true }, schema: { hide: true } }, async (_request, reply) => {
         return reply.type(registry.contentType).send(await registry.metrics())
       })
     }

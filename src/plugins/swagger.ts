@@ -9,7 +9,8 @@ export const OPENAPI_INFO = {
   version: '1.0.0',
   description:
     "May this patient's record be shared for this purpose, by this caller, now? " +
-    'Authenticate with a signed-JWT client assertion at POST /oauth2/token (SPEC §4), then send the access token as a Bearer token. ' +
+    'Authenticate with a signed-JWT client assertion at POST /oauth2/token (SPEC §4), ' +
+    'then send the access token as a Bearer token. ' +
     'Errors are application/problem+json (RFC 9457); the token endpoint answers RFC 6749 errors.'
 }
 
@@ -43,11 +44,17 @@ export default fp(
         ]
       }
     })
-    await fastify.register(swaggerUi, {
-      routePrefix: '/docs',
-      uiConfig: { persistAuthorization: false, deepLinking: true }
+    // The documentation is public: every route of this scope (Swagger UI's too) is marked so.
+    await fastify.register(async function publicDocs (docs) {
+      docs.addHook('onRoute', route => {
+        route.config = { ...route.config, public: true }
+      })
+      await docs.register(swaggerUi, {
+        routePrefix: '/docs',
+        uiConfig: { persistAuthorization: false, deepLinking: true }
+      })
+      docs.get('/openapi.json', { schema: { hide: true } }, async () => fastify.swagger())
     })
-    fastify.get('/openapi.json', { schema: { hide: true } }, async () => fastify.swagger())
   },
   { name: 'swagger', dependencies: ['runtime'] }
 )

@@ -15,9 +15,12 @@ const SERVICE = {
   id: CONSULT_HOOK,
   title: 'Patient consent consult',
   description:
-    "May this patient's record be shared for this purpose, by this caller, now? Answers one card: CONSENT_PERMIT, CONSENT_DENY or NO_CONSENT (no recorded choice applies; the purpose's default decided), with the decision, its basis and the choice it rests on in the card's extension.",
+    "May this patient's record be shared for this purpose, by this caller, now? Answers one card: CONSENT_PERMIT, " +
+    "CONSENT_DENY or NO_CONSENT (no recorded choice applies; the purpose's default decided), with the decision, " +
+    "its basis and the choice it rests on in the card's extension.",
   usageRequirements:
-    'A bearer token with scope consent:check from POST /oauth2/token; the caller may ask only about purposes it is registered for.'
+    'A bearer token with scope consent:check from POST /oauth2/token; the caller may ask only about purposes it ' +
+    'is registered for.'
 }
 
 const systemValue = {
@@ -34,6 +37,7 @@ export default async function cdsHooksRoutes (fastify: FastifyInstance): Promise
   fastify.get(
     '/cds-services',
     {
+      config: { public: true },
       schema: {
         tags: ['cds-hooks'],
         summary: 'CDS Hooks discovery',
@@ -74,8 +78,14 @@ export default async function cdsHooksRoutes (fastify: FastifyInstance): Promise
         tags: ['cds-hooks'],
         summary: 'patient-consent-consult: one consent decision as a CDS Hooks card',
         description:
-          "context.patientId must include the NHS number (system https://fhir.nhs.uk/Id/nhs-number). context.purposeOfUse is one of this service's purpose codes or an HL7 PurposeOfUse code that maps to exactly one purpose (ETREAT: unplanned-care; HRESCH, HOPERAT, PUBHLTH: planning-research; TREAT is ambiguous and refused). " +
-          "context.scope / context.category, when sent, must be those of the purpose's Consents. context.pointOfCare is as in POST /v1/decisions. fhirServer, fhirAuthorization and prefetch are accepted and not used: the decision is made from this service's store. The decision is audited like POST /v1/decisions; context.actor is recorded with it.",
+          'context.patientId must include the NHS number (system https://fhir.nhs.uk/Id/nhs-number). ' +
+          "context.purposeOfUse is one of this service's purpose codes or an HL7 PurposeOfUse code that maps to " +
+          'exactly one purpose (ETREAT: unplanned-care; HRESCH, HOPERAT, PUBHLTH: planning-research; TREAT is ' +
+          'ambiguous and refused). ' +
+          "context.scope / context.category, when sent, must be those of the purpose's Consents. " +
+          'context.pointOfCare is as in POST /v1/decisions. fhirServer, fhirAuthorization and prefetch are ' +
+          "accepted and not used: the decision is made from this service's store. The decision is audited like " +
+          'POST /v1/decisions; context.actor is recorded with it.',
         security,
         body: {
           type: 'object',

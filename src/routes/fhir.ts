@@ -6,14 +6,15 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { JsonSchemaToTsProvider } from '@fastify/type-provider-json-schema-to-ts'
 import { parseNhsNumber } from '../domain/nhs-number.ts'
 import { PurposeCatalog, SEED_PURPOSES } from '../domain/purposes.ts'
 import { HttpProblem } from '../plugins/problems.ts'
 import { answerFor } from '../plugins/errors.ts'
 import { PACKAGE_ROOT } from '../paths.ts'
-import { listAuditEvents } from '../store/audit-log.ts'
-import { toPreference, type StoredPreference } from '../store/rows.ts'
+import type { StoredPreference } from '../services/preferences.ts'
 import {
+  CONSENT_STATUSES,
   FHIR_JSON,
   auditEventResource,
   capabilityStatement,
@@ -28,7 +29,7 @@ import {
   type IssueCode
 } from '../fhir/resources.ts'
 import { SYSTEMS, ownSystems } from '../fhir/terminology.ts'
-import { decodeCursor, encodeCursor, security } from '../http/common.ts'
+import { callerOf, decodeCursor, encodeCursor, security } from '../http/common.ts'
 
 /** A FHIR-specific rejection: the HTTP status plus the OperationOutcome issue code that says why. */
 class FhirIssue extends HttpProblem {
@@ -43,7 +44,7 @@ class FhirIssue extends HttpProblem {
 
 /** When this CapabilityStatement last changed (CapabilityStatement.date). */
 const CAPABILITY_DATE = '2026-11-26'
-const CONSENT_STATUSES = ['active', 'inactive', 'entered-in-error']
+const DEFAULT_COUNT = 100
 
 const fhirObject = (resourceType: string, description: string, example?: unknown): Record<string, unknown> => ({
   type: 'object',
@@ -107,7 +108,9 @@ const EXAMPLES = (() => {
     ...searchBundle(
       [r],
       {
-        self: `${own.base}/fhir/${resource}?patient.identifier=${encodeURIComponent(`${SYSTEMS.nhsNumber}|9434765919`)}&_count=100`
+        self:
+          `${own.base}/fhir/${resource}?patient.identifier=` +
+          `${encodeURIComponent(`${SYSTEMS.nhsNumber}|9434765919`)}&_count=100`
       },
       own.base,
       resource === 'Consent' ? 1 : undefined
@@ -136,23 +139,17 @@ const patientToken = {
   maxLength: 200,
   description: `${SYSTEMS.nhsNumber}|{NHS number}`,
   example: `${SYSTEMS.nhsNumber}|9434765919`
-}
+} as const
 const paging = {
-  _count: { type: 'integer', minimum: 1, maximum: 500, default: 100 },
+  _count: { type: 'integer', minimum: 1, maximum: 500, default: DEFAULT_COUNT },
   _cursor: { type: 'string', maxLength: 200, description: "From the Bundle's next link" },
   _format: { type: 'string', maxLength: 100, description: 'json, application/json or application/fhir+json' }
-}
-
-interface PatientQuery {
-  'patient.identifier'?: string
-  'patient:identifier'?: string
-  _count: number
-  _cursor?: string
-  _format?: string
-}
+} as const
 
 export default async function fhirRoutes (fastify: FastifyInstance): Promise<void> {
-  const { db, registry, audit, config } = fastify.runtime
+  const { registry, config } = fastify.runtime
+  const { preferences, auditTrail, clients } = fastify.services
+  const routes = fastify.withTypeProvider<JsonSchemaToTsProvider>()
   const own = ownSystems(config.publicUrl)
   const version = (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version
   const context = (): { own: typeof own; catalog: typeof registry.catalog } => ({ own, catalog: registry.catalog })
@@ -188,14 +185,16 @@ export default async function fhirRoutes (fastify: FastifyInstance): Promise<voi
 
   const send = (reply: FastifyReply, resource: unknown): FastifyReply => reply.type(FHIR_JSON).send(resource)
 
-  fastify.get(
+  routes.get(
     '/metadata',
     {
+      config: { public: true },
       schema: {
         tags: ['fhir'],
         summary: 'The FHIR CapabilityStatement',
         description:
-          'Exactly what this FHIR API supports: read and search Consent, search AuditEvent, bearer tokens from /oauth2/token. No token needed.',
+          'Exactly what this FHIR API supports: read and search Consent, search AuditEvent, ' +
+          'bearer tokens from /oauth2/token. No token needed.',
         querystring: { type: 'object', additionalProperties: false, properties: { _format: paging._format } },
         response: {
           200: fhirResponse('CapabilityStatement', fhirObject('CapabilityStatement', 'FHIR R4 CapabilityStatement')),
@@ -207,7 +206,7 @@ export default async function fhirRoutes (fastify: FastifyInstance): Promise<voi
   )
 
   /** The patient a search names, by NHS number; the two spellings FHIR allows for a chained identifier. */
-  function patientOf (q: PatientQuery): string {
+  function patientOf (q: { 'patient.identifier'?: string; 'patient:identifier'?: string }): string {
     const dotted = q['patient.identifier']
     const modifier = q['patient:identifier']
     if (dotted !== undefined && modifier !== undefined) {
@@ -224,7 +223,7 @@ export default async function fhirRoutes (fastify: FastifyInstance): Promise<voi
     return parsed.value
   }
 
-  function cursorOf (q: PatientQuery): bigint | undefined {
+  function cursorOf (q: { _cursor?: string }): bigint | undefined {
     const raw = decodeCursor(q._cursor, 'querystring:/_cursor')
     if (raw === undefined) return undefined
     if (!/^[0-9]{1,18}$/.test(raw)) throw new FhirIssue(400, 'value', '_cursor is not one this service issued')
@@ -238,7 +237,7 @@ export default async function fhirRoutes (fastify: FastifyInstance): Promise<voi
     return `${own.base}/fhir/${resource}?${qs.toString()}`
   }
 
-  fastify.get<{ Querystring: PatientQuery & { status?: string } }>(
+  routes.get(
     '/Consent',
     {
       onRequest: fastify.requireScope('consent:read'),
@@ -246,7 +245,9 @@ export default async function fhirRoutes (fastify: FastifyInstance): Promise<voi
         tags: ['fhir'],
         summary: "A patient's recorded choices as FHIR Consents",
         description:
-          'One Consent per recorded choice, newest first, following UK Core Consent. status: active (in force, or scheduled), inactive (superseded by a later choice, by the same rule the decisions use), entered-in-error. Scope consent:read.',
+          'One Consent per recorded choice, newest first, following UK Core Consent. ' +
+          'status: active (in force, or scheduled), inactive (superseded by a later choice, ' +
+          'by the same rule the decisions use), entered-in-error. Scope consent:read.',
         security,
         querystring: {
           type: 'object',
@@ -272,30 +273,24 @@ export default async function fhirRoutes (fastify: FastifyInstance): Promise<voi
       const q = request.query
       const nhsNumber = patientOf(q)
       const statuses = q.status?.split(',')
-      if (statuses?.some(s => !CONSENT_STATUSES.includes(s)) === true) {
+      if (statuses?.some(s => !(CONSENT_STATUSES as readonly string[]).includes(s)) === true) {
         throw new FhirIssue(400, 'value', `status must be among ${CONSENT_STATUSES.join(', ')}`)
       }
       const offset = Number(cursorOf(q) ?? 0n)
-      const rows = await db.prisma.preference.findMany({
-        where: { nhsNumber },
-        orderBy: [{ recordedAt: 'desc' }, { id: 'desc' }]
-      })
-      // Least privilege: a client sees the choices for the purposes it is registered for.
-      const caller = request.caller
-      const records = rows
-        .map(toPreference)
-        .filter(r => caller !== null && registry.catalog.isAllowed(caller.client.purposes, r.purpose))
+      // The schema's default has already been applied; the derived type cannot know that.
+      const count = q._count ?? DEFAULT_COUNT
+      const records = await preferences.history(callerOf(request), nhsNumber)
       const now = Date.now()
       const consents = records
         .map(r => consentResource(r, records, context(), now))
         .filter(c => statuses === undefined || statuses.includes(c.status))
-      const page = consents.slice(offset, offset + q._count)
+      const page = consents.slice(offset, offset + count)
       const params = {
         'patient.identifier': `${SYSTEMS.nhsNumber}|${nhsNumber}`,
         status: q.status,
-        _count: String(q._count)
+        _count: String(count)
       }
-      const more = offset + q._count < consents.length
+      const more = offset + count < consents.length
       return send(
         reply,
         searchBundle(
@@ -303,7 +298,7 @@ export default async function fhirRoutes (fastify: FastifyInstance): Promise<voi
           {
             self: searchUrl('Consent', { ...params, _cursor: q._cursor }),
             ...(more
-              ? { next: searchUrl('Consent', { ...params, _cursor: encodeCursor(String(offset + q._count)) }) }
+              ? { next: searchUrl('Consent', { ...params, _cursor: encodeCursor(String(offset + count)) }) }
               : {})
           },
           own.base,
@@ -313,7 +308,7 @@ export default async function fhirRoutes (fastify: FastifyInstance): Promise<voi
     }
   )
 
-  fastify.get<{ Params: { id: string }; Querystring: { _format?: string } }>(
+  routes.get(
     '/Consent/:id',
     {
       onRequest: fastify.requireScope('consent:read'),
@@ -334,24 +329,14 @@ export default async function fhirRoutes (fastify: FastifyInstance): Promise<voi
       }
     },
     async (request, reply) => {
-      const row = await db.prisma.preference.findUnique({ where: { id: request.params.id } })
-      if (
-        row === null ||
-        request.caller === null ||
-        !registry.catalog.isAllowed(request.caller.client.purposes, row.purpose)
-      ) {
-        throw new FhirIssue(404, 'not-found', `no Consent with id ${request.params.id}`)
-      }
-      const p = toPreference(row)
+      const found = await preferences.find(callerOf(request), request.params.id)
+      if (found === undefined) throw new FhirIssue(404, 'not-found', `no Consent with id ${request.params.id}`)
       // Its status depends on the other choices for the same patient and purpose.
-      const siblings = (
-        await db.prisma.preference.findMany({ where: { nhsNumber: p.nhsNumber, purpose: p.purpose } })
-      ).map(toPreference)
-      return send(reply, consentResource(p, siblings, context(), Date.now()))
+      return send(reply, consentResource(found.record, found.history, context(), Date.now()))
     }
   )
 
-  fastify.get<{ Querystring: PatientQuery & { date?: string[] } }>(
+  routes.get(
     '/AuditEvent',
     {
       onRequest: fastify.requireScope('audit:read'),
@@ -359,7 +344,9 @@ export default async function fhirRoutes (fastify: FastifyInstance): Promise<voi
         tags: ['fhir'],
         summary: 'The audit trail about a patient as FHIR AuditEvents',
         description:
-          'Newest first: every decision about the patient (who asked, for what purpose, the outcome, following IHE BALP) and every change to their recorded choices. Answers a subject access request "who looked at my record". Scope audit:read.',
+          'Newest first: every decision about the patient (who asked, for what purpose, the outcome, ' +
+          'following IHE BALP) and every change to their recorded choices. ' +
+          'Answers a subject access request "who looked at my record". Scope audit:read.',
         security,
         querystring: {
           type: 'object',
@@ -396,35 +383,36 @@ export default async function fhirRoutes (fastify: FastifyInstance): Promise<voi
           throw new FhirIssue(
             400,
             'value',
-            'date must be a prefix (eq, ge, gt, le, lt) and a date (2026-11-25) or date-time with a time zone (2026-11-25T10:00:00Z)'
+            'date must be a prefix (eq, ge, gt, le, lt) and a date (2026-11-25) ' +
+              'or date-time with a time zone (2026-11-25T10:00:00Z)'
           )
         }
         from = Math.max(from, range.from ?? -Infinity)
         until = Math.min(until, range.until ?? Infinity)
       }
       const beforeSeq = cursorOf(q)
-      await audit.flush()
+      const count = q._count ?? DEFAULT_COUNT
       const events =
         until <= from
           ? []
-          : await listAuditEvents(db, {
+          : await auditTrail.list({
             nhsNumber,
             from: Number.isFinite(from) ? new Date(from) : undefined,
             to: Number.isFinite(until) ? new Date(until - 1) : undefined,
             beforeSeq,
-            limit: q._count + 1
+            limit: count + 1
           })
-      const page = events.slice(0, q._count)
-      const clients = new Map<string, ClientInfo | undefined>()
+      const page = events.slice(0, count)
+      const agents = new Map<string, ClientInfo | undefined>()
       for (const id of new Set(page.map(e => e.clientId).filter(id => id !== null))) {
-        const c = registry.cachedClient(id) ?? (await registry.client(id))
-        clients.set(id, c === undefined ? undefined : { name: c.name, odsCode: c.odsCode })
+        const c = await clients.lookup(id)
+        agents.set(id, c === undefined ? undefined : { name: c.name, odsCode: c.odsCode })
       }
-      const resources = page.map(e => auditEventResource(e, context(), id => clients.get(id)))
+      const resources = page.map(e => auditEventResource(e, context(), id => agents.get(id)))
       const params = {
         'patient.identifier': `${SYSTEMS.nhsNumber}|${nhsNumber}`,
         date: q.date,
-        _count: String(q._count)
+        _count: String(count)
       }
       return send(
         reply,
@@ -432,7 +420,7 @@ export default async function fhirRoutes (fastify: FastifyInstance): Promise<voi
           resources,
           {
             self: searchUrl('AuditEvent', { ...params, _cursor: q._cursor }),
-            ...(events.length > q._count
+            ...(events.length > count
               ? { next: searchUrl('AuditEvent', { ...params, _cursor: encodeCursor(page[page.length - 1].seq) }) }
               : {})
           },

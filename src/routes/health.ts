@@ -17,12 +17,13 @@ export default async function healthRoutes (fastify: FastifyInstance): Promise<v
   const { db, feed } = fastify.runtime
   fastify.get(
     '/health/live',
-    { schema: { tags: ['health'], summary: 'Liveness', response: { 200: healthSchema } } },
+    { config: { public: true }, schema: { tags: ['health'], summary: 'Liveness', response: { 200: healthSchema } } },
     async () => ({ status: 'ok' })
   )
   fastify.get(
     '/health/ready',
     {
+      config: { public: true },
       schema: {
         tags: ['health'],
         summary: 'Readiness: store reachable and migrated, change feed current',

@@ -2,6 +2,7 @@
 // audit event and a change-sequence row, so every instance sees it within one poll.
 import { randomUUID } from 'node:crypto'
 import type { Exemption } from '../domain/exemptions.ts'
+import type { ClientStatus } from '../auth/client-registration.ts'
 import { appendChange, type AuditWriter } from './audit-writer.ts'
 import type { Database } from './database.ts'
 import { toClient, type ClientRecord } from './rows.ts'
@@ -16,7 +17,38 @@ export interface NewClient {
   jwksUrl: string | null
 }
 
-export type ClientPatch = Partial<NewClient> & { status?: 'active' | 'suspended' }
+export type ClientPatch = Partial<NewClient> & { status?: ClientStatus }
+
+/** Who made a change, for its audit event: a client's request, or the CLI (clientId null). */
+export interface Actor {
+  clientId: string | null
+  requestId: string | null
+}
+
+export interface ClientQuery {
+  /** Only clients whose id sorts after this one (the previous page's last). */
+  afterId?: string
+  status?: ClientStatus
+  limit: number
+}
+
+/** Registered clients in id order (a stable order for paging). */
+export async function listClients (db: Database, q: ClientQuery): Promise<ClientRecord[]> {
+  const rows = await db.prisma.client.findMany({
+    where: {
+      ...(q.afterId !== undefined ? { id: { gt: q.afterId } } : {}),
+      ...(q.status !== undefined ? { status: q.status } : {})
+    },
+    orderBy: { id: 'asc' },
+    take: q.limit
+  })
+  return rows.map(toClient)
+}
+
+/** Every registered client, oldest first (the CLI's listing). */
+export async function allClients (db: Database): Promise<ClientRecord[]> {
+  return (await db.prisma.client.findMany({ orderBy: { createdAt: 'asc' } })).map(toClient)
+}
 
 /** What the audit trail keeps of a client: never key material. */
 export function clientSummary (c: ClientRecord): Record<string, unknown> {
@@ -36,7 +68,7 @@ export async function createClient (
   db: Database,
   audit: AuditWriter,
   input: NewClient,
-  actor: { clientId: string | null; requestId: string | null }
+  actor: Actor
 ): Promise<ClientRecord> {
   const now = new Date()
   const id = randomUUID()
@@ -77,7 +109,7 @@ export async function updateClient (
   audit: AuditWriter,
   id: string,
   patch: ClientPatch,
-  actor: { clientId: string | null; requestId: string | null }
+  actor: Actor
 ): Promise<ClientRecord | undefined> {
   const { result } = await audit.commit(
     async tx => {

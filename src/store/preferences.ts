@@ -1,5 +1,6 @@
-// Recording choices and voiding mistakes. Append-only: the only change to a stored choice is
-// status -> entered-in-error, which needs a reason and is audited (SPEC §2).
+// Recording choices, reading a patient's history and voiding mistakes. Append-only: the only
+// change to a stored choice is status -> entered-in-error, which needs a reason and is audited
+// (SPEC §2).
 import { randomUUID } from 'node:crypto'
 import type { Decision } from '../domain/purposes.ts'
 import type { RecordedBy, Source } from '../domain/preferences.ts'
@@ -20,6 +21,23 @@ export interface NewPreference {
 export interface Actor {
   clientId: string
   requestId: string | null
+}
+
+/**
+ * A patient's recorded choices, newest first (recordedAt, then id), including those entered in
+ * error: the history every surface shows (/v1 and FHIR Consent alike).
+ */
+export async function patientHistory (db: Database, nhsNumber: string): Promise<StoredPreference[]> {
+  const rows = await db.prisma.preference.findMany({
+    where: { nhsNumber },
+    orderBy: [{ recordedAt: 'desc' }, { id: 'desc' }]
+  })
+  return rows.map(toPreference)
+}
+
+export async function findPreference (db: Database, id: string): Promise<StoredPreference | undefined> {
+  const row = await db.prisma.preference.findUnique({ where: { id } })
+  return row === null ? undefined : toPreference(row)
 }
 
 export async function recordPreference (

@@ -23,11 +23,13 @@ export class SharedCounters {
   private readonly counters = new Map<string, Counter>()
   private readonly timer: NodeJS.Timeout
   private flushing: Promise<void> | null = null
+  private nextFlush: Promise<void> | null = null
   private lastSweep = 0
 
   constructor (private readonly db: Database) {
     this.timer = setInterval(() => {
-      void this.flush()
+      // A tick while a flush is under way is skipped: the next tick takes its counts.
+      if (this.flushing === null) this.startFlush().catch(() => {})
     }, FLUSH_MS)
     this.timer.unref()
   }
@@ -54,9 +56,22 @@ export class SharedCounters {
     return c
   }
 
-  /** Adds local counts to the shared table and reads back the totals (also used by tests). */
+  /**
+   * Adds every count made so far to the shared table and reads back the totals (also used by tests).
+   * A flush already under way may have taken its counts before the caller's last ones, so the
+   * caller then waits for the next, which starts when that one ends (shared by all who wait).
+   */
   flush (): Promise<void> {
-    this.flushing ??= this.flushOnce()
+    if (this.flushing === null) return this.startFlush()
+    this.nextFlush ??= this.flushing.then(async () => {
+      this.nextFlush = null
+      await this.startFlush()
+    })
+    return this.nextFlush
+  }
+
+  private startFlush (): Promise<void> {
+    this.flushing = this.flushOnce()
       .catch(() => {})
       .finally(() => {
         this.flushing = null
@@ -85,7 +100,8 @@ export class SharedCounters {
       Array<{ key: string; windowStart: bigint | number; count: number }>
     >(
       `INSERT INTO "rate_limits" ("key", "windowStart", "count") VALUES ${rows.join(', ')} ` +
-        'ON CONFLICT ("key", "windowStart") DO UPDATE SET "count" = "rate_limits"."count" + excluded."count" RETURNING "key", "windowStart", "count"',
+        'ON CONFLICT ("key", "windowStart") DO UPDATE SET "count" = "rate_limits"."count" + excluded."count" ' +
+        'RETURNING "key", "windowStart", "count"',
       ...values
     )
     pending.forEach(([, c], i) => {

@@ -2,12 +2,19 @@
 // response's Cache-Control says, fetched again when the client rotates to a kid the cache lacks.
 import { createServer, type Server } from 'node:http'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { SignJWT, type JWK } from 'jose'
-import { randomUUID } from 'node:crypto'
+import type { JWK } from 'jose'
+import { signClientAssertion } from '../../src/auth/client-assertion-signer.ts'
 import { RemoteJwks } from '../../src/auth/remote-jwks.ts'
-import { buildTestApp, clientWithToken, newKeyPair, requestToken, TOKEN_URL, type TestApp } from '../helpers/app.ts'
-
-const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'
+import {
+  clientWithToken,
+  newKeyPair,
+  requestToken,
+  tokenForm,
+  TOKEN_URL,
+  useTestApp,
+  type Auth,
+  type Json
+} from '../helpers/app.ts'
 
 describe('clients with a JWKS URL', () => {
   let server: Server
@@ -16,8 +23,8 @@ describe('clients with a JWKS URL', () => {
   let cacheControl: string | null = 'max-age=60'
   let delayMs = 0
   let hits = 0
-  let t: TestApp
-  let admin: { authorization: string }
+  const t = useTestApp()
+  let admin: Auth
 
   beforeAll(async () => {
     server = createServer((req, res) => {
@@ -40,11 +47,9 @@ describe('clients with a JWKS URL', () => {
     })
     await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
     base = `http://127.0.0.1:${(server.address() as { port: number }).port}`
-    t = await buildTestApp()
     admin = (await clientWithToken(t.app)).auth
   })
   afterAll(async () => {
-    await t.close()
     server.closeAllConnections()
     await new Promise(resolve => server.close(resolve))
   })
@@ -73,21 +78,15 @@ describe('clients with a JWKS URL', () => {
   async function token (
     clientId: string,
     key: Awaited<ReturnType<typeof newKeyPair>>
-  ): Promise<{ statusCode: number; json: () => Record<string, unknown> }> {
-    const now = Math.floor(Date.now() / 1000)
-    const assertion = await new SignJWT({})
-      .setProtectedHeader({ alg: 'ES256', kid: key.kid })
-      .setIssuer(clientId)
-      .setSubject(clientId)
-      .setAudience(TOKEN_URL)
-      .setExpirationTime(now + 60)
-      .setJti(randomUUID())
-      .sign(key.privateKey)
-    return await requestToken(t.app, {
-      grant_type: 'client_credentials',
-      client_assertion_type: ASSERTION_TYPE,
-      client_assertion: assertion
+  ): Promise<{ statusCode: number; json: () => Json }> {
+    const assertion = await signClientAssertion({
+      clientId,
+      key: key.privateKey,
+      kid: key.kid,
+      alg: 'ES256',
+      audience: TOKEN_URL
     })
+    return await requestToken(t.app, tokenForm(assertion))
   }
 
   it('fetches the keys once and serves later assertions from the cache while Cache-Control allows', async () => {

@@ -196,22 +196,26 @@ const decide = (ctx: DecisionContext, change: Partial<DecisionContext> = {}): Co
 // ---------------------------------------------------------------------------------------------
 
 describe('decideConsent properties', () => {
-  it('(a) rule 3: a deny effective at any ancestor-or-self level of a direct-care purpose always yields a patient-preference deny', () => {
-    fc.assert(
-      fc.property(ctxArb({ purposes: DIRECT_CARE, history: tiedHistoryArb() }), ctx => {
-        const denies = effectiveDenies(ctx)
-        const d = decide(ctx)
-        if (denies.length > 0) {
-          expect(d.decision).toBe('deny')
-          expect(d.basis).toBe('patient-preference')
-          expect(d.preference?.id).toBe(denies[0].record.id)
-        } else {
-          expect(d.decision === 'deny' && d.basis === 'patient-preference').toBe(false)
-        }
-      }),
-      { numRuns: RUNS }
-    )
-  })
+  it(
+    '(a) rule 3: a deny effective at any ancestor-or-self level of a ' +
+      'direct-care purpose always yields a patient-preference deny',
+    () => {
+      fc.assert(
+        fc.property(ctxArb({ purposes: DIRECT_CARE, history: tiedHistoryArb() }), ctx => {
+          const denies = effectiveDenies(ctx)
+          const d = decide(ctx)
+          if (denies.length > 0) {
+            expect(d.decision).toBe('deny')
+            expect(d.basis).toBe('patient-preference')
+            expect(d.preference?.id).toBe(denies[0].record.id)
+          } else {
+            expect(d.decision === 'deny' && d.basis === 'patient-preference').toBe(false)
+          }
+        }),
+        { numRuns: RUNS }
+      )
+    }
+  )
 
   it('(b) rule 4: exemptions never change the outcome for direct-care purposes', () => {
     const allDirect = DIRECT_CARE.map(purpose => ({ purpose, basis: 'legal-requirement' as const, reference: 'X' }))
@@ -246,31 +250,38 @@ describe('decideConsent properties', () => {
     )
   })
 
-  it("(c') rule 5: emergencyAccess is true exactly when the basis is emergency-access, and pointOfCare matters only for purposes requiring permission to view", () => {
-    fc.assert(
-      fc.property(ctxArb({ history: tiedHistoryArb() }), ctx => {
-        const d = decide(ctx)
-        expect(d.emergencyAccess).toBe(d.basis === 'emergency-access')
-        if (!(BY_CODE.get(ctx.purpose)?.requiresPermissionToView ?? false)) {
-          expect(decide(ctx, { pointOfCare: undefined })).toEqual(d)
-          expect(['point-of-care', 'emergency-access']).not.toContain(d.basis)
-        } else if (d.decision === 'permit') {
-          expect(['point-of-care', 'emergency-access']).toContain(d.basis)
-        }
-      }),
-      { numRuns: RUNS }
-    )
-  })
+  it(
+    "(c') rule 5: emergencyAccess is true exactly when the basis is " +
+      'emergency-access, and pointOfCare matters only for purposes requiring permission to view',
+    () => {
+      fc.assert(
+        fc.property(ctxArb({ history: tiedHistoryArb() }), ctx => {
+          const d = decide(ctx)
+          expect(d.emergencyAccess).toBe(d.basis === 'emergency-access')
+          if (!(BY_CODE.get(ctx.purpose)?.requiresPermissionToView ?? false)) {
+            expect(decide(ctx, { pointOfCare: undefined })).toEqual(d)
+            expect(['point-of-care', 'emergency-access']).not.toContain(d.basis)
+          } else if (d.decision === 'permit') {
+            expect(['point-of-care', 'emergency-access']).toContain(d.basis)
+          }
+        }),
+        { numRuns: RUNS }
+      )
+    }
+  )
 
-  it("(c'') rule 5: unable-to-ask without a reason is refused on every purpose, never decided (so never a permit)", () => {
-    fc.assert(
-      fc.property(ctxArb({ history: tiedHistoryArb() }), reasonlessArb, (ctx, pointOfCare) => {
-        expect(checkPointOfCare(pointOfCare, '/x')).toMatchObject({ kind: 'invalid', errors: [{ path: '/x' }] })
-        expect(() => decide(ctx, { pointOfCare })).toThrow(/reason is required/)
-      }),
-      { numRuns: RUNS }
-    )
-  })
+  it(
+    "(c'') rule 5: unable-to-ask without a reason is refused on every " + 'purpose, never decided (so never a permit)',
+    () => {
+      fc.assert(
+        fc.property(ctxArb({ history: tiedHistoryArb() }), reasonlessArb, (ctx, pointOfCare) => {
+          expect(checkPointOfCare(pointOfCare, '/x')).toMatchObject({ kind: 'invalid', errors: [{ path: '/x' }] })
+          expect(() => decide(ctx, { pointOfCare })).toThrow(/reason is required/)
+        }),
+        { numRuns: RUNS }
+      )
+    }
+  )
 
   it('(d) rule 2: entered-in-error records never affect the outcome', () => {
     fc.assert(
@@ -334,80 +345,92 @@ describe('decideConsent properties', () => {
     )
   })
 
-  it("(g) rules 2-3: with basis patient-preference the reported preference is the effective active record of a level, effective at T, with the answer's decision", () => {
-    fc.assert(
-      fc.property(ctxArb({ history: tiedHistoryArb() }), ctx => {
-        const d = decide(ctx)
-        if (d.basis !== 'patient-preference') return
-        expect(d.preference).not.toBeNull()
-        const record = ctx.records.find(r => r.id === d.preference?.id)
-        expect(record).toBeDefined()
-        if (record === undefined) return
-        expect(record.status).toBe('active')
-        expect(record.effectiveFrom.getTime()).toBeLessThanOrEqual(ctx.at.getTime())
-        expect(record.decision).toBe(d.decision)
-        expect(d.preference?.decision).toBe(d.decision)
-        expect(ancestry(ctx.purpose)).toContain(record.purpose)
-        expect(oracleEffective(ctx.records, record.purpose, ctx.at.getTime())?.id).toBe(record.id)
-        if (d.decision === 'permit') expect(record.purpose).toBe(ctx.purpose)
-        expect(d.exemption).toBeNull()
-      }),
-      { numRuns: RUNS }
-    )
-  })
-
-  it("(g') rule 4: an exemption answer is a secondary-use permit naming one of the caller's exemptions and the most specific deny", () => {
-    fc.assert(
-      fc.property(ctxArb({ purposes: SECONDARY, history: tiedHistoryArb(SECONDARY) }), ctx => {
-        const d = decide(ctx)
-        if (d.basis !== 'exemption') {
+  it(
+    '(g) rules 2-3: with basis patient-preference the reported preference ' +
+      "is the effective active record of a level, effective at T, with the answer's decision",
+    () => {
+      fc.assert(
+        fc.property(ctxArb({ history: tiedHistoryArb() }), ctx => {
+          const d = decide(ctx)
+          if (d.basis !== 'patient-preference') return
+          expect(d.preference).not.toBeNull()
+          const record = ctx.records.find(r => r.id === d.preference?.id)
+          expect(record).toBeDefined()
+          if (record === undefined) return
+          expect(record.status).toBe('active')
+          expect(record.effectiveFrom.getTime()).toBeLessThanOrEqual(ctx.at.getTime())
+          expect(record.decision).toBe(d.decision)
+          expect(d.preference?.decision).toBe(d.decision)
+          expect(ancestry(ctx.purpose)).toContain(record.purpose)
+          expect(oracleEffective(ctx.records, record.purpose, ctx.at.getTime())?.id).toBe(record.id)
+          if (d.decision === 'permit') expect(record.purpose).toBe(ctx.purpose)
           expect(d.exemption).toBeNull()
-          return
-        }
-        expect(d.decision).toBe('permit')
-        expect(ctx.exemptions).toContainEqual(d.exemption)
-        const denies = effectiveDenies(ctx)
-        expect(denies.length).toBeGreaterThan(0)
-        expect(denies.map(x => x.code)).toContain(d.exemption?.purpose)
-        expect(d.preference?.id).toBe(denies[0].record.id)
-      }),
-      { numRuns: RUNS }
-    )
-  })
+        }),
+        { numRuns: RUNS }
+      )
+    }
+  )
 
-  it('(h) pendingChange, when present, is effective after T, on the chain, and is the first future change of the decision', () => {
-    fc.assert(
-      fc.property(ctxArb({ history: tiedHistoryArb() }), ctx => {
-        const d = decide(ctx)
-        const at = ctx.at.getTime()
-        const chain = ancestry(ctx.purpose)
-        const futureTimes = [
-          ...new Set(
-            ctx.records
-              .filter(r => r.status === 'active' && chain.includes(r.purpose) && r.effectiveFrom.getTime() > at)
-              .map(r => r.effectiveFrom.getTime())
-          )
-        ].sort((a, b) => a - b)
-        const pc = d.pendingChange
-        if (pc === null) {
-          for (const t of futureTimes) expect(decide(ctx, { at: new Date(t) }).decision).toBe(d.decision)
-          return
-        }
-        const when = Date.parse(pc.effectiveFrom)
-        expect(when).toBeGreaterThan(at)
-        const record = ctx.records.find(r => r.id === pc.id)
-        expect(record).toMatchObject({ status: 'active', purpose: pc.purpose, decision: pc.decision })
-        expect(chain).toContain(pc.purpose)
-        expect(record?.effectiveFrom.getTime()).toBe(when)
-        expect(pc.outcome).not.toBe(d.decision)
-        expect(decide(ctx, { at: new Date(when) }).decision).toBe(pc.outcome)
-        for (const t of futureTimes.filter(t => t < when)) {
-          expect(decide(ctx, { at: new Date(t) }).decision).toBe(d.decision)
-        }
-      }),
-      { numRuns: RUNS }
-    )
-  })
+  it(
+    "(g') rule 4: an exemption answer is a secondary-use permit naming one " +
+      "of the caller's exemptions and the most specific deny",
+    () => {
+      fc.assert(
+        fc.property(ctxArb({ purposes: SECONDARY, history: tiedHistoryArb(SECONDARY) }), ctx => {
+          const d = decide(ctx)
+          if (d.basis !== 'exemption') {
+            expect(d.exemption).toBeNull()
+            return
+          }
+          expect(d.decision).toBe('permit')
+          expect(ctx.exemptions).toContainEqual(d.exemption)
+          const denies = effectiveDenies(ctx)
+          expect(denies.length).toBeGreaterThan(0)
+          expect(denies.map(x => x.code)).toContain(d.exemption?.purpose)
+          expect(d.preference?.id).toBe(denies[0].record.id)
+        }),
+        { numRuns: RUNS }
+      )
+    }
+  )
+
+  it(
+    '(h) pendingChange, when present, is effective after T, on the chain, ' +
+      'and is the first future change of the decision',
+    () => {
+      fc.assert(
+        fc.property(ctxArb({ history: tiedHistoryArb() }), ctx => {
+          const d = decide(ctx)
+          const at = ctx.at.getTime()
+          const chain = ancestry(ctx.purpose)
+          const futureTimes = [
+            ...new Set(
+              ctx.records
+                .filter(r => r.status === 'active' && chain.includes(r.purpose) && r.effectiveFrom.getTime() > at)
+                .map(r => r.effectiveFrom.getTime())
+            )
+          ].sort((a, b) => a - b)
+          const pc = d.pendingChange
+          if (pc === null) {
+            for (const t of futureTimes) expect(decide(ctx, { at: new Date(t) }).decision).toBe(d.decision)
+            return
+          }
+          const when = Date.parse(pc.effectiveFrom)
+          expect(when).toBeGreaterThan(at)
+          const record = ctx.records.find(r => r.id === pc.id)
+          expect(record).toMatchObject({ status: 'active', purpose: pc.purpose, decision: pc.decision })
+          expect(chain).toContain(pc.purpose)
+          expect(record?.effectiveFrom.getTime()).toBe(when)
+          expect(pc.outcome).not.toBe(d.decision)
+          expect(decide(ctx, { at: new Date(when) }).decision).toBe(pc.outcome)
+          for (const t of futureTimes.filter(t => t < when)) {
+            expect(decide(ctx, { at: new Date(t) }).decision).toBe(d.decision)
+          }
+        }),
+        { numRuns: RUNS }
+      )
+    }
+  )
 
   it('(i) rules 2-4: an independent oracle agrees with decideConsent on the seeded secondary-use purposes', () => {
     fc.assert(
@@ -441,16 +464,19 @@ describe('decideConsent properties', () => {
     )
   })
 
-  it('(j) rule 3: for a secondary-use purpose without exemptions, a permit means no deny is effective at any level', () => {
-    fc.assert(
-      fc.property(ctxArb({ purposes: SECONDARY, history: tiedHistoryArb() }), ctx => {
-        const d = decide(ctx, { exemptions: [] })
-        if (d.decision === 'permit') expect(effectiveDenies(ctx)).toEqual([])
-        else if (effectiveDenies(ctx).length === 0) expect(d.basis).toBe('default')
-      }),
-      { numRuns: RUNS }
-    )
-  })
+  it(
+    '(j) rule 3: for a secondary-use purpose without exemptions, a permit ' + 'means no deny is effective at any level',
+    () => {
+      fc.assert(
+        fc.property(ctxArb({ purposes: SECONDARY, history: tiedHistoryArb() }), ctx => {
+          const d = decide(ctx, { exemptions: [] })
+          if (d.decision === 'permit') expect(effectiveDenies(ctx)).toEqual([])
+          else if (effectiveDenies(ctx).length === 0) expect(d.basis).toBe('default')
+        }),
+        { numRuns: RUNS }
+      )
+    }
+  )
 
   it('rules 3-4: recording an opt-out (effective now) never turns a deny into a permit', () => {
     // Fails for an opt-in programme (default deny, patient never opted in) when the caller holds an

@@ -198,18 +198,22 @@ describe('rule 2: the effective preference per level', () => {
 })
 
 describe('rule 3: combine along the hierarchy', () => {
-  it('rule 3: a planning-research opt-out (National Data Opt-out) covers gp-data-secondary-use and reports the planning-research record', () => {
-    const ndoo = rec(NDOO, 'deny', -1)
-    const d = decide(TYPE1, [ndoo])
-    expect(d).toMatchObject({
-      decision: 'deny',
-      basis: 'patient-preference',
-      preference: { id: ndoo.id, purpose: NDOO, decision: 'deny' },
-      exemption: null
-    })
-    expect(d.reason).toContain(NDOO)
-    expect(d.reason).toContain(TYPE1)
-  })
+  it(
+    'rule 3: a planning-research opt-out (National Data Opt-out) covers ' +
+      'gp-data-secondary-use and reports the planning-research record',
+    () => {
+      const ndoo = rec(NDOO, 'deny', -1)
+      const d = decide(TYPE1, [ndoo])
+      expect(d).toMatchObject({
+        decision: 'deny',
+        basis: 'patient-preference',
+        preference: { id: ndoo.id, purpose: NDOO, decision: 'deny' },
+        exemption: null
+      })
+      expect(d.reason).toContain(NDOO)
+      expect(d.reason).toContain(TYPE1)
+    }
+  )
 
   it('rule 3: the National Data Opt-out covers an opt-in programme under planning-research too', () => {
     const ndoo = rec(NDOO, 'deny', -1)
@@ -349,18 +353,22 @@ describe('rule 3: combine along the hierarchy', () => {
 })
 
 describe('rule 4: exemptions (secondary use only)', () => {
-  it('rule 4: a legal-requirement exemption on planning-research lifts a National Data Opt-out when asking gp-data-secondary-use', () => {
-    const ndoo = rec(NDOO, 'deny', -1)
-    const d = decide(TYPE1, [ndoo], { exemptions: [ex(NDOO)] })
-    expect(d).toMatchObject({
-      decision: 'permit',
-      basis: 'exemption',
-      exemption: { purpose: NDOO, basis: 'legal-requirement', reference: `REF-${NDOO}` },
-      preference: { id: ndoo.id },
-      emergencyAccess: false
-    })
-    expect(d.reason).toContain('legal-requirement')
-  })
+  it(
+    'rule 4: a legal-requirement exemption on planning-research lifts a ' +
+      'National Data Opt-out when asking gp-data-secondary-use',
+    () => {
+      const ndoo = rec(NDOO, 'deny', -1)
+      const d = decide(TYPE1, [ndoo], { exemptions: [ex(NDOO)] })
+      expect(d).toMatchObject({
+        decision: 'permit',
+        basis: 'exemption',
+        exemption: { purpose: NDOO, basis: 'legal-requirement', reference: `REF-${NDOO}` },
+        preference: { id: ndoo.id },
+        emergencyAccess: false
+      })
+      expect(d.reason).toContain('legal-requirement')
+    }
+  )
 
   it('rule 4: a planning-research exemption does not lift a Type 1 opt-out when asking gp-data-secondary-use', () => {
     const ndoo = rec(NDOO, 'deny', -1)
@@ -431,12 +439,16 @@ describe('rule 4: exemptions (secondary use only)', () => {
     })
   })
 
-  it('rule 4: lifting a deny recorded at an opt-in programme leaves it denied by default (the patient never opted in)', () => {
-    const out = rec(PROGRAMME.code, 'deny', -1)
-    expect(decide(PROGRAMME.code, [out], { exemptions: [ex(PROGRAMME.code, 'cag-specific-exemption')] })).toMatchObject(
-      { decision: 'deny', basis: 'default' }
-    )
-  })
+  it(
+    'rule 4: lifting a deny recorded at an opt-in programme leaves it ' +
+      'denied by default (the patient never opted in)',
+    () => {
+      const out = rec(PROGRAMME.code, 'deny', -1)
+      expect(
+        decide(PROGRAMME.code, [out], { exemptions: [ex(PROGRAMME.code, 'cag-specific-exemption')] })
+      ).toMatchObject({ decision: 'deny', basis: 'default' })
+    }
+  )
 
   it('rule 4: an exemption does not opt the patient in to an opt-in programme (no deny to lift)', () => {
     expect(decide(PROGRAMME.code, [], { exemptions: [ex(PROGRAMME.code), ex(NDOO)] })).toMatchObject({
@@ -446,17 +458,23 @@ describe('rule 4: exemptions (secondary use only)', () => {
     })
   })
 
-  it('rule 4: lifting a National Data Opt-out must not opt the patient in to an opt-in programme they never joined', () => {
-    // Without the opt-out the patient is excluded (opt-in programme, no opt-in): deny, basis default.
-    expect(decide(PROGRAMME.code, [], { exemptions: [ex(NDOO)] })).toMatchObject({ decision: 'deny', basis: 'default' })
-    // Recording an opt-out must not make the patient *more* shared. SPEC rule 3: "an opt-in programme
-    // stays denied until the patient opts in to it, whatever its ancestors say".
-    const ndoo = rec(NDOO, 'deny', -1)
-    expect(decide(PROGRAMME.code, [ndoo], { exemptions: [ex(NDOO)] })).toMatchObject({
-      decision: 'deny',
-      basis: 'default'
-    })
-  })
+  it(
+    'rule 4: lifting a National Data Opt-out must not opt the patient in ' + 'to an opt-in programme they never joined',
+    () => {
+      // Without the opt-out the patient is excluded (opt-in programme, no opt-in): deny, basis default.
+      expect(decide(PROGRAMME.code, [], { exemptions: [ex(NDOO)] })).toMatchObject({
+        decision: 'deny',
+        basis: 'default'
+      })
+      // Recording an opt-out must not make the patient *more* shared. SPEC rule 3: "an opt-in programme
+      // stays denied until the patient opts in to it, whatever its ancestors say".
+      const ndoo = rec(NDOO, 'deny', -1)
+      expect(decide(PROGRAMME.code, [ndoo], { exemptions: [ex(NDOO)] })).toMatchObject({
+        decision: 'deny',
+        basis: 'default'
+      })
+    }
+  )
 
   it('rule 4: exemptions never apply to direct-care purposes, even if passed in', () => {
     const scrOut = rec(SCR, 'deny', -1)
@@ -497,15 +515,18 @@ describe('rule 5: point of care (purposes with requiresPermissionToView)', () =>
     })
   })
 
-  it('rule 5: a recorded SCR deny stays deny when unable to ask (an emergency never overrides a recorded dissent)', () => {
-    const out = rec(SCR, 'deny', -1)
-    expect(decide(SCR, [out], { pointOfCare: UNABLE })).toMatchObject({
-      decision: 'deny',
-      basis: 'patient-preference',
-      emergencyAccess: false
-    })
-    expect(decide(SCR, [out])).toMatchObject({ decision: 'deny', basis: 'patient-preference' })
-  })
+  it(
+    'rule 5: a recorded SCR deny stays deny when unable to ask (an ' + 'emergency never overrides a recorded dissent)',
+    () => {
+      const out = rec(SCR, 'deny', -1)
+      expect(decide(SCR, [out], { pointOfCare: UNABLE })).toMatchObject({
+        decision: 'deny',
+        basis: 'patient-preference',
+        emergencyAccess: false
+      })
+      expect(decide(SCR, [out])).toMatchObject({ decision: 'deny', basis: 'patient-preference' })
+    }
+  )
 
   it('rule 5: an unplanned-care (ancestor) deny also stays deny for SCR', () => {
     const out = rec(UNPLANNED, 'deny', -1)
@@ -545,22 +566,26 @@ describe('rule 5: point of care (purposes with requiresPermissionToView)', () =>
     expect(d).toMatchObject({ decision: 'permit', basis: 'emergency-access', emergencyAccess: true, exemption: null })
   })
 
-  it('rule 5: unable-to-ask without a reason, or with a blank one, is refused (a 400 naming the field), never decided', () => {
-    for (const pointOfCare of [
-      { permissionToView: 'unable-to-ask' as const },
-      { permissionToView: 'unable-to-ask' as const, reason: '' },
-      { permissionToView: 'unable-to-ask' as const, reason: '  \t ' }
-    ]) {
-      expect(checkPointOfCare(pointOfCare)).toMatchObject({
-        kind: 'invalid',
-        errors: [{ path: '/pointOfCare/reason', message: expect.stringMatching(/reason is required/) }]
-      })
-      expect(() => decide(SCR, [], { pointOfCare })).toThrow(/reason is required/)
+  it(
+    'rule 5: unable-to-ask without a reason, or with a blank one, is ' +
+      'refused (a 400 naming the field), never decided',
+    () => {
+      for (const pointOfCare of [
+        { permissionToView: 'unable-to-ask' as const },
+        { permissionToView: 'unable-to-ask' as const, reason: '' },
+        { permissionToView: 'unable-to-ask' as const, reason: '  \t ' }
+      ]) {
+        expect(checkPointOfCare(pointOfCare)).toMatchObject({
+          kind: 'invalid',
+          errors: [{ path: '/pointOfCare/reason', message: expect.stringMatching(/reason is required/) }]
+        })
+        expect(() => decide(SCR, [], { pointOfCare })).toThrow(/reason is required/)
+      }
+      expect(checkPointOfCare(UNABLE)).toBeNull()
+      expect(checkPointOfCare(undefined)).toBeNull()
+      expect(checkPointOfCare({ permissionToView: 'granted' })).toBeNull()
     }
-    expect(checkPointOfCare(UNABLE)).toBeNull()
-    expect(checkPointOfCare(undefined)).toBeNull()
-    expect(checkPointOfCare({ permissionToView: 'granted' })).toBeNull()
-  })
+  )
 
   it('rule 5: a missing pointOfCare denies with a reason saying permission to view must be asked', () => {
     const d = decide(SCR)

@@ -55,15 +55,19 @@ describe('rule 4: validateExemption', () => {
     expect(errors[0].message).toMatch(/not an exemption/i)
   })
 
-  it('rule 4: rejects "Section 251 support" (the SPEC\'s own wording) and other common spellings with the section 251 message', () => {
-    const spellings = ['section 251 support', 'Section 251 Support', 'section_251_support', 's.251', 'S.251 support']
-    const withoutSection251Message = spellings.filter(basis => {
-      const errors = validateExemption(catalog, { ...ok, basis })
-      return !errors.some(e => e.path === '/basis' && /section 251/i.test(e.message))
-    })
-    // every spelling is rejected, but these get the generic "basis must be one of" message instead
-    expect(withoutSection251Message).toEqual([])
-  })
+  it(
+    'rule 4: rejects "Section 251 support" (the SPEC\'s own wording) and ' +
+      'other common spellings with the section 251 message',
+    () => {
+      const spellings = ['section 251 support', 'Section 251 Support', 'section_251_support', 's.251', 'S.251 support']
+      const withoutSection251Message = spellings.filter(basis => {
+        const errors = validateExemption(catalog, { ...ok, basis })
+        return !errors.some(e => e.path === '/basis' && /section 251/i.test(e.message))
+      })
+      // every spelling is rejected, but these get the generic "basis must be one of" message instead
+      expect(withoutSection251Message).toEqual([])
+    }
+  )
 
   it.each(['consent', 'Legal-Requirement', 'legal requirement', '', 'gdpr-6-1-e', 'cag'])(
     'rule 4: rejects unknown basis %j listing the allowed bases',

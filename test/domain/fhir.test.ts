@@ -97,7 +97,7 @@ describe('Consent.status follows SPEC §2 rule 2 (effectiveRecord), as decisions
     expect(consentState([first, second], second, now)).toEqual({ status: 'active', end: null })
   })
 
-  it('a back-dated choice recorded later is superseded by one in force after it (latest effectiveFrom wins, not latest recorded)', () => {
+  it('a back-dated choice recorded later is superseded by one in force after it (effectiveFrom wins)', () => {
     const deny = rec('planning-research', 'deny', -10, { recordedAt: -20 })
     const backDated = rec('planning-research', 'permit', -100, { recordedAt: -1 })
     expect(consentState([deny, backDated], deny, now).status).toBe('active')
@@ -125,7 +125,7 @@ describe('Consent.status follows SPEC §2 rule 2 (effectiveRecord), as decisions
     expect(consentState([kept, voided], kept, now)).toEqual({ status: 'active', end: null })
   })
 
-  it('property: the active Consents in force now are exactly the effective records, and each end is when the effective record changes', () => {
+  it('property: active Consents in force are the effective records; each ends when that changes', () => {
     const purposes = ['planning-research', 'gp-data-secondary-use']
     const record = fc.record({
       purpose: fc.constantFrom(...purposes),
@@ -196,7 +196,7 @@ describe('Consent resource (UK Core Consent)', () => {
     expect(c.category?.map(x => x.coding?.[0].code)).toEqual(['59284-0', 'research'])
   })
 
-  it('is valid R4 for a direct-care choice made by a proxy: scope patient-privacy, performer the related person', () => {
+  it('is valid R4 for a direct-care choice by a proxy: scope patient-privacy, performer the related person', () => {
     const p = stored(rec('summary-care-record', 'permit', -10), { recordedBy: { clientId: 'c', proxyRole: 'parent' } })
     const c = consentResource(p, [p], ctx, now)
     expect(fhirProblems(c)).toEqual([])
@@ -226,7 +226,7 @@ describe('AuditEvent resource (IHE BALP)', () => {
   const clients = (id: string): { name: string; odsCode: string | null } | undefined =>
     id === 'client-1' ? { name: 'Dorset ED', odsCode: 'RBD' } : undefined
 
-  it('a permit decision: Security Alert / AuthZ-Consent, executed, success; who asked, for what purpose, the basis', () => {
+  it('a permit decision: Security Alert / AuthZ-Consent, executed, success; who asked, for what, the basis', () => {
     const a = auditEventResource(
       event({
         details: {
@@ -305,7 +305,7 @@ describe('AuditEvent resource (IHE BALP)', () => {
     expect(emergency.entity?.[0].detail).toContainEqual({ type: 'alertId', valueString: 'alert-1' })
   })
 
-  it('changes to a choice are RESTful create / update on the Consent; a failed void is a minor failure; the CLI is an agent too', () => {
+  it('choice changes are RESTful create / update; a failed void is a minor failure; the CLI is an agent', () => {
     const created = auditEventResource(
       event({ type: 'preference.recorded', outcome: 'deny', details: { preferenceId: 'pref-2' } }),
       ctx,
@@ -406,7 +406,7 @@ describe('CapabilityStatement, OperationOutcome, search values', () => {
     expect(['/fhirx', '/v1/fhir', '/cds-services'].some(isFhirUrl)).toBe(false)
   })
 
-  it('date search values: precision gives the range, prefixes compare, malformed or impossible dates are refused', () => {
+  it('date search values: precision gives the range, prefixes compare, malformed or impossible dates refused', () => {
     const at = (s: string): number => Date.parse(s)
     expect(dateRange('2026-11-25')).toEqual({ from: at('2026-11-25T00:00:00Z'), until: at('2026-11-26T00:00:00Z') })
     expect(dateRange('ge2026-11')).toEqual({ from: at('2026-11-01T00:00:00Z'), until: undefined })
@@ -416,6 +416,37 @@ describe('CapabilityStatement, OperationOutcome, search values', () => {
     for (const bad of ['2026-02-30', '2026-13', 'sa2026', '2026-11-25T10:00', 'yesterday', '']) {
       expect(dateRange(bad)).toBeNull()
     }
+  })
+
+  it('date search values refuse impossible dates and times as parseInstant does, never rolling them over', () => {
+    const at = (s: string): number => Date.parse(s)
+    for (const bad of [
+      '2021-02-30T10:00:00Z',
+      'ge2021-02-30T10:00Z',
+      'lt2023-02-29',
+      '2021-04-31',
+      '2021-00',
+      'eq2026-11-25T24:00:00Z',
+      '2026-11-25T10:60Z',
+      '2026-11-25T10:00:00+24:00',
+      '0000',
+      '0000-06-01'
+    ]) {
+      expect(dateRange(bad), bad).toBeNull()
+    }
+    // A leap day is a date; a year below 100 is that year, not 19xx.
+    expect(dateRange('2024-02-29')).toEqual({ from: at('2024-02-29T00:00:00Z'), until: at('2024-03-01T00:00:00Z') })
+    expect(dateRange('0001')).toEqual({ from: at('0001-01-01T00:00:00Z'), until: at('0002-01-01T00:00:00Z') })
+    expect(dateRange('ge0099-12')).toEqual({ from: at('0099-12-01T00:00:00Z'), until: undefined })
+    // Precision is kept: a minute, a second, a millisecond.
+    expect(dateRange('2026-11-25T10:00Z')).toEqual({
+      from: at('2026-11-25T10:00:00Z'),
+      until: at('2026-11-25T10:01:00Z')
+    })
+    expect(dateRange('2026-11-25T10:00:05.250Z')).toEqual({
+      from: at('2026-11-25T10:00:05.250Z'),
+      until: at('2026-11-25T10:00:05.251Z')
+    })
   })
 
   it('patient tokens: the NHS number system or a bare number; any other system is refused', () => {
@@ -484,7 +515,7 @@ describe('CDS Hooks patient-consent-consult', () => {
     ).toEqual(['/context/category'])
   })
 
-  it('one card per decision: NO_CONSENT when the default decided, else CONSENT_PERMIT or CONSENT_DENY, with the Consent it rests on', () => {
+  it('one card per decision: NO_CONSENT on a default, else CONSENT_PERMIT or _DENY with its Consent', () => {
     const source = { label: 'Consent Check Service', url: 'https://consent.example.nhs.uk/docs' }
     for (const basis of BASES) {
       for (const decision of ['permit', 'deny'] as const) {

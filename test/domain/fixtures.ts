@@ -6,7 +6,10 @@ export const DAY = 24 * 60 * 60 * 1000
 export const T = new Date('2025-06-01T12:00:00.000Z')
 export const NHS = '9434765919'
 
-/** An opt-in research programme under planning-research (SPEC §2: "a research programme with defaultDecision: deny"). */
+/**
+ * An opt-in research programme under planning-research (SPEC §2: "a research programme with
+ * defaultDecision: deny").
+ */
 export const PROGRAMME: Purpose = {
   code: 'cancer-research-programme',
   name: 'Cancer research programme',

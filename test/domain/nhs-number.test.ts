@@ -164,26 +164,30 @@ describe('parseNhsNumber: each kind of invalid input says what is wrong', () => 
 })
 
 describe('parseNhsNumber: properties', () => {
-  it('for any 9 digits, appending the computed check digit gives a valid number and any other last digit is rejected', () => {
-    fc.assert(
-      fc.property(nineDigits, nine => {
-        const cd = nhsCheckDigit(nine)
-        for (let d = 0; d <= 9; d++) {
-          const r = parseNhsNumber(nine + String(d))
-          if (cd === null) {
-            expect(r.ok).toBe(false)
-            if (!r.ok) expect(r.error).toMatch(MSG.checkTen)
-          } else if (d === cd) {
-            expect(r).toEqual({ ok: true, value: nine + String(d) })
-          } else {
-            expect(r.ok).toBe(false)
-            if (!r.ok) expect(r.error).toMatch(MSG.checkWrong)
+  it(
+    'for any 9 digits, appending the computed check digit gives a valid ' +
+      'number and any other last digit is rejected',
+    () => {
+      fc.assert(
+        fc.property(nineDigits, nine => {
+          const cd = nhsCheckDigit(nine)
+          for (let d = 0; d <= 9; d++) {
+            const r = parseNhsNumber(nine + String(d))
+            if (cd === null) {
+              expect(r.ok).toBe(false)
+              if (!r.ok) expect(r.error).toMatch(MSG.checkTen)
+            } else if (d === cd) {
+              expect(r).toEqual({ ok: true, value: nine + String(d) })
+            } else {
+              expect(r.ok).toBe(false)
+              if (!r.ok) expect(r.error).toMatch(MSG.checkWrong)
+            }
           }
-        }
-      }),
-      { numRuns: 1000 }
-    )
-  })
+        }),
+        { numRuns: 1000 }
+      )
+    }
+  )
 
   it('accepts the spaced and hyphenated forms of every valid number and normalises them', () => {
     fc.assert(
@@ -245,22 +249,26 @@ describe('parseNhsNumber: properties', () => {
 })
 
 describe('plainNhsNumberFromBytes (the bulk filter fast path)', () => {
-  it('agrees with parseNhsNumber: a number exactly when the line is a valid plain 10-digit NHS number (optionally with a trailing comma)', () => {
-    const line = fc.oneof(
-      fc.stringMatching(/^[0-9]{10},?$/),
-      fc.stringMatching(/^[0-9 ,-]{0,14}$/),
-      fc.string({ maxLength: 14 })
-    )
-    fc.assert(
-      fc.property(line, text => {
-        const bytes = Buffer.from(text, 'latin1')
-        const fast = plainNhsNumberFromBytes(bytes, 0, bytes.length)
-        const plain = text.endsWith(',') ? text.slice(0, -1) : text
-        const slow = /^[0-9]{10}$/.test(plain) ? parseNhsNumber(plain) : { ok: false as const }
-        if (slow.ok) expect(String(fast).padStart(10, '0')).toBe(slow.value)
-        else expect(fast).toBe(-1)
-      }),
-      { numRuns: 3000 }
-    )
-  })
+  it(
+    'agrees with parseNhsNumber: a number exactly when the line is a valid ' +
+      'plain 10-digit NHS number (optionally with a trailing comma)',
+    () => {
+      const line = fc.oneof(
+        fc.stringMatching(/^[0-9]{10},?$/),
+        fc.stringMatching(/^[0-9 ,-]{0,14}$/),
+        fc.string({ maxLength: 14 })
+      )
+      fc.assert(
+        fc.property(line, text => {
+          const bytes = Buffer.from(text, 'latin1')
+          const fast = plainNhsNumberFromBytes(bytes, 0, bytes.length)
+          const plain = text.endsWith(',') ? text.slice(0, -1) : text
+          const slow = /^[0-9]{10}$/.test(plain) ? parseNhsNumber(plain) : { ok: false as const }
+          if (slow.ok) expect(String(fast).padStart(10, '0')).toBe(slow.value)
+          else expect(fast).toBe(-1)
+        }),
+        { numRuns: 3000 }
+      )
+    }
+  )
 })

@@ -1,6 +1,7 @@
 import { describe, it, expect } from 'vitest'
 import fc from 'fast-check'
 import {
+  currentChoices,
   effectiveRecord,
   GP_CODES,
   mapGpCode,
@@ -9,7 +10,7 @@ import {
   PROXY_ROLES,
   type PreferenceRecord
 } from '../../src/domain/preferences.ts'
-import { rec, day, T } from './fixtures.ts'
+import { rec, day, DAY, T } from './fixtures.ts'
 
 const at = T.getTime()
 
@@ -152,5 +153,24 @@ describe('sources and proxy roles', () => {
 
   it('includes the SPEC proxy roles (parent, guardian, lasting power of attorney)', () => {
     expect(PROXY_ROLES).toEqual(expect.arrayContaining(['parent', 'guardian', 'lasting-power-of-attorney']))
+  })
+})
+
+describe("currentChoices (what a patient's record shows as in force)", () => {
+  it('is the effective record per purpose, in code order; none with only future or voided records', () => {
+    const research = rec('planning-research', 'deny', -10)
+    const changedMind = rec('planning-research', 'permit', -2)
+    const scr = rec('summary-care-record', 'deny', -5)
+    const scheduled = rec('gp-data-secondary-use', 'deny', 3)
+    const voided = rec('unplanned-care', 'deny', -1, { status: 'entered-in-error' })
+    const current = currentChoices([scr, research, scheduled, changedMind, voided], at)
+    expect(current).toEqual([changedMind, scr])
+    // Once the scheduled one's day comes, it is current too.
+    expect(currentChoices([scr, research, scheduled, changedMind, voided], at + 3 * DAY).map(r => r.id)).toEqual([
+      scheduled.id,
+      changedMind.id,
+      scr.id
+    ])
+    expect(currentChoices([], at)).toEqual([])
   })
 })

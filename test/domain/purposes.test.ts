@@ -3,6 +3,8 @@ import {
   PurposeCatalog,
   SEED_PURPOSES,
   validateNewPurpose,
+  checkPurposeUpdate,
+  EDITABLE_PURPOSE_FIELDS,
   PURPOSE_CODE_PATTERN,
   type Purpose
 } from '../../src/domain/purposes.ts'
@@ -263,5 +265,42 @@ describe('validateNewPurpose', () => {
     expect(
       validateNewPurpose(catalog, purpose({ code: 'sub-sub', parent: 'cancer-sub-study', defaultDecision: null }))
     ).toEqual([])
+  })
+})
+
+describe('checkPurposeUpdate (what may change once a purpose exists)', () => {
+  const existing = catalog.get(PROGRAMME.code) as Purpose
+
+  it('accepts a change to any editable field, and deactivation', () => {
+    expect(checkPurposeUpdate(catalog, existing, { name: 'Renamed', description: 'New text' })).toEqual([])
+    expect(checkPurposeUpdate(catalog, existing, { active: false })).toEqual([])
+    expect(checkPurposeUpdate(catalog, existing, { defaultDecision: 'permit' })).toEqual([])
+    // A child may drop its own default and inherit its parent's.
+    expect(checkPurposeUpdate(catalog, existing, { defaultDecision: null })).toEqual([])
+    expect(EDITABLE_PURPOSE_FIELDS).not.toContain('code')
+  })
+
+  it('refuses a change of code, category or parent, naming each field', () => {
+    const errors = checkPurposeUpdate(catalog, existing, {
+      code: 'renamed',
+      category: 'direct-care',
+      parent: 'unplanned-care'
+    })
+    expect(errors.map(e => e.path)).toEqual(['/code', '/category', '/parent'])
+    expect(errors[0].message).toMatch(/cannot change/)
+    // Restating the value it already has changes nothing.
+    expect(checkPurposeUpdate(catalog, existing, { code: existing.code, parent: existing.parent })).toEqual([])
+  })
+
+  it('checks the purpose as changed: a root keeps a default, emergency access needs permission to view', () => {
+    const root = catalog.get('planning-research') as Purpose
+    expect(checkPurposeUpdate(catalog, root, { defaultDecision: null }).map(e => e.path)).toEqual(['/defaultDecision'])
+    expect(checkPurposeUpdate(catalog, existing, { requiresPermissionToView: true }).map(e => e.path)).toEqual([
+      '/requiresPermissionToView'
+    ])
+    const scr = catalog.get('summary-care-record') as Purpose
+    expect(checkPurposeUpdate(catalog, scr, { requiresPermissionToView: false }).map(e => e.path)).toEqual([
+      '/emergencyAccess'
+    ])
   })
 })

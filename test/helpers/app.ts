@@ -1,5 +1,6 @@
-// Builds the app on a fresh store for one test file, and makes clients and tokens the way a real
-// caller does (a key pair, a registered public key, a signed assertion, POST /oauth2/token).
+// THE shared test helper: the app on a fresh store for one test file, clients and tokens made the
+// way a real caller makes them (a key pair, a registered public key, a signed assertion, POST
+// /oauth2/token), and the assertions every HTTP test makes (problem+json answers).
 // TEST_STORE=postgresql runs the same tests against PostgreSQL, each app in its own schema.
 import { randomUUID } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -7,25 +8,27 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
-import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose'
+import { exportJWK, generateKeyPair, type CryptoKey, type JWK } from 'jose'
 import pg from 'pg'
+import { afterAll, beforeAll, expect } from 'vitest'
 import { buildApp } from '../../src/app.ts'
+import { CLIENT_ASSERTION_TYPE, signClientAssertion } from '../../src/auth/client-assertion-signer.ts'
 import { loadConfig, type Config } from '../../src/config.ts'
+import { SCOPES } from '../../src/domain/scopes.ts'
 import { createClient } from '../../src/store/clients.ts'
+import { syntheticNhsNumbers } from '../../src/synthetic-nhs-numbers.ts'
 import type { Exemption } from '../../src/domain/exemptions.ts'
 import type { ClientRecord } from '../../src/store/rows.ts'
 
+/** A JSON answer or body, read loosely: tests look into it field by field. */
+export type Json = Record<string, any>
+/** The Authorization header of a request. */
+export type Auth = { authorization: string }
+
 export const PUBLIC_URL = 'http://consent.test'
 export const TOKEN_URL = `${PUBLIC_URL}/oauth2/token`
-export const ALL_SCOPES = [
-  'consent:check',
-  'consent:filter',
-  'consent:read',
-  'consent:write',
-  'audit:read',
-  'audit:review',
-  'admin'
-]
+export const ASSERTION_TYPE = CLIENT_ASSERTION_TYPE
+export const ALL_SCOPES: string[] = [...SCOPES]
 export const ALL_PURPOSES = ['planned-care', 'unplanned-care', 'planning-research']
 
 export const testStore = (process.env.TEST_STORE ?? 'sqlite') as 'sqlite' | 'postgresql'
@@ -74,11 +77,10 @@ export interface TestApp {
   close: () => Promise<void>
 }
 
-export async function buildTestApp (env: Record<string, string> = {}, store?: TestStore): Promise<TestApp> {
-  const s = store ?? (await freshStore())
-  const keyDir = mkdtempSync(join(tmpdir(), 'consent-keys-'))
-  const config = loadConfig({
-    DATABASE_URL: s.url,
+/** The configuration of a test app on this store, its signing key in keyDir; env overrides any of it. */
+export function testConfig (store: TestStore, keyDir: string, env: Record<string, string> = {}): Config {
+  return loadConfig({
+    DATABASE_URL: store.url,
     PUBLIC_URL,
     LOG_LEVEL: 'info',
     SIGNING_KEY_FILE: join(keyDir, 'signing-key.json'),
@@ -89,6 +91,11 @@ export async function buildTestApp (env: Record<string, string> = {}, store?: Te
     NOT_FOUND_PER_MINUTE: '100000',
     ...env
   })
+}
+
+export async function buildTestApp (env: Record<string, string> = {}, store?: TestStore): Promise<TestApp> {
+  const s = store ?? (await freshStore())
+  const keyDir = mkdtempSync(join(tmpdir(), 'consent-keys-'))
   const logs: string[] = []
   const logStream = new Writable({
     write (chunk, _enc, cb) {
@@ -96,7 +103,16 @@ export async function buildTestApp (env: Record<string, string> = {}, store?: Te
       cb()
     }
   })
-  const app = await buildApp({ config, logStream })
+  let config: Config
+  let app: FastifyInstance
+  try {
+    config = testConfig(s, keyDir, env)
+    app = await buildApp({ config, logStream })
+  } catch (err) {
+    if (store === undefined) await s.drop()
+    rmSync(keyDir, { recursive: true, force: true })
+    throw err
+  }
   return {
     app,
     config,
@@ -106,6 +122,44 @@ export async function buildTestApp (env: Record<string, string> = {}, store?: Te
       await app.close()
       if (store === undefined) await s.drop()
       rmSync(keyDir, { recursive: true, force: true })
+    }
+  }
+}
+
+/**
+ * The app on a fresh store for the tests of this file (or describe block): built in beforeAll,
+ * closed in afterAll. The handle reads through to the built app, so `t.app` works in every test and
+ * in hooks registered after this call.
+ */
+export function useTestApp (env: Record<string, string> = {}): TestApp {
+  let built: TestApp | undefined
+  beforeAll(async () => {
+    built = await buildTestApp(env)
+  })
+  afterAll(async () => {
+    await built?.close()
+    built = undefined
+  })
+  const current = (): TestApp => {
+    if (built === undefined) throw new Error('the test app exists only between beforeAll and afterAll')
+    return built
+  }
+  return {
+    get app () {
+      return current().app
+    },
+    get config () {
+      return current().config
+    },
+    get store () {
+      return current().store
+    },
+    get logs () {
+      return current().logs
+    },
+    close: async () => {
+      await built?.close()
+      built = undefined
     }
   }
 }
@@ -158,6 +212,7 @@ export async function registerClient (
   return { record, id: record.id, kid, privateKey, publicJwk, alg }
 }
 
+/** Claims and header parameters to change in a signed assertion (`omit` removes claims). */
 export interface AssertionOptions {
   iss?: string
   sub?: string
@@ -168,27 +223,29 @@ export interface AssertionOptions {
   alg?: string
   typ?: string
   key?: CryptoKey
-  omit?: Array<'exp' | 'jti' | 'iss' | 'sub' | 'aud'>
+  omit?: Array<'exp' | 'jti' | 'iss' | 'sub' | 'aud' | 'iat'>
+  /** Header parameters to set, or (undefined) to leave out, e.g. { kid: undefined }. */
+  header?: Record<string, unknown>
 }
 
+/** A client assertion for a test client, signed by the same code as the CLI's (src/auth/client-assertion-signer.ts). */
 export async function signAssertion (client: TestClient, o: AssertionOptions = {}): Promise<string> {
-  const now = Math.floor(Date.now() / 1000)
-  const claims: Record<string, unknown> = {
-    iss: o.iss ?? client.id,
-    sub: o.sub ?? client.id,
-    aud: o.aud ?? TOKEN_URL,
-    exp: o.exp ?? now + 120,
-    jti: o.jti ?? randomUUID(),
-    iat: now
+  const extraClaims: Record<string, unknown> = {
+    ...(o.iss !== undefined ? { iss: o.iss } : {}),
+    ...(o.sub !== undefined ? { sub: o.sub } : {})
   }
-  for (const k of o.omit ?? []) delete claims[k]
-  return await new SignJWT(claims)
-    .setProtectedHeader({
-      alg: o.alg ?? client.alg,
-      kid: o.kid ?? client.kid,
-      ...(o.typ !== undefined ? { typ: o.typ } : {})
-    })
-    .sign(o.key ?? client.privateKey)
+  for (const claim of o.omit ?? []) extraClaims[claim] = undefined
+  return await signClientAssertion({
+    clientId: client.id,
+    key: o.key ?? client.privateKey,
+    kid: o.kid ?? client.kid,
+    alg: o.alg ?? client.alg,
+    audience: o.aud ?? TOKEN_URL,
+    jti: o.jti,
+    exp: o.exp,
+    extraClaims,
+    header: { ...(o.typ !== undefined ? { typ: o.typ } : {}), ...o.header }
+  })
 }
 
 export async function requestToken (
@@ -203,48 +260,106 @@ export async function requestToken (
   })
 }
 
-export async function tokenFor (app: FastifyInstance, client: TestClient, scope?: string): Promise<string> {
-  const res = await requestToken(app, {
+/** The token request a client sends: client credentials with a signed assertion. */
+export function tokenForm (assertion: string, extra: Record<string, string> = {}): Record<string, string> {
+  return {
     grant_type: 'client_credentials',
-    client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
-    client_assertion: await signAssertion(client),
-    ...(scope !== undefined ? { scope } : {})
-  })
+    client_assertion_type: ASSERTION_TYPE,
+    client_assertion: assertion,
+    ...extra
+  }
+}
+
+export async function tokenFor (app: FastifyInstance, client: TestClient, scope?: string): Promise<string> {
+  const res = await requestToken(app, tokenForm(await signAssertion(client), scope !== undefined ? { scope } : {}))
   if (res.statusCode !== 200) throw new Error(`token request failed: ${res.statusCode} ${res.body}`)
   return (res.json() as { access_token: string }).access_token
 }
+
+export function bearer (token: string): Auth {
+  return { authorization: `Bearer ${token}` }
+}
+
+/** A registered client holding a token with all its scopes. */
+export type TestCaller = TestClient & { token: string; auth: Auth }
 
 /** A registered client and a token with all its scopes: the common start of a test. */
 export async function clientWithToken (
   app: FastifyInstance,
   opts: Parameters<typeof registerClient>[1] = {}
-): Promise<TestClient & { token: string; auth: { authorization: string } }> {
+): Promise<TestCaller> {
   const client = await registerClient(app, opts)
   const token = await tokenFor(app, client)
-  return { ...client, token, auth: { authorization: `Bearer ${token}` } }
+  return { ...client, token, auth: bearer(token) }
 }
 
-/** Valid NHS numbers for tests: 9 random digits and the computed check digit. */
-export function nhsNumbers (count: number, seed = 1): string[] {
-  const out: string[] = []
-  // A 32-bit xorshift: exact in JavaScript numbers (an LCG with a large multiplier is not, and
-  // then repeats after a few thousand values).
-  let x = (seed * 2654435761) >>> 0 || 1
-  const next = (): number => {
-    x ^= x << 13
-    x >>>= 0
-    x ^= x >>> 17
-    x ^= x << 5
-    x >>>= 0
-    return x
+/** An RFC 9457 answer as this service writes it. */
+export interface ProblemBody {
+  type: string
+  title: string
+  status: number
+  detail: string
+  requestId: string
+  /** Present when the problem names fields (typed as present: a test reads it only then, and fails if not). */
+  errors: Array<{ path: string; message: string }>
+  [member: string]: any
+}
+
+/** An inject() answer, or one read off a raw socket. */
+type AnyResponse =
+  | LightMyRequestResponse
+  | { status: number; headers: Record<string, string | string[] | number | undefined>; body: string }
+
+/**
+ * Expects a problem+json answer with this status: the RFC 9457 members, the request id of the
+ * answer, no stack trace; with `path`, an entry in errors[] for that field; with `detail`, a detail
+ * matching it. Returns the body.
+ */
+export function expectProblem (
+  res: AnyResponse,
+  status: number,
+  expected: { path?: string; detail?: RegExp | string } = {}
+): ProblemBody {
+  expect('statusCode' in res ? res.statusCode : res.status, res.body).toBe(status)
+  expect(String(res.headers['content-type'])).toMatch(/^application\/problem\+json/)
+  const body = JSON.parse(res.body) as ProblemBody
+  expect(body).toMatchObject({
+    // The service's problems are all untyped (RFC 9457 §4.2.1): the title and detail say what happened.
+    type: 'about:blank',
+    title: expect.any(String),
+    status,
+    detail: expect.stringMatching(/\S/),
+    requestId: expect.any(String)
+  })
+  const requestId = res.headers['x-request-id']
+  if (requestId !== undefined) expect(body.requestId).toBe(requestId)
+  expect(res.body, 'a problem never shows a stack trace or a source location').not.toMatch(/\n\s+at |\.ts:\d+/)
+  if (expected.detail !== undefined) expect(body.detail).toMatch(expected.detail)
+  if (expected.path !== undefined) expect((body.errors ?? []).map(e => e.path), res.body).toContain(expected.path)
+  return body
+}
+
+/** Records a choice for a patient (201 expected) and returns it. */
+export async function recordChoice (app: FastifyInstance, auth: Auth, nhsNumber: string, body: Json): Promise<Json> {
+  const res = await app.inject({
+    method: 'POST',
+    url: `/v1/patients/${nhsNumber}/preferences`,
+    headers: auth,
+    payload: { source: 'gp-practice', ...body }
+  })
+  expect(res.statusCode, res.body).toBe(201)
+  return res.json()
+}
+
+/** Valid NHS numbers for tests: 9 pseudo-random digits and the computed check digit. */
+export const nhsNumbers = syntheticNhsNumbers
+
+/** Patients no other test in the file touches: each call hands out the next of `count` numbers. */
+export function patientSupply (count: number, seed: number): () => string {
+  const numbers = nhsNumbers(count, seed)
+  let next = 0
+  return () => {
+    if (next >= numbers.length) throw new Error(`only ${count} patients were made for this file`)
+    return numbers[next++]
   }
-  while (out.length < count) {
-    const nine = String(100_000_000 + ((next() * 1024 + (next() & 1023)) % 900_000_000)).slice(0, 9)
-    let sum = 0
-    for (let i = 0; i < 9; i++) sum += Number(nine[i]) * (10 - i)
-    const check = 11 - (sum % 11)
-    if (check === 10) continue
-    out.push(nine + String(check === 11 ? 0 : check))
-  }
-  return out
 }

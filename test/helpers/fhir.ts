@@ -2,10 +2,9 @@
 // element names, cardinality, data types, required bindings), plus the R4 invariants it does not
 // evaluate that our resources could break. Returns the problems, so a test shows all of them.
 import fhirJs from 'fhir'
+import type { Json } from './app.ts'
 
 const validator = new fhirJs.Fhir()
-
-type Json = Record<string, any>
 
 /** R4 invariants (FHIRPath constraints) the structural validator skips. */
 function invariantProblems (r: Json): string[] {

@@ -6,19 +6,21 @@ import { randomUUID } from 'node:crypto'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
-import { dirname, join, resolve } from 'node:path'
+import { dirname, join, resolve as resolvePath } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose'
+import { exportJWK, generateKeyPair, type CryptoKey } from 'jose'
+import { CLIENT_ASSERTION_TYPE, signClientAssertion } from '../../src/auth/client-assertion-signer.ts'
+import { ALL_PURPOSES, ALL_SCOPES } from './app.ts'
 
-export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
+export const ROOT = resolvePath(dirname(fileURLToPath(import.meta.url)), '../..')
 
 export async function freePort (): Promise<number> {
-  return await new Promise((resolvePort, reject) => {
+  return await new Promise((resolve, reject) => {
     const server = createServer()
     server.once('error', reject)
     server.listen(0, '127.0.0.1', () => {
       const { port } = server.address() as { port: number }
-      server.close(() => resolvePort(port))
+      server.close(() => resolve(port))
     })
   })
 }
@@ -76,7 +78,7 @@ function childEnv (env: Record<string, string>): NodeJS.ProcessEnv {
 
 /** Runs a CLI command to completion and returns its stdout (throws with stderr on failure). */
 export async function cli (env: Record<string, string>, args: string[]): Promise<string> {
-  return await new Promise((resolveOut, reject) => {
+  return await new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], {
       cwd: ROOT,
       env: childEnv(env),
@@ -92,7 +94,7 @@ export async function cli (env: Record<string, string>, args: string[]): Promise
     })
     child.on('error', reject)
     child.on('exit', code => {
-      code === 0 ? resolveOut(out) : reject(new Error(`cli ${args.join(' ')} exited ${code}: ${err}`))
+      code === 0 ? resolve(out) : reject(new Error(`cli ${args.join(' ')} exited ${code}: ${err}`))
     })
   })
 }
@@ -106,7 +108,7 @@ export interface RegisteredClient {
 /** A key pair made here, the public half registered with `cli client create` (all scopes). */
 export async function registerClientWithCli (
   d: Deployment,
-  purposes = ['planned-care', 'unplanned-care', 'planning-research']
+  purposes = ALL_PURPOSES
 ): Promise<RegisteredClient> {
   const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true })
   const kid = `proc-${randomUUID().slice(0, 8)}`
@@ -118,7 +120,7 @@ export async function registerClientWithCli (
     '--name',
     'Process test client',
     '--scopes',
-    'admin,consent:check,consent:filter,consent:read,consent:write,audit:read,audit:review',
+    ALL_SCOPES.join(','),
     '--purposes',
     purposes.join(','),
     '--public-key',
@@ -140,14 +142,14 @@ export async function startService (d: Deployment, readyTimeoutMs = 30_000): Pro
   proc.stderr?.on('data', c => {
     output += String(c)
   })
-  const exited = new Promise<Exit>(resolveExit => {
+  const exited = new Promise<Exit>(resolve => {
     proc.on('exit', (code, signal) => {
-      resolveExit({ code, signal, at: Date.now() })
+      resolve({ code, signal, at: Date.now() })
     })
   })
   let gone: Exit | null = null
-  void exited.then(e => {
-    gone = e
+  proc.once('exit', (code, signal) => {
+    gone = { code, signal, at: Date.now() }
   })
   const started = Date.now()
   for (;;) {
@@ -162,29 +164,26 @@ export async function startService (d: Deployment, readyTimeoutMs = 30_000): Pro
       proc.kill('SIGKILL')
       throw new Error(`service not ready within ${readyTimeoutMs} ms:\n${output}`)
     }
-    await new Promise(r => setTimeout(r, 100))
+    await new Promise(resolve => setTimeout(resolve, 100))
   }
   return { proc, url: d.url, exited, output: () => output }
 }
 
 /** An access token from the running service, the way a client gets one (signed assertion, form POST). */
 export async function accessToken (url: string, client: RegisteredClient): Promise<string> {
-  const now = Math.floor(Date.now() / 1000)
-  const assertion = await new SignJWT({})
-    .setProtectedHeader({ alg: 'ES256', kid: client.kid, typ: 'JWT' })
-    .setIssuer(client.clientId)
-    .setSubject(client.clientId)
-    .setAudience(`${url}/oauth2/token`)
-    .setIssuedAt(now)
-    .setExpirationTime(now + 60)
-    .setJti(randomUUID())
-    .sign(client.privateKey)
+  const assertion = await signClientAssertion({
+    clientId: client.clientId,
+    key: client.privateKey,
+    kid: client.kid,
+    alg: 'ES256',
+    audience: `${url}/oauth2/token`
+  })
   const res = await fetch(`${url}/oauth2/token`, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
     body: new URLSearchParams({
       grant_type: 'client_credentials',
-      client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+      client_assertion_type: CLIENT_ASSERTION_TYPE,
       client_assertion: assertion
     })
   })

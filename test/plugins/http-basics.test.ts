@@ -1,55 +1,19 @@
 // What every answer has in common (SPEC §3, §7): request and correlation ids, problem+json errors,
 // body limits and media types, health, metrics without NHS numbers, security headers, the docs.
 import { randomUUID } from 'node:crypto'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it } from 'vitest'
 import type { LightMyRequestResponse } from 'fastify'
-import { buildTestApp, clientWithToken, type TestApp } from '../helpers/app.ts'
+import { bearer, clientWithToken, expectProblem, useTestApp, type TestCaller } from '../helpers/app.ts'
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 const NHS = '9434765919'
 
-let t: TestApp
-let caller: Awaited<ReturnType<typeof clientWithToken>>
+const t = useTestApp()
+let caller: TestCaller
 
 beforeAll(async () => {
-  t = await buildTestApp()
   caller = await clientWithToken(t.app)
 })
-afterAll(async () => {
-  await t?.close()
-})
-
-function expectProblem (
-  res: LightMyRequestResponse,
-  status: number
-): {
-    type: string
-    title: string
-    status: number
-    detail: string
-    requestId: string
-    errors?: Array<{ path: string; message: string }>
-  } {
-  expect(res.statusCode, res.body).toBe(status)
-  expect(res.headers['content-type']).toMatch(/^application\/problem\+json/)
-  const body = res.json() as {
-    type: string
-    title: string
-    status: number
-    detail: string
-    requestId: string
-    errors?: Array<{ path: string; message: string }>
-  }
-  expect(body).toMatchObject({
-    type: expect.any(String),
-    title: expect.any(String),
-    status,
-    detail: expect.any(String)
-  })
-  expect(body.requestId).toBe(res.headers['x-request-id'])
-  expect(res.body).not.toMatch(/\n\s+at |\.ts:\d+/)
-  return body
-}
 
 async function decide (payload: unknown, headers: Record<string, string> = {}): Promise<LightMyRequestResponse> {
   return await t.app.inject({
@@ -284,7 +248,7 @@ describe('logs', () => {
     await decide(`{"nhsNumber": "${NHS}", `, { 'content-type': 'application/json' })
     await t.app.inject({ method: 'GET', url: `/v1/patients/${NHS}/preferences`, headers: caller.auth })
     await t.app.inject({ method: 'GET', url: `/v1/nothing/943-476-5919?nhs=${NHS}` })
-    await t.app.inject({ method: 'GET', url: '/v1/purposes', headers: { authorization: `Bearer ${assertionLike}x` } })
+    await t.app.inject({ method: 'GET', url: '/v1/purposes', headers: bearer(`${assertionLike}x`) })
     const all = t.logs.join('')
     expect(all.length).toBeGreaterThan(0)
     expect(all).not.toContain(NHS)

@@ -1,22 +1,23 @@
 // Abuse controls (SPEC §7): per-client rate limits shared across instances, limits on failed token
 // requests per client and per IP, and a limited not-found handler. All answer 429 with Retry-After.
+// The apps here share one store, and so share every counter: each test that counts per address
+// sends from an address of its own, so that no test sees another's failures (which reach it
+// whenever its instance next flushes its counters, every 200 ms).
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import {
+  ASSERTION_TYPE,
   buildTestApp,
   clientWithToken,
   freshStore,
   registerClient,
-  requestToken,
   signAssertion,
   tokenFor,
   type TestApp,
   type TestStore
 } from '../helpers/app.ts'
-
-const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'
 
 describe('rate limits', () => {
   let store: TestStore
@@ -45,6 +46,38 @@ describe('rate limits', () => {
     await b.close()
     await store.drop()
   })
+
+  /** A token request for a client credentials grant with this assertion, sent from `remoteAddress`. */
+  const requestTokenFrom = async (
+    t: TestApp,
+    remoteAddress: string,
+    assertion: string,
+    extra: Record<string, string> = {}
+  ): Promise<{ statusCode: number; headers: Record<string, unknown>; json: () => Record<string, unknown> }> =>
+    await t.app.inject({
+      method: 'POST',
+      url: '/oauth2/token',
+      remoteAddress,
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      payload: new URLSearchParams({
+        grant_type: 'client_credentials',
+        client_assertion_type: ASSERTION_TYPE,
+        client_assertion: assertion,
+        ...extra
+      }).toString()
+    })
+
+  /** A decision asked with a bearer token that is not one, from `remoteAddress`: a failed authentication. */
+  const decideWithBadToken = async (t: TestApp, remoteAddress: string, i: number): Promise<number> =>
+    (
+      await t.app.inject({
+        method: 'POST',
+        url: '/v1/decisions',
+        remoteAddress,
+        headers: { authorization: `Bearer not-a-token-${i}` },
+        payload: { nhsNumber: '9434765919', purpose: 'planned-care' }
+      })
+    ).statusCode
 
   const decide = async (
     t: TestApp,
@@ -91,19 +124,12 @@ describe('rate limits', () => {
 
   it('limits failed token requests per client, then refuses even a valid assertion for a while', async () => {
     const client = await registerClient(b.app)
+    const address = '203.0.113.10'
     for (let i = 0; i < 3; i++) {
-      const bad = await requestToken(b.app, {
-        grant_type: 'client_credentials',
-        client_assertion_type: ASSERTION_TYPE,
-        client_assertion: await signAssertion(client, { aud: 'https://wrong.example' })
-      })
+      const bad = await requestTokenFrom(b, address, await signAssertion(client, { aud: 'https://wrong.example' }))
       expect(bad.statusCode).toBe(401)
     }
-    const good = await requestToken(b.app, {
-      grant_type: 'client_credentials',
-      client_assertion_type: ASSERTION_TYPE,
-      client_assertion: await signAssertion(client)
-    })
+    const good = await requestTokenFrom(b, address, await signAssertion(client))
     expect(good.statusCode).toBe(429)
     expect(Number(good.headers['retry-after'])).toBeGreaterThan(0)
     expect(good.json()).toMatchObject({
@@ -117,15 +143,9 @@ describe('rate limits', () => {
     try {
       const statuses: number[] = []
       for (let i = 0; i < 12; i++) {
-        statuses.push(
-          (
-            await requestToken(ipLimited.app, {
-              grant_type: 'client_credentials',
-              client_assertion_type: ASSERTION_TYPE,
-              client_assertion: `garbage-${i}`
-            })
-          ).statusCode
-        )
+        // A different client each time: no per-client budget runs out, only the address's.
+        const res = await requestTokenFrom(ipLimited, '203.0.113.11', `garbage-${i}`, { client_id: `claimed-${i}` })
+        statuses.push(res.statusCode)
       }
       // 5 x the per-client limit per IP, then 429.
       expect(statuses.slice(0, 10).every(s => s === 400)).toBe(true)
@@ -138,7 +158,8 @@ describe('rate limits', () => {
   it('limits probes of unknown routes per IP', async () => {
     const codes: number[] = []
     for (let i = 0; i < 7; i++) {
-      codes.push((await a.app.inject({ method: 'GET', url: `/v1/nothing-here-${i}` })).statusCode)
+      const res = await a.app.inject({ method: 'GET', url: `/v1/nothing-here-${i}`, remoteAddress: '203.0.113.12' })
+      codes.push(res.statusCode)
     }
     expect(codes.slice(0, 5)).toEqual([404, 404, 404, 404, 404])
     expect(codes.slice(5)).toEqual([429, 429])
@@ -148,18 +169,7 @@ describe('rate limits', () => {
     const limited = await buildTestApp({ TOKEN_FAILURES_PER_MINUTE: '2' }, store)
     try {
       const statuses: number[] = []
-      for (let i = 0; i < 12; i++) {
-        statuses.push(
-          (
-            await limited.app.inject({
-              method: 'POST',
-              url: '/v1/decisions',
-              headers: { authorization: `Bearer not-a-token-${i}` },
-              payload: { nhsNumber: '9434765919', purpose: 'planned-care' }
-            })
-          ).statusCode
-        )
-      }
+      for (let i = 0; i < 12; i++) statuses.push(await decideWithBadToken(limited, '203.0.113.13', i))
       expect(statuses.slice(0, 10).every(s => s === 401)).toBe(true)
       expect(statuses.slice(10)).toEqual([429, 429])
     } finally {
@@ -167,56 +177,57 @@ describe('rate limits', () => {
     }
   })
 
+  it('failed token requests and failed bearer authentications spend one budget per address, fleet-wide', async () => {
+    const one = await buildTestApp({ TOKEN_FAILURES_PER_MINUTE: '2' }, store)
+    const two = await buildTestApp({ TOKEN_FAILURES_PER_MINUTE: '2' }, store)
+    const address = '203.0.113.15'
+    try {
+      for (let i = 0; i < 5; i++) expect((await requestTokenFrom(one, address, `garbage-${i}`)).statusCode).toBe(400)
+      await one.app.runtime.counters.flush()
+      for (let i = 0; i < 5; i++) expect(await decideWithBadToken(two, address, i)).toBe(401)
+      // Two learns the fleet's count for the address when it adds its own.
+      await two.app.runtime.counters.flush()
+      // 5 + 5 = 10, the address's budget (5 x 2): both endpoints now refuse it.
+      expect(await decideWithBadToken(two, address, 5)).toBe(429)
+      const token = await requestTokenFrom(two, address, 'garbage-5')
+      expect(token.statusCode).toBe(429)
+      expect(token.json()).toMatchObject({ error: 'temporarily_unavailable' })
+      // Another address is not affected.
+      expect(await decideWithBadToken(two, '203.0.113.16', 0)).toBe(401)
+    } finally {
+      await one.close()
+      await two.close()
+    }
+  })
+
   it('failures claimed for a client from one address do not lock that client out elsewhere', async () => {
     const client = await registerClient(b.app)
     for (let i = 0; i < 4; i++) {
-      await b.app.inject({
-        method: 'POST',
-        url: '/oauth2/token',
-        remoteAddress: '203.0.113.7',
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        payload: new URLSearchParams({
-          grant_type: 'client_credentials',
-          client_assertion_type: ASSERTION_TYPE,
-          client_assertion: await signAssertion(client, { aud: 'https://wrong.example' })
-        }).toString()
-      })
+      const bad = await requestTokenFrom(
+        b,
+        '203.0.113.7',
+        await signAssertion(client, { aud: 'https://wrong.example' })
+      )
+      expect(bad.statusCode).toBe(i < 3 ? 401 : 429)
     }
-    const fromAttacker = await b.app.inject({
-      method: 'POST',
-      url: '/oauth2/token',
-      remoteAddress: '203.0.113.7',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      payload: new URLSearchParams({
-        grant_type: 'client_credentials',
-        client_assertion_type: ASSERTION_TYPE,
-        client_assertion: await signAssertion(client)
-      }).toString()
-    })
+    const fromAttacker = await requestTokenFrom(b, '203.0.113.7', await signAssertion(client))
     expect(fromAttacker.statusCode).toBe(429)
-    const fromClient = await b.app.inject({
-      method: 'POST',
-      url: '/oauth2/token',
-      remoteAddress: '198.51.100.20',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      payload: new URLSearchParams({
-        grant_type: 'client_credentials',
-        client_assertion_type: ASSERTION_TYPE,
-        client_assertion: await signAssertion(client)
-      }).toString()
-    })
+    const fromClient = await requestTokenFrom(b, '198.51.100.20', await signAssertion(client))
     expect(fromClient.statusCode).toBe(200)
   })
 
   it('does not believe X-Forwarded-For unless TRUST_PROXY names the proxy', async () => {
     const codes: number[] = []
     for (let i = 0; i < 7; i++) {
-      codes.push(
-        (await b.app.inject({ method: 'GET', url: `/v1/spoofed-${i}`, headers: { 'x-forwarded-for': `192.0.2.${i}` } }))
-          .statusCode
-      )
+      const res = await b.app.inject({
+        method: 'GET',
+        url: `/v1/spoofed-${i}`,
+        remoteAddress: '203.0.113.14',
+        headers: { 'x-forwarded-for': `192.0.2.${i}` }
+      })
+      codes.push(res.statusCode)
     }
-    expect(codes.slice(5)).toEqual([429, 429])
+    expect(codes).toEqual([404, 404, 404, 404, 404, 429, 429])
   })
 
   it('never limits health probes', async () => {

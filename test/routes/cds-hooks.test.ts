@@ -1,30 +1,31 @@
 // CDS Hooks patient-consent-consult over HTTP against the real store: one case per decision basis,
 // each checked against POST /v1/decisions for the same question, the PurposeOfUse mapping, the
 // caller's token deciding what it may ask, and the audit it leaves (JSON and FHIR).
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it } from 'vitest'
 import type { LightMyRequestResponse } from 'fastify'
 import {
   ALL_PURPOSES,
   PUBLIC_URL,
+  bearer,
   buildTestApp,
   clientWithToken,
-  nhsNumbers,
+  expectProblem,
+  patientSupply,
+  recordChoice as recordChoiceWith,
   registerClient,
   tokenFor,
-  type TestApp
+  useTestApp,
+  type Auth,
+  type Json,
+  type TestCaller
 } from '../helpers/app.ts'
 import { fhirProblems } from '../helpers/fhir.ts'
 
-type Json = Record<string, any>
-type Auth = { authorization: string }
-
 const NHS_SYSTEM = 'https://fhir.nhs.uk/Id/nhs-number'
 const HOOK = 'patient-consent-consult'
-let t: TestApp
-let main: Awaited<ReturnType<typeof clientWithToken>>
-const numbers = nhsNumbers(40, 31)
-let next = 0
-const patient = (): string => numbers[next++]
+const t = useTestApp()
+let main: TestCaller
+const patient = patientSupply(40, 31)
 
 function consult (nhs: string, purposeOfUse: string | string[], extra: Json = {}): Json {
   return {
@@ -77,27 +78,10 @@ async function sameAsJsonApi (c: Json, body: Json, auth: Auth = main.auth): Prom
   expect(actual).toEqual(expected)
 }
 
-async function recordChoice (nhsNumber: string, body: Json): Promise<Json> {
-  const res = await t.app.inject({
-    method: 'POST',
-    url: `/v1/patients/${nhsNumber}/preferences`,
-    headers: main.auth,
-    payload: { source: 'gp-practice', ...body }
-  })
-  expect(res.statusCode, res.body).toBe(201)
-  return res.json()
-}
-
-function expectProblem (res: LightMyRequestResponse, status: number, path?: string): Json {
-  expect(res.statusCode, res.body).toBe(status)
-  expect(res.headers['content-type']).toMatch(/^application\/problem\+json/)
-  const body = res.json()
-  if (path !== undefined) expect(body.errors.map((e: Json) => e.path)).toContain(path)
-  return body
-}
+const recordChoice = async (nhsNumber: string, body: Json): Promise<Json> =>
+  await recordChoiceWith(t.app, main.auth, nhsNumber, body)
 
 beforeAll(async () => {
-  t = await buildTestApp()
   main = await clientWithToken(t.app, { purposes: [...ALL_PURPOSES, 'cancer-research-programme'] })
   const res = await t.app.inject({
     method: 'POST',
@@ -112,10 +96,6 @@ beforeAll(async () => {
     }
   })
   expect(res.statusCode, res.body).toBe(201)
-})
-
-afterAll(async () => {
-  await t.close()
 })
 
 describe('GET /cds-services', () => {
@@ -152,7 +132,8 @@ describe('one card per decision basis, the same decision as POST /v1/decisions',
     await sameAsJsonApi(c, { nhsNumber: nhs, purpose: 'cancer-research-programme' })
   })
 
-  it("patient-preference deny: a National Data Opt-out asked as HRESCH is CONSENT_DENY, based on that choice's FHIR Consent", async () => {
+  it('patient-preference deny: a National Data Opt-out asked as HRESCH is CONSENT_DENY, ' +
+    "based on that choice's FHIR Consent", async () => {
     const nhs = patient()
     const optOut = await recordChoice(nhs, { purpose: 'planning-research', decision: 'deny' })
     const c = await card(
@@ -202,7 +183,8 @@ describe('one card per decision basis, the same decision as POST /v1/decisions',
     await sameAsJsonApi(c, { nhsNumber: nhs, purpose: 'cancer-research-programme' })
   })
 
-  it('exemption: a caller with a legal-requirement exemption gets CONSENT_PERMIT over a National Data Opt-out, the opt-out named', async () => {
+  it('exemption: a caller with a legal-requirement exemption gets CONSENT_PERMIT over a National Data Opt-out, ' +
+    'the opt-out named', async () => {
     const exempt = await clientWithToken(t.app, {
       exemptions: [{ purpose: 'planning-research', basis: 'legal-requirement', reference: 'Court order 1' }]
     })
@@ -221,7 +203,8 @@ describe('one card per decision basis, the same decision as POST /v1/decisions',
     expect((await card(consult(nhs, 'PUBHLTH'))).summary).toBe('CONSENT_DENY')
   })
 
-  it('point-of-care: the Summary Care Record with permission granted is CONSENT_PERMIT, refused or not asked CONSENT_DENY', async () => {
+  it('point-of-care: the Summary Care Record with permission granted is CONSENT_PERMIT, ' +
+    'refused or not asked CONSENT_DENY', async () => {
     const nhs = patient()
     const cases: Array<[Json | undefined, string]> = [
       [{ permissionToView: 'granted' }, 'CONSENT_PERMIT'],
@@ -239,7 +222,8 @@ describe('one card per decision basis, the same decision as POST /v1/decisions',
     }
   })
 
-  it('emergency-access: unable to ask, with a reason, is CONSENT_PERMIT and raises an alert for the privacy officer', async () => {
+  it('emergency-access: unable to ask, with a reason, ' +
+    'is CONSENT_PERMIT and raises an alert for the privacy officer', async () => {
     const nhs = patient()
     const c = await card(
       consult(nhs, 'summary-care-record', {
@@ -262,11 +246,12 @@ describe('one card per decision basis, the same decision as POST /v1/decisions',
     expectProblem(
       await post(consult(nhs, 'summary-care-record', { pointOfCare: { permissionToView: 'unable-to-ask' } })),
       400,
-      '/context/pointOfCare/reason'
+      { path: '/context/pointOfCare/reason' }
     )
   })
 
-  it('an unplanned-care opt-out: ETREAT is CONSENT_DENY, and the Summary Care Record below it stays denied even in an emergency', async () => {
+  it('an unplanned-care opt-out: ETREAT is CONSENT_DENY, ' +
+    'and the Summary Care Record below it stays denied even in an emergency', async () => {
     const nhs = patient()
     await recordChoice(nhs, { purpose: 'unplanned-care', decision: 'deny' })
     const c = await card(consult(nhs, 'ETREAT'))
@@ -285,7 +270,8 @@ describe('one card per decision basis, the same decision as POST /v1/decisions',
 })
 
 describe('audited like any other decision', () => {
-  it('the card names the committed audit event, which records the caller, the decision and the CDS context, and shows in the FHIR AuditEvent trail', async () => {
+  it('the card names the committed audit event, which records the caller, the decision and the CDS context, ' +
+    'and shows in the FHIR AuditEvent trail', async () => {
     const nhs = patient()
     const actor = [{ system: 'https://fhir.nhs.uk/Id/sds-user-id', value: '555021935107' }]
     const body = consult(nhs, ['HOPERAT', 'planning-research'], { actor })
@@ -340,13 +326,11 @@ describe('fails closed like POST /v1/decisions', () => {
 })
 
 describe("the caller's token decides what it may ask", () => {
-  it('no token is 401; a token without consent:check is 403; a purpose the client is not registered for is 403', async () => {
+  it('no token is 401; a token without consent:check is 403; ' +
+    'a purpose the client is not registered for is 403', async () => {
     expectProblem(await post(consult(patient(), 'planned-care'), {}), 401)
     const reader = await registerClient(t.app, { scopes: ['consent:read'] })
-    expectProblem(
-      await post(consult(patient(), 'planned-care'), { authorization: `Bearer ${await tokenFor(t.app, reader)}` }),
-      403
-    )
+    expectProblem(await post(consult(patient(), 'planned-care'), bearer(await tokenFor(t.app, reader))), 403)
     const edOnly = await clientWithToken(t.app, { purposes: ['unplanned-care'] })
     expect((await card(consult(patient(), 'ETREAT'), edOnly.auth)).summary).toBe('NO_CONSENT')
     // Allowed unplanned-care, so the Summary Care Record below it too; never research.
@@ -358,19 +342,22 @@ describe("the caller's token decides what it may ask", () => {
         )
       ).summary
     ).toBe('CONSENT_PERMIT')
-    expectProblem(await post(consult(patient(), 'HRESCH'), edOnly.auth), 403, '/context/purposeOfUse')
+    expectProblem(await post(consult(patient(), 'HRESCH'), edOnly.auth), 403, { path: '/context/purposeOfUse' })
   })
 })
 
 describe('bad requests are 400s that say what is wrong', () => {
-  it('purposeOfUse: TREAT is ambiguous, unknown codes and several purposes are refused, and it is required', async () => {
+  it('purposeOfUse: TREAT is ambiguous, unknown codes and several purposes are refused, ' +
+    'and it is required', async () => {
     for (const purposeOfUse of ['TREAT', 'HMARKT', ['ETREAT', 'HRESCH'], []]) {
-      const body = expectProblem(await post(consult(patient(), purposeOfUse as string)), 400, '/context/purposeOfUse')
+      const body = expectProblem(await post(consult(patient(), purposeOfUse as string)), 400, {
+        path: '/context/purposeOfUse'
+      })
       if (purposeOfUse === 'TREAT') expect(body.detail).toMatch(/planned-care or unplanned-care/)
     }
     const noPurpose = consult(patient(), 'x')
     delete noPurpose.context.purposeOfUse
-    expectProblem(await post(noPurpose), 400, '/context/purposeOfUse')
+    expectProblem(await post(noPurpose), 400, { path: '/context/purposeOfUse' })
   })
 
   it('the patient must be named by a valid NHS number, once; other identifiers alongside it are fine', async () => {
@@ -395,9 +382,11 @@ describe('bad requests are 400s that say what is wrong', () => {
         context: { patientId: [{ system: 'urn:other', value: nhs }], purposeOfUse: 'planned-care' }
       }),
       400,
-      '/context/patientId'
+      { path: '/context/patientId' }
     )
-    const invalid = expectProblem(await post(consult('9434765918', 'planned-care')), 400, '/context/patientId/0/value')
+    const invalid = expectProblem(await post(consult('9434765918', 'planned-care')), 400, {
+      path: '/context/patientId/0/value'
+    })
     expect(JSON.stringify(invalid)).not.toContain('9434765918')
     expectProblem(
       await post({
@@ -411,7 +400,7 @@ describe('bad requests are 400s that say what is wrong', () => {
         }
       }),
       400,
-      '/context/patientId'
+      { path: '/context/patientId' }
     )
   })
 
@@ -427,7 +416,7 @@ describe('bad requests are 400s that say what is wrong', () => {
         )
       ).summary
     ).toBe('NO_CONSENT')
-    expectProblem(await post(consult(nhs, 'ETREAT', { scope: 'research' })), 400, '/context/scope')
+    expectProblem(await post(consult(nhs, 'ETREAT', { scope: 'research' })), 400, { path: '/context/scope' })
     expectProblem(
       await post(
         consult(nhs, 'HRESCH', {
@@ -435,12 +424,12 @@ describe('bad requests are 400s that say what is wrong', () => {
         })
       ),
       400,
-      '/context/category'
+      { path: '/context/category' }
     )
   })
 
   it('the wrong hook, unknown context fields, a malformed body, and an unknown service', async () => {
-    expectProblem(await post({ ...consult(patient(), 'planned-care'), hook: 'order-sign' }), 400, '/hook')
+    expectProblem(await post({ ...consult(patient(), 'planned-care'), hook: 'order-sign' }), 400, { path: '/hook' })
     expectProblem(
       await post(
         consult(patient(), 'planned-care', {
@@ -448,7 +437,7 @@ describe('bad requests are 400s that say what is wrong', () => {
         })
       ),
       400,
-      '/context/class'
+      { path: '/context/class' }
     )
     expectProblem(await post({ hook: HOOK, context: { patientId: [] } }), 400)
     expectProblem(
@@ -463,7 +452,8 @@ describe('bad requests are 400s that say what is wrong', () => {
     expect((await post(consult(patient(), 'planned-care'), main.auth, '/cds-services/order-sign')).statusCode).toBe(404)
   })
 
-  it('accepts the CDS Hooks fields it does not need (fhirServer, fhirAuthorization, prefetch) without using or recording them', async () => {
+  it('accepts the CDS Hooks fields it does not need (fhirServer, fhirAuthorization, ' +
+    'prefetch) without using or recording them', async () => {
     const body = {
       ...consult(patient(), 'planned-care'),
       fhirServer: 'https://ehr.example.nhs.uk/fhir',

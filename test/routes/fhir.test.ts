@@ -1,25 +1,25 @@
 // The FHIR R4 API over HTTP against the real store: every answer validated against the R4 structure,
 // Consents and AuditEvents checked against the JSON API for the same patient, and the errors as
 // OperationOutcome.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it } from 'vitest'
 import type { LightMyRequestResponse } from 'fastify'
 import {
   PUBLIC_URL,
-  buildTestApp,
   clientWithToken,
   nhsNumbers,
+  recordChoice as recordChoiceWith,
   registerClient,
   tokenFor,
-  type TestApp
+  useTestApp,
+  type Auth,
+  type Json,
+  type TestCaller
 } from '../helpers/app.ts'
 import { fhirProblems } from '../helpers/fhir.ts'
 
-type Json = Record<string, any>
-type Auth = { authorization: string }
-
 const NHS_SYSTEM = 'https://fhir.nhs.uk/Id/nhs-number'
-let t: TestApp
-let main: Awaited<ReturnType<typeof clientWithToken>>
+const t = useTestApp()
+let main: TestCaller
 const numbers = nhsNumbers(40, 23)
 let next = 0
 const patient = (): string => numbers[next++]
@@ -61,16 +61,8 @@ const auditSearch = (nhs: string, extra = ''): string =>
 /** A Bundle link made relative, to follow it with inject. */
 const relative = (url: string): string => url.slice(PUBLIC_URL.length)
 
-async function recordChoice (nhsNumber: string, body: Json): Promise<Json> {
-  const res = await t.app.inject({
-    method: 'POST',
-    url: `/v1/patients/${nhsNumber}/preferences`,
-    headers: main.auth,
-    payload: { source: 'gp-practice', ...body }
-  })
-  expect(res.statusCode, res.body).toBe(201)
-  return res.json()
-}
+const recordChoice = async (nhsNumber: string, body: Json): Promise<Json> =>
+  await recordChoiceWith(t.app, main.auth, nhsNumber, body)
 
 async function decide (body: Json, auth: Auth = main.auth): Promise<Json> {
   const res = await t.app.inject({ method: 'POST', url: '/v1/decisions', headers: auth, payload: body })
@@ -79,16 +71,11 @@ async function decide (body: Json, auth: Auth = main.auth): Promise<Json> {
 }
 
 beforeAll(async () => {
-  t = await buildTestApp()
   main = await clientWithToken(t.app, { odsCode: 'RBD', name: 'Dorset County Hospital ED' })
 })
 
-afterAll(async () => {
-  await t.close()
-})
-
 describe('GET /fhir/metadata', () => {
-  it('is a valid R4 CapabilityStatement, needs no token, and lists exactly Consent (read, search) and AuditEvent (search)', async () => {
+  it('is a valid R4 CapabilityStatement, needs no token, lists Consent (read, search), AuditEvent', async () => {
     const res = await get('/fhir/metadata', {})
     expect(res.statusCode).toBe(200)
     expect(res.headers['content-type']).toMatch(/^application\/fhir\+json/)
@@ -114,7 +101,7 @@ describe('GET /fhir/metadata', () => {
     })
   })
 
-  it('the OpenAPI document describes every FHIR answer as application/fhir+json, with examples that are valid R4', async () => {
+  it('the OpenAPI document describes every FHIR answer as application/fhir+json, with valid R4 examples', async () => {
     const doc = t.app.swagger() as Json
     const examples: Json[] = []
     for (const [path, ops] of Object.entries(doc.paths as Json).filter(([p]) => p.startsWith('/fhir/'))) {
@@ -151,7 +138,7 @@ describe('GET /fhir/metadata', () => {
 })
 
 describe('GET /fhir/Consent: one Consent per recorded choice', () => {
-  it("round trip: every choice of the JSON API's history is a valid Consent with the same facts, and the active ones in force are the JSON API's current choices", async () => {
+  it('round trip: each choice in the JSON history is a valid Consent; active in force = current', async () => {
     const nhs = patient()
     const optOut = await recordChoice(nhs, {
       purpose: 'planning-research',
@@ -237,7 +224,7 @@ describe('GET /fhir/Consent: one Consent per recorded choice', () => {
     expect(byId.get(mistake.id)?.status).toBe('entered-in-error')
   })
 
-  it("inactive when superseded follows the decisions' rule: the Consent a decision rests on is the active one, a back-dated later record notwithstanding", async () => {
+  it("inactive follows the decisions' rule: the Consent a decision rests on is active, back-dating aside", async () => {
     const nhs = patient()
     const deny = await recordChoice(nhs, {
       purpose: 'planning-research',
@@ -321,7 +308,7 @@ describe('GET /fhir/Consent: one Consent per recorded choice', () => {
 })
 
 describe('GET /fhir/AuditEvent: who looked at my record', () => {
-  it("round trip: the patient's audit trail of the JSON API, newest first, as valid AuditEvents naming who asked, for what purpose, and the outcome", async () => {
+  it('round trip: the audit trail, newest first, as valid AuditEvents: who asked, for what, the outcome', async () => {
     const nhs = patient()
     const optOut = await recordChoice(nhs, { purpose: 'planning-research', decision: 'deny' })
     const permit = await decide({ nhsNumber: nhs, purpose: 'planned-care' })
@@ -447,7 +434,7 @@ describe('errors are OperationOutcomes', () => {
     }
   })
 
-  it('a missing patient is 400 (required); another identifier system 400 (not-supported); unknown parameters and bad values 400', async () => {
+  it('no patient: 400 (required); other identifier system: 400 (not-supported); bad params: 400', async () => {
     expectOutcome(await get('/fhir/Consent'), 400, 'required')
     expectOutcome(await get('/fhir/AuditEvent?date=ge2026-01-01'), 400, 'required')
     expectOutcome(
@@ -460,6 +447,10 @@ describe('errors are OperationOutcomes', () => {
     expectOutcome(await get(consentSearch(numbers[0], '&_count=0')), 400, 'invalid')
     expectOutcome(await get(consentSearch(numbers[0], '&_cursor=!!')), 400, 'invalid')
     expectOutcome(await get(auditSearch(numbers[0], '&date=sa2026-01-01')), 400, 'value')
+    // An impossible date is refused, not rolled over to 2 March.
+    expectOutcome(await get(auditSearch(numbers[0], '&date=ge2021-02-30')), 400, 'value')
+    const impossibleTime = encodeURIComponent('lt2021-02-30T10:00:00Z')
+    expectOutcome(await get(auditSearch(numbers[0], `&date=${impossibleTime}`)), 400, 'value')
     expectOutcome(await get(`${consentSearch(numbers[0])}&patient:identifier=${numbers[0]}`), 400, 'invalid')
   })
 

@@ -2,46 +2,36 @@
 // discovery documents. Everything goes through app.inject against a real store.
 import { createHmac, randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it } from 'vitest'
 import { SignJWT, importJWK, type CryptoKey, type JWK } from 'jose'
 import type { LightMyRequestResponse } from 'fastify'
 import {
   ALL_SCOPES,
+  ASSERTION_TYPE,
   PUBLIC_URL,
   TOKEN_URL,
   buildTestApp,
   clientWithToken,
+  expectProblem,
   newKeyPair,
   registerClient,
   requestToken,
   signAssertion,
   tokenFor,
-  type TestApp,
+  tokenForm as form,
+  useTestApp,
+  type TestCaller,
   type TestClient
 } from '../helpers/app.ts'
 
-const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'
 const NHS = '9434765919'
 
-let t: TestApp
-let admin: Awaited<ReturnType<typeof clientWithToken>>
+const t = useTestApp()
+let admin: TestCaller
 
 beforeAll(async () => {
-  t = await buildTestApp()
   admin = await clientWithToken(t.app, { name: 'Admin', scopes: ['admin'] })
 })
-afterAll(async () => {
-  await t?.close()
-})
-
-function form (assertion: string, extra: Record<string, string> = {}): Record<string, string> {
-  return {
-    grant_type: 'client_credentials',
-    client_assertion_type: ASSERTION_TYPE,
-    client_assertion: assertion,
-    ...extra
-  }
-}
 
 const b64 = (v: unknown): string => Buffer.from(JSON.stringify(v)).toString('base64url')
 
@@ -259,14 +249,12 @@ describe('POST /oauth2/token: assertion checks', () => {
 
   it('refuses an alg outside the configured list (ES512 is not in the default list)', async () => {
     const { privateKey } = await newKeyPair('ES512')
-    const token = await new SignJWT(claimsFor(client))
-      .setProtectedHeader({ alg: 'ES512', kid: client.kid })
-      .sign(privateKey)
+    const token = await signAssertion(client, { alg: 'ES512', key: privateKey })
     expectOAuthError(await requestToken(t.app, form(token)), 'invalid_client', /alg 'ES512' is not allowed/)
   })
 
   it('refuses an assertion without kid', async () => {
-    const token = await new SignJWT(claimsFor(client)).setProtectedHeader({ alg: client.alg }).sign(client.privateKey)
+    const token = await signAssertion(client, { header: { kid: undefined } })
     expectOAuthError(await requestToken(t.app, form(token)), 'invalid_client', /no kid/)
   })
 
@@ -426,6 +414,17 @@ describe('POST /oauth2/token: assertion checks', () => {
     expectOAuthError(await requestToken(t.app, form(await signAssertion(client, { jti }))), 'invalid_client', /replay/)
   })
 
+  it('the sweep forgets a used jti only once its assertion has expired', async () => {
+    const jti = randomUUID()
+    const exp = Math.floor(Date.now() / 1000) + 60
+    expect((await requestToken(t.app, form(await signAssertion(client, { jti, exp })))).statusCode).toBe(200)
+    await t.app.runtime.usedAssertions.sweep()
+    expectOAuthError(await requestToken(t.app, form(await signAssertion(client, { jti }))), 'invalid_client', /replay/)
+    // Past exp and the clock skew allowed, an assertion is refused as expired: its jti may go.
+    expect(await t.app.runtime.usedAssertions.sweep(new Date((exp + 11) * 1000))).toBeGreaterThanOrEqual(1)
+    expect((await requestToken(t.app, form(await signAssertion(client, { jti })))).statusCode).toBe(200)
+  })
+
   it('lets two clients use the same jti (unique per client)', async () => {
     const other = await registerClient(t.app)
     const jti = randomUUID()
@@ -460,21 +459,6 @@ describe('POST /oauth2/token: assertion checks', () => {
 })
 
 describe('access tokens on /v1', () => {
-  function expectProblem (res: LightMyRequestResponse, status: number): Record<string, unknown> {
-    expect(res.statusCode, res.body).toBe(status)
-    expect(res.headers['content-type']).toMatch(/^application\/problem\+json/)
-    const body = res.json() as Record<string, unknown>
-    expect(body).toMatchObject({
-      status,
-      type: expect.any(String),
-      title: expect.any(String),
-      detail: expect.any(String),
-      requestId: res.headers['x-request-id']
-    })
-    expect(res.body).not.toMatch(/\n\s+at /)
-    return body
-  }
-
   it('no Authorization header: 401 problem+json with WWW-Authenticate', async () => {
     const res = await t.app.inject({
       method: 'POST',
@@ -542,7 +526,7 @@ describe('access tokens on /v1', () => {
     expectProblem(await decide(c.auth, 'planning-research'), 403)
   })
 
-  it('refuses tokens signed with the service key but expired, of the wrong type, audience or issuer, or for an unknown client', async () => {
+  it('refuses service-signed tokens: expired, wrong type, audience or issuer, or an unknown client', async () => {
     const jwk = (JSON.parse(readFileSync(t.config.signingKeyFile, 'utf8')) as { keys: JWK[] }).keys[0]
     const key = (await importJWK(jwk, 'ES256')) as CryptoKey
     const c = await registerClient(t.app)

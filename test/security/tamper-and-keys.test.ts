@@ -8,20 +8,22 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { rotateSigningKey } from '../../src/auth/signing-keys.ts'
 import { chainHeads, verifyAuditLog } from '../../src/store/audit-log.ts'
 import {
+  bearer,
   buildTestApp,
   clientWithToken,
   freshStore,
   registerClient,
   tokenFor,
+  useTestApp,
+  type Auth,
   type TestApp,
   type TestStore
 } from '../helpers/app.ts'
 
 describe('audit tamper evidence', () => {
-  let t: TestApp
-  let auth: { authorization: string }
+  const t = useTestApp()
+  let auth: Auth
   beforeAll(async () => {
-    t = await buildTestApp()
     auth = (await clientWithToken(t.app)).auth
     for (let i = 0; i < 6; i++) {
       await t.app.inject({
@@ -32,9 +34,6 @@ describe('audit tamper evidence', () => {
       })
     }
     await t.app.runtime.audit.flush()
-  })
-  afterAll(async () => {
-    await t.close()
   })
 
   const sql = (text: string, ...values: unknown[]): Promise<number> => {
@@ -66,7 +65,8 @@ describe('audit tamper evidence', () => {
     expect((await verifyAuditLog(t.app.runtime.db)).valid).toBe(true)
   })
 
-  it('deleting the newest events cannot be seen in the chain alone, but is found against heads anchored outside the database', async () => {
+  it('deleting the newest events cannot be seen in the chain alone, ' +
+    'but is found against heads anchored outside the database', async () => {
     const anchors = await chainHeads(t.app.runtime.db)
     expect((await verifyAuditLog(t.app.runtime.db, anchors)).valid).toBe(true)
     const head = anchors.find(a => a.chain === t.app.runtime.audit.chainId) as { chain: string; chainSeq: number }
@@ -114,7 +114,7 @@ describe("rotating the service's signing key", () => {
         await after?.app.inject({
           method: 'POST',
           url: '/v1/decisions',
-          headers: { authorization: `Bearer ${token}` },
+          headers: bearer(token),
           payload: { nhsNumber: '9434765919', purpose: 'planned-care' }
         })
       )?.statusCode ?? 0
@@ -137,7 +137,7 @@ describe("rotating the service's signing key", () => {
     const res = await before.app.inject({
       method: 'POST',
       url: '/v1/decisions',
-      headers: { authorization: `Bearer ${fromRestarted}` },
+      headers: bearer(fromRestarted),
       payload: { nhsNumber: '9434765919', purpose: 'planned-care' }
     })
     expect(res.statusCode).toBe(200)

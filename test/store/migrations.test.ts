@@ -1,21 +1,14 @@
 // The hand-applied SQL migrations match the Prisma schema (SPEC §8): on a freshly migrated store
 // every model round-trips every field, with nullable fields both set and unset; migrating again
 // applies nothing; both providers have the same migration history.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { Prisma as SqlitePrisma } from '../../src/store/generated/sqlite/client.ts'
 import { Prisma as PostgresPrisma } from '../../src/store/generated/postgresql/client.ts'
 import { openDatabase } from '../../src/store/database.ts'
 import { isMigrated, migrate, readMigrations } from '../../src/store/migrator.ts'
-import { buildTestApp, freshStore, testStore, type TestApp } from '../helpers/app.ts'
+import { freshStore, testStore, useTestApp } from '../helpers/app.ts'
 
-let t: TestApp
-
-beforeAll(async () => {
-  t = await buildTestApp()
-})
-afterAll(async () => {
-  await t.close()
-})
+const t = useTestApp()
 
 const d = (iso: string): Date => new Date(iso)
 const awkward = 'O\'Brien "quoted" — ünïcödé 😀; semi\ncolon'
@@ -331,8 +324,10 @@ describe('every model round-trips every field on a freshly migrated store', () =
     const { prisma } = t.app.runtime.db
     const base = { chain: 'rt-unique', at: new Date(), type: 'import', details: '{}', prevHash: 'x', hash: 'y' }
     await prisma.auditEvent.create({ data: { ...base, id: 'rt-unique-1', chainSeq: 0 } })
-    await expect(prisma.auditEvent.create({ data: { ...base, id: 'rt-unique-2', chainSeq: 0 } })).rejects.toThrow() // @@unique([chain, chainSeq])
-    await expect(prisma.auditEvent.create({ data: { ...base, id: 'rt-unique-1', chainSeq: 1 } })).rejects.toThrow() // id @unique
+    // @@unique([chain, chainSeq])
+    await expect(prisma.auditEvent.create({ data: { ...base, id: 'rt-unique-2', chainSeq: 0 } })).rejects.toThrow()
+    // id @unique
+    await expect(prisma.auditEvent.create({ data: { ...base, id: 'rt-unique-1', chainSeq: 1 } })).rejects.toThrow()
     const pref = {
       nhsNumber: '9434765919',
       purpose: 'planned-care',
@@ -346,7 +341,8 @@ describe('every model round-trips every field on a freshly migrated store', () =
       externalId: 'rt-ext-unique'
     }
     await prisma.preference.create({ data: { ...pref, id: 'rt-ext-1' } })
-    await expect(prisma.preference.create({ data: { ...pref, id: 'rt-ext-2' } })).rejects.toThrow() // externalId @unique
+    // externalId @unique
+    await expect(prisma.preference.create({ data: { ...pref, id: 'rt-ext-2' } })).rejects.toThrow()
   })
 })
 

@@ -10,6 +10,7 @@ import {
   freshStore,
   testStore,
   testPgUrl,
+  type Auth,
   type TestApp,
   type TestStore
 } from '../helpers/app.ts'
@@ -68,7 +69,7 @@ describe.runIf(testStore === 'postgresql')('PostgreSQL outage through a TCP prox
   let store: TestStore
   let proxy: TcpProxy
   let t: TestApp
-  let auth: { authorization: string }
+  let auth: Auth
 
   const decide = async (): Promise<{ statusCode: number; body: Record<string, unknown>; type: string }> => {
     const res = await t.app.inject({

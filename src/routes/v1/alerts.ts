@@ -1,13 +1,19 @@
 // Emergency-access alerts: raised when a record is opened because the patient could not be asked
-// (SPEC §2 rule 5), reviewed by the privacy officer.
+// (SPEC §2 rule 5), reviewed by the privacy officer. The queue is the alerts service's
+// (src/services/alerts.ts); this file is its HTTP shape.
 import type { FastifyInstance } from 'fastify'
+import type { JsonSchemaToTsProvider } from '@fastify/type-provider-json-schema-to-ts'
+import { ALERT_STATUSES, type Alert } from '../../domain/alerts.ts'
+import { invalidField } from '../../domain/problems.ts'
 import { problemResponses } from '../../plugins/problems.ts'
-import { conflict, notFound } from '../../domain/problems.ts'
-import type { Alert } from '../../store/generated/sqlite/client.ts'
+import type { AlertPosition } from '../../services/alerts.ts'
 import { callerOf, decodeCursor, encodeCursor, security } from '../../http/common.ts'
+
+const DEFAULT_LIMIT = 100
 
 const alertSchema = {
   type: 'object',
+  additionalProperties: false,
   properties: {
     id: { type: 'string' },
     auditId: { type: 'string' },
@@ -16,7 +22,7 @@ const alertSchema = {
     clientId: { type: 'string' },
     reason: { type: 'string' },
     raisedAt: { type: 'string', format: 'date-time' },
-    status: { type: 'string', enum: ['open', 'reviewed'] },
+    status: { type: 'string', enum: ALERT_STATUSES },
     reviewedBy: { type: ['string', 'null'] },
     reviewNote: { type: ['string', 'null'] },
     reviewedAt: { type: ['string', 'null'], format: 'date-time' }
@@ -37,14 +43,25 @@ const alertSchema = {
   }
 } as const
 
-function alertJson (a: Alert): Record<string, unknown> {
+type AlertJson = Omit<Alert, 'raisedAt' | 'reviewedAt'> & { raisedAt: string; reviewedAt: string | null }
+
+function alertJson (a: Alert): AlertJson {
   return { ...a, raisedAt: a.raisedAt.toISOString(), reviewedAt: a.reviewedAt?.toISOString() ?? null }
 }
 
-export default async function alertRoutes (fastify: FastifyInstance): Promise<void> {
-  const { db, audit } = fastify.runtime
+/** The cursor is the last alert's raisedAt (ms) and id; one whose time does not parse starts from the top. */
+function positionOf (cursor: string | undefined): AlertPosition | undefined {
+  const raw = decodeCursor(cursor)
+  if (raw === undefined) return undefined
+  const [raisedAt, id] = raw.split('_')
+  const at = new Date(Number(raisedAt))
+  return Number.isNaN(at.getTime()) ? undefined : { raisedAt: at, id: id ?? '' }
+}
 
-  fastify.get<{ Querystring: { status?: 'open' | 'reviewed'; cursor?: string; limit: number } }>(
+export default async function alertRoutes (fastify: FastifyInstance): Promise<void> {
+  const routes = fastify.withTypeProvider<JsonSchemaToTsProvider>()
+
+  routes.get(
     '/alerts',
     {
       onRequest: fastify.requireScope('audit:read'),
@@ -56,14 +73,15 @@ export default async function alertRoutes (fastify: FastifyInstance): Promise<vo
           type: 'object',
           additionalProperties: false,
           properties: {
-            status: { type: 'string', enum: ['open', 'reviewed'] },
+            status: { type: 'string', enum: ALERT_STATUSES },
             cursor: { type: 'string', maxLength: 200 },
-            limit: { type: 'integer', minimum: 1, maximum: 500, default: 100 }
+            limit: { type: 'integer', minimum: 1, maximum: 500, default: DEFAULT_LIMIT }
           }
         },
         response: {
           200: {
             type: 'object',
+            additionalProperties: false,
             properties: { items: { type: 'array', items: alertSchema }, nextCursor: { type: ['string', 'null'] } },
             required: ['items', 'nextCursor']
           },
@@ -72,30 +90,21 @@ export default async function alertRoutes (fastify: FastifyInstance): Promise<vo
       }
     },
     async request => {
-      const q = request.query
-      const cursor = decodeCursor(q.cursor)
-      const [raisedAt, id] = cursor === undefined ? [] : cursor.split('_')
-      const before = raisedAt === undefined ? undefined : new Date(Number(raisedAt))
-      const rows = await db.prisma.alert.findMany({
-        where: {
-          ...(q.status !== undefined ? { status: q.status } : {}),
-          ...(before !== undefined && !Number.isNaN(before.getTime())
-            ? { OR: [{ raisedAt: { lt: before } }, { raisedAt: before, id: { lt: id ?? '' } }] }
-            : {})
-        },
-        orderBy: [{ raisedAt: 'desc' }, { id: 'desc' }],
-        take: q.limit + 1
+      const { status, cursor, limit } = request.query
+      // The schema's default has already been applied; the derived type cannot know that.
+      const page = await fastify.services.alerts.list({
+        status,
+        after: positionOf(cursor),
+        limit: limit ?? DEFAULT_LIMIT
       })
-      const page = rows.slice(0, q.limit)
-      const last = page[page.length - 1]
       return {
-        items: page.map(alertJson),
-        nextCursor: rows.length > q.limit ? encodeCursor(`${last.raisedAt.getTime()}_${last.id}`) : null
+        items: page.items.map(alertJson),
+        nextCursor: page.next === null ? null : encodeCursor(`${page.next.raisedAt.getTime()}_${page.next.id}`)
       }
     }
   )
 
-  fastify.post<{ Params: { id: string }; Body: { note?: string; reviewNote?: string } }>(
+  routes.post(
     '/alerts/:id/review',
     {
       onRequest: fastify.requireScope('audit:review'),
@@ -120,32 +129,11 @@ export default async function alertRoutes (fastify: FastifyInstance): Promise<vo
       }
     },
     async request => {
-      const caller = callerOf(request)
-      const note = (request.body.note ?? request.body.reviewNote) as string
-      const { result } = await audit.commit(
-        async tx => {
-          const alert = await tx.alert.findUnique({ where: { id: request.params.id } })
-          if (alert === null) return { kind: 'not-found' as const }
-          if (alert.status === 'reviewed') return { kind: 'already-reviewed' as const, alert }
-          const updated = await tx.alert.update({
-            where: { id: alert.id },
-            data: { status: 'reviewed', reviewedBy: caller.client.id, reviewNote: note, reviewedAt: new Date() }
-          })
-          return { kind: 'reviewed' as const, alert: updated }
-        },
-        r => ({
-          type: 'alert.reviewed',
-          clientId: caller.client.id,
-          requestId: request.id,
-          nhsNumber: r.kind === 'not-found' ? null : r.alert.nhsNumber,
-          purpose: r.kind === 'not-found' ? null : r.alert.purpose,
-          outcome: r.kind,
-          details: { alertId: request.params.id, note }
-        })
-      )
-      if (result.kind === 'not-found') throw notFound('unknown alert')
-      if (result.kind === 'already-reviewed') throw conflict('this alert has already been reviewed')
-      return alertJson(result.alert)
+      // The schema lets exactly one of the two through; this only satisfies the type.
+      const note = request.body.note ?? request.body.reviewNote
+      if (note === undefined) throw invalidField('/note', 'is required')
+      const alert = await fastify.services.alerts.review(callerOf(request), request.params.id, note, request.id)
+      return alertJson(alert)
     }
   )
 }

@@ -1,15 +1,16 @@
 // The audit trail for privacy officers and Caldicott Guardians: who asked about whose record, for
 // what, and with what answer; and a verification of the hash chains.
 import type { FastifyInstance } from 'fastify'
-import { AUDIT_TYPES } from '../../store/audit-writer.ts'
-import { listAuditEvents, verifyAuditLog } from '../../store/audit-log.ts'
-import type { StoredEvent } from '../../store/audit-chain.ts'
+import type { JsonSchemaToTsProvider } from '@fastify/type-provider-json-schema-to-ts'
+import { AUDIT_TYPES, type AuditType } from '../../store/audit-writer.ts'
+import type { StoredEvent } from '../../services/audit-trail.ts'
 import { problemResponses } from '../../plugins/problems.ts'
 import { invalidField } from '../../domain/problems.ts'
 import { instantOrThrow, decodeCursor, encodeCursor, nhsNumberOrThrow, security } from '../../http/common.ts'
 
 export const auditEventSchema = {
   type: 'object',
+  additionalProperties: false,
   properties: {
     id: { type: 'string' },
     at: { type: 'string', format: 'date-time' },
@@ -43,17 +44,18 @@ export const auditEventSchema = {
   }
 } as const
 
-export function auditJson (e: StoredEvent): Record<string, unknown> {
+function auditJson (e: StoredEvent) {
   return {
     id: e.id,
     at: e.at.toISOString(),
-    type: e.type,
+    // Only the audit writer writes events, and only with these types.
+    type: e.type as AuditType,
     clientId: e.clientId,
     requestId: e.requestId,
     nhsNumber: e.nhsNumber,
     purpose: e.purpose,
     outcome: e.outcome,
-    details: JSON.parse(e.details) as unknown,
+    details: JSON.parse(e.details) as Record<string, unknown>,
     chain: e.chain,
     chainSeq: e.chainSeq,
     prevHash: e.prevHash,
@@ -61,20 +63,11 @@ export function auditJson (e: StoredEvent): Record<string, unknown> {
   }
 }
 
-interface AuditQuerystring {
-  nhsNumber?: string
-  clientId?: string
-  type?: string
-  from?: string
-  to?: string
-  cursor?: string
-  limit: number
-}
-
 export default async function auditRoutes (fastify: FastifyInstance): Promise<void> {
-  const { db, audit } = fastify.runtime
+  const { auditTrail } = fastify.services
+  const typed = fastify.withTypeProvider<JsonSchemaToTsProvider>()
 
-  fastify.get<{ Querystring: AuditQuerystring }>(
+  typed.get(
     '/audit',
     {
       onRequest: fastify.requireScope('audit:read'),
@@ -82,7 +75,8 @@ export default async function auditRoutes (fastify: FastifyInstance): Promise<vo
         tags: ['audit'],
         summary: 'Audit events, newest first',
         description:
-          'Filter by patient, client, type and time; page with nextCursor. A subject access request ("who looked at my record") is ?nhsNumber=…&type=decision.',
+          'Filter by patient, client, type and time; page with nextCursor. ' +
+          'A subject access request ("who looked at my record") is ?nhsNumber=…&type=decision.',
         security,
         querystring: {
           type: 'object',
@@ -100,7 +94,11 @@ export default async function auditRoutes (fastify: FastifyInstance): Promise<vo
         response: {
           200: {
             type: 'object',
-            properties: { items: { type: 'array', items: auditEventSchema }, nextCursor: { type: ['string', 'null'] } },
+            additionalProperties: false,
+            properties: {
+              items: { type: 'array', items: auditEventSchema },
+              nextCursor: { type: ['string', 'null'] }
+            },
             required: ['items', 'nextCursor']
           },
           ...problemResponses(400, 401, 403, 503)
@@ -114,8 +112,7 @@ export default async function auditRoutes (fastify: FastifyInstance): Promise<vo
       if (cursor !== undefined && !/^[0-9]{1,18}$/.test(cursor)) {
         throw invalidField('querystring:/cursor', 'cursor is not one this service issued')
       }
-      await audit.flush()
-      const items = await listAuditEvents(db, {
+      const items = await auditTrail.list({
         nhsNumber: q.nhsNumber === undefined ? undefined : nhsNumberOrThrow(q.nhsNumber, 'querystring:/nhsNumber'),
         clientId: q.clientId,
         type: q.type,
@@ -132,7 +129,7 @@ export default async function auditRoutes (fastify: FastifyInstance): Promise<vo
     }
   )
 
-  fastify.get(
+  typed.get(
     '/audit/verify',
     {
       onRequest: fastify.requireScope('audit:read'),
@@ -140,17 +137,20 @@ export default async function auditRoutes (fastify: FastifyInstance): Promise<vo
         tags: ['audit'],
         summary: 'Verify the audit hash chains',
         description:
-          "Recomputes every event's hash and link; reports the first broken link (an edited, deleted or reordered event).",
+          "Recomputes every event's hash and link; " +
+          'reports the first broken link (an edited, deleted or reordered event).',
         security,
         response: {
           200: {
             type: 'object',
+            additionalProperties: false,
             properties: {
               valid: { type: 'boolean' },
               checkedEvents: { type: 'integer' },
               chains: { type: 'integer' },
               firstBrokenLink: {
                 type: ['object', 'null'],
+                additionalProperties: false,
                 properties: {
                   eventId: { type: ['string', 'null'] },
                   chain: { type: 'string' },
@@ -174,9 +174,6 @@ export default async function auditRoutes (fastify: FastifyInstance): Promise<vo
         }
       }
     },
-    async () => {
-      await audit.flush()
-      return await verifyAuditLog(db)
-    }
+    async () => await auditTrail.verify()
   )
 }

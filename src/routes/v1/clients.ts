@@ -1,14 +1,16 @@
 // The client registry (administrators): register client systems, their keys, scopes, purposes and
-// exemptions; suspend them. Every change is audited and reaches every instance via the change feed.
-import type { FastifyInstance } from 'fastify'
-import { EXEMPTION_BASES, type Exemption } from '../../domain/exemptions.ts'
+// exemptions; suspend them. The rules are the clients service's (src/services/clients.ts); this
+// file is their HTTP shape.
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { JsonSchemaToTsProvider } from '@fastify/type-provider-json-schema-to-ts'
+import { EXEMPTION_BASES } from '../../domain/exemptions.ts'
 import { SCOPES } from '../../domain/scopes.ts'
-import { validateClientFields } from '../../auth/client-registration.ts'
+import { CLIENT_STATUSES } from '../../auth/client-registration.ts'
 import { problemResponses } from '../../plugins/problems.ts'
-import { invalidFields, notFound } from '../../domain/problems.ts'
-import { createClient, updateClient, type ClientPatch } from '../../store/clients.ts'
-import type { ClientRecord } from '../../store/rows.ts'
+import type { Actor, ClientRecord } from '../../services/clients.ts'
 import { callerOf, decodeCursor, encodeCursor, security } from '../../http/common.ts'
+
+const DEFAULT_LIMIT = 50
 
 const jwksSchema = {
   type: 'object',
@@ -37,7 +39,9 @@ const exemptionSchema = {
     basis: {
       type: 'string',
       maxLength: 100,
-      description: `One of ${EXEMPTION_BASES.join(', ')}. Section 251 support alone is not an exemption from the National Data Opt-out.`
+      description:
+        `One of ${EXEMPTION_BASES.join(', ')}. ` +
+        'Section 251 support alone is not an exemption from the National Data Opt-out.'
     },
     reference: { type: 'string', minLength: 1, maxLength: 200 }
   }
@@ -53,8 +57,9 @@ const fields = {
   jwksUrl: { type: 'string', maxLength: 2000 }
 } as const
 
-export const clientSchema = {
+const clientSchema = {
   type: 'object',
+  additionalProperties: false,
   properties: {
     clientId: { type: 'string' },
     name: { type: 'string' },
@@ -65,13 +70,14 @@ export const clientSchema = {
       type: 'array',
       items: {
         type: 'object',
+        additionalProperties: false,
         properties: { purpose: { type: 'string' }, basis: { type: 'string' }, reference: { type: 'string' } }
       }
     },
     kids: { type: 'array', items: { type: 'string' } },
     jwks: { type: ['object', 'null'], additionalProperties: true },
     jwksUrl: { type: ['string', 'null'] },
-    status: { type: 'string', enum: ['active', 'suspended'] },
+    status: { type: 'string', enum: CLIENT_STATUSES },
     createdAt: { type: 'string', format: 'date-time' },
     updatedAt: { type: 'string', format: 'date-time' }
   },
@@ -104,7 +110,14 @@ export const clientSchema = {
   }
 } as const
 
-export function clientJson (c: ClientRecord): Record<string, unknown> {
+type ClientJson = Omit<ClientRecord, 'id' | 'createdAt' | 'updatedAt'> & {
+  clientId: string
+  kids: string[]
+  createdAt: string
+  updatedAt: string
+}
+
+function clientJson (c: ClientRecord): ClientJson {
   return {
     clientId: c.id,
     name: c.name,
@@ -121,32 +134,15 @@ export function clientJson (c: ClientRecord): Record<string, unknown> {
   }
 }
 
-interface ClientBody {
-  name: string
-  odsCode?: string | null
-  scopes: string[]
-  purposes: string[]
-  exemptions?: Exemption[]
-  jwks?: { keys: Array<Record<string, unknown>> }
-  jwksUrl?: string
-  status?: 'active' | 'suspended'
-}
-
 const idParams = { type: 'object', properties: { id: { type: 'string', maxLength: 64 } }, required: ['id'] } as const
 
+const actorOf = (request: FastifyRequest): Actor => ({ clientId: callerOf(request).client.id, requestId: request.id })
+
 export default async function clientRoutes (fastify: FastifyInstance): Promise<void> {
-  const { db, audit, registry, config } = fastify.runtime
-  const actor = (request: Parameters<typeof callerOf>[0]): { clientId: string; requestId: string } => ({
-    clientId: callerOf(request).client.id,
-    requestId: request.id
-  })
+  const routes = fastify.withTypeProvider<JsonSchemaToTsProvider>()
+  const clients = fastify.services.clients
 
-  async function checked (body: Partial<ClientBody>): Promise<void> {
-    const errors = await validateClientFields(registry.catalog, body, config.assertionAlgorithms)
-    if (errors.length > 0) throw invalidFields(errors)
-  }
-
-  fastify.get<{ Querystring: { cursor?: string; limit: number; status?: string } }>(
+  routes.get(
     '/clients',
     {
       onRequest: fastify.requireScope('admin'),
@@ -159,13 +155,14 @@ export default async function clientRoutes (fastify: FastifyInstance): Promise<v
           additionalProperties: false,
           properties: {
             cursor: { type: 'string', maxLength: 200 },
-            limit: { type: 'integer', minimum: 1, maximum: 200, default: 50 },
-            status: { type: 'string', enum: ['active', 'suspended'] }
+            limit: { type: 'integer', minimum: 1, maximum: 200, default: DEFAULT_LIMIT },
+            status: { type: 'string', enum: CLIENT_STATUSES }
           }
         },
         response: {
           200: {
             type: 'object',
+            additionalProperties: false,
             properties: { items: { type: 'array', items: clientSchema }, nextCursor: { type: ['string', 'null'] } },
             required: ['items', 'nextCursor']
           },
@@ -174,24 +171,18 @@ export default async function clientRoutes (fastify: FastifyInstance): Promise<v
       }
     },
     async request => {
-      const after = decodeCursor(request.query.cursor)
-      const rows = await db.prisma.client.findMany({
-        where: {
-          ...(after !== undefined ? { id: { gt: after } } : {}),
-          ...(request.query.status !== undefined ? { status: request.query.status } : {})
-        },
-        orderBy: { id: 'asc' },
-        take: request.query.limit + 1
-      })
-      const page = rows.slice(0, request.query.limit)
+      const { cursor, status, limit } = request.query
+      // The schema's default has already been applied; the derived type cannot know that.
+      const page = await clients.list({ afterId: decodeCursor(cursor), status, limit: limit ?? DEFAULT_LIMIT })
+      const last = page.items[page.items.length - 1]
       return {
-        items: page.map(r => clientJson(registry.putAndGet(r))),
-        nextCursor: rows.length > request.query.limit ? encodeCursor(page[page.length - 1].id) : null
+        items: page.items.map(clientJson),
+        nextCursor: page.more ? encodeCursor(last.id) : null
       }
     }
   )
 
-  fastify.get<{ Params: { id: string } }>(
+  routes.get(
     '/clients/:id',
     {
       onRequest: fastify.requireScope('admin'),
@@ -203,14 +194,10 @@ export default async function clientRoutes (fastify: FastifyInstance): Promise<v
         response: { 200: clientSchema, ...problemResponses(401, 403, 404) }
       }
     },
-    async request => {
-      const client = await registry.reloadClient(request.params.id)
-      if (client === undefined) throw notFound('unknown client')
-      return clientJson(client)
-    }
+    async request => clientJson(await clients.get(request.params.id))
   )
 
-  fastify.post<{ Body: ClientBody }>(
+  routes.post(
     '/clients',
     {
       onRequest: fastify.requireScope('admin'),
@@ -218,7 +205,8 @@ export default async function clientRoutes (fastify: FastifyInstance): Promise<v
         tags: ['clients'],
         summary: 'Register a client system',
         description:
-          'Register its public keys (jwks with kids, or a jwksUrl), the scopes and purposes it may use, and any exemptions (secondary-use purposes only).',
+          'Register its public keys (jwks with kids, or a jwksUrl), the scopes and purposes it may use, and any ' +
+          'exemptions (secondary-use purposes only).',
         security,
         body: {
           type: 'object',
@@ -237,31 +225,12 @@ export default async function clientRoutes (fastify: FastifyInstance): Promise<v
       }
     },
     async (request, reply) => {
-      const b = request.body
-      if (b.jwks === undefined && b.jwksUrl === undefined) {
-        throw invalidFields([{ path: '/jwks', message: 'send jwks (public keys with kids) or jwksUrl' }])
-      }
-      await checked(b)
-      const client = await createClient(
-        db,
-        audit,
-        {
-          name: b.name,
-          odsCode: b.odsCode ?? null,
-          scopes: b.scopes,
-          purposes: b.purposes,
-          exemptions: b.exemptions ?? [],
-          jwks: b.jwks ?? null,
-          jwksUrl: b.jwksUrl ?? null
-        },
-        actor(request)
-      )
-      registry.putClient(client)
+      const client = await clients.register(request.body, actorOf(request))
       return reply.code(201).header('location', `/v1/clients/${client.id}`).send(clientJson(client))
     }
   )
 
-  fastify.patch<{ Params: { id: string }; Body: Partial<ClientBody> }>(
+  routes.patch(
     '/clients/:id',
     {
       onRequest: fastify.requireScope('admin'),
@@ -276,25 +245,16 @@ export default async function clientRoutes (fastify: FastifyInstance): Promise<v
           type: 'object',
           additionalProperties: false,
           minProperties: 1,
-          properties: { ...fields, status: { type: 'string', enum: ['active', 'suspended'] } },
+          properties: { ...fields, status: { type: 'string', enum: CLIENT_STATUSES } },
           example: { status: 'suspended' }
         },
         response: { 200: clientSchema, ...problemResponses(400, 401, 403, 404, 503) }
       }
     },
-    async request => {
-      await checked(request.body)
-      const updated = await updateClient(db, audit, request.params.id, request.body as ClientPatch, actor(request))
-      if (updated === undefined) throw notFound('unknown client')
-      registry.putClient(updated)
-      return clientJson(updated)
-    }
+    async request => clientJson(await clients.update(request.params.id, request.body, actorOf(request)))
   )
 
-  fastify.put<{
-    Params: { id: string }
-    Body: { keys?: Array<Record<string, unknown>>; jwks?: { keys: Array<Record<string, unknown>> } }
-  }>(
+  routes.put(
     '/clients/:id/keys',
     {
       onRequest: fastify.requireScope('admin'),
@@ -302,7 +262,8 @@ export default async function clientRoutes (fastify: FastifyInstance): Promise<v
         tags: ['clients'],
         summary: "Replace a client's public keys (rotation)",
         description:
-          'Send the whole new JWKS: to rotate, include the new key and keep the old one until the client has switched, then send the set without it.',
+          'Send the whole new JWKS: to rotate, include the new key and keep the old one until the client has ' +
+          'switched, then send the set without it.',
         security,
         params: idParams,
         body: {
@@ -317,12 +278,9 @@ export default async function clientRoutes (fastify: FastifyInstance): Promise<v
       }
     },
     async request => {
-      const jwks = request.body.jwks ?? { keys: request.body.keys ?? [] }
-      await checked({ jwks })
-      const updated = await updateClient(db, audit, request.params.id, { jwks }, actor(request))
-      if (updated === undefined) throw notFound('unknown client')
-      registry.putClient(updated)
-      return clientJson(updated)
+      const body = request.body
+      const jwks = 'jwks' in body ? body.jwks : body
+      return clientJson(await clients.replaceKeys(request.params.id, jwks, actorOf(request)))
     }
   )
 }

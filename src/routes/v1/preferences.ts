@@ -1,35 +1,28 @@
 // Patients' choices: record (GP practice systems, practice staff), read with full history, and
-// mark a mistaken record entered-in-error. Each write is committed with its audit event before the
-// answer, then applied to this instance's index at once (read-your-writes).
+// mark a mistaken record entered-in-error. The rules are the preferences service's
+// (src/services/preferences.ts); this file is their HTTP shape.
 import type { FastifyInstance } from 'fastify'
-import { checkPurposeRequest } from '../../domain/decision.ts'
-import { effectiveRecord, PROXY_ROLES, SOURCES, type RecordedBy, type Source } from '../../domain/preferences.ts'
-import type { Decision } from '../../domain/purposes.ts'
-import { HttpProblem, problemResponses } from '../../plugins/problems.ts'
-import { conflict, forbidden, notFound } from '../../domain/problems.ts'
-import { markEnteredInError, recordPreference } from '../../store/preferences.ts'
-import { toIndexed, toPreference, type StoredPreference } from '../../store/rows.ts'
-import {
-  callerOf,
-  dateOrDateTime,
-  instantOrThrow,
-  nhsNumberOrThrow,
-  nhsNumberParam,
-  security
-} from '../../http/common.ts'
+import type { JsonSchemaToTsProvider } from '@fastify/type-provider-json-schema-to-ts'
+import { PREFERENCE_STATUSES, PROXY_ROLES, SOURCES } from '../../domain/preferences.ts'
+import { DECISIONS } from '../../domain/purposes.ts'
+import { problemResponses } from '../../plugins/problems.ts'
+import type { StoredPreference } from '../../services/preferences.ts'
+import { callerOf, dateOrDateTime, nhsNumberOrThrow, nhsNumberParam, security } from '../../http/common.ts'
 
-export const preferenceRecordSchema = {
+const preferenceRecordSchema = {
   type: 'object',
+  additionalProperties: false,
   properties: {
     id: { type: 'string' },
     nhsNumber: { type: 'string' },
     purpose: { type: 'string' },
-    decision: { type: 'string', enum: ['permit', 'deny'] },
+    decision: { type: 'string', enum: DECISIONS },
     effectiveFrom: { type: 'string', format: 'date-time' },
     recordedAt: { type: 'string', format: 'date-time' },
     source: { type: 'string', enum: SOURCES },
     recordedBy: {
       type: 'object',
+      additionalProperties: false,
       properties: {
         odsCode: { type: 'string' },
         name: { type: 'string' },
@@ -39,10 +32,11 @@ export const preferenceRecordSchema = {
       required: ['clientId']
     },
     note: { type: ['string', 'null'] },
-    status: { type: 'string', enum: ['active', 'entered-in-error'] },
+    status: { type: 'string', enum: PREFERENCE_STATUSES },
     externalId: { type: ['string', 'null'] },
     enteredInError: {
       type: ['object', 'null'],
+      additionalProperties: false,
       properties: { reason: { type: 'string' }, at: { type: 'string', format: 'date-time' }, by: { type: 'string' } }
     }
   },
@@ -63,7 +57,16 @@ export const preferenceRecordSchema = {
   }
 } as const
 
-export function preferenceJson (p: StoredPreference): Record<string, unknown> {
+type PreferenceJson = Omit<
+  StoredPreference,
+  'effectiveFrom' | 'recordedAt' | 'clientId' | 'enteredInErrorReason' | 'enteredInErrorAt' | 'enteredInErrorBy'
+> & {
+  effectiveFrom: string
+  recordedAt: string
+  enteredInError: { reason: string; at: string; by: string } | null
+}
+
+function preferenceJson (p: StoredPreference): PreferenceJson {
   return {
     id: p.id,
     nhsNumber: p.nhsNumber,
@@ -87,21 +90,13 @@ export function preferenceJson (p: StoredPreference): Record<string, unknown> {
   }
 }
 
-interface NewPreferenceBody {
-  purpose: string
-  decision: Decision
-  effectiveFrom?: string
-  source: Source
-  recordedBy?: { odsCode?: string; name?: string; proxyRole?: string }
-  note?: string
-}
-
 const patientParams = { type: 'object', properties: { nhsNumber: nhsNumberParam }, required: ['nhsNumber'] } as const
 
 export default async function preferenceRoutes (fastify: FastifyInstance): Promise<void> {
-  const { db, audit, index, registry } = fastify.runtime
+  const routes = fastify.withTypeProvider<JsonSchemaToTsProvider>()
+  const preferences = fastify.services.preferences
 
-  fastify.get<{ Params: { nhsNumber: string } }>(
+  routes.get(
     '/patients/:nhsNumber/preferences',
     {
       onRequest: fastify.requireScope('consent:read'),
@@ -109,21 +104,25 @@ export default async function preferenceRoutes (fastify: FastifyInstance): Promi
         tags: ['preferences'],
         summary: "A patient's current choice per purpose and full history",
         description:
-          'current: the record in force now for each purpose with a recorded choice. history: every record, newest first, including those entered in error. Only the purposes the client is registered for (and those below them) are shown.',
+          'current: the record in force now for each purpose with a recorded choice. history: every record, ' +
+          'newest first, including those entered in error. Only the purposes the client is registered for ' +
+          '(and those below them) are shown.',
         security,
         params: patientParams,
         response: {
           200: {
             type: 'object',
+            additionalProperties: false,
             properties: {
               nhsNumber: { type: 'string' },
               current: {
                 type: 'array',
                 items: {
                   type: 'object',
+                  additionalProperties: false,
                   properties: {
                     purpose: { type: 'string' },
-                    decision: { type: 'string' },
+                    decision: { type: 'string', enum: DECISIONS },
                     effectiveFrom: { type: 'string', format: 'date-time' },
                     preferenceId: { type: 'string' }
                   },
@@ -140,26 +139,21 @@ export default async function preferenceRoutes (fastify: FastifyInstance): Promi
     },
     async request => {
       const nhsNumber = nhsNumberOrThrow(request.params.nhsNumber, 'params:/nhsNumber')
-      const rows = await db.prisma.preference.findMany({
-        where: { nhsNumber },
-        orderBy: [{ recordedAt: 'desc' }, { id: 'desc' }]
-      })
-      // Least privilege: a client sees the choices for the purposes it is registered for.
-      const allowed = callerOf(request).client.purposes
-      const history = rows.map(toPreference).filter(r => registry.catalog.isAllowed(allowed, r.purpose))
-      const now = Date.now()
-      const purposes = [...new Set(history.map(h => h.purpose))].sort()
-      const current = purposes.flatMap(purpose => {
-        const r = effectiveRecord(history, purpose, now)
-        return r === null
-          ? []
-          : [{ purpose, decision: r.decision, effectiveFrom: r.effectiveFrom.toISOString(), preferenceId: r.id }]
-      })
-      return { nhsNumber, current, history: history.map(preferenceJson) }
+      const { current, history } = await preferences.choices(callerOf(request), nhsNumber)
+      return {
+        nhsNumber,
+        current: current.map(r => ({
+          purpose: r.purpose,
+          decision: r.decision,
+          effectiveFrom: r.effectiveFrom.toISOString(),
+          preferenceId: r.id
+        })),
+        history: history.map(preferenceJson)
+      }
     }
   )
 
-  fastify.post<{ Params: { nhsNumber: string }; Body: NewPreferenceBody }>(
+  routes.post(
     '/patients/:nhsNumber/preferences',
     {
       onRequest: fastify.requireScope('consent:write'),
@@ -167,7 +161,8 @@ export default async function preferenceRoutes (fastify: FastifyInstance): Promi
         tags: ['preferences'],
         summary: "Record a patient's choice",
         description:
-          'Append-only: a change of mind is a new record. effectiveFrom defaults to now; back-date it to when the form was signed, or future-date it.',
+          'Append-only: a change of mind is a new record. effectiveFrom defaults to now; back-date it to when ' +
+          'the form was signed, or future-date it.',
         security,
         params: patientParams,
         body: {
@@ -178,7 +173,7 @@ export default async function preferenceRoutes (fastify: FastifyInstance): Promi
             purpose: { type: 'string', maxLength: 100 },
             decision: {
               type: 'string',
-              enum: ['permit', 'deny'],
+              enum: DECISIONS,
               description: 'permit = opted in / withdrew a dissent; deny = opted out'
             },
             effectiveFrom: {
@@ -217,28 +212,8 @@ export default async function preferenceRoutes (fastify: FastifyInstance): Promi
       }
     },
     async (request, reply) => {
-      const caller = callerOf(request)
       const nhsNumber = nhsNumberOrThrow(request.params.nhsNumber, 'params:/nhsNumber')
-      const body = request.body
-      const problem = checkPurposeRequest(registry.catalog, caller.client.purposes, body.purpose)
-      if (problem !== null) throw problem
-      const recordedBy: RecordedBy = { ...body.recordedBy, clientId: caller.client.id }
-      if (recordedBy.odsCode === undefined && caller.client.odsCode !== null) recordedBy.odsCode = caller.client.odsCode
-      const stored = await recordPreference(
-        db,
-        audit,
-        {
-          nhsNumber,
-          purpose: body.purpose,
-          decision: body.decision,
-          effectiveFrom: instantOrThrow(body.effectiveFrom, '/effectiveFrom') ?? new Date(),
-          source: body.source,
-          recordedBy,
-          note: body.note ?? null
-        },
-        { clientId: caller.client.id, requestId: request.id }
-      )
-      index.apply(toIndexed(stored))
+      const stored = await preferences.record(callerOf(request), nhsNumber, request.body, request.id)
       return reply
         .code(201)
         .header('location', `/v1/patients/${nhsNumber}/preferences/${stored.id}`)
@@ -246,7 +221,7 @@ export default async function preferenceRoutes (fastify: FastifyInstance): Promi
     }
   )
 
-  fastify.post<{ Params: { nhsNumber: string; id: string }; Body: { reason: string } }>(
+  routes.post(
     '/patients/:nhsNumber/preferences/:id/entered-in-error',
     {
       onRequest: fastify.requireScope('consent:write'),
@@ -254,7 +229,8 @@ export default async function preferenceRoutes (fastify: FastifyInstance): Promi
         tags: ['preferences'],
         summary: 'Mark a record as entered in error',
         description:
-          'The record stays in the history with status entered-in-error and no longer takes part in decisions. Needs a reason; audited.',
+          'The record stays in the history with status entered-in-error and no longer takes part in decisions. ' +
+          'Needs a reason; audited.',
         security,
         params: {
           type: 'object',
@@ -272,26 +248,15 @@ export default async function preferenceRoutes (fastify: FastifyInstance): Promi
       }
     },
     async request => {
-      const caller = callerOf(request)
       const nhsNumber = nhsNumberOrThrow(request.params.nhsNumber, 'params:/nhsNumber')
-      const result = await markEnteredInError(
-        db,
-        audit,
+      const voided = await preferences.markEnteredInError(
+        callerOf(request),
         nhsNumber,
         request.params.id,
-        request.body.reason.trim(),
-        { clientId: caller.client.id, requestId: request.id },
-        purpose => registry.catalog.isAllowed(caller.client.purposes, purpose)
+        request.body.reason,
+        request.id
       )
-      if (result.kind === 'not-found') throw notFound('no preference with this id for this patient')
-      if (result.kind === 'not-allowed') {
-        throw forbidden(
-          `this client is not registered for purpose '${result.record.purpose}', so it cannot change that choice`
-        )
-      }
-      if (result.kind === 'already-voided') throw conflict('this preference is already marked entered-in-error')
-      index.apply(toIndexed(result.record))
-      return preferenceJson(result.record)
+      return preferenceJson(voided)
     }
   )
 }

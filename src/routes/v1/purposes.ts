@@ -1,33 +1,34 @@
 // The purpose catalogue: anyone with a token reads it, administrators add and change purposes.
-// Codes are never reused: a deactivated purpose keeps its code.
-import type { FastifyInstance } from 'fastify'
-import { PURPOSE_CODE_PATTERN, validateNewPurpose, type Purpose } from '../../domain/purposes.ts'
+// Codes are never reused: a deactivated purpose keeps its code. The rules are the purposes
+// service's (src/services/purposes.ts); this file is their HTTP shape.
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { JsonSchemaToTsProvider } from '@fastify/type-provider-json-schema-to-ts'
+import { DECISIONS, EMERGENCY_ACCESS, PURPOSE_CATEGORIES, PURPOSE_CODE_PATTERN } from '../../domain/purposes.ts'
 import { problemResponses } from '../../plugins/problems.ts'
-import { conflict, invalidFields, notFound } from '../../domain/problems.ts'
-import { appendChange } from '../../store/audit-writer.ts'
-import { toPurpose } from '../../store/rows.ts'
+import type { Actor } from '../../services/clients.ts'
 import { callerOf, security } from '../../http/common.ts'
 
 const purposeSchema = {
   type: 'object',
+  additionalProperties: false,
   properties: {
     code: { type: 'string' },
     name: { type: 'string' },
     description: { type: 'string' },
-    category: { type: 'string', enum: ['direct-care', 'secondary-use'] },
+    category: { type: 'string', enum: PURPOSE_CATEGORIES },
     parent: { type: ['string', 'null'] },
     defaultDecision: {
       type: 'string',
-      enum: ['permit', 'deny'],
+      enum: DECISIONS,
       description: 'The effective default (inherited from the parent when not set on the purpose)'
     },
     ownDefaultDecision: {
       type: ['string', 'null'],
-      enum: ['permit', 'deny', null],
+      enum: [...DECISIONS, null],
       description: 'The default set on this purpose itself, null when inherited'
     },
     requiresPermissionToView: { type: 'boolean' },
-    emergencyAccess: { type: 'string', enum: ['never', 'when-unable-to-ask'] },
+    emergencyAccess: { type: 'string', enum: EMERGENCY_ACCESS },
     active: { type: 'boolean' }
   },
   required: [
@@ -58,22 +59,24 @@ const purposeSchema = {
 const editable = {
   name: { type: 'string', minLength: 1, maxLength: 200 },
   description: { type: 'string', maxLength: 2000 },
-  defaultDecision: { type: ['string', 'null'], enum: ['permit', 'deny', null] },
+  defaultDecision: { type: ['string', 'null'], enum: [...DECISIONS, null] },
   requiresPermissionToView: { type: 'boolean' },
-  emergencyAccess: { type: 'string', enum: ['never', 'when-unable-to-ask'] }
+  emergencyAccess: { type: 'string', enum: EMERGENCY_ACCESS }
 } as const
 
-type PurposeBody = Partial<Omit<Purpose, 'active'>> & { code: string; name: string; category: Purpose['category'] }
+const codeParams = {
+  type: 'object',
+  properties: { code: { type: 'string', maxLength: 100 } },
+  required: ['code']
+} as const
+
+const actorOf = (request: FastifyRequest): Actor => ({ clientId: callerOf(request).client.id, requestId: request.id })
 
 export default async function purposeRoutes (fastify: FastifyInstance): Promise<void> {
-  const { db, audit, registry } = fastify.runtime
-  const json = (p: Purpose): Record<string, unknown> => ({
-    ...p,
-    defaultDecision: registry.catalog.defaultDecision(p.code),
-    ownDefaultDecision: p.defaultDecision
-  })
+  const routes = fastify.withTypeProvider<JsonSchemaToTsProvider>()
+  const purposes = fastify.services.purposes
 
-  fastify.get(
+  routes.get(
     '/purposes',
     {
       onRequest: fastify.requireAuth,
@@ -84,6 +87,7 @@ export default async function purposeRoutes (fastify: FastifyInstance): Promise<
         response: {
           200: {
             type: 'object',
+            additionalProperties: false,
             properties: { items: { type: 'array', items: purposeSchema }, nextCursor: { type: ['string', 'null'] } },
             required: ['items', 'nextCursor']
           },
@@ -91,16 +95,10 @@ export default async function purposeRoutes (fastify: FastifyInstance): Promise<
         }
       }
     },
-    async () => ({
-      items: registry.catalog
-        .all()
-        .sort((a, b) => a.code.localeCompare(b.code))
-        .map(json),
-      nextCursor: null
-    })
+    async () => ({ items: purposes.list(), nextCursor: null })
   )
 
-  fastify.get<{ Params: { code: string } }>(
+  routes.get(
     '/purposes/:code',
     {
       onRequest: fastify.requireAuth,
@@ -108,18 +106,14 @@ export default async function purposeRoutes (fastify: FastifyInstance): Promise<
         tags: ['purposes'],
         summary: 'One purpose',
         security,
-        params: { type: 'object', properties: { code: { type: 'string', maxLength: 100 } } },
+        params: codeParams,
         response: { 200: purposeSchema, ...problemResponses(401, 404) }
       }
     },
-    async request => {
-      const p = registry.catalog.get(request.params.code)
-      if (p === undefined) throw notFound(`unknown purpose '${request.params.code}'`)
-      return json(p)
-    }
+    async request => purposes.get(request.params.code)
   )
 
-  fastify.post<{ Body: PurposeBody }>(
+  routes.post(
     '/purposes',
     {
       onRequest: fastify.requireScope('admin'),
@@ -135,7 +129,7 @@ export default async function purposeRoutes (fastify: FastifyInstance): Promise<
           required: ['code', 'name', 'category'],
           properties: {
             code: { type: 'string', minLength: 2, maxLength: 64, pattern: PURPOSE_CODE_PATTERN },
-            category: { type: 'string', enum: ['direct-care', 'secondary-use'] },
+            category: { type: 'string', enum: PURPOSE_CATEGORIES },
             parent: { type: 'string', maxLength: 64 },
             ...editable
           },
@@ -152,49 +146,12 @@ export default async function purposeRoutes (fastify: FastifyInstance): Promise<
       }
     },
     async (request, reply) => {
-      const caller = callerOf(request)
-      const b = request.body
-      const purpose: Purpose = {
-        code: b.code,
-        name: b.name,
-        description: b.description ?? '',
-        category: b.category,
-        parent: b.parent ?? null,
-        defaultDecision: b.defaultDecision ?? null,
-        requiresPermissionToView: b.requiresPermissionToView ?? false,
-        emergencyAccess: b.emergencyAccess ?? 'never',
-        active: true
-      }
-      if (
-        registry.catalog.get(purpose.code) !== undefined ||
-        (await db.prisma.purpose.findUnique({ where: { code: purpose.code } })) !== null
-      ) {
-        throw conflict(`purpose '${purpose.code}' already exists; purpose codes are never reused`)
-      }
-      const errors = validateNewPurpose(registry.catalog, purpose)
-      if (errors.length > 0) throw invalidFields(errors)
-      const now = new Date()
-      const { result } = await audit.commit(
-        async tx => {
-          const row = await tx.purpose.create({ data: { ...purpose, createdAt: now, updatedAt: now } })
-          await appendChange(tx, db, 'purpose', purpose.code)
-          return toPurpose(row)
-        },
-        p => ({
-          type: 'purpose.created',
-          clientId: caller.client.id,
-          requestId: request.id,
-          purpose: p.code,
-          outcome: 'created',
-          details: { ...p }
-        })
-      )
-      await registry.reloadPurposes()
-      return reply.code(201).header('location', `/v1/purposes/${result.code}`).send(json(result))
+      const created = await purposes.create(request.body, actorOf(request))
+      return reply.code(201).header('location', `/v1/purposes/${created.code}`).send(created)
     }
   )
 
-  fastify.patch<{ Params: { code: string }; Body: Partial<Purpose> }>(
+  routes.patch(
     '/purposes/:code',
     {
       onRequest: fastify.requireScope('admin'),
@@ -202,9 +159,10 @@ export default async function purposeRoutes (fastify: FastifyInstance): Promise<
         tags: ['purposes'],
         summary: 'Change or deactivate a purpose',
         description:
-          'code, category and parent cannot change. Deactivating (active: false) makes decisions for the purpose answer 400; its code is never reused.',
+          'code, category and parent cannot change. Deactivating (active: false) makes decisions for the purpose ' +
+          'answer 400; its code is never reused.',
         security,
-        params: { type: 'object', properties: { code: { type: 'string', maxLength: 100 } } },
+        params: codeParams,
         body: {
           type: 'object',
           additionalProperties: false,
@@ -215,33 +173,6 @@ export default async function purposeRoutes (fastify: FastifyInstance): Promise<
         response: { 200: purposeSchema, ...problemResponses(400, 401, 403, 404, 503) }
       }
     },
-    async request => {
-      const caller = callerOf(request)
-      const existing = registry.catalog.get(request.params.code)
-      if (existing === undefined) throw notFound(`unknown purpose '${request.params.code}'`)
-      const next: Purpose = { ...existing, ...request.body }
-      const errors = validateNewPurpose(registry.catalog, next).filter(e => e.path !== '/code')
-      if (errors.length > 0) throw invalidFields(errors)
-      const { result } = await audit.commit(
-        async tx => {
-          const row = await tx.purpose.update({
-            where: { code: existing.code },
-            data: { ...request.body, updatedAt: new Date() }
-          })
-          await appendChange(tx, db, 'purpose', existing.code)
-          return toPurpose(row)
-        },
-        p => ({
-          type: 'purpose.updated',
-          clientId: caller.client.id,
-          requestId: request.id,
-          purpose: p.code,
-          outcome: 'updated',
-          details: { changed: request.body, before: existing }
-        })
-      )
-      await registry.reloadPurposes()
-      return json(result)
-    }
+    async request => await purposes.update(request.params.code, request.body, actorOf(request))
   )
 }

@@ -1,19 +1,26 @@
 // Emergency-access alerts (SPEC §2 rule 5, §3): raised by an unable-to-ask SCR decision, listed for
 // the privacy officer, reviewed once with audit:review, and the review audited.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it } from 'vitest'
 import type { LightMyRequestResponse } from 'fastify'
-import { buildTestApp, clientWithToken, nhsNumbers, registerClient, tokenFor, type TestApp } from '../../helpers/app.ts'
+import {
+  bearer,
+  clientWithToken,
+  expectProblem,
+  nhsNumbers,
+  patientSupply,
+  registerClient,
+  tokenFor,
+  useTestApp,
+  type Auth,
+  type Json,
+  type TestCaller
+} from '../../helpers/app.ts'
 
-type Json = Record<string, any>
-type Auth = { authorization: string }
-
-let t: TestApp
-let ed: Awaited<ReturnType<typeof clientWithToken>>
-let officer: Awaited<ReturnType<typeof clientWithToken>>
+const t = useTestApp()
+let ed: TestCaller
+let officer: TestCaller
 let auditor: Auth
-const numbers = nhsNumbers(40, 53)
-let next = 0
-const patient = (): string => numbers[next++]
+const patient = patientSupply(40, 53)
 
 async function emergency (nhsNumber: string, reason = 'Patient unconscious on arrival'): Promise<Json> {
   const res = await t.app.inject({
@@ -38,14 +45,7 @@ async function review (id: string, body: unknown, auth: Auth = officer.auth): Pr
   return await t.app.inject({ method: 'POST', url: `/v1/alerts/${id}/review`, headers: auth, payload: body as Json })
 }
 
-function expectProblem (res: LightMyRequestResponse, status: number): Json {
-  expect(res.statusCode, res.body).toBe(status)
-  expect(res.headers['content-type']).toMatch(/^application\/problem\+json/)
-  return res.json()
-}
-
 beforeAll(async () => {
-  t = await buildTestApp()
   ed = await clientWithToken(t.app, { scopes: ['consent:check'], purposes: ['unplanned-care'], name: 'ED system' })
   officer = await clientWithToken(t.app, {
     scopes: ['audit:read', 'audit:review'],
@@ -53,11 +53,7 @@ beforeAll(async () => {
     name: 'Privacy officer'
   })
   const reader = await registerClient(t.app, { scopes: ['audit:read'], purposes: [], name: 'Auditor' })
-  auditor = { authorization: `Bearer ${await tokenFor(t.app, reader)}` }
-})
-
-afterAll(async () => {
-  await t.close()
+  auditor = bearer(await tokenFor(t.app, reader))
 })
 
 describe('emergency-access alerts', () => {
@@ -80,7 +76,7 @@ describe('emergency-access alerts', () => {
     expect(Math.abs(Date.parse(alert?.raisedAt) - Date.parse(d.decidedAt))).toBeLessThan(5_000)
   })
 
-  it('review with audit:review marks it reviewed by the caller; a repeat is a 409; ?status=open no longer lists it', async () => {
+  it('review with audit:review marks it reviewed by the caller; a repeat is a 409; ?status=open omits it', async () => {
     const d = await emergency(patient())
     const res = await review(d.alertId, { note: 'Clinically justified: ED consultant confirmed.' })
     expect(res.statusCode, res.body).toBe(200)
@@ -141,7 +137,33 @@ describe('emergency-access alerts', () => {
     expect(event?.details.note).toBe('Reviewed with the ED lead')
   })
 
-  it('lists newest first, and cursor paging covers every alert once, even alerts raised in the same instant', async () => {
+  it('a refused review is audited too, saying why', async () => {
+    const d = await emergency(patient())
+    expect((await review(d.alertId, { note: 'First look' })).statusCode).toBe(200)
+    const again = await review(d.alertId, { note: 'Second look' })
+    expectProblem(again, 409)
+    const unknown = await review('00000000-0000-4000-8000-00000000beef', { note: 'Checked' })
+    expectProblem(unknown, 404)
+    const audit = await t.app.inject({
+      method: 'GET',
+      url: `/v1/audit?type=alert.reviewed&clientId=${officer.id}`,
+      headers: officer.auth
+    })
+    expect(audit.statusCode, audit.body).toBe(200)
+    const events = audit.json().items as Json[]
+    expect(events.find(e => e.requestId === again.headers['x-request-id'])).toMatchObject({
+      outcome: 'already-reviewed',
+      nhsNumber: d.nhsNumber,
+      details: { alertId: d.alertId, note: 'Second look' }
+    })
+    expect(events.find(e => e.requestId === unknown.headers['x-request-id'])).toMatchObject({
+      outcome: 'not-found',
+      nhsNumber: null,
+      details: { alertId: '00000000-0000-4000-8000-00000000beef' }
+    })
+  })
+
+  it('lists newest first; cursor paging covers every alert once, even alerts raised in one instant', async () => {
     // Raised together, these share a group commit and usually the same raisedAt.
     const raised = await Promise.all(Array.from({ length: 6 }, async () => await emergency(patient())))
     const all = (await list('?status=open&limit=500')).items as Json[]

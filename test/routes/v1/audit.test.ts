@@ -1,19 +1,26 @@
 // The audit trail over HTTP (SPEC §3, §7): filters, newest-first cursor paging, and verification of
 // the hash chains, including edits and deletions made directly in the database.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it } from 'vitest'
 import type { LightMyRequestResponse } from 'fastify'
 import { verifyAuditLog } from '../../../src/store/audit-log.ts'
-import { buildTestApp, clientWithToken, nhsNumbers, tokenFor, type TestApp } from '../../helpers/app.ts'
+import {
+  buildTestApp,
+  clientWithToken,
+  nhsNumbers,
+  tokenFor,
+  useTestApp,
+  type Auth,
+  type Json,
+  type TestApp,
+  type TestCaller as Caller
+} from '../../helpers/app.ts'
 
-type Json = Record<string, any>
-type Caller = Awaited<ReturnType<typeof clientWithToken>>
-
-let t: TestApp
+const t = useTestApp()
 let alice: Caller
 let bob: Caller
 const [p1, p2, p3] = nhsNumbers(3, 37)
 
-async function get (app: TestApp, url: string, auth: { authorization: string }): Promise<LightMyRequestResponse> {
+async function get (app: TestApp, url: string, auth: Auth): Promise<LightMyRequestResponse> {
   return await app.app.inject({ method: 'GET', url, headers: auth })
 }
 
@@ -39,7 +46,6 @@ const sleep = async (ms: number): Promise<void> => {
 }
 
 beforeAll(async () => {
-  t = await buildTestApp()
   alice = await clientWithToken(t.app)
   bob = await clientWithToken(t.app)
   const rec = await t.app.inject({
@@ -60,10 +66,6 @@ beforeAll(async () => {
     await decide(t, caller, nhs, purpose)
     await sleep(3) // distinct timestamps for the from/to filters
   }
-})
-
-afterAll(async () => {
-  await t.close()
 })
 
 describe('GET /v1/audit', () => {
@@ -134,6 +136,19 @@ describe('GET /v1/audit', () => {
     expect(window.map(e => e.id)).toEqual([all[1].id, all[2].id, all[3].id, all[4].id])
     expect(await items('/v1/audit?from=2099-01-01T00:00:00Z')).toEqual([])
     expect((await get(t, '/v1/audit?from=yesterday', alice.auth)).statusCode).toBe(400)
+  })
+
+  it('refuses impossible dates in from and to (never rolled over to the next month), naming the field', async () => {
+    const impossible = ['2021-02-30T00:00:00Z', '2021-04-31T12:00:00Z', '2021-02-29T00:00:00Z', '2021-01-01T24:00:00Z']
+    for (const field of ['from', 'to']) {
+      for (const value of impossible) {
+        const res = await get(t, `/v1/audit?${field}=${encodeURIComponent(value)}`, alice.auth)
+        expect(res.statusCode, `${field}=${value}`).toBe(400)
+        expect(res.json().errors).toEqual([expect.objectContaining({ path: `querystring:/${field}` })])
+      }
+    }
+    // A leap day is a calendar date.
+    expect((await get(t, '/v1/audit?from=2024-02-29T00:00:00Z', alice.auth)).statusCode).toBe(200)
   })
 
   it('lists newest first', async () => {

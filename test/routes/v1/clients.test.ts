@@ -1,34 +1,31 @@
 // The client registry API (SPEC §3, §4): register, list, change, suspend and rotate keys, with
 // validation answered as problem+json and every change audited.
 import { randomUUID } from 'node:crypto'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it } from 'vitest'
 import type { JWK } from 'jose'
 import type { LightMyRequestResponse } from 'fastify'
 import {
   buildTestApp,
   clientWithToken,
+  expectProblem,
   newKeyPair,
   registerClient,
   requestToken,
   signAssertion,
   tokenFor,
-  type TestApp,
+  tokenForm,
+  useTestApp,
+  type TestCaller,
   type TestClient
 } from '../../helpers/app.ts'
 
-const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'
-
-let t: TestApp
-let admin: Awaited<ReturnType<typeof clientWithToken>>
-let auditor: Awaited<ReturnType<typeof clientWithToken>>
+const t = useTestApp()
+let admin: TestCaller
+let auditor: TestCaller
 
 beforeAll(async () => {
-  t = await buildTestApp()
   admin = await clientWithToken(t.app, { name: 'Admin', scopes: ['admin'] })
   auditor = await clientWithToken(t.app, { name: 'Auditor', scopes: ['audit:read'] })
-})
-afterAll(async () => {
-  await t?.close()
 })
 
 interface ClientJson {
@@ -85,33 +82,13 @@ function asTestClient (clientId: string, key: Awaited<ReturnType<typeof newKeyPa
 }
 
 async function tokenStatus (client: TestClient): Promise<LightMyRequestResponse> {
-  return await requestToken(t.app, {
-    grant_type: 'client_credentials',
-    client_assertion_type: ASSERTION_TYPE,
-    client_assertion: await signAssertion(client)
-  })
+  return await requestToken(t.app, tokenForm(await signAssertion(client)))
 }
 
 /** Expects a 400 problem+json whose errors[] has an entry at `path` whose message matches `message`. */
 function expectInvalid (res: LightMyRequestResponse, path: string, message?: RegExp): void {
-  expect(res.statusCode, res.body).toBe(400)
-  expect(res.headers['content-type']).toMatch(/^application\/problem\+json/)
-  const body = res.json() as {
-    type: string
-    title: string
-    status: number
-    detail: string
-    requestId: string
-    errors: Array<{ path: string; message: string }>
-  }
-  expect(body).toMatchObject({
-    type: expect.any(String),
-    title: 'Bad Request',
-    status: 400,
-    detail: expect.any(String),
-    requestId: res.headers['x-request-id']
-  })
-  expect(Array.isArray(body.errors)).toBe(true)
+  const body = expectProblem(res, 400, { path })
+  expect(body.title).toBe('Bad Request')
   for (const e of body.errors) expect(e).toEqual({ path: expect.any(String), message: expect.any(String) })
   const hit = body.errors.find(e => e.path === path)
   expect(hit, `no error at ${path}: ${res.body}`).toBeDefined()

@@ -1,26 +1,27 @@
 // POST /v1/decisions over HTTP against the real store (SPEC §2 "Decision rules", §3). Test names
 // carry the SPEC rule they check.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it } from 'vitest'
 import type { LightMyRequestResponse } from 'fastify'
 import {
   ALL_PURPOSES,
+  bearer,
   buildTestApp,
   clientWithToken,
-  nhsNumbers,
+  expectProblem,
+  patientSupply,
+  recordChoice as recordChoiceWith,
   registerClient,
   tokenFor,
-  type TestApp
+  useTestApp,
+  type Auth,
+  type Json,
+  type TestCaller
 } from '../../helpers/app.ts'
 
-type Auth = { authorization: string }
-type Json = Record<string, any>
-
-let t: TestApp
-let main: Awaited<ReturnType<typeof clientWithToken>>
-const numbers = nhsNumbers(60, 11)
-let next = 0
+const t = useTestApp()
+let main: TestCaller
 /** A patient no other test touches. */
-const patient = (): string => numbers[next++]
+const patient = patientSupply(60, 11)
 
 async function decide (
   body: unknown,
@@ -41,38 +42,11 @@ async function decided (body: Json, auth: Auth = main.auth): Promise<Json> {
   return res.json()
 }
 
-async function recordChoice (nhsNumber: string, body: Json): Promise<Json> {
-  const res = await t.app.inject({
-    method: 'POST',
-    url: `/v1/patients/${nhsNumber}/preferences`,
-    headers: main.auth,
-    payload: { source: 'gp-practice', ...body }
-  })
-  expect(res.statusCode, res.body).toBe(201)
-  return res.json()
-}
-
-function expectProblem (res: LightMyRequestResponse, status: number): Json {
-  expect(res.statusCode, res.body).toBe(status)
-  expect(res.headers['content-type']).toMatch(/^application\/problem\+json/)
-  const body = res.json()
-  expect(body).toMatchObject({
-    type: expect.any(String),
-    title: expect.any(String),
-    status,
-    detail: expect.any(String),
-    requestId: expect.any(String)
-  })
-  return body
-}
+const recordChoice = async (nhsNumber: string, body: Json): Promise<Json> =>
+  await recordChoiceWith(t.app, main.auth, nhsNumber, body)
 
 beforeAll(async () => {
-  t = await buildTestApp()
   main = await clientWithToken(t.app)
-})
-
-afterAll(async () => {
-  await t.close()
 })
 
 describe('rule 1: validate the request', () => {
@@ -83,7 +57,8 @@ describe('rule 1: validate the request', () => {
     }
   })
 
-  it('rule 1: an invalid NHS number is a 400 problem+json on /nhsNumber whose message says what is wrong, never echoing the number', async () => {
+  it('rule 1: an invalid NHS number is a 400 problem+json on /nhsNumber whose message says what is wrong, ' +
+    'never echoing the number', async () => {
     const cases = [
       { input: '943476591', says: /10 digits/ }, // length
       { input: '94347659191', says: /10 digits/ }, // length
@@ -131,14 +106,14 @@ describe('rule 1: validate the request', () => {
     const reader = await registerClient(t.app, { scopes: ['consent:read', 'consent:write'] })
     const token = await tokenFor(t.app, reader)
     const body = expectProblem(
-      await decide({ nhsNumber: patient(), purpose: 'planned-care' }, { authorization: `Bearer ${token}` }),
+      await decide({ nhsNumber: patient(), purpose: 'planned-care' }, bearer(token)),
       403
     )
     expect(body.detail).toMatch(/consent:check/)
     // A client that holds the scope but asked for a token without it.
     const narrow = await tokenFor(t.app, main, 'consent:read')
     expectProblem(
-      await decide({ nhsNumber: patient(), purpose: 'planned-care' }, { authorization: `Bearer ${narrow}` }),
+      await decide({ nhsNumber: patient(), purpose: 'planned-care' }, bearer(narrow)),
       403
     )
     expectProblem(
@@ -185,7 +160,8 @@ describe('rules 2-3: effective preference and combination', () => {
     })
   })
 
-  it('rule 3: a National Data Opt-out (planning-research deny) denies gp-data-secondary-use, reporting the planning-research record', async () => {
+  it('rule 3: a National Data Opt-out (planning-research deny) denies gp-data-secondary-use, ' +
+    'reporting the planning-research record', async () => {
     const nhs = patient()
     const ndoo = await recordChoice(nhs, { purpose: 'planning-research', decision: 'deny' })
     const d = await decided({ nhsNumber: nhs, purpose: 'gp-data-secondary-use' })
@@ -308,7 +284,8 @@ describe('rule 4: exemptions', () => {
 })
 
 describe('rule 5: point of care for summary-care-record', () => {
-  it('rule 5: without pointOfCare the answer is deny, basis point-of-care, saying permission to view must be asked', async () => {
+  it('rule 5: without pointOfCare the answer is deny, basis point-of-care, ' +
+    'saying permission to view must be asked', async () => {
     const d = await decided({ nhsNumber: patient(), purpose: 'summary-care-record' })
     expect(d).toMatchObject({ decision: 'deny', basis: 'point-of-care', alertId: null })
     expect(d.reason).toMatch(/permission to view/i)
@@ -324,7 +301,8 @@ describe('rule 5: point of care for summary-care-record', () => {
     ).toMatchObject({ decision: 'deny', basis: 'point-of-care', alertId: null })
   })
 
-  it('rule 5: unable-to-ask with a reason permits as emergency access and raises an open alert for the privacy officer', async () => {
+  it('rule 5: unable-to-ask with a reason permits as emergency access and raises an open alert for the privacy ' +
+    'officer', async () => {
     const nhs = patient()
     const reason = 'Patient unconscious on arrival'
     const d = await decided({
@@ -361,7 +339,8 @@ describe('rule 5: point of care for summary-care-record', () => {
     }
   })
 
-  it('rule 5: a recorded SCR dissent stays deny even when the patient is unable to be asked, and raises no alert', async () => {
+  it('rule 5: a recorded SCR dissent stays deny even when the patient is unable to be asked, ' +
+    'and raises no alert', async () => {
     const nhs = patient()
     const dissent = await recordChoice(nhs, { purpose: 'summary-care-record', decision: 'deny' })
     const d = await decided({
@@ -375,7 +354,8 @@ describe('rule 5: point of care for summary-care-record', () => {
     expect(alerts.filter(a => a.nhsNumber === nhs)).toEqual([])
   })
 
-  it('rule 5: unable-to-ask is not emergency access for a purpose that does not require permission to view', async () => {
+  it('rule 5: unable-to-ask is not emergency access for a purpose that does not require permission to ' +
+    'view', async () => {
     const d = await decided({
       nhsNumber: patient(),
       purpose: 'unplanned-care',
@@ -405,7 +385,8 @@ describe('rule 2: time (asOf) and pendingChange', () => {
     expect(JSON.parse(row?.details ?? '{}')).toMatchObject({ asOf: '2025-01-01T00:00:00.000Z' })
   })
 
-  it('pendingChange: a future-dated opt-out is reported with outcome deny while the answer is still permit', async () => {
+  it('pendingChange: a future-dated opt-out is reported with outcome deny while the answer is still ' +
+    'permit', async () => {
     const nhs = patient()
     const from = new Date(Date.now() + 30 * 86_400_000).toISOString()
     const optOut = await recordChoice(nhs, { purpose: 'planning-research', decision: 'deny', effectiveFrom: from })
@@ -469,7 +450,8 @@ describe('the decision answer (SPEC §3)', () => {
 })
 
 describe('rule 7: every decision is audited before the answer', () => {
-  it('rule 7: each decision, permit or deny, names an audit event that is already committed and listed in GET /v1/audit', async () => {
+  it('rule 7: each decision, permit or deny, names an audit event that is already committed and listed in GET ' +
+    '/v1/audit', async () => {
     const nhs = patient()
     await recordChoice(nhs, { purpose: 'planning-research', decision: 'deny' })
     const bodies: Json[] = [

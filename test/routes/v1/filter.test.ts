@@ -3,14 +3,13 @@
 // output, backpressure from a reader that pauses, and a client that disconnects.
 import { createHash } from 'node:crypto'
 import { request as httpRequest } from 'node:http'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { buildTestApp, clientWithToken, nhsNumbers, type TestApp } from '../../helpers/app.ts'
+import { beforeAll, describe, expect, it } from 'vitest'
+import { buildTestApp, clientWithToken, nhsNumbers, useTestApp, type Auth } from '../../helpers/app.ts'
 
-type Auth = { authorization: string }
 const HOUR = 3600_000
 
 describe('POST /v1/filter', () => {
-  let t: TestApp
+  const t = useTestApp()
   let auth: Auth
   let exemptAuth: Auth
   const cohort = nhsNumbers(600, 11)
@@ -20,7 +19,6 @@ describe('POST /v1/filter', () => {
   const withdrawn = new Set(cohort.filter((_, i) => i % 5 === 0 && i % 3 === 0)) // opted out, then back in
 
   beforeAll(async () => {
-    t = await buildTestApp()
     const admin = await clientWithToken(t.app)
     auth = admin.auth
     exemptAuth = (
@@ -55,9 +53,6 @@ describe('POST /v1/filter', () => {
       payload: lines.join('\n')
     })
     expect(res.json()).toMatchObject({ rejectedCount: 0 })
-  })
-  afterAll(async () => {
-    await t.close()
   })
 
   // The rules, computed independently of the engine for this cohort.
@@ -94,7 +89,7 @@ describe('POST /v1/filter', () => {
     }
   })
 
-  it('accepts every line form: spaced, hyphenated, trailing comma, CRLF, a csv header; answers in 10-digit form', async () => {
+  it('accepts every line form: spaced, hyphenated, trailing comma, CRLF, a csv header; answers 10 digits', async () => {
     const [a, b, c, d] = cohort.filter(n => expectedPermit(n, 'planning-research'))
     const spaced = `${b.slice(0, 3)} ${b.slice(3, 6)} ${b.slice(6)}`
     const hyphenated = `${c.slice(0, 3)}-${c.slice(3, 6)}-${c.slice(6)}`
@@ -163,7 +158,7 @@ describe('POST /v1/filter', () => {
     expect(later.body).toBe('')
   })
 
-  it('records one audit event with caller, purpose, counts and the SHA-256 of the body, named by X-Audit-Id', async () => {
+  it('records one audit event (caller, purpose, counts, SHA-256 of the body) named by X-Audit-Id', async () => {
     const body = cohort.slice(0, 50).join('\r\n') + '\r\n'
     const res = await filter('purpose=gp-data-secondary-use', body)
     const event = await auditEvent(String(res.headers['x-audit-id']))
@@ -183,7 +178,7 @@ describe('POST /v1/filter', () => {
     expect(event.clientId).toBeTruthy()
   })
 
-  it('refuses before any output: missing purpose, unknown purpose, a purpose not allowed, wrong scope, wrong media types', async () => {
+  it('refuses before any output: missing, unknown or disallowed purpose, wrong scope, wrong media types', async () => {
     expect((await filter('', '9434765919')).status).toBe(400)
     expect((await filter('purpose=nope', '9434765919')).status).toBe(400)
     const narrow = (await clientWithToken(t.app, { scopes: ['consent:filter'], purposes: ['planned-care'] })).auth
@@ -199,6 +194,45 @@ describe('POST /v1/filter', () => {
       (await filter('purpose=planning-research', '9434765919', { 'content-type': 'application/octet-stream' })).status
     ).toBe(415)
     expect((await filter('purpose=planning-research', '9434765919', { accept: 'application/pdf' })).status).toBe(406)
+  })
+
+  it('asOf: an impossible date or a zone-less date-time is a 400 naming querystring:/asOf', async () => {
+    for (const [asOf, says] of [
+      ['2021-02-30', /2021-02-30 is not a calendar date/],
+      ['2021-13-01', /month 13/],
+      ['2099-06-01T10:00', /zone/]
+    ] as const) {
+      const res = await filter(`purpose=planning-research&asOf=${encodeURIComponent(asOf)}`, '9434765919')
+      expect(res.status, asOf).toBe(400)
+      expect(res.headers['x-audit-id']).toBeUndefined()
+      const errors = (JSON.parse(res.body) as { errors: Array<{ path: string; message: string }> }).errors
+      expect(errors).toEqual([{ path: 'querystring:/asOf', message: expect.stringMatching(says) }])
+    }
+  })
+
+  it('fails closed: on a stale view of the store the answer is 503 before any output, never a list', async () => {
+    const broken = await buildTestApp({ STORE_STALE_AFTER_MS: '1000' })
+    try {
+      const caller = await clientWithToken(broken.app)
+      await broken.app.runtime.db.prisma.$executeRawUnsafe('DROP TABLE "changes"')
+      const deadline = Date.now() + 10_000
+      let res
+      do {
+        await new Promise(resolve => setTimeout(resolve, 200))
+        res = await broken.app.inject({
+          method: 'POST',
+          url: '/v1/filter?purpose=planning-research',
+          headers: { ...caller.auth, 'content-type': 'text/plain' },
+          payload: '9434765919\n'
+        })
+      } while (res.statusCode === 200 && Date.now() < deadline)
+      expect(res.statusCode).toBe(503)
+      expect(res.headers['content-type']).toMatch(/problem\+json/)
+      expect(res.headers['x-audit-id']).toBeUndefined()
+      expect(res.body).not.toContain('9434765919')
+    } finally {
+      await broken.close()
+    }
   })
 
   async function auditEvent (
@@ -217,7 +251,7 @@ describe('POST /v1/filter', () => {
       port = (t.app.server.address() as { port: number }).port
     })
 
-    it('a reader that pauses slows the upload (backpressure) instead of filling memory; resuming completes it', async () => {
+    it('a reader that pauses slows the upload (backpressure), not filling memory; resuming completes it', async () => {
       const line = `${cohort.find(n => expectedPermit(n, 'planning-research')) as string}\n`
       // Far more than the socket buffers on both sides can hold (loopback buffers reach several MB).
       const totalLines = 3_000_000
@@ -263,7 +297,7 @@ describe('POST /v1/filter', () => {
       expect(responseBytes).toBe(line.length * totalLines)
     })
 
-    it('a client that disconnects mid-stream stops the work; the audit event records the stream as incomplete', async () => {
+    it('a client that disconnects mid-stream stops the work; the audit event records it as incomplete', async () => {
       let auditId = ''
       await new Promise<void>(resolve => {
         const req = httpRequest(

@@ -1,12 +1,17 @@
 // POST /v1/preferences/import (SPEC §2, §3): NDJSON with purpose + decision or GP Read codes,
 // idempotent by externalId, bad lines rejected one by one, choices used at once, one audit event.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+// The whole file runs in a zone that is not UTC (Europe/London, UTC+1 in summer): times must mean
+// the same instant whatever zone the server runs in.
+import { beforeAll, describe, expect, it } from 'vitest'
 import { GP_CODES } from '../../../src/domain/preferences.ts'
-import { buildTestApp, clientWithToken, nhsNumbers, type TestApp } from '../../helpers/app.ts'
+import { clientWithToken, nhsNumbers, useTestApp, type Auth } from '../../helpers/app.ts'
+
+// Before any test runs (imports only define things): Node applies a change of TZ at once.
+process.env.TZ = 'Europe/London'
 
 describe('POST /v1/preferences/import', () => {
-  let t: TestApp
-  let auth: { authorization: string }
+  const t = useTestApp()
+  let auth: Auth
   const importBody = async (
     body: string,
     who = auth,
@@ -31,14 +36,10 @@ describe('POST /v1/preferences/import', () => {
     ).json()
 
   beforeAll(async () => {
-    t = await buildTestApp()
     auth = (await clientWithToken(t.app)).auth
   })
-  afterAll(async () => {
-    await t.close()
-  })
 
-  it('maps every GP Read code of SPEC §2 to its purpose and decision, used by decisions as soon as the import answers', async () => {
+  it('maps every GP Read code of SPEC §2 to its purpose and decision, used as soon as the import answers', async () => {
     const patients = nhsNumbers(Object.keys(GP_CODES).length, 3)
     const lines = Object.keys(GP_CODES).map((code, i) =>
       JSON.stringify({ externalId: `gp-${code}`, nhsNumber: patients[i], code, effectiveFrom: '2020-01-01' })
@@ -154,6 +155,83 @@ describe('POST /v1/preferences/import', () => {
     expect(res.json).toMatchObject({ imported: 12_000, skipped: 0, rejectedCount: 0 })
     expect(await decide(patients[11_998], 'planning-research')).toMatchObject({ decision: 'deny' })
     expect(await decide(patients[11_999], 'planning-research')).toMatchObject({ decision: 'permit' })
+  })
+
+  describe("effectiveFrom is read as every other time a caller gives, whatever the server's zone", () => {
+    const history = async (nhsNumber: string): Promise<Array<Record<string, unknown>>> =>
+      (await t.app.inject({ method: 'GET', url: `/v1/patients/${nhsNumber}/preferences`, headers: auth })).json()
+        .history
+    const filterPermits = async (nhsNumber: string, asOf: string): Promise<{ status: number; body: string }> => {
+      const res = await t.app.inject({
+        method: 'POST',
+        url: `/v1/filter?purpose=planning-research&asOf=${encodeURIComponent(asOf)}`,
+        headers: { ...auth, 'content-type': 'text/plain' },
+        payload: `${nhsNumber}\n`
+      })
+      return { status: res.statusCode, body: res.body }
+    }
+
+    it('runs in a zone that is not UTC, so a local reading of a time would show', () => {
+      expect(new Date(2019, 6, 1, 10).toISOString()).toBe('2019-07-01T09:00:00.000Z')
+    })
+
+    it('a date alone is midnight UTC; a date-time is the instant its zone says', async () => {
+      const [dateOnly, withOffset, withZ] = nhsNumbers(3, 41)
+      const lines = [
+        { externalId: 'tz-date', nhsNumber: dateOnly, code: '9Nu4', effectiveFrom: '2019-07-01' },
+        { externalId: 'tz-offset', nhsNumber: withOffset, code: '9Nu4', effectiveFrom: '2019-07-01T10:00+01:00' },
+        { externalId: 'tz-z', nhsNumber: withZ, code: '9Nu4', effectiveFrom: '2019-07-01T10:00:00Z' }
+      ]
+      const res = await importBody(lines.map(l => JSON.stringify(l)).join('\n'))
+      expect(res.json).toMatchObject({ imported: 3, rejectedCount: 0 })
+      expect((await history(dateOnly))[0].effectiveFrom).toBe('2019-07-01T00:00:00.000Z')
+      expect((await history(withOffset))[0].effectiveFrom).toBe('2019-07-01T09:00:00.000Z')
+      expect((await history(withZ))[0].effectiveFrom).toBe('2019-07-01T10:00:00.000Z')
+    })
+
+    it('a zone-less date-time or an impossible date is a rejected line naming effectiveFrom', async () => {
+      const [zoneLess, impossible, notADate, good] = nhsNumbers(4, 42)
+      const lines = [
+        { externalId: 'tz-zoneless', nhsNumber: zoneLess, code: '9Nu4', effectiveFrom: '2019-07-01T10:00' },
+        { externalId: 'tz-feb-30', nhsNumber: impossible, code: '9Nu4', effectiveFrom: '2021-02-30' },
+        { externalId: 'tz-number', nhsNumber: notADate, code: '9Nu4', effectiveFrom: 20190701 },
+        { externalId: 'tz-good', nhsNumber: good, code: '9Nu4', effectiveFrom: '2021-02-28' }
+      ]
+      const res = await importBody(lines.map(l => JSON.stringify(l)).join('\n'))
+      expect(res.json).toMatchObject({
+        imported: 1,
+        rejectedCount: 3,
+        rejected: [
+          { line: 1, error: expect.stringMatching(/^effectiveFrom: .*zone/) },
+          { line: 2, error: 'effectiveFrom: 2021-02-30 is not a calendar date' },
+          { line: 3, error: expect.stringMatching(/^effectiveFrom must be an ISO 8601 date/) }
+        ]
+      })
+      // Nothing stored for the rejected lines (2021-02-30 is not rolled over to 2 March).
+      expect(await history(zoneLess)).toEqual([])
+      expect(await history(impossible)).toEqual([])
+      expect((await history(good))[0].effectiveFrom).toBe('2021-02-28T00:00:00.000Z')
+    })
+
+    it('the filter reads asOf alike: a date is midnight UTC; zone-less or impossible is a 400', async () => {
+      // An opt-out from a date: in effect from midnight UTC, not from midnight in London (23:00Z the day before).
+      const [patient] = nhsNumbers(1, 43)
+      const line = { externalId: 'tz-future', nhsNumber: patient, code: '9Nu4', effectiveFrom: '2099-06-01' }
+      expect((await importBody(JSON.stringify(line))).json).toMatchObject({ imported: 1 })
+      expect(await filterPermits(patient, '2099-05-31T23:30:00Z')).toEqual({ status: 200, body: `${patient}\n` })
+      expect(await filterPermits(patient, '2099-06-01')).toEqual({ status: 200, body: '' })
+      expect(await filterPermits(patient, '2099-05-31')).toEqual({ status: 200, body: `${patient}\n` })
+      for (const [asOf, says] of [
+        ['2099-06-01T00:30', /zone/],
+        ['2021-02-30', /2021-02-30 is not a calendar date/]
+      ] as const) {
+        const res = await filterPermits(patient, asOf)
+        expect(res.status, asOf).toBe(400)
+        expect((JSON.parse(res.body) as { errors: unknown }).errors).toEqual([
+          { path: 'querystring:/asOf', message: expect.stringMatching(says) }
+        ])
+      }
+    })
   })
 
   it('needs the admin scope and an NDJSON body', async () => {

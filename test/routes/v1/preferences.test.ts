@@ -1,17 +1,21 @@
 // Patients' choices over HTTP (SPEC §2 "Preferences", §3): record, read with history, change of
 // mind, back- and future-dating, entered-in-error, proxies, scopes and audit.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it } from 'vitest'
 import type { LightMyRequestResponse } from 'fastify'
-import { buildTestApp, clientWithToken, nhsNumbers, tokenFor, type TestApp } from '../../helpers/app.ts'
+import {
+  clientWithToken,
+  expectProblem,
+  patientSupply,
+  tokenFor,
+  useTestApp,
+  type Auth,
+  type Json,
+  type TestCaller
+} from '../../helpers/app.ts'
 
-type Auth = { authorization: string }
-type Json = Record<string, any>
-
-let t: TestApp
-let main: Awaited<ReturnType<typeof clientWithToken>>
-const numbers = nhsNumbers(60, 23)
-let next = 0
-const patient = (): string => numbers[next++]
+const t = useTestApp()
+let main: TestCaller
+const patient = patientSupply(60, 23)
 
 async function post (nhsNumber: string, body: unknown, auth: Auth = main.auth): Promise<LightMyRequestResponse> {
   return await t.app.inject({
@@ -59,26 +63,8 @@ async function decision (nhsNumber: string, purpose: string): Promise<Json> {
   return res.json()
 }
 
-function expectProblem (res: LightMyRequestResponse, status: number): Json {
-  expect(res.statusCode, res.body).toBe(status)
-  expect(res.headers['content-type']).toMatch(/^application\/problem\+json/)
-  const body = res.json()
-  expect(body).toMatchObject({
-    title: expect.any(String),
-    status,
-    detail: expect.any(String),
-    requestId: expect.any(String)
-  })
-  return body
-}
-
 beforeAll(async () => {
-  t = await buildTestApp()
   main = await clientWithToken(t.app, { odsCode: 'B82005' })
-})
-
-afterAll(async () => {
-  await t.close()
 })
 
 describe('POST /v1/patients/{nhs}/preferences', () => {
@@ -228,7 +214,7 @@ describe('GET /v1/patients/{nhs}/preferences', () => {
     expect(await decision(nhs, 'planning-research')).toMatchObject({ decision: 'permit', basis: 'patient-preference' })
   })
 
-  it('a back-dated choice is current from its effectiveFrom; a future-dated one is in history but not current', async () => {
+  it('a back-dated choice is current from its effectiveFrom; a future-dated one is only in history', async () => {
     const nhs = patient()
     const back = await recorded(nhs, {
       purpose: 'planning-research',
@@ -274,7 +260,7 @@ describe('POST /v1/patients/{nhs}/preferences/{id}/entered-in-error', () => {
     expect((await read(nhs)).history[0].status).toBe('active')
   })
 
-  it("a client not registered for the record's purpose cannot void it (403), and the choice stays in force", async () => {
+  it("a client not registered for the record's purpose cannot void it (403); the choice stays in force", async () => {
     const nhs = patient()
     const p = await recorded(nhs, { purpose: 'planning-research', decision: 'deny' })
     const scrOnly = await clientWithToken(t.app, { purposes: ['unplanned-care'], scopes: ['consent:write'] })
@@ -293,7 +279,7 @@ describe('POST /v1/patients/{nhs}/preferences/{id}/entered-in-error', () => {
     expect((await read(other)).history[0].status).toBe('active')
   })
 
-  it('voids the record: it stays in history with its status, decisions stop using it at once, and a repeat is a 409', async () => {
+  it('voids the record: it stays in history, decisions stop using it at once; a repeat is 409', async () => {
     const nhs = patient()
     const p = await recorded(nhs, { purpose: 'planning-research', decision: 'deny' })
     expect((await decision(nhs, 'gp-data-secondary-use')).decision).toBe('deny')
@@ -433,5 +419,31 @@ describe('dates as a paper form gives them', () => {
       400
     )
     expect(problem.errors[0]).toEqual({ path: '/effectiveFrom', message: expect.stringMatching(/ISO 8601 date/) })
+  })
+
+  it('refuses an impossible calendar date and a date-time without its zone, naming /effectiveFrom', async () => {
+    const nhs = patient()
+    const choice = { purpose: 'planning-research', decision: 'deny', source: 'paper-form' }
+    const cases: Array<[string, RegExp]> = [
+      // Never rolled over to 2 March.
+      ['2021-02-30', /2021-02-30 is not a calendar date/],
+      ['2021-02-30T10:00:00Z', /2021-02-30 is not a calendar date/],
+      ['2023-02-29', /2023-02-29 is not a calendar date/],
+      ['2021-04-31', /2021-04-31 is not a calendar date/],
+      ['2025-03-14T24:00:00Z', /not a time of day/],
+      // A zone-less time would mean different instants on servers in different zones.
+      ['2025-03-14T09:30:00', /zone|date-time \(2025-03-14T09:30:00Z\)/],
+      ['2025-03-14T09:30', /zone|date-time \(2025-03-14T09:30:00Z\)/]
+    ]
+    for (const [effectiveFrom, message] of cases) {
+      const problem = expectProblem(await post(nhs, { ...choice, effectiveFrom }), 400)
+      expect(problem.errors, effectiveFrom).toEqual([
+        { path: '/effectiveFrom', message: expect.stringMatching(message) }
+      ])
+    }
+    // Nothing was recorded, and a leap day is a date.
+    expect((await read(nhs)).history).toEqual([])
+    const leap = await recorded(nhs, { ...choice, effectiveFrom: '2024-02-29' })
+    expect(leap.effectiveFrom).toBe('2024-02-29T00:00:00.000Z')
   })
 })

@@ -1,13 +1,13 @@
 // The purpose catalogue API (SPEC §2 "Purposes", §3): the seeded purposes, opt-in programmes added
 // by administrators, deactivation, and codes that are never reused.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it } from 'vitest'
 import type { LightMyRequestResponse } from 'fastify'
-import { buildTestApp, clientWithToken, nhsNumbers, type TestApp } from '../../helpers/app.ts'
+import { clientWithToken, expectProblem, nhsNumbers, useTestApp, type TestCaller } from '../../helpers/app.ts'
 
-let t: TestApp
-let admin: Awaited<ReturnType<typeof clientWithToken>>
-let gp: Awaited<ReturnType<typeof clientWithToken>>
-let reader: Awaited<ReturnType<typeof clientWithToken>>
+const t = useTestApp()
+let admin: TestCaller
+let gp: TestCaller
+let reader: TestCaller
 const patients = nhsNumbers(10, 42)
 
 interface PurposeJson {
@@ -23,7 +23,6 @@ interface PurposeJson {
 }
 
 beforeAll(async () => {
-  t = await buildTestApp()
   admin = await clientWithToken(t.app, { name: 'Admin', scopes: ['admin'] })
   // A research data service: checks and records choices for planning and research (and all below it).
   gp = await clientWithToken(t.app, {
@@ -32,9 +31,6 @@ beforeAll(async () => {
     purposes: ['planning-research']
   })
   reader = await clientWithToken(t.app, { name: 'Reader', scopes: ['consent:read'], purposes: ['planned-care'] })
-})
-afterAll(async () => {
-  await t?.close()
 })
 
 async function createPurpose (body: Record<string, unknown>, auth = admin.auth): Promise<LightMyRequestResponse> {
@@ -61,23 +57,6 @@ async function record (nhsNumber: string, purpose: string, decision: 'permit' | 
     payload: { purpose, decision, source: 'paper-form' }
   })
   expect(res.statusCode, res.body).toBe(201)
-}
-
-function expectProblem (
-  res: LightMyRequestResponse,
-  status: number
-): { detail: string; errors?: Array<{ path: string; message: string }> } {
-  expect(res.statusCode, res.body).toBe(status)
-  expect(res.headers['content-type']).toMatch(/^application\/problem\+json/)
-  const body = res.json() as {
-    status: number
-    detail: string
-    requestId: string
-    errors?: Array<{ path: string; message: string }>
-  }
-  expect(body.status).toBe(status)
-  expect(body.requestId).toBe(res.headers['x-request-id'])
-  return body
 }
 
 describe('GET /v1/purposes', () => {

@@ -1,0 +1,125 @@
+// The client registry (administrators, over /v1/clients or the CLI): register client systems,
+// their keys, scopes, purposes and exemptions; change them; suspend them. Every change is checked
+// once here, audited, and reaches every instance through the change feed.
+import { validateClientFields, type ClientStatus, type ExemptionInput } from '../auth/client-registration.ts'
+import { invalidFields, notFound } from '../domain/problems.ts'
+import type { Exemption } from '../domain/exemptions.ts'
+import {
+  allClients,
+  createClient,
+  listClients,
+  updateClient,
+  type Actor,
+  type ClientPatch,
+  type ClientQuery
+} from '../store/clients.ts'
+import type { ClientRecord } from '../store/rows.ts'
+import type { Runtime } from '../runtime.ts'
+
+export type { ClientRecord } from '../store/rows.ts'
+export type { Actor, ClientPatch } from '../store/clients.ts'
+
+export type Jwks = { keys: Array<Record<string, unknown>> }
+
+export interface ClientRegistration {
+  name: string
+  odsCode?: string | null
+  scopes: string[]
+  purposes: string[]
+  exemptions?: ExemptionInput[]
+  jwks?: Jwks
+  jwksUrl?: string
+}
+
+/** Any registration field and the status. */
+export type ClientChange = Omit<ClientPatch, 'exemptions'> & { exemptions?: ExemptionInput[] }
+
+/**
+ * Runs on a whole runtime (the service) or on the store alone (the CLI, which runs without the
+ * change feed or token keys): it needs only the store, the audit writer, the registry and the
+ * accepted assertion algorithms.
+ */
+export type ClientServiceRuntime = Pick<Runtime, 'db' | 'audit' | 'registry'> & {
+  config: Pick<Runtime['config'], 'assertionAlgorithms'>
+}
+
+export class ClientService {
+  constructor (private readonly runtime: ClientServiceRuntime) {}
+
+  /** A page of clients in id order; `more` when another page follows. */
+  async list (query: ClientQuery): Promise<{ items: ClientRecord[]; more: boolean }> {
+    const rows = await listClients(this.runtime.db, { ...query, limit: query.limit + 1 })
+    const items = rows.slice(0, query.limit)
+    // What was just read is the freshest view this instance has.
+    for (const c of items) this.runtime.registry.putClient(c)
+    return { items, more: rows.length > query.limit }
+  }
+
+  /** Every client, oldest first. */
+  async all (): Promise<ClientRecord[]> {
+    return await allClients(this.runtime.db)
+  }
+
+  /** One client, read afresh from the store (an administrator must see the current registration). */
+  async get (id: string): Promise<ClientRecord> {
+    const client = await this.runtime.registry.reloadClient(id)
+    if (client === undefined) throw notFound('unknown client')
+    return client
+  }
+
+  /** One client as this instance knows it (read from the store once if not known yet); for display. */
+  async lookup (id: string): Promise<ClientRecord | undefined> {
+    return await this.runtime.registry.client(id)
+  }
+
+  async register (input: ClientRegistration, actor: Actor): Promise<ClientRecord> {
+    if (input.jwks === undefined && input.jwksUrl === undefined) {
+      throw invalidFields([{ path: '/jwks', message: 'send jwks (public keys with kids) or jwksUrl' }])
+    }
+    const exemptions = await this.checked(input)
+    const client = await createClient(
+      this.runtime.db,
+      this.runtime.audit,
+      {
+        name: input.name,
+        odsCode: input.odsCode ?? null,
+        scopes: input.scopes,
+        purposes: input.purposes,
+        exemptions: exemptions ?? [],
+        jwks: input.jwks ?? null,
+        jwksUrl: input.jwksUrl ?? null
+      },
+      actor
+    )
+    this.runtime.registry.putClient(client)
+    return client
+  }
+
+  /** Any registration field and the status; suspension and scope cuts stop existing tokens at once. */
+  async update (id: string, change: ClientChange, actor: Actor): Promise<ClientRecord> {
+    const exemptions = await this.checked(change)
+    const patch: ClientPatch = { ...change, exemptions }
+    if (exemptions === undefined) delete patch.exemptions
+    const updated = await updateClient(this.runtime.db, this.runtime.audit, id, patch, actor)
+    if (updated === undefined) throw notFound('unknown client')
+    this.runtime.registry.putClient(updated)
+    return updated
+  }
+
+  /** Replaces the client's public keys (rotation: the caller sends the whole new set). */
+  async replaceKeys (id: string, jwks: Jwks, actor: Actor): Promise<ClientRecord> {
+    return await this.update(id, { jwks }, actor)
+  }
+
+  async setStatus (id: string, status: ClientStatus, actor: Actor): Promise<ClientRecord> {
+    return await this.update(id, { status }, actor)
+  }
+
+  /** Checks the fields (validateClientFields); returns the exemptions, now known to be well-formed. */
+  private async checked (fields: ClientChange): Promise<Exemption[] | undefined> {
+    const { registry, config } = this.runtime
+    const errors = await validateClientFields(registry.catalog, fields, config.assertionAlgorithms)
+    if (errors.length > 0) throw invalidFields(errors)
+    return fields.exemptions as Exemption[] | undefined
+  }
+}

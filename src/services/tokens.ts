@@ -1,0 +1,191 @@
+// Token issuing (SPEC §4: signed-JWT client credentials, RFC 6749 §4.4 with RFC 7523 client
+// authentication) and bearer authentication of every protected request. Both spend from one
+// failure budget, so neither can be used to guess at speed what the other would refuse.
+import { decodeJwt } from 'jose'
+import { Problem, forbidden, tooManyRequests, unauthenticated } from '../domain/problems.ts'
+import type { Scope } from '../domain/scopes.ts'
+import { AssertionError, verifyClientAssertion } from '../auth/client-assertion.ts'
+import { CLIENT_ASSERTION_TYPE } from '../auth/client-assertion-signer.ts'
+import { RemoteJwks } from '../auth/remote-jwks.ts'
+import type { Runtime } from '../runtime.ts'
+import { FailureBudget, type FailureSource } from './failure-budget.ts'
+import type { Caller } from './types.ts'
+
+/** The RFC 6749 §5.2 error codes token issuing answers with (a 429 is temporarily_unavailable). */
+export const OAUTH_ERRORS = ['invalid_request', 'invalid_client', 'unsupported_grant_type', 'invalid_scope'] as const
+export type OAuthErrorCode = (typeof OAUTH_ERRORS)[number]
+
+/**
+ * What token issuing refuses, in the protocol's own words. A Problem like any other (invalid_client
+ * is unauthenticated, the rest invalid), so its status is decided where every status is.
+ */
+export class OAuthError extends Problem {
+  constructor (
+    readonly error: OAuthErrorCode,
+    description: string
+  ) {
+    super(error === 'invalid_client' ? 'unauthenticated' : 'invalid', description)
+    this.name = 'OAuthError'
+  }
+}
+
+/** The token request's form parameters (RFC 6749 §4.4.2, RFC 7523 §2.2), unchecked. */
+export interface TokenRequest {
+  grantType?: string
+  clientAssertionType?: string
+  clientAssertion?: string
+  clientId?: string
+  scope?: string
+}
+
+export interface IssuedToken {
+  accessToken: string
+  expiresIn: number
+  scopes: string[]
+}
+
+/** Who is asking, as far as the transport knows: for failure budgets and the audit trail. */
+export interface RequestOrigin {
+  ip: string
+  requestId: string
+}
+
+/** The client an assertion claims to be (unverified: only to key the failure budget). */
+function claimedClient (assertion: string): string | undefined {
+  try {
+    const iss = decodeJwt(assertion).iss
+    return typeof iss === 'string' ? iss : undefined
+  } catch {
+    return undefined
+  }
+}
+
+export class TokenService {
+  /** The token endpoint's URL: an assertion's aud must be it (or the issuer). */
+  readonly endpoint: string
+  private readonly budget: FailureBudget
+  private readonly remoteJwks = new RemoteJwks()
+
+  constructor (private readonly runtime: Runtime) {
+    this.endpoint = `${runtime.config.publicUrl}/oauth2/token`
+    this.budget = new FailureBudget(runtime.counters, runtime.config.tokenFailuresPerMinute)
+  }
+
+  /**
+   * An access token for a client that proves who it is with a signed assertion, carrying the
+   * scopes it asked for (all it holds when it asks for none), audited as token.issued.
+   */
+  async issue (request: TokenRequest, origin: RequestOrigin): Promise<IssuedToken> {
+    const { config, registry, tokens, audit, usedAssertions } = this.runtime
+    const assertion = this.checkGrant(request)
+    const source: FailureSource = { ip: origin.ip, claimedClient: claimedClient(assertion) ?? request.clientId }
+    const retryAfter = this.budget.exhaustedFor(source)
+    if (retryAfter !== null) {
+      throw tooManyRequests(`too many failed token requests; retry after ${retryAfter} seconds`, retryAfter)
+    }
+    let verified
+    try {
+      verified = await verifyClientAssertion(assertion, request.clientId, {
+        allowedAlgorithms: config.assertionAlgorithms,
+        audiences: [this.endpoint, config.publicUrl],
+        loadClient: async id => await registry.reloadClient(id),
+        rememberJti: async (clientId, jti, expiresAt) => await usedAssertions.remember(clientId, jti, expiresAt),
+        remoteJwks: this.remoteJwks
+      })
+    } catch (err) {
+      if (err instanceof AssertionError) {
+        this.budget.spend(source)
+        throw new OAuthError(err.error, err.message)
+      }
+      throw err
+    }
+    const { client } = verified
+    const scopes = grantedScopes(client.scopes, request.scope)
+    const accessToken = await tokens.mint(client.id, scopes)
+    await audit.record({
+      type: 'token.issued',
+      clientId: client.id,
+      requestId: origin.requestId,
+      outcome: 'issued',
+      details: { scopes, expiresIn: tokens.ttl }
+    })
+    return { accessToken, expiresIn: tokens.ttl, scopes }
+  }
+
+  /**
+   * The caller a bearer token speaks for, holding `scope` when one is named. Refused tokens spend
+   * from the address's failure budget; a spent budget is refused before the token is looked at.
+   */
+  async authenticate (authorization: string | undefined, ip: string, scope?: Scope): Promise<Caller> {
+    const retryAfter = this.budget.exhaustedFor({ ip })
+    if (retryAfter !== null) {
+      throw tooManyRequests(
+        `Too many failed authentications from this address; retry after ${retryAfter} seconds`,
+        retryAfter
+      )
+    }
+    let caller: Caller
+    try {
+      caller = await this.verifyBearer(authorization)
+    } catch (err) {
+      if (err instanceof Problem && err.kind === 'unauthenticated') this.budget.spend({ ip })
+      throw err
+    }
+    if (scope !== undefined && !caller.scopes.includes(scope)) {
+      throw forbidden(`this endpoint needs scope '${scope}', which the access token does not carry`)
+    }
+    return caller
+  }
+
+  /** The request's grant and client authentication method; returns the assertion. */
+  private checkGrant (request: TokenRequest): string {
+    if (request.grantType === undefined) {
+      throw new OAuthError('invalid_request', 'grant_type is required (client_credentials)')
+    }
+    if (request.grantType !== 'client_credentials') {
+      throw new OAuthError(
+        'unsupported_grant_type',
+        `grant_type '${request.grantType.slice(0, 50)}' is not supported; use client_credentials`
+      )
+    }
+    if (request.clientAssertionType !== CLIENT_ASSERTION_TYPE) {
+      throw new OAuthError('invalid_request', `client_assertion_type must be ${CLIENT_ASSERTION_TYPE}`)
+    }
+    if (request.clientAssertion === undefined || request.clientAssertion === '') {
+      throw new OAuthError('invalid_request', 'client_assertion is required')
+    }
+    return request.clientAssertion
+  }
+
+  /**
+   * The token says who the client is; the registry (kept current by the change feed) says whether
+   * it is still active and which of the token's scopes it still holds.
+   */
+  private async verifyBearer (authorization: string | undefined): Promise<Caller> {
+    const { tokens, registry } = this.runtime
+    if (authorization === undefined) {
+      throw unauthenticated(
+        'Missing Authorization header: send "Authorization: Bearer <access token>" from POST /oauth2/token'
+      )
+    }
+    const match = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/i.exec(authorization)
+    if (match === null) throw unauthenticated('Authorization header must be "Bearer <access token>"')
+    const verified = await tokens.verify(match[1])
+    if (typeof verified === 'string') throw unauthenticated(verified)
+    const client = registry.cachedClient(verified.clientId) ?? (await registry.client(verified.clientId))
+    if (client === undefined) throw unauthenticated('the client of this token no longer exists')
+    if (client.status !== 'active') throw unauthenticated('client is suspended')
+    return { client, scopes: verified.scopes.filter(s => client.scopes.includes(s)) }
+  }
+}
+
+/** The scopes asked for (space-separated, RFC 6749 §3.3), all registered to the client; all it holds if none. */
+function grantedScopes (registered: string[], asked: string | undefined): string[] {
+  if (asked === undefined || asked.trim() === '') return registered
+  const wanted = asked.trim().split(/\s+/)
+  const notGranted = wanted.filter(s => !registered.includes(s))
+  if (notGranted.length > 0) {
+    throw new OAuthError('invalid_scope', `scope not registered for this client: ${notGranted.join(' ').slice(0, 200)}`)
+  }
+  return [...new Set(wanted)]
+}
