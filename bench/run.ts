@@ -22,6 +22,8 @@ import autocannon from 'autocannon'
 import type { JWK } from 'jose'
 import { CLIENT_ASSERTION_TYPE, signClientAssertion } from '../src/auth/client-assertion-signer.ts'
 import { PACKAGE_ROOT } from '../src/paths.ts'
+import { sqliteDate } from '../src/store/database.ts'
+import { PREFERENCE_COLUMNS, insertStatement, memoDate, preferenceValues } from '../src/store/row-statements.ts'
 import { syntheticNhsNumbers as nhsNumbers } from '../src/synthetic-nhs-numbers.ts'
 
 const DURATION = Number(process.env.BENCH_SECONDS ?? 10)
@@ -413,26 +415,33 @@ async function startup (): Promise<Array<[string, string, string, string, string
   const { default: Sqlite } = await import('better-sqlite3')
   const db = new Sqlite(file)
   db.pragma('journal_mode = WAL')
-  const insert = db.prepare(
-    'INSERT INTO "preferences" ("id", "nhsNumber", "purpose", "decision", "effectiveFrom", "recordedAt", ' +
-      '"source", "recordedBy", "clientId", "note", "status", "externalId") ' +
-      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, 'active', ?)"
-  )
+  const insert = db.prepare(insertStatement('sqlite', 'preferences', PREFERENCE_COLUMNS))
   const patients = nhsNumbers(STARTUP_CHOICES, 77)
-  const at = '2020-01-01T00:00:00.000+00:00'
+  const at = new Date('2020-01-01T00:00:00.000Z')
+  const date = memoDate(sqliteDate)
   const load = db.transaction((from: number, to: number) => {
     for (let i = from; i < to; i++) {
       insert.run(
-        randomUUID(),
-        patients[i],
-        i % 3 === 0 ? 'gp-data-secondary-use' : 'planning-research',
-        'deny',
-        at,
-        at,
-        'import',
-        '{"clientId":"bench"}',
-        'bench',
-        `s${i}`
+        preferenceValues(
+          {
+            id: randomUUID(),
+            nhsNumber: patients[i],
+            purpose: i % 3 === 0 ? 'gp-data-secondary-use' : 'planning-research',
+            decision: 'deny',
+            effectiveFrom: at,
+            recordedAt: at,
+            source: 'import',
+            recordedBy: { clientId: 'bench' },
+            clientId: 'bench',
+            note: null,
+            status: 'active',
+            externalId: `s${i}`,
+            enteredInErrorReason: null,
+            enteredInErrorAt: null,
+            enteredInErrorBy: null
+          },
+          date
+        )
       )
     }
   })

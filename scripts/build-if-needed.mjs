@@ -1,3 +1,4 @@
+// @ts-check
 // `npm start` builds first when the compiled output is missing or older than any source file, so
 // that a fresh clone runs with `npm install && npm start` and later starts are immediate.
 import { execFileSync } from 'node:child_process'
@@ -8,6 +9,11 @@ import { fileURLToPath } from 'node:url'
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const output = join(root, 'dist', 'src', 'server.js')
 
+/**
+ * The newest modification time of any file under dir.
+ * @param {string} dir
+ * @returns {number}
+ */
 function newest (dir) {
   let latest = 0
   for (const entry of readdirSync(dir, { withFileTypes: true })) {

@@ -1,3 +1,4 @@
+// @ts-check
 // Derives the PostgreSQL schema from the one schema source and generates both Prisma clients.
 // Runs offline: `prisma generate` only needs PRISMA_SCHEMA_ENGINE_BINARY to name an existing
 // executable (it never runs it), so we point it at node itself instead of letting the CLI try to
@@ -11,6 +12,11 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const source = join(root, 'prisma', 'schema.prisma')
 const derived = join(root, 'prisma', 'postgresql', 'schema.prisma')
 
+/**
+ * The PostgreSQL schema derived from the one schema source, prisma/schema.prisma.
+ * @param {string} text the source schema
+ * @returns {string}
+ */
 export function derivePostgresSchema (text) {
   const out = text
     .replace('provider = "sqlite"', 'provider = "postgresql"')

@@ -5,6 +5,7 @@ import fp from 'fastify-plugin'
 import { Ajv } from 'ajv'
 import addFormats from 'ajv-formats'
 import type { Config } from './config.ts'
+import { unavailable } from './domain/problems.ts'
 import { loggerOptions } from './logger.ts'
 import { openRuntime, type Runtime } from './runtime.ts'
 import { createServices, type Services } from './services/index.ts'
@@ -65,7 +66,7 @@ function validators (): { body: Ajv; other: Ajv } {
 /** Longest path parameter (an NHS number, a client or alert id, a purpose code); longer is a 414. */
 export const MAX_PARAM_LENGTH = 200
 
-export function serverOptions (config: Config, logStream?: NodeJS.WritableStream): FastifyServerOptions {
+function serverOptions (config: Config, logStream?: NodeJS.WritableStream): FastifyServerOptions {
   const logger = loggerOptions(config.logLevel)
   return {
     logger: logStream !== undefined ? { ...logger, stream: logStream } : logger,
@@ -75,7 +76,8 @@ export function serverOptions (config: Config, logStream?: NodeJS.WritableStream
     // Bounded path parameters; Node itself refuses headers over 16 KiB before any parsing.
     // X-Forwarded-For is believed only from the proxies named (per-IP limits key on the client IP).
     trustProxy: config.trustProxy as boolean | string, // a hop count works at run time; the types omit it
-    return503OnClosing: true,
+    // Draining is answered by consentApp's own hook (problem+json), not Fastify's bare JSON 503.
+    return503OnClosing: false,
     connectionTimeout: 60_000,
     keepAliveTimeout: 72_000,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: MAX_PARAM_LENGTH },
@@ -119,6 +121,18 @@ export const consentApp = fp(async function consentApp (
   fastify.decorate('runtime', opts.runtime)
   await fastify.register(fp(async () => {}, { name: 'runtime' }))
   await fastify.register(requestId)
+  // While draining (SIGTERM), a request that still arrives on a kept-alive connection is refused
+  // with a problem+json 503 and Connection: close, so the load balancer retries elsewhere; requests
+  // already in flight complete.
+  let draining = false
+  fastify.addHook('preClose', async () => {
+    draining = true
+  })
+  fastify.addHook('onRequest', async (_request, reply) => {
+    if (!draining) return
+    reply.header('connection', 'close')
+    throw unavailable('This instance is shutting down; nothing was decided or recorded. Retry shortly.')
+  })
   await fastify.register(errors)
   await fastify.register(inputGuard)
   await fastify.register(security)

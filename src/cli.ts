@@ -16,7 +16,7 @@ import { pipeline } from 'node:stream/promises'
 import { join, resolve } from 'node:path'
 import { Command, Option } from 'commander'
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jose'
-import { loadConfig, type Config } from './config.ts'
+import { ASSERTION_ALGORITHMS, loadConfig, type Config } from './config.ts'
 import { CLIENT_ASSERTION_TYPE, signClientAssertion } from './auth/client-assertion-signer.ts'
 import { readPublicKeys } from './auth/client-keys.ts'
 import { rotateSigningKey } from './auth/signing-keys.ts'
@@ -127,11 +127,7 @@ program
 program
   .command('keygen')
   .description('generate a client key pair: a private JWK (mode 0600) to keep, and a public JWKS to register')
-  .addOption(
-    new Option('--alg <alg>', 'signing algorithm')
-      .choices(['RS512', 'RS384', 'ES384', 'ES256', 'PS256'])
-      .default('ES384')
-  )
+  .addOption(new Option('--alg <alg>', 'signing algorithm').choices(ASSERTION_ALGORITHMS).default('ES384'))
   .option('--out <dir>', 'directory to write the keys to', '.')
   .option('--name <name>', 'file name prefix', 'client')
   .action(async (o: { alg: string; out: string; name: string }) => {

@@ -2,17 +2,23 @@
 // service with a message naming the variable, instead of surfacing later as odd behaviour.
 import { envSchema } from 'env-schema'
 
-export const ASSERTION_ALGORITHMS = [
-  'RS512',
-  'RS384',
-  'RS256',
-  'ES384',
-  'ES256',
-  'ES512',
-  'PS256',
-  'PS384',
-  'PS512'
-] as const
+/**
+ * Every algorithm a client assertion may be signed with (never none or HS*), and whether it is on
+ * SPEC §4's default list; the others are accepted only when ASSERTION_ALGORITHMS names them.
+ */
+const ON_DEFAULT_LIST = {
+  RS512: true,
+  RS384: true,
+  RS256: false,
+  ES384: true,
+  ES256: true,
+  ES512: false,
+  PS256: true,
+  PS384: false,
+  PS512: false
+} as const
+export type AssertionAlgorithm = keyof typeof ON_DEFAULT_LIST
+export const ASSERTION_ALGORITHMS = Object.keys(ON_DEFAULT_LIST) as readonly AssertionAlgorithm[]
 
 export interface Config {
   port: number
@@ -74,7 +80,7 @@ const schema = {
     ASSERTION_ALGORITHMS: {
       type: 'string',
       pattern: '^[A-Z0-9]+(,[A-Z0-9]+)*$',
-      default: 'RS512,RS384,ES384,ES256,PS256'
+      default: ASSERTION_ALGORITHMS.filter(alg => ON_DEFAULT_LIST[alg]).join(',')
     },
     METRICS_PORT: { type: 'integer', minimum: 1, maximum: 65535 },
     BODY_LIMIT_BYTES: { type: 'integer', minimum: 1024, maximum: 10485760, default: 65536 },

@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { buildApp } from './app.ts'
 import { loadConfig } from './config.ts'
 
-export const DOCUMENTED_SERVER_URL = 'http://localhost:3000'
+const DOCUMENTED_SERVER_URL = 'http://localhost:3000'
 
 export async function openApiDocument (): Promise<unknown> {
   const dir = mkdtempSync(join(tmpdir(), 'consent-openapi-'))

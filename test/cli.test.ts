@@ -20,6 +20,7 @@ import {
   type TestApp,
   type TestStore
 } from './helpers/app.ts'
+import { storeOf } from './helpers/store.ts'
 
 const run = promisify(execFile)
 const TSX = join(PACKAGE_ROOT, 'node_modules', '.bin', 'tsx')
@@ -162,12 +163,9 @@ describe('CLI', () => {
     const ok = await cli(env, 'audit', 'verify')
     expect(ok.code).toBe(0)
     expect((JSON.parse(ok.stdout) as { valid: boolean }).valid).toBe(true)
-    const victim = await t.app.runtime.db.prisma.auditEvent.findFirst({ orderBy: { seq: 'asc' } })
-    await t.app.runtime.db.prisma.$executeRawUnsafe(
-      'UPDATE "audit_events" SET "details" = \'{"edited":true}\' WHERE "id" = ' +
-        (t.app.runtime.db.kind === 'postgresql' ? '$1' : '?'),
-      victim?.id
-    )
+    const store = storeOf(t.app)
+    const victim = await store.firstAuditRow()
+    await store.tamper('UPDATE "audit_events" SET "details" = ? WHERE "id" = ?', '{"edited":true}', victim?.id)
     const bad = await cli(env, 'audit', 'verify')
     expect(bad.code).toBe(1)
     const report = JSON.parse(bad.stdout) as { valid: boolean; firstBrokenLink: { eventId: string } }
@@ -192,7 +190,11 @@ describe('CLI', () => {
       const last = (JSON.parse(heads.stdout) as Array<{ chain: string; chainSeq: number }>).find(
         h => h.chain === app.app.runtime.audit.chainId
       ) as { chain: string; chainSeq: number }
-      await app.app.runtime.db.prisma.auditEvent.deleteMany({ where: { chain: last.chain, chainSeq: last.chainSeq } })
+      await storeOf(app.app).tamper(
+        'DELETE FROM "audit_events" WHERE "chain" = ? AND "chainSeq" = ?',
+        last.chain,
+        last.chainSeq
+      )
       expect((await cli(ownEnv, 'audit', 'verify')).code).toBe(0)
       const truncated = await cli(ownEnv, 'audit', 'verify', '--anchors', file)
       expect(truncated.code).toBe(1)

@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { openDatabase, type Database } from '../src/store/database.ts'
 import { freshStore, nhsNumbers, testStore, type TestStore } from './helpers/app.ts'
+import { storeOf } from './helpers/store.ts'
 import {
   accessToken,
   deployment,
@@ -123,35 +124,13 @@ describe(`kill -9 under load loses nothing acknowledged (${testStore})`, () => {
     // Restart on the same store: it must start (migrations, index load) despite the abrupt end.
     second = await startService(d)
     db = await openDatabase(d.env.DATABASE_URL)
-    const missing = async (table: 'preference' | 'auditEvent', ids: string[]): Promise<string[]> => {
-      const found = new Set<string>()
-      for (let i = 0; i < ids.length; i += 500) {
-        const chunk = ids.slice(i, i + 500)
-        const rows =
-          table === 'preference'
-            ? await db!.prisma.preference.findMany({ where: { id: { in: chunk } }, select: { id: true } })
-            : await db!.prisma.auditEvent.findMany({
-              where: { id: { in: chunk }, type: 'decision' },
-              select: { id: true }
-            })
-        for (const r of rows) found.add(r.id)
-      }
-      return ids.filter(id => !found.has(id))
-    }
-    expect(
-      await missing(
-        'preference',
-        acked.preferences.map(p => p.id)
-      )
-    ).toEqual([])
-    expect(await missing('auditEvent', acked.decisions)).toEqual([])
+    const store = storeOf(db)
+    expect(await store.missingPreferenceIds(acked.preferences.map(p => p.id))).toEqual([])
+    expect(await store.missingAuditIds(acked.decisions, 'decision')).toEqual([])
 
     // Each acknowledged choice was committed together with its audit event.
     const recorded = new Set<string>()
-    for (const e of await db.prisma.auditEvent.findMany({
-      where: { type: 'preference.recorded' },
-      select: { details: true }
-    })) {
+    for (const e of await store.auditRowsOfType('preference.recorded')) {
       recorded.add((JSON.parse(e.details) as { preferenceId: string }).preferenceId)
     }
     expect(acked.preferences.filter(p => !recorded.has(p.id)).map(p => p.id)).toEqual([])

@@ -13,7 +13,7 @@
 import { randomUUID } from 'node:crypto'
 import { Buffer } from 'node:buffer'
 import fc from 'fast-check'
-import { SignJWT, generateKeyPair, type CryptoKey } from 'jose'
+import { generateKeyPair, type CryptoKey } from 'jose'
 import type { InjectOptions, LightMyRequestResponse } from 'fastify'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { signClientAssertion } from '../src/auth/client-assertion-signer.ts'
@@ -24,6 +24,7 @@ import {
   TOKEN_URL,
   clientWithToken,
   expectProblem,
+  forgeAccessToken,
   registerClient,
   requestToken,
   signAssertion,
@@ -1503,18 +1504,9 @@ describe('hostile input never yields a 5xx, and every rejection says what was wr
       expect(res.statusCode).toBe(200)
       alertIds.push(res.json().alertId as string)
     }
-    const keys = t.app.runtime.keys
     const now = Math.floor(Date.now() / 1000)
-    const sign = async (sub: string, iat: number, exp: number): Promise<string> =>
-      await new SignJWT({ scope: ALL_SCOPES.join(' '), client_id: sub })
-        .setProtectedHeader({ alg: 'ES256', kid: keys.kid, typ: 'at+jwt' })
-        .setIssuer(t.config.publicUrl)
-        .setAudience(t.config.publicUrl)
-        .setSubject(sub)
-        .setIssuedAt(iat)
-        .setExpirationTime(exp)
-        .setJti(randomUUID())
-        .sign(keys.privateKey)
+    const sign = async (clientId: string, iat: number, exp: number): Promise<string> =>
+      await forgeAccessToken(t.app, { clientId, iat, exp })
     ctx = {
       admin,
       victim,

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { verifyAuditLog } from '../src/store/audit-log.ts'
 import { openDatabase, type Database } from '../src/store/database.ts'
 import { freshStore, nhsNumbers, testStore, type TestStore } from './helpers/app.ts'
+import { storeOf } from './helpers/store.ts'
 import {
   accessToken,
   deployment,
@@ -192,9 +193,13 @@ describe(`graceful shutdown on SIGTERM (${testStore})`, () => {
             headers,
             body: JSON.stringify({ nhsNumber: cohort[(w * 31 + i) % cohort.length], purpose: 'planned-care' })
           })
-          const body = (await res.json()) as { auditId?: string }
+          const body = (await res.json()) as { auditId?: string; detail?: string }
           if (res.status === 200 && typeof body.auditId === 'string') decided.push(body.auditId)
           else if (res.status !== 503) throw new Error(`decision answered ${res.status}`)
+          else if (!/problem\+json/.test(res.headers.get('content-type') ?? '') || typeof body.detail !== 'string') {
+            // Draining is answered like every other refusal: problem+json saying so, never bare JSON.
+            throw new Error(`decision answered a 503 that is not problem+json: ${JSON.stringify(body)}`)
+          }
         } catch (err) {
           if ((err as Error).message.startsWith('decision answered')) throw err
           return // connection refused or closed: the service is going away
@@ -244,7 +249,8 @@ describe(`graceful shutdown on SIGTERM (${testStore})`, () => {
 
     // After the exit, in the store: the filter's audit event, complete, and every decision's.
     db = await openDatabase(d.env.DATABASE_URL)
-    const event = await db.prisma.auditEvent.findUnique({ where: { id: auditId! } })
+    const store = storeOf(db)
+    const event = await store.auditRow(auditId!)
     expect(event).not.toBeNull()
     expect(event!.type).toBe('filter')
     expect(JSON.parse(event!.details)).toMatchObject({
@@ -253,10 +259,7 @@ describe(`graceful shutdown on SIGTERM (${testStore})`, () => {
       permitted: cohort.length,
       invalid: 0
     })
-    const found = new Set(
-      (await db.prisma.auditEvent.findMany({ where: { id: { in: decided } }, select: { id: true } })).map(e => e.id)
-    )
-    expect(decided.filter(id => !found.has(id))).toEqual([])
+    expect(await store.missingAuditIds(decided)).toEqual([])
     const report = await verifyAuditLog(db)
     expect(report).toMatchObject({ valid: true, firstBrokenLink: null })
   }, 60_000)

@@ -5,10 +5,6 @@ import { isScope, SCOPES } from '../domain/scopes.ts'
 import type { FieldError } from '../domain/problems.ts'
 import { validateJwks } from './client-keys.ts'
 
-/** A suspended client gets no tokens, and the tokens it holds stop working at once. */
-export const CLIENT_STATUSES = ['active', 'suspended'] as const
-export type ClientStatus = (typeof CLIENT_STATUSES)[number]
-
 /** An exemption as an administrator sends it: the basis is checked here, with its reasons. */
 export interface ExemptionInput {
   purpose: string

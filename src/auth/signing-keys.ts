@@ -52,7 +52,7 @@ export async function loadSigningKeys (file: string): Promise<SigningKeys> {
   }
 }
 
-export async function newSigningJwk (): Promise<JWK> {
+async function newSigningJwk (): Promise<JWK> {
   const { privateKey } = await generateKeyPair(ACCESS_TOKEN_ALG, { extractable: true })
   const jwk = await exportJWK(privateKey)
   const { d: _d, ...pub } = jwk

@@ -1,7 +1,7 @@
 // The decision engine (SPEC §2 "Decision rules"). Pure: everything it needs is passed in, so the
 // same function answers single decisions, bulk filters, FHIR and CDS Hooks, and is unit-tested
 // without a server or a database. Rule numbers below are SPEC §2's.
-import type { Decision, PurposeCatalog } from './purposes.ts'
+import { unusablePurpose, type Decision, type PurposeCatalog } from './purposes.ts'
 import type { Exemption } from './exemptions.ts'
 import { forbidden, invalidField, type Problem } from './problems.ts'
 import { effectiveRecord, summarisePreference, type PreferenceRecord, type PreferenceSummary } from './preferences.ts'
@@ -53,9 +53,8 @@ export function checkPurposeRequest (
   code: string,
   path = '/purpose'
 ): Problem | null {
-  const purpose = catalog.get(code)
-  if (purpose === undefined) return invalidField(path, `unknown purpose '${code}'`)
-  if (!purpose.active) return invalidField(path, `purpose '${code}' is no longer active`)
+  const unusable = unusablePurpose(catalog, code)
+  if (unusable !== null) return invalidField(path, unusable)
   if (!catalog.isAllowed(allowedPurposes, code)) {
     return forbidden(`this client is not registered for purpose '${code}'`, path)
   }

@@ -1,9 +1,10 @@
 // One line of a bulk import of existing choices (SPEC §2, §3): a choice with purpose + decision,
 // or a GP system's Read code in their place. Each bad line is reported on its own.
+import { isOdsCode } from './clients.ts'
 import { INSTANT_FORMAT, parseInstant } from './instant.ts'
 import { parseNhsNumber } from './nhs-number.ts'
 import { GP_CODES, mapGpCode, PROXY_ROLES, SOURCES, type RecordedBy, type Source } from './preferences.ts'
-import { DECISIONS, type Decision, type PurposeCatalog } from './purposes.ts'
+import { DECISIONS, unusablePurpose, type Decision, type PurposeCatalog } from './purposes.ts'
 
 export interface ImportChoice {
   externalId: string
@@ -74,9 +75,8 @@ export function parseImportLine (value: unknown, catalog: PurposeCatalog): Impor
     purpose = v.purpose
     decision = v.decision as Decision
   }
-  const known = catalog.get(purpose)
-  if (known === undefined) return { error: `unknown purpose '${purpose.slice(0, 100)}'` }
-  if (!known.active) return { error: `purpose '${purpose}' is no longer active` }
+  const unusable = unusablePurpose(catalog, purpose)
+  if (unusable !== null) return { error: unusable }
   let effectiveFrom: Date | null = null
   if (v.effectiveFrom !== undefined) {
     // The one reading of a time (as the JSON API's): a zone-less date-time or 2021-02-30 is refused.
@@ -101,7 +101,7 @@ export function parseImportLine (value: unknown, catalog: PurposeCatalog): Impor
       }
     }
     if (r.odsCode !== undefined) {
-      if (typeof r.odsCode !== 'string' || !/^[A-Za-z0-9]{3,10}$/.test(r.odsCode)) {
+      if (!isOdsCode(r.odsCode)) {
         return { error: 'recordedBy.odsCode must be an ODS code (3-10 letters or digits)' }
       }
       recordedBy.odsCode = r.odsCode

@@ -25,16 +25,18 @@ export class Problem extends Error {
     readonly detail: string,
     readonly errors?: FieldError[],
     /** For too-many-requests and unavailable: when the caller may try again. */
-    readonly retryAfterSeconds?: number
+    readonly retryAfterSeconds?: number,
+    /** A finer reason than the kind, for answer formats that carry one (an OperationOutcome issue code). */
+    readonly code?: string
   ) {
     super(detail)
     this.name = 'Problem'
   }
 }
 
-/** One bad field: its JSON pointer (or `querystring:/name`, `params:/name`) and what is wrong. */
-export const invalidField = (path: string, message: string): Problem =>
-  new Problem('invalid', message, [{ path, message }])
+/** One bad field: its JSON pointer (or `querystring:/name`, `params:/name`), what is wrong, and a finer code. */
+export const invalidField = (path: string, message: string, code?: string): Problem =>
+  new Problem('invalid', message, [{ path, message }], undefined, code)
 export const invalidFields = (errors: FieldError[]): Problem =>
   new Problem('invalid', errors.map(e => `${e.path}: ${e.message}`).join('; '), errors)
 export const unauthenticated = (detail: string): Problem => new Problem('unauthenticated', detail)

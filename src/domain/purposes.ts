@@ -31,6 +31,8 @@ export const EDITABLE_PURPOSE_FIELDS = [
   'active'
 ] as const
 export type PurposePatch = Partial<Pick<Purpose, (typeof EDITABLE_PURPOSE_FIELDS)[number]>>
+/** A change as an administrator sends it: the fixed fields may be sent, but only unchanged. */
+export type PurposeChange = PurposePatch & Partial<Pick<Purpose, 'code' | 'category' | 'parent'>>
 
 export const PURPOSE_CODE_PATTERN = '^[a-z0-9]+(-[a-z0-9]+)*$'
 const PURPOSE_CODE = new RegExp(PURPOSE_CODE_PATTERN)
@@ -141,6 +143,17 @@ export class PurposeCatalog {
   }
 }
 
+/**
+ * Why a purpose cannot be asked about or recorded (SPEC §2 rule 1): it is unknown, or deactivated.
+ * Null when it can. The code is cut short in the message: it is the caller's text, of any length.
+ */
+export function unusablePurpose (catalog: PurposeCatalog, code: string): string | null {
+  const purpose = catalog.get(code)
+  if (purpose === undefined) return `unknown purpose '${code.slice(0, 100)}'`
+  if (!purpose.active) return `purpose '${code}' is no longer active`
+  return null
+}
+
 /** Checks a new purpose against the catalogue; returns the problems as { path, message }. */
 export function validateNewPurpose (catalog: PurposeCatalog, purpose: Purpose): FieldError[] {
   const errors: FieldError[] = []
@@ -184,14 +197,23 @@ export function validateNewPurpose (catalog: PurposeCatalog, purpose: Purpose): 
  * hierarchy), and the purpose as changed must still be a valid purpose. Returns the problems as
  * { path, message }; none means `{ ...existing, ...patch }` may be stored.
  */
-export function checkPurposeUpdate (catalog: PurposeCatalog, existing: Purpose, patch: Partial<Purpose>): FieldError[] {
+export function checkPurposeUpdate (catalog: PurposeCatalog, existing: Purpose, change: PurposeChange): FieldError[] {
   const errors: FieldError[] = []
-  for (const [field, value] of Object.entries(patch)) {
-    if ((EDITABLE_PURPOSE_FIELDS as readonly string[]).includes(field)) continue
+  for (const [field, value] of Object.entries(change)) {
+    if (isEditable(field)) continue
     if (value === existing[field as keyof Purpose]) continue
     errors.push({ path: `/${field}`, message: `${field} cannot change once a purpose is created` })
   }
   if (errors.length > 0) return errors
   // The code was checked when the purpose was created (and seeded codes are the SPEC's own).
-  return validateNewPurpose(catalog, { ...existing, ...patch }).filter(e => e.path !== '/code')
+  return validateNewPurpose(catalog, { ...existing, ...change }).filter(e => e.path !== '/code')
+}
+
+/** What a change checked by checkPurposeUpdate stores: the fixed fields, sent unchanged, are left out. */
+export function editablePart (change: PurposeChange): PurposePatch {
+  return Object.fromEntries(Object.entries(change).filter(([field]) => isEditable(field)))
+}
+
+function isEditable (field: string): boolean {
+  return (EDITABLE_PURPOSE_FIELDS as readonly string[]).includes(field)
 }

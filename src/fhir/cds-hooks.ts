@@ -1,41 +1,88 @@
 // CDS Hooks patient-consent-consult, as the LEAP Consent Decision Service answers it: the request's
 // context is turned into this service's question (NHS number, purpose, point of care), and its
 // decision into one card. Pure; the decision itself is the decisions service's.
+import type { FromSchema } from 'json-schema-to-ts'
 import type { PointOfCare } from '../domain/decision.ts'
 import { parseNhsNumber } from '../domain/nhs-number.ts'
-import type { PurposeCatalog } from '../domain/purposes.ts'
+import type { FieldError } from '../domain/problems.ts'
+import type { Decision, PurposeCatalog } from '../domain/purposes.ts'
+import { pointOfCareSchema } from '../http/decision-schema.ts'
 import { SYSTEMS, consentCategories, consentScope, resolvePurposeOfUse } from './terminology.ts'
 
 export const CONSULT_HOOK = 'patient-consent-consult'
+export const CONSULT_SUMMARIES = ['CONSENT_PERMIT', 'CONSENT_DENY', 'NO_CONSENT'] as const
+export type ConsultSummary = (typeof CONSULT_SUMMARIES)[number]
+export const CARD_INDICATORS = ['info', 'warning', 'critical'] as const
+export type CardIndicator = (typeof CARD_INDICATORS)[number]
 
-export interface SystemValue {
-  system?: string
-  value: string
-}
+const systemValue = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['value'],
+  properties: { system: { type: 'string', maxLength: 200 }, value: { type: 'string', maxLength: 200 } }
+} as const
 
-export interface ConsultContext {
-  patientId: SystemValue[]
-  purposeOfUse?: string | string[]
-  actor?: SystemValue[]
-  scope?: string
-  category?: Array<{ system: string; code: string }>
-  /** This service's addition: what happened at the point of care (SPEC §2 rule 5), as in POST /v1/decisions. */
-  pointOfCare?: PointOfCare
-}
+/**
+ * The consult request as CDS Hooks clients send it, plus this service's context.pointOfCare (as in
+ * POST /v1/decisions). The route validates against it; ConsultRequest is derived from it.
+ */
+export const consultRequestSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['hook', 'hookInstance', 'context'],
+  properties: {
+    hook: { type: 'string', maxLength: 100 },
+    hookInstance: { type: 'string', minLength: 1, maxLength: 200 },
+    fhirServer: { type: 'string', maxLength: 2000 },
+    fhirAuthorization: { type: 'object' },
+    prefetch: { type: 'object' },
+    context: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['patientId'],
+      properties: {
+        patientId: { type: 'array', minItems: 1, maxItems: 10, items: systemValue },
+        purposeOfUse: {
+          anyOf: [
+            { type: 'string', maxLength: 100 },
+            { type: 'array', minItems: 1, maxItems: 10, items: { type: 'string', maxLength: 100 } }
+          ]
+        },
+        actor: { type: 'array', maxItems: 10, items: systemValue },
+        scope: { type: 'string', maxLength: 100 },
+        category: {
+          type: 'array',
+          maxItems: 10,
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['system', 'code'],
+            properties: { system: { type: 'string', maxLength: 200 }, code: { type: 'string', maxLength: 100 } }
+          }
+        },
+        pointOfCare: pointOfCareSchema
+      }
+    }
+  },
+  example: {
+    hook: CONSULT_HOOK,
+    hookInstance: 'd1577c69-dfbe-44ad-ba6d-3e05e953b2ea',
+    context: {
+      patientId: [{ system: 'https://fhir.nhs.uk/Id/nhs-number', value: '9434765919' }],
+      purposeOfUse: ['HRESCH'],
+      actor: [{ system: 'https://fhir.nhs.uk/Id/sds-user-id', value: '555021935107' }],
+      category: [{ system: 'http://terminology.hl7.org/CodeSystem/consentscope', code: 'research' }]
+    }
+  }
+} as const
 
-export interface ConsultRequest {
-  hook: string
-  hookInstance: string
-  context: ConsultContext
-}
+export type ConsultRequest = FromSchema<typeof consultRequestSchema>
 
 export interface ConsultQuestion {
   nhsNumber: string
   purpose: string
   pointOfCare?: PointOfCare
 }
-
-export type FieldProblem = { path: string; message: string }
 
 /**
  * The question a consult asks, or what is wrong with it. The patient is the one NHS number among
@@ -46,8 +93,8 @@ export type FieldProblem = { path: string; message: string }
 export function consultQuestion (
   catalog: PurposeCatalog,
   request: ConsultRequest
-): { ok: true; question: ConsultQuestion } | { ok: false; problems: FieldProblem[] } {
-  const problems: FieldProblem[] = []
+): { ok: true; question: ConsultQuestion } | { ok: false; problems: FieldError[] } {
+  const problems: FieldError[] = []
   const ctx = request.context
   if (request.hook !== CONSULT_HOOK) {
     problems.push({ path: '/hook', message: `this service answers the ${CONSULT_HOOK} hook only` })
@@ -128,9 +175,7 @@ export function consultQuestion (
   }
 }
 
-export type ConsultSummary = 'CONSENT_PERMIT' | 'CONSENT_DENY' | 'NO_CONSENT'
-
-const INDICATOR: Record<ConsultSummary, 'info' | 'warning' | 'critical'> = {
+const INDICATOR: Record<ConsultSummary, CardIndicator> = {
   CONSENT_PERMIT: 'info',
   NO_CONSENT: 'warning',
   CONSENT_DENY: 'critical'
@@ -138,7 +183,7 @@ const INDICATOR: Record<ConsultSummary, 'info' | 'warning' | 'critical'> = {
 
 /** The decision fields the card needs; the whole POST /v1/decisions answer travels in its extension. */
 export interface DecisionLike {
-  decision: 'permit' | 'deny'
+  decision: Decision
   basis: string
   reason: string
   preference: { id: string } | null
@@ -173,7 +218,7 @@ export function consultCard<D extends DecisionLike> (
 export interface ConsultCard<D> {
   uuid: string
   summary: ConsultSummary
-  indicator: 'info' | 'warning' | 'critical'
+  indicator: CardIndicator
   detail: string
   source: { label: string; url: string }
   extension: { decision: ConsultSummary; basedOn?: string; consentDecision: D }

@@ -1,8 +1,12 @@
 // HTTP translation shared by the route files (so no route file imports another): request fields
 // parsed by the domain's rules into values or 400s naming the field, cursors, schema fragments.
-import type { FastifyRequest } from 'fastify'
+import { Readable } from 'node:stream'
+import type { FastifyInstance, FastifyRequest, FastifySchemaCompiler } from 'fastify'
+import type { JsonSchemaToTsProvider } from '@fastify/type-provider-json-schema-to-ts'
 import { parseNhsNumber } from '../domain/nhs-number.ts'
 import type { Caller } from '../services/types.ts'
+import type { Actor } from '../services/clients.ts'
+import { HttpProblem } from '../plugins/problems.ts'
 import { invalidField } from '../domain/problems.ts'
 import { INSTANT_PATTERN, parseInstant } from '../domain/instant.ts'
 
@@ -15,6 +19,11 @@ export function nhsNumberOrThrow (value: unknown, path: string): string {
 export function callerOf (request: FastifyRequest): Caller {
   if (request.caller === null) throw new Error('route has no requireScope hook')
   return request.caller
+}
+
+/** Who made an administrative change, as the audit trail records it. */
+export function actorOf (request: FastifyRequest): Actor {
+  return { clientId: callerOf(request).client.id, requestId: request.id }
 }
 
 /** A time the caller gave (parseInstant's rules), or a 400 naming the field. */
@@ -37,6 +46,17 @@ export function decodeCursor (cursor: string | undefined, path = 'querystring:/c
   return raw
 }
 
+/**
+ * A cursor this service issued for a numbered list (an audit sequence number, a search offset), or
+ * a 400 naming the field. At most 18 digits: it always fits PostgreSQL's bigint (a longer one was a 500).
+ */
+export function seqCursorOrThrow (cursor: string | undefined, path: string): bigint | undefined {
+  const raw = decodeCursor(cursor, path)
+  if (raw === undefined) return undefined
+  if (!/^[0-9]{1,18}$/.test(raw)) throw invalidField(path, 'cursor is not one this service issued')
+  return BigInt(raw)
+}
+
 export const nhsNumberParam = {
   type: 'string',
   maxLength: 40,
@@ -55,3 +75,27 @@ export const dateOrDateTime = {
   maxLength: 40,
   pattern: INSTANT_PATTERN
 } as const
+
+/** The JSON a response schema describes, as the routes' type provider derives it: mappers are checked against it. */
+export type JsonOf<S> = (JsonSchemaToTsProvider & { schema: S })['serializer']
+
+/**
+ * A body kept a stream, for bulk uploads: no size limit applies to it, only to each line. Registers
+ * the parser for `mediaTypes` on this plugin and returns the route options that let the stream
+ * through: the schema documents the body, the reader validates it line by line.
+ */
+export function streamedBody (
+  fastify: FastifyInstance,
+  mediaTypes: string[]
+): { validatorCompiler: FastifySchemaCompiler<unknown> } {
+  fastify.addContentTypeParser(mediaTypes, (_request, payload, done) => {
+    done(null, payload)
+  })
+  return { validatorCompiler: ({ httpPart }) => (httpPart === 'body' ? () => true : (undefined as never)) }
+}
+
+/** The streamed body, or a 415 when it came in a media type streamedBody was not given. */
+export function streamOrThrow (body: unknown, message: string): Readable {
+  if (!(body instanceof Readable)) throw new HttpProblem(415, message)
+  return body
+}

@@ -1,7 +1,23 @@
-// The decision answer's schema: POST /v1/decisions answers it and the CDS Hooks card carries it.
-import { BASES } from '../domain/decision.ts'
+// The decision schemas shared by POST /v1/decisions and CDS Hooks: the point of care both accept,
+// and the answer /v1 returns and the CDS Hooks card carries.
+import { BASES, PERMISSION_TO_VIEW } from '../domain/decision.ts'
 import { EXEMPTION_BASES } from '../domain/exemptions.ts'
 import { DECISIONS } from '../domain/purposes.ts'
+
+/** What happened at the point of care (SPEC §2 rule 5); checkPointOfCare decides when the reason is required. */
+export const pointOfCareSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['permissionToView'],
+  properties: {
+    permissionToView: { type: 'string', enum: PERMISSION_TO_VIEW },
+    reason: {
+      type: 'string',
+      maxLength: 1000,
+      description: 'Required with unable-to-ask: why the patient cannot be asked'
+    }
+  }
+} as const
 
 const preferenceSummary = {
   type: ['object', 'null'],

@@ -7,8 +7,9 @@ import type { Duplex } from 'node:stream'
 import fp from 'fastify-plugin'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { HttpProblem, STATUS_OF, problemTitle, type FieldError } from './problems.ts'
-import { Problem, STORE_UNAVAILABLE } from '../domain/problems.ts'
+import { Problem, unavailable } from '../domain/problems.ts'
 import { FHIR_JSON, fhirError, isFhirUrl } from '../fhir/resources.ts'
+import { isStoreUnavailable } from '../store/store-errors.ts'
 
 /** What a pattern means, said plainly instead of echoing the regular expression. */
 const PATTERN_MEANINGS: Array<[RegExp, string]> = [
@@ -63,21 +64,16 @@ const UNEXPECTED = 'An unexpected error occurred; it has been logged with this r
  */
 export function answerFor (err: unknown, request: FastifyRequest): ErrorAnswer {
   if (err instanceof Problem) {
-    const headers: Record<string, string> = {}
-    if (err.retryAfterSeconds !== undefined) headers['retry-after'] = String(err.retryAfterSeconds)
-    if (err.kind === 'unauthenticated') {
-      headers['www-authenticate'] =
-        `Bearer error="invalid_token", error_description="${err.detail.replace(/["\\]/g, "'")}"`
-    }
     if (err.kind === 'unavailable') {
       request.log.error({ err: { name: err.name, cause: (err.cause as Error | undefined)?.name } }, 'store unavailable')
     }
-    return { status: STATUS_OF[err.kind], detail: err.detail, errors: err.errors, headers }
+    return problemAnswer(err)
   }
   if (err instanceof HttpProblem) return { status: err.statusCode, detail: err.detail }
-  if (isStoreError(err)) {
+  if (isStoreUnavailable(err)) {
+    // A failure the store raised rather than a Problem: the same fail-closed 503 as the domain's.
     request.log.error({ err: { name: (err as Error).name, code: (err as FastifyError).code } }, 'store unavailable')
-    return { status: 503, detail: STORE_UNAVAILABLE, headers: { 'retry-after': '1' } }
+    return problemAnswer(unavailable())
   }
   const fe = err as FastifyError
   if (fe.validation !== undefined) {
@@ -90,6 +86,17 @@ export function answerFor (err: unknown, request: FastifyRequest): ErrorAnswer {
     return { status: 500, detail: UNEXPECTED }
   }
   return { status, detail: describeClientError(fe), code: fe.code }
+}
+
+/** A Problem's answer: its kind's status, and the headers its kind calls for. */
+function problemAnswer (problem: Problem): ErrorAnswer {
+  const headers: Record<string, string> = {}
+  if (problem.retryAfterSeconds !== undefined) headers['retry-after'] = String(problem.retryAfterSeconds)
+  if (problem.kind === 'unauthenticated') {
+    headers['www-authenticate'] =
+      `Bearer error="invalid_token", error_description="${problem.detail.replace(/["\\]/g, "'")}"`
+  }
+  return { status: STATUS_OF[problem.kind], detail: problem.detail, errors: problem.errors, headers }
 }
 
 /** An answer as RFC 9457 problem+json. */
@@ -206,24 +213,4 @@ function describeClientError (err: FastifyError): string {
     default:
       return err.message
   }
-}
-
-/** Prisma's and the drivers' connection-level failures: the store, not the request, is at fault. */
-function isStoreError (err: unknown): boolean {
-  const e = err as { name?: string; code?: string; message?: string }
-  if (e?.name === 'PrismaClientInitializationError' || e?.name === 'DriverAdapterError') return true
-  if (
-    typeof e?.code === 'string' &&
-    /^(P1001|P1002|P1008|P1017|P2024|P2028|ECONNREFUSED|ECONNRESET|ETIMEDOUT|SQLITE_BUSY|SQLITE_IOERR|SQLITE_CANTOPEN)$/.test(
-      e.code
-    )
-  ) {
-    return true
-  }
-  return (
-    typeof e?.message === 'string' &&
-    /(Can't reach database|Connection terminated|ECONNREFUSED|timeout exceeded when trying to connect|database is locked)/i.test(
-      e.message
-    )
-  )
 }

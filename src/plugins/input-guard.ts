@@ -9,7 +9,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 const NUL = '\u0000'
 
 /** The JSON pointer of the first string (or object key) holding a NUL, or null. Iterative: bodies may nest deeply. */
-export function nulPath (value: unknown): string | null {
+function nulPath (value: unknown): string | null {
   interface Frame {
     v: unknown
     parent: Frame | null
@@ -65,7 +65,7 @@ function nulError (context: 'params' | 'querystring' | 'body', path: string): Er
   })
 }
 
-export function checkNul (request: FastifyRequest): Error | null {
+function checkNul (request: FastifyRequest): Error | null {
   for (const [context, value] of [
     ['params', request.params],
     ['querystring', request.query],

@@ -53,7 +53,7 @@ export const STATUS_OF: Readonly<Record<ProblemKind, number>> = {
 }
 
 /** The problem+json schema, shared by every route's error responses (and so by the OpenAPI document). */
-export const problemSchema = {
+const problemSchema = {
   type: 'object',
   description: 'RFC 9457 problem details',
   properties: {

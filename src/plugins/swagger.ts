@@ -4,7 +4,7 @@ import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { FastifyInstance } from 'fastify'
 
-export const OPENAPI_INFO = {
+const OPENAPI_INFO = {
   title: 'Consent Check Service',
   version: '1.0.0',
   description:

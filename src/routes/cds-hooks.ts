@@ -2,11 +2,16 @@
 // decision services such as LEAP answer. The decision is POST /v1/decisions' own (the decisions service):
 // same rules, same scope (consent:check), same purposes the caller is registered for, same audit.
 import type { FastifyInstance } from 'fastify'
-import { PERMISSION_TO_VIEW } from '../domain/decision.ts'
-import { CONSULT_HOOK, consultCard, consultQuestion, type ConsultRequest } from '../fhir/cds-hooks.ts'
+import type { JsonSchemaToTsProvider } from '@fastify/type-provider-json-schema-to-ts'
+import {
+  CARD_INDICATORS,
+  CONSULT_HOOK,
+  CONSULT_SUMMARIES,
+  consultCard,
+  consultRequestSchema
+} from '../fhir/cds-hooks.ts'
 import { ownSystems } from '../fhir/terminology.ts'
 import { problemResponses } from '../plugins/problems.ts'
-import { invalidFields } from '../domain/problems.ts'
 import { callerOf, security } from '../http/common.ts'
 import { decisionResponseSchema } from '../http/decision-schema.ts'
 
@@ -23,18 +28,12 @@ const SERVICE = {
     'is registered for.'
 }
 
-const systemValue = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['value'],
-  properties: { system: { type: 'string', maxLength: 200 }, value: { type: 'string', maxLength: 200 } }
-} as const
-
 export default async function cdsHooksRoutes (fastify: FastifyInstance): Promise<void> {
   const own = ownSystems(fastify.runtime.config.publicUrl)
   const source = { label: 'Consent Check Service', url: `${own.base}/docs` }
 
-  fastify.get(
+  const typed = fastify.withTypeProvider<JsonSchemaToTsProvider>()
+  typed.get(
     '/cds-services',
     {
       config: { public: true },
@@ -45,11 +44,13 @@ export default async function cdsHooksRoutes (fastify: FastifyInstance): Promise
         response: {
           200: {
             type: 'object',
+            additionalProperties: false,
             properties: {
               services: {
                 type: 'array',
                 items: {
                   type: 'object',
+                  additionalProperties: false,
                   properties: {
                     hook: { type: 'string' },
                     id: { type: 'string' },
@@ -70,7 +71,7 @@ export default async function cdsHooksRoutes (fastify: FastifyInstance): Promise
     async () => ({ services: [SERVICE] })
   )
 
-  fastify.post<{ Body: ConsultRequest }>(
+  typed.post(
     `/cds-services/${CONSULT_HOOK}`,
     {
       onRequest: fastify.requireScope('consent:check'),
@@ -87,85 +88,33 @@ export default async function cdsHooksRoutes (fastify: FastifyInstance): Promise
           "accepted and not used: the decision is made from this service's store. The decision is audited like " +
           'POST /v1/decisions; context.actor is recorded with it.',
         security,
-        body: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['hook', 'hookInstance', 'context'],
-          properties: {
-            hook: { type: 'string', maxLength: 100 },
-            hookInstance: { type: 'string', minLength: 1, maxLength: 200 },
-            fhirServer: { type: 'string', maxLength: 2000 },
-            fhirAuthorization: { type: 'object' },
-            prefetch: { type: 'object' },
-            context: {
-              type: 'object',
-              additionalProperties: false,
-              required: ['patientId'],
-              properties: {
-                patientId: { type: 'array', minItems: 1, maxItems: 10, items: systemValue },
-                purposeOfUse: {
-                  anyOf: [
-                    { type: 'string', maxLength: 100 },
-                    { type: 'array', minItems: 1, maxItems: 10, items: { type: 'string', maxLength: 100 } }
-                  ]
-                },
-                actor: { type: 'array', maxItems: 10, items: systemValue },
-                scope: { type: 'string', maxLength: 100 },
-                category: {
-                  type: 'array',
-                  maxItems: 10,
-                  items: {
-                    type: 'object',
-                    additionalProperties: false,
-                    required: ['system', 'code'],
-                    properties: { system: { type: 'string', maxLength: 200 }, code: { type: 'string', maxLength: 100 } }
-                  }
-                },
-                pointOfCare: {
-                  type: 'object',
-                  additionalProperties: false,
-                  required: ['permissionToView'],
-                  properties: {
-                    permissionToView: { type: 'string', enum: PERMISSION_TO_VIEW },
-                    reason: { type: 'string', maxLength: 1000 }
-                  }
-                }
-              }
-            }
-          },
-          example: {
-            hook: CONSULT_HOOK,
-            hookInstance: 'd1577c69-dfbe-44ad-ba6d-3e05e953b2ea',
-            context: {
-              patientId: [{ system: 'https://fhir.nhs.uk/Id/nhs-number', value: '9434765919' }],
-              purposeOfUse: ['HRESCH'],
-              actor: [{ system: 'https://fhir.nhs.uk/Id/sds-user-id', value: '555021935107' }],
-              category: [{ system: 'http://terminology.hl7.org/CodeSystem/consentscope', code: 'research' }]
-            }
-          }
-        },
+        body: consultRequestSchema,
         response: {
           200: {
             type: 'object',
+            additionalProperties: false,
             properties: {
               cards: {
                 type: 'array',
                 items: {
                   type: 'object',
+                  additionalProperties: false,
                   properties: {
                     uuid: { type: 'string', description: 'The audit event id of the decision' },
-                    summary: { type: 'string', enum: ['CONSENT_PERMIT', 'CONSENT_DENY', 'NO_CONSENT'] },
-                    indicator: { type: 'string', enum: ['info', 'warning', 'critical'] },
+                    summary: { type: 'string', enum: CONSULT_SUMMARIES },
+                    indicator: { type: 'string', enum: CARD_INDICATORS },
                     detail: { type: 'string' },
                     source: {
                       type: 'object',
+                      additionalProperties: false,
                       properties: { label: { type: 'string' }, url: { type: 'string' } },
                       required: ['label', 'url']
                     },
                     extension: {
                       type: 'object',
+                      additionalProperties: false,
                       properties: {
-                        decision: { type: 'string', enum: ['CONSENT_PERMIT', 'CONSENT_DENY', 'NO_CONSENT'] },
+                        decision: { type: 'string', enum: CONSULT_SUMMARIES },
                         basedOn: {
                           type: 'string',
                           description: 'The FHIR Consent the decision rests on, when a recorded choice decided'
@@ -189,25 +138,7 @@ export default async function cdsHooksRoutes (fastify: FastifyInstance): Promise
       }
     },
     async request => {
-      const body = request.body
-      const caller = callerOf(request)
-      const asked = consultQuestion(fastify.runtime.registry.catalog, body)
-      if (!asked.ok) throw invalidFields(asked.problems)
-      const { question } = asked
-      const answer = await fastify.services.decisions.decide(caller, question, request.id, {
-        paths: {
-          purpose: '/context/purposeOfUse',
-          pointOfCareReason: '/context/pointOfCare/reason',
-          asOf: '/context/asOf'
-        },
-        auditDetails: {
-          cdsHooks: {
-            hookInstance: body.hookInstance,
-            purposeOfUse: [body.context.purposeOfUse ?? []].flat(),
-            actor: body.context.actor ?? []
-          }
-        }
-      })
+      const answer = await fastify.services.decisions.consult(callerOf(request), request.body, request.id)
       return { cards: [consultCard(answer, source, id => `${own.base}/fhir/Consent/${id}`)] }
     }
   )

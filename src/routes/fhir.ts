@@ -1,7 +1,7 @@
 // The FHIR R4 API (read-only, application/fhir+json): recorded choices as Consent, the audit trail
 // as AuditEvent, and the CapabilityStatement. Same tokens and scopes as /v1; errors are
-// OperationOutcome (the global error handler answers them so under /fhir; this plugin adds the
-// specific issue codes of its own checks).
+// OperationOutcomes: this plugin's own error handler dresses the one mapping (answerFor) as FHIR,
+// with the finer issue code its own checks give (the global handler answers only unrouted /fhir URLs).
 /// <reference types="fhir" />
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -9,6 +9,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { JsonSchemaToTsProvider } from '@fastify/type-provider-json-schema-to-ts'
 import { parseNhsNumber } from '../domain/nhs-number.ts'
 import { PurposeCatalog, SEED_PURPOSES } from '../domain/purposes.ts'
+import { Problem, invalidField, notFound } from '../domain/problems.ts'
 import { HttpProblem } from '../plugins/problems.ts'
 import { answerFor } from '../plugins/errors.ts'
 import { PACKAGE_ROOT } from '../paths.ts'
@@ -25,22 +26,14 @@ import {
   nhsNumberToken,
   operationOutcome,
   searchBundle,
-  type ClientInfo,
   type IssueCode
 } from '../fhir/resources.ts'
 import { SYSTEMS, ownSystems } from '../fhir/terminology.ts'
-import { callerOf, decodeCursor, encodeCursor, security } from '../http/common.ts'
+import { callerOf, encodeCursor, security, seqCursorOrThrow } from '../http/common.ts'
 
-/** A FHIR-specific rejection: the HTTP status plus the OperationOutcome issue code that says why. */
-class FhirIssue extends HttpProblem {
-  constructor (
-    status: number,
-    readonly issueCode: IssueCode,
-    message: string
-  ) {
-    super(status, message)
-  }
-}
+/** A bad search parameter, with the OperationOutcome issue code that says why (the error handler reads it). */
+const badParam = (name: string, code: IssueCode, message: string): Problem =>
+  invalidField(`querystring:/${name}`, message, code)
 
 /** When this CapabilityStatement last changed (CapabilityStatement.date). */
 const CAPABILITY_DATE = '2026-11-26'
@@ -148,27 +141,23 @@ const paging = {
 
 export default async function fhirRoutes (fastify: FastifyInstance): Promise<void> {
   const { registry, config } = fastify.runtime
-  const { preferences, auditTrail, clients } = fastify.services
+  const { preferences, auditTrail } = fastify.services
   const routes = fastify.withTypeProvider<JsonSchemaToTsProvider>()
   const own = ownSystems(config.publicUrl)
   const version = (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version
   const context = (): { own: typeof own; catalog: typeof registry.catalog } => ({ own, catalog: registry.catalog })
 
-  // Every error under /fhir is an OperationOutcome (SPEC §3): FHIR's own issues with their issue
-  // code, everything else by the one mapping (answerFor) dressed as FHIR.
+  // Every error under /fhir is an OperationOutcome (SPEC §3), its status by the one mapping
+  // (answerFor). A Problem from this API's own checks carries its issue code (badParam), said with
+  // its message alone; anything else gets the status's issue code and one issue per bad field.
   fastify.setErrorHandler(async (err: unknown, request, reply) => {
-    if (err instanceof FhirIssue) {
-      return await reply
-        .code(err.statusCode)
-        .type(FHIR_JSON)
-        .send(operationOutcome(err.issueCode, [err.detail]))
-    }
     const answer = answerFor(err, request)
     if (answer.headers !== undefined) reply.headers(answer.headers)
-    return await reply
-      .code(answer.status)
-      .type(FHIR_JSON)
-      .send(fhirError(answer.status, answer.detail, answer.errors))
+    const outcome =
+      err instanceof Problem && err.code !== undefined
+        ? operationOutcome(err.code as IssueCode, [answer.detail])
+        : fhirError(answer.status, answer.detail, answer.errors)
+    return await reply.code(answer.status).type(FHIR_JSON).send(outcome)
   })
 
   // JSON only: a client asking for XML gets a 406 rather than JSON it cannot read.
@@ -176,10 +165,10 @@ export default async function fhirRoutes (fastify: FastifyInstance): Promise<voi
     const format = request.query._format
     const accept = request.headers.accept
     if (format !== undefined && !/^(json|application\/(fhir\+)?json)$/.test(format)) {
-      throw new FhirIssue(406, 'not-supported', 'only JSON is supported (_format=json)')
+      throw new HttpProblem(406, 'only JSON is supported (_format=json)')
     }
     if (accept !== undefined && !/(json|\*\/\*|application\/\*)/.test(accept)) {
-      throw new FhirIssue(406, 'not-supported', 'only application/fhir+json is supported')
+      throw new HttpProblem(406, 'only application/fhir+json is supported')
     }
   })
 
@@ -210,25 +199,25 @@ export default async function fhirRoutes (fastify: FastifyInstance): Promise<voi
     const dotted = q['patient.identifier']
     const modifier = q['patient:identifier']
     if (dotted !== undefined && modifier !== undefined) {
-      throw new FhirIssue(400, 'invalid', 'send patient.identifier or patient:identifier, not both')
+      throw badParam('patient:identifier', 'invalid', 'send patient.identifier or patient:identifier, not both')
     }
     const token = dotted ?? modifier
     if (token === undefined) {
-      throw new FhirIssue(400, 'required', `patient.identifier is required: ${SYSTEMS.nhsNumber}|{NHS number}`)
+      throw badParam(
+        'patient.identifier',
+        'required',
+        `patient.identifier is required: ${SYSTEMS.nhsNumber}|{NHS number}`
+      )
     }
+    const name = dotted !== undefined ? 'patient.identifier' : 'patient:identifier'
     const value = nhsNumberToken(token)
-    if (!value.ok) throw new FhirIssue(400, 'not-supported', value.message)
+    if (!value.ok) throw badParam(name, 'not-supported', value.message)
     const parsed = parseNhsNumber(value.value)
-    if (!parsed.ok) throw new FhirIssue(400, 'value', parsed.error)
+    if (!parsed.ok) throw badParam(name, 'value', parsed.error)
     return parsed.value
   }
 
-  function cursorOf (q: { _cursor?: string }): bigint | undefined {
-    const raw = decodeCursor(q._cursor, 'querystring:/_cursor')
-    if (raw === undefined) return undefined
-    if (!/^[0-9]{1,18}$/.test(raw)) throw new FhirIssue(400, 'value', '_cursor is not one this service issued')
-    return BigInt(raw)
-  }
+  const cursorOf = (q: { _cursor?: string }): bigint | undefined => seqCursorOrThrow(q._cursor, 'querystring:/_cursor')
 
   /** Search links with the normalised parameters (never an echo of the raw query). */
   function searchUrl (resource: string, params: Record<string, string | string[] | undefined>): string {
@@ -274,7 +263,7 @@ export default async function fhirRoutes (fastify: FastifyInstance): Promise<voi
       const nhsNumber = patientOf(q)
       const statuses = q.status?.split(',')
       if (statuses?.some(s => !(CONSENT_STATUSES as readonly string[]).includes(s)) === true) {
-        throw new FhirIssue(400, 'value', `status must be among ${CONSENT_STATUSES.join(', ')}`)
+        throw badParam('status', 'value', `status must be among ${CONSENT_STATUSES.join(', ')}`)
       }
       const offset = Number(cursorOf(q) ?? 0n)
       // The schema's default has already been applied; the derived type cannot know that.
@@ -330,7 +319,7 @@ export default async function fhirRoutes (fastify: FastifyInstance): Promise<voi
     },
     async (request, reply) => {
       const found = await preferences.find(callerOf(request), request.params.id)
-      if (found === undefined) throw new FhirIssue(404, 'not-found', `no Consent with id ${request.params.id}`)
+      if (found === undefined) throw notFound(`no Consent with id ${request.params.id}`)
       // Its status depends on the other choices for the same patient and purpose.
       return send(reply, consentResource(found.record, found.history, context(), Date.now()))
     }
@@ -380,8 +369,8 @@ export default async function fhirRoutes (fastify: FastifyInstance): Promise<voi
       for (const value of q.date ?? []) {
         const range = dateRange(value)
         if (range === null) {
-          throw new FhirIssue(
-            400,
+          throw badParam(
+            'date',
             'value',
             'date must be a prefix (eq, ge, gt, le, lt) and a date (2026-11-25) ' +
               'or date-time with a time zone (2026-11-25T10:00:00Z)'
@@ -390,25 +379,16 @@ export default async function fhirRoutes (fastify: FastifyInstance): Promise<voi
         from = Math.max(from, range.from ?? -Infinity)
         until = Math.min(until, range.until ?? Infinity)
       }
-      const beforeSeq = cursorOf(q)
       const count = q._count ?? DEFAULT_COUNT
-      const events =
-        until <= from
-          ? []
-          : await auditTrail.list({
-            nhsNumber,
-            from: Number.isFinite(from) ? new Date(from) : undefined,
-            to: Number.isFinite(until) ? new Date(until - 1) : undefined,
-            beforeSeq,
-            limit: count + 1
-          })
-      const page = events.slice(0, count)
-      const agents = new Map<string, ClientInfo | undefined>()
-      for (const id of new Set(page.map(e => e.clientId).filter(id => id !== null))) {
-        const c = await clients.lookup(id)
-        agents.set(id, c === undefined ? undefined : { name: c.name, odsCode: c.odsCode })
-      }
-      const resources = page.map(e => auditEventResource(e, context(), id => agents.get(id)))
+      const page = await auditTrail.page({
+        nhsNumber,
+        from: Number.isFinite(from) ? new Date(from) : undefined,
+        to: Number.isFinite(until) ? new Date(until - 1) : undefined,
+        beforeSeq: cursorOf(q),
+        limit: count,
+        withAgents: true
+      })
+      const resources = page.events.map(e => auditEventResource(e, context(), id => page.agents.get(id)))
       const params = {
         'patient.identifier': `${SYSTEMS.nhsNumber}|${nhsNumber}`,
         date: q.date,
@@ -420,8 +400,8 @@ export default async function fhirRoutes (fastify: FastifyInstance): Promise<voi
           resources,
           {
             self: searchUrl('AuditEvent', { ...params, _cursor: q._cursor }),
-            ...(events.length > count
-              ? { next: searchUrl('AuditEvent', { ...params, _cursor: encodeCursor(page[page.length - 1].seq) }) }
+            ...(page.nextBeforeSeq !== null
+              ? { next: searchUrl('AuditEvent', { ...params, _cursor: encodeCursor(page.nextBeforeSeq) }) }
               : {})
           },
           own.base

@@ -1,7 +1,6 @@
 // Liveness (the process answers) and readiness (the store is reachable, migrated and the change
 // feed is current). A load balancer takes an instance out while ready is 503.
 import type { FastifyInstance } from 'fastify'
-import { isMigrated } from '../store/migrator.ts'
 
 const healthSchema = {
   type: 'object',
@@ -14,7 +13,6 @@ const healthSchema = {
 } as const
 
 export default async function healthRoutes (fastify: FastifyInstance): Promise<void> {
-  const { db, feed } = fastify.runtime
   fastify.get(
     '/health/live',
     { config: { public: true }, schema: { tags: ['health'], summary: 'Liveness', response: { 200: healthSchema } } },
@@ -31,15 +29,8 @@ export default async function healthRoutes (fastify: FastifyInstance): Promise<v
       }
     },
     async (_request, reply) => {
-      const checks: Record<string, string> = {}
-      try {
-        checks.store = (await isMigrated(db)) ? 'ok' : 'not migrated'
-      } catch {
-        checks.store = 'unreachable'
-      }
-      checks.changeFeed = feed.fresh ? 'ok' : 'stale'
-      const ok = Object.values(checks).every(v => v === 'ok')
-      return reply.code(ok ? 200 : 503).send({ status: ok ? 'ok' : 'unavailable', checks })
+      const { ready, checks } = await fastify.services.health.readiness()
+      return await reply.code(ready ? 200 : 503).send({ status: ready ? 'ok' : 'unavailable', checks })
     }
   )
 }

@@ -7,6 +7,26 @@ import type { Runtime } from '../runtime.ts'
 export type { AuditQuery, VerifyReport } from '../store/audit-log.ts'
 export type { StoredEvent } from '../store/audit-chain.ts'
 
+export interface AuditPageQuery extends AuditQuery {
+  /** Also name the clients that wrote the page's events (FHIR's AuditEvent.agent). */
+  withAgents?: boolean
+}
+
+/** A client that wrote an event, as a reader of the trail is shown it. */
+export interface AuditAgent {
+  name: string
+  odsCode: string | null
+}
+
+export interface AuditPage {
+  /** At most query.limit events, newest first. */
+  events: StoredEvent[]
+  /** The sequence number the next page starts before (its cursor); null on the last page. */
+  nextBeforeSeq: bigint | null
+  /** With withAgents: each client id in the page and who it is (undefined: no longer known). */
+  agents: Map<string, AuditAgent | undefined>
+}
+
 export class AuditTrailService {
   constructor (private readonly runtime: Runtime) {}
 
@@ -17,6 +37,26 @@ export class AuditTrailService {
   async list (query: AuditQuery): Promise<StoredEvent[]> {
     await this.runtime.audit.flush()
     return await listAuditEvents(this.runtime.db, query)
+  }
+
+  /** One page of list, and where the next one starts: one more event is read to know whether there is one. */
+  async page (query: AuditPageQuery): Promise<AuditPage> {
+    const { withAgents, ...filter } = query
+    const empty = filter.from !== undefined && filter.to !== undefined && filter.to < filter.from
+    const events = empty ? [] : await this.list({ ...filter, limit: filter.limit + 1 })
+    const page = events.slice(0, filter.limit)
+    const agents = new Map<string, AuditAgent | undefined>()
+    if (withAgents === true) {
+      for (const id of new Set(page.map(e => e.clientId).filter(id => id !== null))) {
+        const client = await this.runtime.registry.client(id)
+        agents.set(id, client === undefined ? undefined : { name: client.name, odsCode: client.odsCode })
+      }
+    }
+    return {
+      events: page,
+      nextBeforeSeq: events.length > filter.limit ? page[page.length - 1].seq : null,
+      agents
+    }
   }
 
   /** Recomputes every event's hash and link; reports the first broken link. */

@@ -1,7 +1,8 @@
 // The client registry (administrators, over /v1/clients or the CLI): register client systems,
 // their keys, scopes, purposes and exemptions; change them; suspend them. Every change is checked
 // once here, audited, and reaches every instance through the change feed.
-import { validateClientFields, type ClientStatus, type ExemptionInput } from '../auth/client-registration.ts'
+import type { ClientStatus } from '../domain/clients.ts'
+import { validateClientFields, type ExemptionInput } from '../auth/client-registration.ts'
 import { invalidFields, notFound } from '../domain/problems.ts'
 import type { Exemption } from '../domain/exemptions.ts'
 import {

@@ -15,8 +15,7 @@ import { lineBlocks } from '../streaming/lines.ts'
 import type { Caller } from './types.ts'
 
 /** What the answer carries: the permitted numbers, or one result per input line. */
-export const FILTER_FORMATS = ['text/plain', 'application/x-ndjson'] as const
-export type FilterFormat = (typeof FILTER_FORMATS)[number]
+export type FilterFormat = 'text/plain' | 'application/x-ndjson'
 
 export interface FilterRequest {
   purpose: string

@@ -1,11 +1,12 @@
 // The use cases, one module each, built on one runtime. Every surface (/v1, FHIR, CDS Hooks, the
-// console, the CLI) calls these; none of them knows HTTP.
+// CLI, and later the staff console, SPEC §9) calls these; none of them knows HTTP.
 import type { Runtime } from '../runtime.ts'
 import { AlertService } from './alerts.ts'
 import { AuditTrailService } from './audit-trail.ts'
 import { ClientService } from './clients.ts'
 import { DecisionService } from './decisions.ts'
 import { FilterService } from './filter.ts'
+import { HealthService } from './health.ts'
 import { PreferenceImportService } from './preference-import.ts'
 import { PreferenceService } from './preferences.ts'
 import { PurposeService } from './purposes.ts'
@@ -24,6 +25,7 @@ export interface Services {
   auditTrail: AuditTrailService
   filter: FilterService
   preferenceImport: PreferenceImportService
+  health: HealthService
 }
 
 export function createServices (runtime: Runtime, observers: Observers): Services {
@@ -36,6 +38,7 @@ export function createServices (runtime: Runtime, observers: Observers): Service
     alerts: new AlertService(runtime),
     auditTrail: new AuditTrailService(runtime),
     filter: new FilterService(runtime),
-    preferenceImport: new PreferenceImportService(runtime)
+    preferenceImport: new PreferenceImportService(runtime),
+    health: new HealthService(runtime)
   }
 }

@@ -3,10 +3,11 @@
 import { conflict, invalidFields, notFound } from '../domain/problems.ts'
 import {
   checkPurposeUpdate,
+  editablePart,
   validateNewPurpose,
   type Decision,
   type Purpose,
-  type PurposePatch
+  type PurposeChange
 } from '../domain/purposes.ts'
 import type { Actor } from '../store/clients.ts'
 import { createPurpose, purposeExists, updatePurpose } from '../store/purposes.ts'
@@ -63,12 +64,12 @@ export class PurposeService {
   }
 
   /** Changes or deactivates a purpose (code, category and parent never change: checkPurposeUpdate). */
-  async update (code: string, patch: PurposePatch, actor: Actor): Promise<PurposeView> {
+  async update (code: string, change: PurposeChange, actor: Actor): Promise<PurposeView> {
     const { db, audit, registry } = this.runtime
     const existing = this.existing(code)
-    const errors = checkPurposeUpdate(registry.catalog, existing, patch)
+    const errors = checkPurposeUpdate(registry.catalog, existing, change)
     if (errors.length > 0) throw invalidFields(errors)
-    const updated = await updatePurpose(db, audit, existing, patch, actor)
+    const updated = await updatePurpose(db, audit, existing, editablePart(change), actor)
     await registry.reloadPurposes()
     return this.view(updated)
   }

@@ -2,7 +2,7 @@
 // audit event and a change-sequence row, so every instance sees it within one poll.
 import { randomUUID } from 'node:crypto'
 import type { Exemption } from '../domain/exemptions.ts'
-import type { ClientStatus } from '../auth/client-registration.ts'
+import type { ClientStatus } from '../domain/clients.ts'
 import { appendChange, type AuditWriter } from './audit-writer.ts'
 import type { Database } from './database.ts'
 import { toClient, type ClientRecord } from './rows.ts'
@@ -51,7 +51,7 @@ export async function allClients (db: Database): Promise<ClientRecord[]> {
 }
 
 /** What the audit trail keeps of a client: never key material. */
-export function clientSummary (c: ClientRecord): Record<string, unknown> {
+function clientSummary (c: ClientRecord): Record<string, unknown> {
   return {
     name: c.name,
     odsCode: c.odsCode,

@@ -34,7 +34,7 @@ export interface Database {
  */
 export const sqliteDate = (d: Date): string => d.toISOString().replace('Z', '+00:00')
 
-export function storeKind (url: string): StoreKind {
+function storeKind (url: string): StoreKind {
   if (url.startsWith('file:')) return 'sqlite'
   if (/^postgres(ql)?:\/\//.test(url)) return 'postgresql'
   throw new Error('DATABASE_URL must start with file: (SQLite) or postgresql:// (PostgreSQL)')

@@ -4,26 +4,28 @@
 // path and SQLite's synchronous execution taking most of the event loop under load. SQLite gets a
 // worker thread with its own connection and prepared statements; PostgreSQL gets a small pool of
 // its own and one INSERT ... SELECT FROM unnest(...) per batch (one statement text whatever the size).
+// Both write with the statements and column mappings of row-statements.ts, as every other path does.
 import { createRequire } from 'node:module'
 import { Worker } from 'node:worker_threads'
 import pg from 'pg'
 import { sqliteDate, type Database } from './database.ts'
 import type { StoredPreference } from './rows.ts'
-import type { ChainedFields } from './audit-chain.ts'
-
-/** An audit event as stored: its chained fields and its hash. */
-export type AuditRow = ChainedFields & { hash: string }
-
-export interface AlertRow {
-  id: string
-  auditId: string
-  nhsNumber: string
-  purpose: string
-  clientId: string
-  reason: string
-  raisedAt: Date
-  status: string
-}
+import {
+  ALERT_COLUMNS,
+  AUDIT_COLUMNS,
+  CHANGE_COLUMNS,
+  PREFERENCE_COLUMNS,
+  alertValues,
+  auditValues,
+  changeValues,
+  columnsOf,
+  insertStatement,
+  memoDate,
+  pgDate,
+  preferenceValues,
+  type AlertRow,
+  type AuditRow
+} from './row-statements.ts'
 
 export interface DriverWriter {
   /** Commits the rows in one transaction; rejects if they may not be committed. */
@@ -60,40 +62,38 @@ export function openDriverWriter (db: Database): DriverWriter {
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads')
 const Database = require(workerData.driver)
-const { AUDIT, ALERT, PREFERENCE } = workerData.columns
-const insert = (table, columns) =>
-  'INSERT INTO "' + table + '" (' + columns.map(c => '"' + c + '"').join(', ') + ') ' +
-  'VALUES (' + columns.map(() => '?').join(', ') + ')'
+const { sql, changeRefAt } = workerData
 const db = new Database(workerData.path, { timeout: 10000 })
 db.pragma('journal_mode = WAL')
 db.pragma('synchronous = FULL')
 db.pragma('cache_size = -131072') // 128 MiB: bulk imports insert into three indexes at random places
 let statements = null
 const prepare = () => statements || (statements = {
-  audit: db.prepare(insert('audit_events', AUDIT)),
-  alert: db.prepare(insert('alerts', ALERT)),
-  preference: db.prepare(insert('preferences', PREFERENCE) + ' ON CONFLICT ("externalId") DO NOTHING'),
-  change: db.prepare('INSERT INTO "changes" ("kind", "ref", "at", "origin") VALUES (?, ?, ?, ?)')
+  audit: db.prepare(sql.audit),
+  alert: db.prepare(sql.alert),
+  preference: db.prepare(sql.preference),
+  change: db.prepare(sql.change)
 })
 const writeAudit = db.transaction((events, alerts) => {
   const s = prepare()
   for (const row of events) s.audit.run(row)
   for (const row of alerts) s.alert.run(row)
 })
-const importPreferences = db.transaction((rows, at, origin) => {
+const importPreferences = db.transaction((rows, change) => {
   const s = prepare()
   const inserted = []
   for (const row of rows) if (s.preference.run(row).changes === 1) inserted.push(row[0])
   // One change row names up to 1 000 of them, so that no change row is large to read.
   for (let i = 0; i < inserted.length; i += 1000) {
-    s.change.run('preferences', JSON.stringify(inserted.slice(i, i + 1000)), at, origin)
+    change[changeRefAt] = JSON.stringify(inserted.slice(i, i + 1000))
+    s.change.run(change)
   }
   return inserted
 })
 parentPort.on('message', m => {
   if (m.close) { db.close(); parentPort.close(); return }
   try {
-    const result = m.preferences ? importPreferences(m.preferences, m.at, m.origin) : writeAudit(m.events, m.alerts)
+    const result = m.preferences ? importPreferences(m.preferences, m.change) : writeAudit(m.events, m.alerts)
     parentPort.postMessage({ id: m.id, ok: true, result })
   } catch (err) {
     statements = null // prepared again next time (the schema may have changed)
@@ -104,98 +104,22 @@ parentPort.on('message', m => {
 
 const SQLITE_DRIVER = createRequire(import.meta.url).resolve('better-sqlite3')
 
-/** The columns each path writes, in the order of the rows sent to the worker. */
-export const AUDIT_COLUMNS = [
-  'id',
-  'chain',
-  'chainSeq',
-  'at',
-  'type',
-  'clientId',
-  'requestId',
-  'nhsNumber',
-  'purpose',
-  'outcome',
-  'details',
-  'prevHash',
-  'hash'
-]
-const ALERT_COLUMNS = ['id', 'auditId', 'nhsNumber', 'purpose', 'clientId', 'reason', 'raisedAt', 'status']
-const PREFERENCE_COLUMNS = [
-  'id',
-  'nhsNumber',
-  'purpose',
-  'decision',
-  'effectiveFrom',
-  'recordedAt',
-  'source',
-  'recordedBy',
-  'clientId',
-  'note',
-  'status',
-  'externalId'
-]
+/** Imports skip choices whose externalId is already stored (a batch sent again). */
+const NEW_EXTERNAL_IDS_ONLY = ' ON CONFLICT ("externalId") DO NOTHING'
 
-type DateText = (d: Date) => unknown
-
-/** An audit row's values in AUDIT_COLUMNS order: the one mapping every path writes with. */
-export function auditValues (r: AuditRow, date: DateText): unknown[] {
-  return [
-    r.id,
-    r.chain,
-    r.chainSeq,
-    date(r.at),
-    r.type,
-    r.clientId,
-    r.requestId,
-    r.nhsNumber,
-    r.purpose,
-    r.outcome,
-    r.details,
-    r.prevHash,
-    r.hash
-  ]
+/** The statements the SQLite worker prepares: the texts every SQLite path writes with. */
+const SQLITE_STATEMENTS = {
+  audit: insertStatement('sqlite', 'audit_events', AUDIT_COLUMNS),
+  alert: insertStatement('sqlite', 'alerts', ALERT_COLUMNS),
+  preference: insertStatement('sqlite', 'preferences', PREFERENCE_COLUMNS) + NEW_EXTERNAL_IDS_ONLY,
+  change: insertStatement('sqlite', 'changes', CHANGE_COLUMNS)
 }
 
-function alertValues (a: AlertRow, date: DateText): unknown[] {
-  return [a.id, a.auditId, a.nhsNumber, a.purpose, a.clientId, a.reason, date(a.raisedAt), a.status]
-}
-
-function preferenceValues (r: StoredPreference, date: DateText): unknown[] {
-  return [
-    r.id,
-    r.nhsNumber,
-    r.purpose,
-    r.decision,
-    date(r.effectiveFrom),
-    date(r.recordedAt),
-    r.source,
-    JSON.stringify(r.recordedBy),
-    r.clientId,
-    r.note,
-    r.status,
-    r.externalId
-  ]
-}
-
-/** Rows as one array per column, for unnest. */
-function columnsOf (rows: unknown[][], width: number): unknown[][] {
-  return Array.from({ length: width }, (_, c) => rows.map(r => r[c]))
-}
-
-/** PostgreSQL's type for each column that is not text, for unnest's arrays. */
-const PG_TYPES: Readonly<Record<string, string>> = {
-  chainSeq: 'int',
-  at: 'timestamp(3)',
-  raisedAt: 'timestamp(3)',
-  effectiveFrom: 'timestamp(3)',
-  recordedAt: 'timestamp(3)'
-}
-
-/** PostgreSQL: many rows in one INSERT as one array per column ($1..$n in the order of `columns`). */
-function unnestInsert (table: string, columns: readonly string[]): string {
-  const arrays = columns.map((c, i) => `$${i + 1}::${PG_TYPES[c] ?? 'text'}[]`).join(', ')
-  return `INSERT INTO "${table}" (${columns.map(c => `"${c}"`).join(', ')}) SELECT * FROM unnest(${arrays})`
+const PG_STATEMENTS = {
+  audit: insertStatement('postgresql', 'audit_events', AUDIT_COLUMNS),
+  alert: insertStatement('postgresql', 'alerts', ALERT_COLUMNS),
+  preference: insertStatement('postgresql', 'preferences', PREFERENCE_COLUMNS) + NEW_EXTERNAL_IDS_ONLY,
+  change: insertStatement('postgresql', 'changes', CHANGE_COLUMNS)
 }
 
 class SqliteWorkerWriter implements DriverWriter {
@@ -212,7 +136,8 @@ class SqliteWorkerWriter implements DriverWriter {
       workerData: {
         path: this.path,
         driver: SQLITE_DRIVER,
-        columns: { AUDIT: AUDIT_COLUMNS, ALERT: ALERT_COLUMNS, PREFERENCE: PREFERENCE_COLUMNS }
+        sql: SQLITE_STATEMENTS,
+        changeRefAt: CHANGE_COLUMNS.indexOf('ref')
       }
     })
     worker.unref()
@@ -259,20 +184,11 @@ class SqliteWorkerWriter implements DriverWriter {
 
   async importPreferences (rows: StoredPreference[], origin: string): Promise<Set<string>> {
     // Imported choices share a few dates (the batch's recordedAt, the forms' effectiveFrom): format each once.
-    const dates = new Map<number, string>()
-    const date = (d: Date): string => {
-      const t = d.getTime()
-      let text = dates.get(t)
-      if (text === undefined) {
-        text = sqliteDate(d)
-        dates.set(t, text)
-      }
-      return text
-    }
+    const date = memoDate(sqliteDate)
     const inserted = await this.send({
       preferences: rows.map(r => preferenceValues(r, date)),
-      at: sqliteDate(new Date()),
-      origin
+      // The worker fills in the ref of each change row once it knows which choices were new.
+      change: changeValues({ kind: 'preferences', ref: '', at: new Date(), origin }, sqliteDate)
     })
     return new Set(inserted as string[])
   }
@@ -287,9 +203,6 @@ class SqliteWorkerWriter implements DriverWriter {
     })
   }
 }
-
-/** PostgreSQL TIMESTAMP(3) holds UTC digits, as Prisma writes them. */
-const pgDate = (d: Date): string => d.toISOString().slice(0, -1)
 
 class PostgresWriter implements DriverWriter {
   private readonly pool: pg.Pool
@@ -327,7 +240,7 @@ class PostgresWriter implements DriverWriter {
   async writeAudit (events: AuditRow[], alerts: AlertRow[]): Promise<void> {
     await this.transaction(async client => {
       await client.query(
-        unnestInsert('audit_events', AUDIT_COLUMNS),
+        PG_STATEMENTS.audit,
         columnsOf(
           events.map(r => auditValues(r, pgDate)),
           AUDIT_COLUMNS.length
@@ -335,7 +248,7 @@ class PostgresWriter implements DriverWriter {
       )
       if (alerts.length > 0) {
         await client.query(
-          unnestInsert('alerts', ALERT_COLUMNS),
+          PG_STATEMENTS.alert,
           columnsOf(
             alerts.map(a => alertValues(a, pgDate)),
             ALERT_COLUMNS.length
@@ -348,22 +261,20 @@ class PostgresWriter implements DriverWriter {
   async importPreferences (rows: StoredPreference[], origin: string): Promise<Set<string>> {
     return await this.transaction(async client => {
       const inserted = await client.query<{ id: string }>(
-        unnestInsert('preferences', PREFERENCE_COLUMNS) + ' ON CONFLICT ("externalId") DO NOTHING RETURNING "id"',
+        PG_STATEMENTS.preference + ' RETURNING "id"',
         columnsOf(
           rows.map(r => preferenceValues(r, pgDate)),
           PREFERENCE_COLUMNS.length
         )
       )
       const ids = inserted.rows.map(r => r.id)
-      const refs: string[] = []
-      for (let i = 0; i < ids.length; i += 1000) refs.push(JSON.stringify(ids.slice(i, i + 1000)))
-      if (refs.length > 0) {
-        await client.query(
-          'INSERT INTO "changes" ("kind", "ref", "at", "origin") ' +
-            "SELECT 'preferences', unnest($1::text[]), $2::timestamp(3), $3",
-          [refs, pgDate(new Date()), origin]
-        )
+      const at = new Date()
+      const changes: unknown[][] = []
+      for (let i = 0; i < ids.length; i += 1000) {
+        const ref = JSON.stringify(ids.slice(i, i + 1000))
+        changes.push(changeValues({ kind: 'preferences', ref, at, origin }, pgDate))
       }
+      if (changes.length > 0) await client.query(PG_STATEMENTS.change, columnsOf(changes, CHANGE_COLUMNS.length))
       return new Set(ids)
     })
   }

@@ -27,7 +27,7 @@ export function readMigrations (kind: Database['kind']): Migration[] {
 }
 
 /** Splits a migration into statements; our migrations never put a semicolon inside a literal. */
-export function splitStatements (sql: string): string[] {
+function splitStatements (sql: string): string[] {
   return sql
     .split(/;\s*(?:\n|$)/)
     .map(s => s.replace(/^\s*--.*$/gm, '').trim())

@@ -1,4 +1,5 @@
 // Conversions between database rows and domain values, in one place for every repository.
+import type { ClientStatus } from '../domain/clients.ts'
 import type { Exemption } from '../domain/exemptions.ts'
 import type { PreferenceRecord, RecordedBy, Source } from '../domain/preferences.ts'
 import type { Decision, EmergencyAccess, Purpose, PurposeCategory } from '../domain/purposes.ts'
@@ -17,7 +18,7 @@ export interface ClientRecord {
   exemptions: Exemption[]
   jwks: { keys: Array<Record<string, unknown>> } | null
   jwksUrl: string | null
-  status: 'active' | 'suspended'
+  status: ClientStatus
   createdAt: Date
   updatedAt: Date
 }

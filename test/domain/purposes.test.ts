@@ -4,6 +4,8 @@ import {
   SEED_PURPOSES,
   validateNewPurpose,
   checkPurposeUpdate,
+  editablePart,
+  unusablePurpose,
   EDITABLE_PURPOSE_FIELDS,
   PURPOSE_CODE_PATTERN,
   type Purpose
@@ -302,5 +304,32 @@ describe('checkPurposeUpdate (what may change once a purpose exists)', () => {
     expect(checkPurposeUpdate(catalog, scr, { requiresPermissionToView: false }).map(e => e.path)).toEqual([
       '/emergencyAccess'
     ])
+  })
+})
+
+describe('editablePart (what an accepted change stores)', () => {
+  it('keeps the editable fields and leaves out code, category and parent sent unchanged', () => {
+    const existing = catalog.get(PROGRAMME.code) as Purpose
+    expect(
+      editablePart({ code: existing.code, category: existing.category, parent: existing.parent, active: false })
+    ).toEqual({ active: false })
+    expect(editablePart({ name: 'Renamed', defaultDecision: null })).toEqual({ name: 'Renamed', defaultDecision: null })
+  })
+})
+
+describe('unusablePurpose (rule 1: the purpose exists and is active)', () => {
+  const retired = new PurposeCatalog([...SEED_PURPOSES, { ...PROGRAMME, code: 'retired-programme', active: false }])
+
+  it('is null for an active purpose', () => {
+    expect(unusablePurpose(retired, 'planned-care')).toBeNull()
+  })
+
+  it('says a purpose is unknown, cutting a long code short', () => {
+    expect(unusablePurpose(retired, 'no-such-purpose')).toBe("unknown purpose 'no-such-purpose'")
+    expect(unusablePurpose(retired, 'x'.repeat(5000))).toBe(`unknown purpose '${'x'.repeat(100)}'`)
+  })
+
+  it('says a deactivated purpose is no longer active', () => {
+    expect(unusablePurpose(retired, 'retired-programme')).toBe("purpose 'retired-programme' is no longer active")
   })
 })

@@ -8,11 +8,12 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
-import { exportJWK, generateKeyPair, type CryptoKey, type JWK } from 'jose'
+import { SignJWT, exportJWK, generateKeyPair, type CryptoKey, type JWK } from 'jose'
 import pg from 'pg'
 import { afterAll, beforeAll, expect } from 'vitest'
 import { buildApp } from '../../src/app.ts'
 import { CLIENT_ASSERTION_TYPE, signClientAssertion } from '../../src/auth/client-assertion-signer.ts'
+import { ACCESS_TOKEN_ALG } from '../../src/auth/signing-keys.ts'
 import { loadConfig, type Config } from '../../src/config.ts'
 import { SCOPES } from '../../src/domain/scopes.ts'
 import { createClient } from '../../src/store/clients.ts'
@@ -276,6 +277,38 @@ export async function tokenFor (app: FastifyInstance, client: TestClient, scope?
   return (res.json() as { access_token: string }).access_token
 }
 
+/** The claims and header of a forged access token that differ from what the token endpoint would issue. */
+export interface ForgedToken {
+  /** sub and client_id. */
+  clientId: string
+  scopes?: string[]
+  iat?: number
+  exp?: number
+  typ?: string
+  iss?: string
+  aud?: string
+}
+
+/**
+ * An access token signed with the service's own key, with the claims AccessTokens.mint writes
+ * (src/auth/access-tokens.ts) unless changed: for the tokens no token request can produce (expired,
+ * for an unknown client, of the wrong type, audience or issuer).
+ */
+export async function forgeAccessToken (app: FastifyInstance, o: ForgedToken): Promise<string> {
+  const { keys, config, tokens } = app.runtime
+  const now = Math.floor(Date.now() / 1000)
+  const iat = o.iat ?? now
+  return await new SignJWT({ scope: (o.scopes ?? ALL_SCOPES).join(' '), client_id: o.clientId })
+    .setProtectedHeader({ alg: ACCESS_TOKEN_ALG, kid: keys.kid, typ: o.typ ?? 'at+jwt' })
+    .setIssuer(o.iss ?? config.publicUrl)
+    .setSubject(o.clientId)
+    .setAudience(o.aud ?? config.publicUrl)
+    .setIssuedAt(iat)
+    .setExpirationTime(o.exp ?? iat + tokens.ttl)
+    .setJti(randomUUID())
+    .sign(keys.privateKey)
+}
+
 export function bearer (token: string): Auth {
   return { authorization: `Bearer ${token}` }
 }
@@ -306,9 +339,7 @@ export interface ProblemBody {
 }
 
 /** An inject() answer, or one read off a raw socket. */
-type AnyResponse =
-  | LightMyRequestResponse
-  | { status: number; headers: Record<string, string | string[] | number | undefined>; body: string }
+type AnyResponse = LightMyRequestResponse | { status: number; headers: Record<string, unknown>; body: string }
 
 /**
  * Expects a problem+json answer with this status: the RFC 9457 members, the request id of the
@@ -335,7 +366,12 @@ export function expectProblem (
   if (requestId !== undefined) expect(body.requestId).toBe(requestId)
   expect(res.body, 'a problem never shows a stack trace or a source location').not.toMatch(/\n\s+at |\.ts:\d+/)
   if (expected.detail !== undefined) expect(body.detail).toMatch(expected.detail)
-  if (expected.path !== undefined) expect((body.errors ?? []).map(e => e.path), res.body).toContain(expected.path)
+  if (expected.path !== undefined) {
+    expect(
+      (body.errors ?? []).map(e => e.path),
+      res.body
+    ).toContain(expected.path)
+  }
   return body
 }
 

@@ -19,6 +19,7 @@ import {
   type Json,
   type TestCaller
 } from '../helpers/app.ts'
+import { storeOf } from '../helpers/store.ts'
 import { fhirProblems } from '../helpers/fhir.ts'
 
 const NHS_SYSTEM = 'https://fhir.nhs.uk/Id/nhs-number'
@@ -276,7 +277,7 @@ describe('audited like any other decision', () => {
     const actor = [{ system: 'https://fhir.nhs.uk/Id/sds-user-id', value: '555021935107' }]
     const body = consult(nhs, ['HOPERAT', 'planning-research'], { actor })
     const c = await card(body)
-    const row = await t.app.runtime.db.prisma.auditEvent.findUnique({ where: { id: c.uuid } })
+    const row = await storeOf(t.app).auditRow(c.uuid)
     expect(row).toMatchObject({
       type: 'decision',
       nhsNumber: nhs,
@@ -309,7 +310,7 @@ describe('fails closed like POST /v1/decisions', () => {
     const broken = await buildTestApp()
     try {
       const caller = await clientWithToken(broken.app)
-      await broken.app.runtime.db.prisma.$executeRawUnsafe('DROP TABLE "audit_events"')
+      await storeOf(broken.app).dropTable('audit_events')
       const res = await broken.app.inject({
         method: 'POST',
         url: `/cds-services/${HOOK}`,
@@ -467,7 +468,7 @@ describe('bad requests are 400s that say what is wrong', () => {
       prefetch: {}
     }
     const c = await card(body)
-    const row = await t.app.runtime.db.prisma.auditEvent.findUnique({ where: { id: c.uuid } })
+    const row = await storeOf(t.app).auditRow(c.uuid)
     expect(String(row?.details)).not.toContain('secret-ehr-token')
     expect(t.logs.join('')).not.toContain('secret-ehr-token')
   })

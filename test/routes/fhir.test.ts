@@ -6,6 +6,7 @@ import type { LightMyRequestResponse } from 'fastify'
 import {
   PUBLIC_URL,
   clientWithToken,
+  expectProblem,
   nhsNumbers,
   recordChoice as recordChoiceWith,
   registerClient,
@@ -463,8 +464,6 @@ describe('errors are OperationOutcomes', () => {
   })
 
   it('the /v1 API is unchanged: its errors stay problem+json', async () => {
-    const res = await get('/v1/patients/9434765918/preferences')
-    expect(res.statusCode).toBe(400)
-    expect(res.headers['content-type']).toMatch(/^application\/problem\+json/)
+    expectProblem(await get('/v1/patients/9434765918/preferences'), 400)
   })
 })

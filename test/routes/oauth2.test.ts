@@ -1,9 +1,7 @@
 // POST /oauth2/token (signed-JWT client credentials, SPEC §4), access-token use on /v1, and the
 // discovery documents. Everything goes through app.inject against a real store.
 import { createHmac, randomUUID } from 'node:crypto'
-import { readFileSync } from 'node:fs'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { SignJWT, importJWK, type CryptoKey, type JWK } from 'jose'
 import type { LightMyRequestResponse } from 'fastify'
 import {
   ALL_SCOPES,
@@ -13,6 +11,7 @@ import {
   buildTestApp,
   clientWithToken,
   expectProblem,
+  forgeAccessToken,
   newKeyPair,
   registerClient,
   requestToken,
@@ -20,6 +19,7 @@ import {
   tokenFor,
   tokenForm as form,
   useTestApp,
+  type ForgedToken,
   type TestCaller,
   type TestClient
 } from '../helpers/app.ts'
@@ -527,22 +527,16 @@ describe('access tokens on /v1', () => {
   })
 
   it('refuses service-signed tokens: expired, wrong type, audience or issuer, or an unknown client', async () => {
-    const jwk = (JSON.parse(readFileSync(t.config.signingKeyFile, 'utf8')) as { keys: JWK[] }).keys[0]
-    const key = (await importJWK(jwk, 'ES256')) as CryptoKey
     const c = await registerClient(t.app)
     const now = Math.floor(Date.now() / 1000)
-    const mint = async (
-      o: { sub?: string; exp?: number; typ?: string; aud?: string; iss?: string } = {}
-    ): Promise<string> =>
-      await new SignJWT({ scope: 'consent:check', client_id: o.sub ?? c.id })
-        .setProtectedHeader({ alg: 'ES256', kid: String(jwk.kid), typ: o.typ ?? 'at+jwt' })
-        .setIssuer(o.iss ?? PUBLIC_URL)
-        .setSubject(o.sub ?? c.id)
-        .setAudience(o.aud ?? PUBLIC_URL)
-        .setIssuedAt(now - 1000)
-        .setExpirationTime(o.exp ?? now + 300)
-        .setJti(randomUUID())
-        .sign(key)
+    const mint = async (o: Omit<ForgedToken, 'clientId'> & { sub?: string } = {}): Promise<string> =>
+      await forgeAccessToken(t.app, {
+        scopes: ['consent:check'],
+        iat: now - 1000,
+        exp: now + 300,
+        ...o,
+        clientId: o.sub ?? c.id
+      })
     // The control: a token made this way is accepted.
     expect((await decide({ authorization: `Bearer ${await mint()}` })).statusCode).toBe(200)
     expect(

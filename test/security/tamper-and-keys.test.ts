@@ -19,6 +19,7 @@ import {
   type TestApp,
   type TestStore
 } from '../helpers/app.ts'
+import { storeOf } from '../helpers/store.ts'
 
 describe('audit tamper evidence', () => {
   const t = useTestApp()
@@ -36,20 +37,12 @@ describe('audit tamper evidence', () => {
     await t.app.runtime.audit.flush()
   })
 
-  const sql = (text: string, ...values: unknown[]): Promise<number> => {
-    let i = 0
-    return t.app.runtime.db.prisma.$executeRawUnsafe(
-      text.replace(/\?/g, () => t.app.runtime.db.param(++i)),
-      ...values
-    )
-  }
+  const sql = async (text: string, ...values: unknown[]): Promise<number> =>
+    await storeOf(t.app).tamper(text, ...values)
 
   it('reordered events (two swapped in the log) are reported', async () => {
     const chain = t.app.runtime.audit.chainId
-    const [e1, e2] = await t.app.runtime.db.prisma.auditEvent.findMany({
-      where: { chain, chainSeq: { in: [2, 3] } },
-      orderBy: { chainSeq: 'asc' }
-    })
+    const [e1, e2] = await storeOf(t.app).auditRowsAt(chain, [2, 3])
     await sql('UPDATE "audit_events" SET "seq" = ? WHERE "id" = ?', -1n, e1.id)
     await sql('UPDATE "audit_events" SET "seq" = ? WHERE "id" = ?', e1.seq, e2.id)
     await sql('UPDATE "audit_events" SET "seq" = ? WHERE "id" = ?', e2.seq, e1.id)
@@ -65,19 +58,22 @@ describe('audit tamper evidence', () => {
     expect((await verifyAuditLog(t.app.runtime.db)).valid).toBe(true)
   })
 
-  it('deleting the newest events cannot be seen in the chain alone, ' +
-    'but is found against heads anchored outside the database', async () => {
-    const anchors = await chainHeads(t.app.runtime.db)
-    expect((await verifyAuditLog(t.app.runtime.db, anchors)).valid).toBe(true)
-    const head = anchors.find(a => a.chain === t.app.runtime.audit.chainId) as { chain: string; chainSeq: number }
-    await sql('DELETE FROM "audit_events" WHERE "chain" = ? AND "chainSeq" = ?', head.chain, head.chainSeq)
-    expect((await verifyAuditLog(t.app.runtime.db)).valid).toBe(true)
-    const anchored = await verifyAuditLog(t.app.runtime.db, anchors)
-    expect(anchored).toMatchObject({
-      valid: false,
-      firstBrokenLink: { chain: head.chain, reason: expect.stringMatching(/truncated/) }
-    })
-  })
+  it(
+    'deleting the newest events cannot be seen in the chain alone, ' +
+      'but is found against heads anchored outside the database',
+    async () => {
+      const anchors = await chainHeads(t.app.runtime.db)
+      expect((await verifyAuditLog(t.app.runtime.db, anchors)).valid).toBe(true)
+      const head = anchors.find(a => a.chain === t.app.runtime.audit.chainId) as { chain: string; chainSeq: number }
+      await sql('DELETE FROM "audit_events" WHERE "chain" = ? AND "chainSeq" = ?', head.chain, head.chainSeq)
+      expect((await verifyAuditLog(t.app.runtime.db)).valid).toBe(true)
+      const anchored = await verifyAuditLog(t.app.runtime.db, anchors)
+      expect(anchored).toMatchObject({
+        valid: false,
+        firstBrokenLink: { chain: head.chain, reason: expect.stringMatching(/truncated/) }
+      })
+    }
+  )
 })
 
 describe("rotating the service's signing key", () => {

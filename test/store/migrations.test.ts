@@ -7,6 +7,7 @@ import { Prisma as PostgresPrisma } from '../../src/store/generated/postgresql/c
 import { openDatabase } from '../../src/store/database.ts'
 import { isMigrated, migrate, readMigrations } from '../../src/store/migrator.ts'
 import { freshStore, testStore, useTestApp } from '../helpers/app.ts'
+import { storeOf } from '../helpers/store.ts'
 
 const t = useTestApp()
 
@@ -242,7 +243,7 @@ describe('every model round-trips every field on a freshly migrated store', () =
   for (const model of Object.keys(samples) as ModelName[]) {
     it(`${model}: create, read back, deep-equal (nullable fields set and unset)`, async () => {
       const delegate = (
-        t.app.runtime.db.prisma as unknown as Record<
+        storeOf(t.app).prismaForMigrationTest() as unknown as Record<
           string,
           { create: (a: unknown) => Promise<unknown>; findUnique: (a: unknown) => Promise<unknown> }
         >
@@ -273,7 +274,7 @@ describe('every model round-trips every field on a freshly migrated store', () =
   }
 
   it('defaults apply when optional fields are left out, and autoincrement sequences count up', async () => {
-    const { prisma } = t.app.runtime.db
+    const prisma = storeOf(t.app).prismaForMigrationTest()
     const p = await prisma.purpose.create({
       data: {
         code: 'rt-defaults',
@@ -321,7 +322,7 @@ describe('every model round-trips every field on a freshly migrated store', () =
   })
 
   it('unique constraints of the schema exist in the migrated tables', async () => {
-    const { prisma } = t.app.runtime.db
+    const prisma = storeOf(t.app).prismaForMigrationTest()
     const base = { chain: 'rt-unique', at: new Date(), type: 'import', details: '{}', prevHash: 'x', hash: 'y' }
     await prisma.auditEvent.create({ data: { ...base, id: 'rt-unique-1', chainSeq: 0 } })
     // @@unique([chain, chainSeq])
@@ -361,10 +362,7 @@ describe('migrations', () => {
       expect(await migrate(db)).toEqual(names)
       expect(await migrate(db)).toEqual([])
       expect(await isMigrated(db)).toBe(true)
-      const rows = await db.prisma.$queryRawUnsafe<Array<{ migration_name: string }>>(
-        'SELECT "migration_name" FROM "_prisma_migrations" ORDER BY "migration_name"'
-      )
-      expect(rows.map(r => r.migration_name)).toEqual(names)
+      expect(await storeOf(db).appliedMigrations()).toEqual(names)
     } finally {
       await db.close()
       await store.drop()

@@ -7,7 +7,7 @@ import { ALERT_STATUSES, type Alert } from '../../domain/alerts.ts'
 import { invalidField } from '../../domain/problems.ts'
 import { problemResponses } from '../../plugins/problems.ts'
 import type { AlertPosition } from '../../services/alerts.ts'
-import { callerOf, decodeCursor, encodeCursor, security } from '../../http/common.ts'
+import { callerOf, decodeCursor, encodeCursor, security, type JsonOf } from '../../http/common.ts'
 
 const DEFAULT_LIMIT = 100
 
@@ -43,7 +43,7 @@ const alertSchema = {
   }
 } as const
 
-type AlertJson = Omit<Alert, 'raisedAt' | 'reviewedAt'> & { raisedAt: string; reviewedAt: string | null }
+type AlertJson = JsonOf<typeof alertSchema>
 
 function alertJson (a: Alert): AlertJson {
   return { ...a, raisedAt: a.raisedAt.toISOString(), reviewedAt: a.reviewedAt?.toISOString() ?? null }

@@ -2,13 +2,19 @@
 // what, and with what answer; and a verification of the hash chains.
 import type { FastifyInstance } from 'fastify'
 import type { JsonSchemaToTsProvider } from '@fastify/type-provider-json-schema-to-ts'
-import { AUDIT_TYPES, type AuditType } from '../../store/audit-writer.ts'
+import { AUDIT_TYPES, type AuditType } from '../../domain/audit.ts'
 import type { StoredEvent } from '../../services/audit-trail.ts'
 import { problemResponses } from '../../plugins/problems.ts'
-import { invalidField } from '../../domain/problems.ts'
-import { instantOrThrow, decodeCursor, encodeCursor, nhsNumberOrThrow, security } from '../../http/common.ts'
+import {
+  dateOrDateTime,
+  encodeCursor,
+  instantOrThrow,
+  nhsNumberOrThrow,
+  security,
+  seqCursorOrThrow
+} from '../../http/common.ts'
 
-export const auditEventSchema = {
+const auditEventSchema = {
   type: 'object',
   additionalProperties: false,
   properties: {
@@ -85,8 +91,8 @@ export default async function auditRoutes (fastify: FastifyInstance): Promise<vo
             nhsNumber: { type: 'string', maxLength: 40 },
             clientId: { type: 'string', maxLength: 64 },
             type: { type: 'string', enum: AUDIT_TYPES },
-            from: { type: 'string', format: 'date-time' },
-            to: { type: 'string', format: 'date-time' },
+            from: { ...dateOrDateTime, description: 'Events at or after this time (a date is its midnight UTC)' },
+            to: { ...dateOrDateTime, description: 'Events at or before this time (a date is its midnight UTC)' },
             cursor: { type: 'string', maxLength: 200 },
             limit: { type: 'integer', minimum: 1, maximum: 500, default: 100 }
           }
@@ -107,24 +113,19 @@ export default async function auditRoutes (fastify: FastifyInstance): Promise<vo
     },
     async request => {
       const q = request.query
-      const cursor = decodeCursor(q.cursor)
-      // At most 18 digits: a sequence number always fits PostgreSQL's bigint (a longer one was a 500).
-      if (cursor !== undefined && !/^[0-9]{1,18}$/.test(cursor)) {
-        throw invalidField('querystring:/cursor', 'cursor is not one this service issued')
-      }
-      const items = await auditTrail.list({
+      const beforeSeq = seqCursorOrThrow(q.cursor, 'querystring:/cursor')
+      const page = await auditTrail.page({
         nhsNumber: q.nhsNumber === undefined ? undefined : nhsNumberOrThrow(q.nhsNumber, 'querystring:/nhsNumber'),
         clientId: q.clientId,
         type: q.type,
         from: instantOrThrow(q.from, 'querystring:/from'),
         to: instantOrThrow(q.to, 'querystring:/to'),
-        beforeSeq: cursor === undefined ? undefined : BigInt(cursor),
-        limit: q.limit + 1
+        beforeSeq,
+        limit: q.limit
       })
-      const page = items.slice(0, q.limit)
       return {
-        items: page.map(auditJson),
-        nextCursor: items.length > q.limit ? encodeCursor(page[page.length - 1].seq) : null
+        items: page.events.map(auditJson),
+        nextCursor: page.nextBeforeSeq === null ? null : encodeCursor(page.nextBeforeSeq)
       }
     }
   )

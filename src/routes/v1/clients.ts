@@ -1,14 +1,14 @@
 // The client registry (administrators): register client systems, their keys, scopes, purposes and
 // exemptions; suspend them. The rules are the clients service's (src/services/clients.ts); this
 // file is their HTTP shape.
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyInstance } from 'fastify'
 import type { JsonSchemaToTsProvider } from '@fastify/type-provider-json-schema-to-ts'
 import { EXEMPTION_BASES } from '../../domain/exemptions.ts'
 import { SCOPES } from '../../domain/scopes.ts'
-import { CLIENT_STATUSES } from '../../auth/client-registration.ts'
+import { CLIENT_STATUSES, ODS_CODE_PATTERN } from '../../domain/clients.ts'
 import { problemResponses } from '../../plugins/problems.ts'
-import type { Actor, ClientRecord } from '../../services/clients.ts'
-import { callerOf, decodeCursor, encodeCursor, security } from '../../http/common.ts'
+import type { ClientRecord } from '../../services/clients.ts'
+import { actorOf, decodeCursor, encodeCursor, security, type JsonOf } from '../../http/common.ts'
 
 const DEFAULT_LIMIT = 50
 
@@ -49,7 +49,7 @@ const exemptionSchema = {
 
 const fields = {
   name: { type: 'string', minLength: 1, maxLength: 200 },
-  odsCode: { type: ['string', 'null'], pattern: '^[A-Za-z0-9]{3,10}$' },
+  odsCode: { type: ['string', 'null'], pattern: ODS_CODE_PATTERN },
   scopes: { type: 'array', maxItems: 20, uniqueItems: true, items: { type: 'string', enum: SCOPES } },
   purposes: { type: 'array', maxItems: 100, uniqueItems: true, items: { type: 'string', maxLength: 100 } },
   exemptions: { type: 'array', maxItems: 50, items: exemptionSchema },
@@ -110,12 +110,7 @@ const clientSchema = {
   }
 } as const
 
-type ClientJson = Omit<ClientRecord, 'id' | 'createdAt' | 'updatedAt'> & {
-  clientId: string
-  kids: string[]
-  createdAt: string
-  updatedAt: string
-}
+type ClientJson = JsonOf<typeof clientSchema>
 
 function clientJson (c: ClientRecord): ClientJson {
   return {
@@ -135,8 +130,6 @@ function clientJson (c: ClientRecord): ClientJson {
 }
 
 const idParams = { type: 'object', properties: { id: { type: 'string', maxLength: 64 } }, required: ['id'] } as const
-
-const actorOf = (request: FastifyRequest): Actor => ({ clientId: callerOf(request).client.id, requestId: request.id })
 
 export default async function clientRoutes (fastify: FastifyInstance): Promise<void> {
   const routes = fastify.withTypeProvider<JsonSchemaToTsProvider>()

@@ -2,8 +2,7 @@
 // service's (src/services/decisions.ts); this file is its HTTP shape.
 import type { FastifyInstance } from 'fastify'
 import type { JsonSchemaToTsProvider } from '@fastify/type-provider-json-schema-to-ts'
-import { PERMISSION_TO_VIEW } from '../../domain/decision.ts'
-import { decisionResponseSchema } from '../../http/decision-schema.ts'
+import { decisionResponseSchema, pointOfCareSchema } from '../../http/decision-schema.ts'
 import { problemResponses } from '../../plugins/problems.ts'
 import { callerOf, dateOrDateTime, nhsNumberOrThrow, security } from '../../http/common.ts'
 
@@ -27,19 +26,7 @@ export default async function decisionRoutes (fastify: FastifyInstance): Promise
           properties: {
             nhsNumber: { type: 'string', maxLength: 40, description: '10 digits, or 3-3-4 with spaces or hyphens' },
             purpose: { type: 'string', maxLength: 100, description: 'A purpose code, e.g. summary-care-record' },
-            pointOfCare: {
-              type: 'object',
-              additionalProperties: false,
-              required: ['permissionToView'],
-              properties: {
-                permissionToView: { type: 'string', enum: PERMISSION_TO_VIEW },
-                reason: {
-                  type: 'string',
-                  maxLength: 1000,
-                  description: 'Required with unable-to-ask: why the patient cannot be asked'
-                }
-              }
-            },
+            pointOfCare: pointOfCareSchema,
             asOf: { ...dateOrDateTime, description: 'Decide as at this time (a date or a date-time) instead of now' }
           },
           example: {

@@ -1,12 +1,12 @@
 // POST /v1/filter: the bulk cohort filter for data-extraction pipelines (SPEC §5). The filter is
 // the filter service's (src/services/filter.ts); this file is its HTTP shape: the body kept a
 // stream, content negotiation, and the service's answer piped to the reply as it is produced.
-import { Readable } from 'node:stream'
+import type { Readable } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
 import type { JsonSchemaToTsProvider } from '@fastify/type-provider-json-schema-to-ts'
 import type { FilterFormat } from '../../services/filter.ts'
 import { HttpProblem, problemResponses } from '../../plugins/problems.ts'
-import { callerOf, dateOrDateTime, security } from '../../http/common.ts'
+import { callerOf, dateOrDateTime, security, streamedBody, streamOrThrow } from '../../http/common.ts'
 
 const INPUT_TYPES = ['text/plain', 'text/csv']
 
@@ -16,10 +16,7 @@ type StreamedTextProvider = JsonSchemaToTsProvider<{
 }>
 
 export default async function filterRoutes (fastify: FastifyInstance): Promise<void> {
-  // The body stays a stream: no size limit applies to it, only to each line.
-  fastify.addContentTypeParser(INPUT_TYPES, (_request, payload, done) => {
-    done(null, payload)
-  })
+  const streamed = streamedBody(fastify, INPUT_TYPES)
 
   fastify.withTypeProvider<StreamedTextProvider>().post(
     '/filter',
@@ -67,8 +64,7 @@ export default async function filterRoutes (fastify: FastifyInstance): Promise<v
           ...problemResponses(400, 401, 403, 406, 415, 503)
         }
       },
-      // The schema documents the body; the stream itself is validated line by line.
-      validatorCompiler: ({ httpPart }) => (httpPart === 'body' ? () => true : (undefined as never))
+      ...streamed
     },
     async (request, reply) => {
       const accept = request.headers.accept ?? 'text/plain'
@@ -79,14 +75,12 @@ export default async function filterRoutes (fastify: FastifyInstance): Promise<v
           'Accept must be text/plain (the permitted numbers) or application/x-ndjson (one result per line)'
         )
       }
-      const body: unknown = request.body
-      if (!(body instanceof Readable)) {
-        throw new HttpProblem(415, 'Send the NHS numbers as text/plain or text/csv, one per line')
-      }
+      const body = streamOrThrow(request.body, 'Send the NHS numbers as text/plain or text/csv, one per line')
       const format: FilterFormat = ndjson ? 'application/x-ndjson' : 'text/plain'
       const { auditId, output } = fastify.services.filter.start(
         callerOf(request),
-        { purpose: request.query.purpose, asOf: request.query.asOf, format },
+        // streamedBody's validatorCompiler leaves the query string unchecked: purpose may be missing.
+        { purpose: request.query.purpose ?? '', asOf: request.query.asOf, format },
         body,
         request.id,
         { log: request.log }

@@ -1,17 +1,14 @@
 // POST /v1/preferences/import: NDJSON bulk load of existing choices (millions of lines), streamed.
 // The import is the preference import service's (src/services/preference-import.ts); this file is
 // its HTTP shape: the body kept a stream, and the report as JSON.
-import { Readable } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
 import type { JsonSchemaToTsProvider } from '@fastify/type-provider-json-schema-to-ts'
 import { GP_CODES } from '../../domain/preferences.ts'
-import { HttpProblem, problemResponses } from '../../plugins/problems.ts'
-import { callerOf, security } from '../../http/common.ts'
+import { problemResponses } from '../../plugins/problems.ts'
+import { callerOf, security, streamedBody, streamOrThrow } from '../../http/common.ts'
 
 export default async function preferenceImportRoutes (fastify: FastifyInstance): Promise<void> {
-  fastify.addContentTypeParser(['application/x-ndjson', 'application/jsonl'], (_request, payload, done) => {
-    done(null, payload)
-  })
+  const streamed = streamedBody(fastify, ['application/x-ndjson', 'application/jsonl'])
 
   fastify.withTypeProvider<JsonSchemaToTsProvider>().post(
     '/preferences/import',
@@ -68,14 +65,10 @@ export default async function preferenceImportRoutes (fastify: FastifyInstance):
           ...problemResponses(400, 401, 403, 415, 503)
         }
       },
-      // The schema documents the body; the stream itself is validated line by line.
-      validatorCompiler: ({ httpPart }) => (httpPart === 'body' ? () => true : (undefined as never))
+      ...streamed
     },
     async request => {
-      const body: unknown = request.body
-      if (!(body instanceof Readable)) {
-        throw new HttpProblem(415, 'Send the choices as application/x-ndjson, one JSON object per line')
-      }
+      const body = streamOrThrow(request.body, 'Send the choices as application/x-ndjson, one JSON object per line')
       return await fastify.services.preferenceImport.importLines(callerOf(request), body, request.id)
     }
   )

@@ -3,11 +3,12 @@
 // (src/services/preferences.ts); this file is their HTTP shape.
 import type { FastifyInstance } from 'fastify'
 import type { JsonSchemaToTsProvider } from '@fastify/type-provider-json-schema-to-ts'
+import { ODS_CODE_PATTERN } from '../../domain/clients.ts'
 import { PREFERENCE_STATUSES, PROXY_ROLES, SOURCES } from '../../domain/preferences.ts'
 import { DECISIONS } from '../../domain/purposes.ts'
 import { problemResponses } from '../../plugins/problems.ts'
 import type { StoredPreference } from '../../services/preferences.ts'
-import { callerOf, dateOrDateTime, nhsNumberOrThrow, nhsNumberParam, security } from '../../http/common.ts'
+import { callerOf, dateOrDateTime, nhsNumberOrThrow, nhsNumberParam, security, type JsonOf } from '../../http/common.ts'
 
 const preferenceRecordSchema = {
   type: 'object',
@@ -57,14 +58,7 @@ const preferenceRecordSchema = {
   }
 } as const
 
-type PreferenceJson = Omit<
-  StoredPreference,
-  'effectiveFrom' | 'recordedAt' | 'clientId' | 'enteredInErrorReason' | 'enteredInErrorAt' | 'enteredInErrorBy'
-> & {
-  effectiveFrom: string
-  recordedAt: string
-  enteredInError: { reason: string; at: string; by: string } | null
-}
+type PreferenceJson = JsonOf<typeof preferenceRecordSchema>
 
 function preferenceJson (p: StoredPreference): PreferenceJson {
   return {
@@ -187,7 +181,7 @@ export default async function preferenceRoutes (fastify: FastifyInstance): Promi
               properties: {
                 odsCode: {
                   type: 'string',
-                  pattern: '^[A-Za-z0-9]{3,10}$',
+                  pattern: ODS_CODE_PATTERN,
                   description: 'ODS code of the organisation that recorded the choice'
                 },
                 name: { type: 'string', minLength: 1, maxLength: 200 },

@@ -1,12 +1,17 @@
 // The purpose catalogue: anyone with a token reads it, administrators add and change purposes.
 // Codes are never reused: a deactivated purpose keeps its code. The rules are the purposes
 // service's (src/services/purposes.ts); this file is their HTTP shape.
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyInstance } from 'fastify'
 import type { JsonSchemaToTsProvider } from '@fastify/type-provider-json-schema-to-ts'
-import { DECISIONS, EMERGENCY_ACCESS, PURPOSE_CATEGORIES, PURPOSE_CODE_PATTERN } from '../../domain/purposes.ts'
+import {
+  DECISIONS,
+  EDITABLE_PURPOSE_FIELDS,
+  EMERGENCY_ACCESS,
+  PURPOSE_CATEGORIES,
+  PURPOSE_CODE_PATTERN
+} from '../../domain/purposes.ts'
 import { problemResponses } from '../../plugins/problems.ts'
-import type { Actor } from '../../services/clients.ts'
-import { callerOf, security } from '../../http/common.ts'
+import { actorOf, security } from '../../http/common.ts'
 
 const purposeSchema = {
   type: 'object',
@@ -56,21 +61,24 @@ const purposeSchema = {
   }
 } as const
 
+/** The fields an administrator may change (EDITABLE_PURPOSE_FIELDS, no more and no fewer), as sent. */
 const editable = {
   name: { type: 'string', minLength: 1, maxLength: 200 },
   description: { type: 'string', maxLength: 2000 },
   defaultDecision: { type: ['string', 'null'], enum: [...DECISIONS, null] },
   requiresPermissionToView: { type: 'boolean' },
-  emergencyAccess: { type: 'string', enum: EMERGENCY_ACCESS }
-} as const
+  emergencyAccess: { type: 'string', enum: EMERGENCY_ACCESS },
+  active: { type: 'boolean' }
+} as const satisfies Record<(typeof EDITABLE_PURPOSE_FIELDS)[number], object>
+
+// A new purpose is active: deactivating is a change.
+const { active: _active, ...describing } = editable
 
 const codeParams = {
   type: 'object',
   properties: { code: { type: 'string', maxLength: 100 } },
   required: ['code']
 } as const
-
-const actorOf = (request: FastifyRequest): Actor => ({ clientId: callerOf(request).client.id, requestId: request.id })
 
 export default async function purposeRoutes (fastify: FastifyInstance): Promise<void> {
   const routes = fastify.withTypeProvider<JsonSchemaToTsProvider>()
@@ -131,7 +139,7 @@ export default async function purposeRoutes (fastify: FastifyInstance): Promise<
             code: { type: 'string', minLength: 2, maxLength: 64, pattern: PURPOSE_CODE_PATTERN },
             category: { type: 'string', enum: PURPOSE_CATEGORIES },
             parent: { type: 'string', maxLength: 64 },
-            ...editable
+            ...describing
           },
           example: {
             code: 'diabetes-research-programme',
@@ -167,7 +175,13 @@ export default async function purposeRoutes (fastify: FastifyInstance): Promise<
           type: 'object',
           additionalProperties: false,
           minProperties: 1,
-          properties: { ...editable, active: { type: 'boolean' } },
+          properties: {
+            ...editable,
+            // Accepted here so that the purposes service refuses a change to them, naming the field.
+            code: { type: 'string', maxLength: 100 },
+            category: { type: 'string', enum: PURPOSE_CATEGORIES },
+            parent: { type: ['string', 'null'], maxLength: 100 }
+          },
           example: { active: false }
         },
         response: { 200: purposeSchema, ...problemResponses(400, 401, 403, 404, 503) }

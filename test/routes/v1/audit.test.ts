@@ -6,6 +6,7 @@ import { verifyAuditLog } from '../../../src/store/audit-log.ts'
 import {
   buildTestApp,
   clientWithToken,
+  expectProblem,
   nhsNumbers,
   tokenFor,
   useTestApp,
@@ -14,6 +15,7 @@ import {
   type TestApp,
   type TestCaller as Caller
 } from '../../helpers/app.ts'
+import { storeOf } from '../../helpers/store.ts'
 
 const t = useTestApp()
 let alice: Caller
@@ -97,10 +99,7 @@ describe('GET /v1/audit', () => {
     expect(new Set(events.map(e => e.type))).toEqual(new Set(['decision', 'preference.recorded']))
     const spaced = encodeURIComponent(`${p1.slice(0, 3)} ${p1.slice(3, 6)} ${p1.slice(6)}`)
     expect((await items(`/v1/audit?nhsNumber=${spaced}`)).map(e => e.id)).toEqual(events.map(e => e.id))
-    const res = await get(t, '/v1/audit?nhsNumber=9434765918', alice.auth)
-    expect(res.statusCode).toBe(400)
-    expect(res.headers['content-type']).toMatch(/^application\/problem\+json/)
-    expect(res.json().errors[0].path).toMatch(/nhsNumber/)
+    expectProblem(await get(t, '/v1/audit?nhsNumber=9434765918', alice.auth), 400, { path: 'querystring:/nhsNumber' })
   })
 
   it('filters by clientId', async () => {
@@ -136,6 +135,27 @@ describe('GET /v1/audit', () => {
     expect(window.map(e => e.id)).toEqual([all[1].id, all[2].id, all[3].id, all[4].id])
     expect(await items('/v1/audit?from=2099-01-01T00:00:00Z')).toEqual([])
     expect((await get(t, '/v1/audit?from=yesterday', alice.auth)).statusCode).toBe(400)
+  })
+
+  it('takes a plain date in from and to as its midnight UTC, and a time without seconds, as asOf does', async () => {
+    const all = await items('/v1/audit?type=decision')
+    const ids = (events: Json[]): string[] => events.map(e => e.id)
+    const oldestDay = all[all.length - 1].at.slice(0, 10)
+    const midnight = Date.parse(`${oldestDay}T00:00:00Z`)
+    const res = await get(t, `/v1/audit?type=decision&from=${oldestDay}`, alice.auth)
+    expect(res.statusCode, res.body).toBe(200)
+    expect(ids(res.json().items)).toEqual(ids(all.filter(e => Date.parse(e.at) >= midnight)))
+    expect(ids(await items(`/v1/audit?type=decision&to=${oldestDay}`))).toEqual(
+      ids(all.filter(e => Date.parse(e.at) <= midnight))
+    )
+    expect(await items(`/v1/audit?type=decision&to=${oldestDay}`)).toEqual([])
+    const dayAfterNewest = new Date(Date.parse(all[0].at) + 86_400_000).toISOString().slice(0, 10)
+    expect(await items(`/v1/audit?type=decision&from=${dayAfterNewest}`)).toEqual([])
+    // A minute: from its first millisecond.
+    const minute = `${all[2].at.slice(0, 16)}Z`
+    expect(ids(await items(`/v1/audit?type=decision&from=${encodeURIComponent(minute)}`))).toEqual(
+      ids(all.filter(e => Date.parse(e.at) >= Date.parse(minute)))
+    )
   })
 
   it('refuses impossible dates in from and to (never rolled over to the next month), naming the field', async () => {
@@ -200,9 +220,7 @@ describe('GET /v1/audit', () => {
       Buffer.from('1; DROP TABLE').toString('base64url')
     ]) {
       const res = await get(t, `/v1/audit?cursor=${encodeURIComponent(cursor)}`, alice.auth)
-      expect(res.statusCode, res.body).toBe(400)
-      expect(res.headers['content-type']).toMatch(/^application\/problem\+json/)
-      expect(res.json().errors[0].path).toMatch(/cursor/)
+      expectProblem(res, 400, { path: 'querystring:/cursor' })
     }
   })
 
@@ -219,7 +237,7 @@ describe('GET /v1/audit/verify', () => {
     const res = await get(t, '/v1/audit/verify', alice.auth)
     expect(res.statusCode, res.body).toBe(200)
     const report = res.json()
-    const count = await t.app.runtime.db.prisma.auditEvent.count()
+    const count = await storeOf(t.app).countAuditEvents()
     expect(report).toEqual({ valid: true, checkedEvents: count, chains: expect.any(Number), firstBrokenLink: null })
     expect(report.chains).toBeGreaterThanOrEqual(1)
     expect(count).toBeGreaterThan(7)
@@ -251,9 +269,8 @@ describe('tamper evidence (SPEC §7)', () => {
     const { app, caller, decisions } = await tamperApp()
     try {
       const target = decisions[2]
-      const { db } = app.app.runtime
-      const changed = await db.prisma.$executeRawUnsafe(
-        `UPDATE "audit_events" SET "outcome" = ${db.param(1)} WHERE "id" = ${db.param(2)}`,
+      const changed = await storeOf(app.app).tamper(
+        'UPDATE "audit_events" SET "outcome" = ? WHERE "id" = ?',
         'deny',
         target.auditId
       )
@@ -268,7 +285,7 @@ describe('tamper evidence (SPEC §7)', () => {
         reason: expect.stringMatching(/edited|hash/)
       })
       // The same verification the CLI's `audit verify` runs, straight on the store.
-      const direct = await verifyAuditLog(db)
+      const direct = await verifyAuditLog(app.app.runtime.db)
       expect(direct.valid).toBe(false)
       expect(direct.firstBrokenLink?.eventId).toBe(target.auditId)
     } finally {
@@ -280,9 +297,8 @@ describe('tamper evidence (SPEC §7)', () => {
     const { app, caller, decisions } = await tamperApp()
     try {
       const target = decisions[1]
-      const { db } = app.app.runtime
-      await db.prisma.$executeRawUnsafe(
-        `UPDATE "audit_events" SET "nhsNumber" = ${db.param(1)} WHERE "id" = ${db.param(2)}`,
+      await storeOf(app.app).tamper(
+        'UPDATE "audit_events" SET "nhsNumber" = ? WHERE "id" = ?',
         '9434765919',
         target.auditId
       )
@@ -297,11 +313,7 @@ describe('tamper evidence (SPEC §7)', () => {
   it('a deleted middle event is reported as a gap at the event after it', async () => {
     const { app, caller, decisions } = await tamperApp()
     try {
-      const { db } = app.app.runtime
-      const removed = await db.prisma.$executeRawUnsafe(
-        `DELETE FROM "audit_events" WHERE "id" = ${db.param(1)}`,
-        decisions[2].auditId
-      )
+      const removed = await storeOf(app.app).tamper('DELETE FROM "audit_events" WHERE "id" = ?', decisions[2].auditId)
       expect(removed).toBe(1)
       const report = (await get(app, '/v1/audit/verify', caller.auth)).json()
       expect(report.valid).toBe(false)
@@ -309,7 +321,7 @@ describe('tamper evidence (SPEC §7)', () => {
         eventId: decisions[3].auditId,
         reason: expect.stringMatching(/gap|missing/)
       })
-      const direct = await verifyAuditLog(db)
+      const direct = await verifyAuditLog(app.app.runtime.db)
       expect(direct.firstBrokenLink).toEqual(report.firstBrokenLink)
     } finally {
       await app.close()
@@ -319,11 +331,13 @@ describe('tamper evidence (SPEC §7)', () => {
   it('an event re-hashed after an edit still breaks the link to its successor', async () => {
     const { app, caller, decisions } = await tamperApp()
     try {
-      const { db } = app.app.runtime
       const { hashEvent } = await import('../../../src/store/audit-chain.ts')
-      const row = await db.prisma.auditEvent.findUniqueOrThrow({ where: { id: decisions[1].auditId } })
-      const edited = { ...row, outcome: 'deny' }
-      await db.prisma.auditEvent.update({ where: { id: row.id }, data: { outcome: 'deny', hash: hashEvent(edited) } })
+      const store = storeOf(app.app)
+      const row = await store.auditRow(decisions[1].auditId)
+      expect(row).not.toBeNull()
+      const rehashed = hashEvent({ ...row!, outcome: 'deny' })
+      const rehash = 'UPDATE "audit_events" SET "outcome" = ?, "hash" = ? WHERE "id" = ?'
+      await store.tamper(rehash, 'deny', rehashed, row!.id)
       const report = (await get(app, '/v1/audit/verify', caller.auth)).json()
       expect(report.valid).toBe(false)
       expect(report.firstBrokenLink.eventId).toBe(decisions[2].auditId)

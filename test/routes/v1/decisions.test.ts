@@ -17,6 +17,7 @@ import {
   type Json,
   type TestCaller
 } from '../../helpers/app.ts'
+import { storeOf } from '../../helpers/store.ts'
 
 const t = useTestApp()
 let main: TestCaller
@@ -381,7 +382,7 @@ describe('rule 2: time (asOf) and pendingChange', () => {
       pendingChange: null
     })
     // A decision as of another time says so in its audit event.
-    const row = await t.app.runtime.db.prisma.auditEvent.findUnique({ where: { id: before.auditId as string } })
+    const row = await storeOf(t.app).auditRow(before.auditId as string)
     expect(JSON.parse(row?.details ?? '{}')).toMatchObject({ asOf: '2025-01-01T00:00:00.000Z' })
   })
 
@@ -470,7 +471,7 @@ describe('rule 7: every decision is audited before the answer', () => {
       expect(res.statusCode, res.body).toBe(200)
       const d = res.json()
       // Read the store directly, without the flush GET /v1/audit does: the row is already there.
-      const row = await t.app.runtime.db.prisma.auditEvent.findUnique({ where: { id: d.auditId } })
+      const row = await storeOf(t.app).auditRow(d.auditId)
       expect(row).toMatchObject({
         type: 'decision',
         nhsNumber: nhs,
@@ -516,7 +517,7 @@ describe('rule 6: fail closed', () => {
         payload: { nhsNumber: '9434765919', purpose: 'planned-care' }
       })
       expect(ok.statusCode).toBe(200)
-      await broken.app.runtime.db.prisma.$executeRawUnsafe('DROP TABLE "audit_events"')
+      await storeOf(broken.app).dropTable('audit_events')
       for (const payload of [
         { nhsNumber: '9434765919', purpose: 'planned-care' },
         { nhsNumber: '9434765919', purpose: 'planning-research' },
@@ -541,7 +542,7 @@ describe('rule 6: fail closed', () => {
     const broken = await buildTestApp({ STORE_STALE_AFTER_MS: '1000' })
     try {
       const caller = await clientWithToken(broken.app)
-      await broken.app.runtime.db.prisma.$executeRawUnsafe('DROP TABLE "changes"')
+      await storeOf(broken.app).dropTable('changes')
       const deadline = Date.now() + 10_000
       let res: LightMyRequestResponse
       do {

@@ -4,7 +4,9 @@
 import { createHash } from 'node:crypto'
 import { request as httpRequest } from 'node:http'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { buildTestApp, clientWithToken, nhsNumbers, useTestApp, type Auth } from '../../helpers/app.ts'
+import { buildTestApp, clientWithToken, expectProblem, nhsNumbers, useTestApp, type Auth } from '../../helpers/app.ts'
+import { storeOf } from '../../helpers/store.ts'
+import { STORE_UNAVAILABLE } from '../../../src/domain/problems.ts'
 
 const HOUR = 3600_000
 
@@ -182,9 +184,7 @@ describe('POST /v1/filter', () => {
     expect((await filter('', '9434765919')).status).toBe(400)
     expect((await filter('purpose=nope', '9434765919')).status).toBe(400)
     const narrow = (await clientWithToken(t.app, { scopes: ['consent:filter'], purposes: ['planned-care'] })).auth
-    const notAllowed = await filter('purpose=planning-research', '9434765919', {}, narrow)
-    expect(notAllowed.status).toBe(403)
-    expect(notAllowed.headers['content-type']).toMatch(/problem\+json/)
+    expectProblem(await filter('purpose=planning-research', '9434765919', {}, narrow), 403)
     const checkOnly = (await clientWithToken(t.app, { scopes: ['consent:check'] })).auth
     expect((await filter('purpose=planning-research', '9434765919', {}, checkOnly)).status).toBe(403)
     expect((await filter('purpose=planning-research', '{"a":1}', { 'content-type': 'application/json' })).status).toBe(
@@ -214,7 +214,7 @@ describe('POST /v1/filter', () => {
     const broken = await buildTestApp({ STORE_STALE_AFTER_MS: '1000' })
     try {
       const caller = await clientWithToken(broken.app)
-      await broken.app.runtime.db.prisma.$executeRawUnsafe('DROP TABLE "changes"')
+      await storeOf(broken.app).dropTable('changes')
       const deadline = Date.now() + 10_000
       let res
       do {
@@ -226,8 +226,7 @@ describe('POST /v1/filter', () => {
           payload: '9434765919\n'
         })
       } while (res.statusCode === 200 && Date.now() < deadline)
-      expect(res.statusCode).toBe(503)
-      expect(res.headers['content-type']).toMatch(/problem\+json/)
+      expectProblem(res, 503, { detail: STORE_UNAVAILABLE })
       expect(res.headers['x-audit-id']).toBeUndefined()
       expect(res.body).not.toContain('9434765919')
     } finally {

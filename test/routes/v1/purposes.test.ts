@@ -267,9 +267,36 @@ describe('an opt-in research programme', () => {
       active: true
     })
     expectProblem(await patchPurpose('no-such-purpose', { name: 'x' }), 404)
-    // code, category and parent cannot change.
-    expectProblem(await patchPurpose(code, { parent: 'planned-care' }), 400)
-    expectProblem(await patchPurpose(code, { code: 'renamed' }), 400)
+  })
+
+  it('PATCH refuses a change to code, category or parent: a 400 naming the field, nothing stored', async () => {
+    for (const [field, value] of [
+      ['code', 'renamed'],
+      ['category', 'direct-care'],
+      ['parent', 'planned-care'],
+      ['parent', null]
+    ] as const) {
+      const body = expectProblem(await patchPurpose(code, { [field]: value, name: 'Must not be stored' }), 400)
+      expect(body.errors, field).toEqual([
+        { path: `/${field}`, message: `${field} cannot change once a purpose is created` }
+      ])
+    }
+    const after = (await t.app.inject({ method: 'GET', url: `/v1/purposes/${code}`, headers: reader.auth })).json()
+    expect(after).toMatchObject({ code, category: 'secondary-use', parent: 'planning-research' })
+    expect(after.name).not.toBe('Must not be stored')
+  })
+
+  it('PATCH accepts code, category and parent sent unchanged, and still refuses an unknown field', async () => {
+    const res = await patchPurpose(code, {
+      code,
+      category: 'secondary-use',
+      parent: 'planning-research',
+      description: 'Unchanged placement'
+    })
+    expect(res.statusCode, res.body).toBe(200)
+    expect(res.json()).toMatchObject({ code, parent: 'planning-research', description: 'Unchanged placement' })
+    const unknown = expectProblem(await patchPurpose(code, { colour: 'blue' }), 400)
+    expect(unknown.errors?.[0]).toEqual({ path: '/colour', message: 'is not a known field' })
   })
 })
 

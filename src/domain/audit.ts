@@ -1,0 +1,16 @@
+// The kinds of event the audit trail records (SPEC §2 rule 7, §6): what the writer accepts and
+// what the audit API lets a privacy officer filter by.
+export const AUDIT_TYPES = [
+  'decision',
+  'filter',
+  'preference.recorded',
+  'preference.entered-in-error',
+  'client.created',
+  'client.updated',
+  'purpose.created',
+  'purpose.updated',
+  'alert.reviewed',
+  'token.issued',
+  'import'
+] as const
+export type AuditType = (typeof AUDIT_TYPES)[number]
