@@ -209,7 +209,7 @@ export class AuditWriter {
                 clientId: it.alert.clientId,
                 reason: it.alert.reason,
                 raisedAt: records[k].at,
-                status: 'open'
+                status: 'open' as const
               }
             ]
       )

@@ -6,20 +6,13 @@
 import { sqliteDate, type StoreKind } from './database.ts'
 import type { ChainedFields } from './audit-chain.ts'
 import type { StoredPreference } from './rows.ts'
+import type { Alert } from '../domain/alerts.ts'
 
 /** An audit event as stored: its chained fields and its hash. */
 export type AuditRow = ChainedFields & { hash: string }
 
-export interface AlertRow {
-  id: string
-  auditId: string
-  nhsNumber: string
-  purpose: string
-  clientId: string
-  reason: string
-  raisedAt: Date
-  status: string
-}
+/** An alert as first stored: not yet reviewed. */
+export type AlertRow = Omit<Alert, 'reviewedBy' | 'reviewNote' | 'reviewedAt'>
 
 /**
  * What a change-sequence row names: one choice, client or purpose, or ('preferences') a JSON array
