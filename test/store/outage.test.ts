@@ -65,6 +65,8 @@ class TcpProxy {
   }
 }
 
+// Runs in the postgresql project only: SQLite is a file, with no server connection to cut (the
+// postgresql half of the suite always runs in CI).
 describe.runIf(testStore === 'postgresql')('PostgreSQL outage through a TCP proxy', () => {
   let store: TestStore
   let proxy: TcpProxy
