@@ -58,6 +58,27 @@ function start (script: string[], env: Record<string, string>): ChildProcess {
   })
 }
 
+/** A service's store, key and environment on a port, and the built CLI run against them. */
+function benchService (
+  port: number,
+  prefix: string
+): { dir: string; env: Record<string, string>; cli: (...args: string[]) => string } {
+  const dir = mkdtempSync(join(tmpdir(), prefix))
+  const env = {
+    PORT: String(port),
+    PUBLIC_URL: `http://127.0.0.1:${port}`,
+    DATABASE_URL: process.env.BENCH_DATABASE_URL ?? `file:${join(dir, 'bench.db')}`,
+    SIGNING_KEY_FILE: join(dir, 'signing-key.json'),
+    LOG_LEVEL: 'warn',
+    RATE_LIMIT_PER_MINUTE: '100000000'
+  }
+  const cli = (...args: string[]): string =>
+    execFileSync(process.execPath, [join(PACKAGE_ROOT, 'dist', 'src', 'cli.js'), ...args], {
+      env: { ...process.env, ...env }
+    }).toString()
+  return { dir, env, cli }
+}
+
 async function stop (child: ChildProcess): Promise<void> {
   await new Promise<void>(resolve => {
     child.once('exit', () => resolve())
@@ -97,19 +118,7 @@ async function main (): Promise<void> {
     await stop(hello)
 
     // The service on a fresh SQLite store (or BENCH_DATABASE_URL).
-    const dir = mkdtempSync(join(tmpdir(), 'consent-bench-'))
-    const env = {
-      PORT: '3902',
-      PUBLIC_URL: 'http://127.0.0.1:3902',
-      DATABASE_URL: process.env.BENCH_DATABASE_URL ?? `file:${join(dir, 'bench.db')}`,
-      SIGNING_KEY_FILE: join(dir, 'signing-key.json'),
-      LOG_LEVEL: 'warn',
-      RATE_LIMIT_PER_MINUTE: '100000000'
-    }
-    const cli = (...args: string[]): string =>
-      execFileSync(process.execPath, [join(PACKAGE_ROOT, 'dist', 'src', 'cli.js'), ...args], {
-        env: { ...process.env, ...env }
-      }).toString()
+    const { dir, env, cli } = benchService(3902, 'consent-bench-')
     cli('keygen', '--out', dir, '--name', 'bench', '--alg', 'ES256')
     const clientId = (
       JSON.parse(
@@ -293,19 +302,7 @@ async function bulk (): Promise<Array<[string, string, string, string, string]>>
   execFileSync('sh', ['-c', `grep -vxFf '${files.optouts}' '${files.input}' > '${grepOut}'`])
   const grepMs = performance.now() - grepStarted
 
-  const dir = mkdtempSync(join(tmpdir(), 'consent-bench-bulk-'))
-  const env = {
-    PORT: '3903',
-    PUBLIC_URL: 'http://127.0.0.1:3903',
-    DATABASE_URL: process.env.BENCH_DATABASE_URL ?? `file:${join(dir, 'bench.db')}`,
-    SIGNING_KEY_FILE: join(dir, 'signing-key.json'),
-    LOG_LEVEL: 'warn',
-    RATE_LIMIT_PER_MINUTE: '100000000'
-  }
-  const cli = (...args: string[]): string =>
-    execFileSync(process.execPath, [join(PACKAGE_ROOT, 'dist', 'src', 'cli.js'), ...args], {
-      env: { ...process.env, ...env }
-    }).toString()
+  const { dir, env, cli } = benchService(3903, 'consent-bench-bulk-')
   cli('keygen', '--out', dir, '--name', 'bench', '--alg', 'ES256')
   const clientId = (
     JSON.parse(
