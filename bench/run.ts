@@ -433,6 +433,8 @@ async function startup (): Promise<Array<[string, string, string, string, string
             note: null,
             status: 'active',
             externalId: `s${i}`,
+            sourceCode: null,
+            auditId: null,
             enteredInErrorReason: null,
             enteredInErrorAt: null,
             enteredInErrorBy: null

@@ -18,6 +18,7 @@ import swagger from './plugins/swagger.ts'
 import metrics from './plugins/metrics.ts'
 import auth, { isAuthenticationHook } from './plugins/auth.ts'
 import rateLimits from './plugins/rate-limits.ts'
+import refusals from './plugins/refusals.ts'
 import healthRoutes from './routes/health.ts'
 import oauthRoutes from './routes/oauth2.ts'
 import decisionRoutes from './routes/v1/decisions.ts'
@@ -148,6 +149,7 @@ export const consentApp = fp(async function consentApp (
   )
   await fastify.register(swagger)
   await fastify.register(auth)
+  await fastify.register(refusals)
   await fastify.register(rateLimits)
   await fastify.register(healthRoutes)
   await fastify.register(oauthRoutes)

@@ -159,6 +159,7 @@ client
   .requiredOption('--public-key <file>', 'a JWK, a JWKS or a PEM public key')
   .option('--ods <code>', 'ODS code of the organisation')
   .option('--exemption <purpose:basis:reference>', 'an exemption (repeatable)', parseExemption, [])
+  .option('--require-end-user', 'every decision must name its end user (the person at the keyboard)', false)
   .action(
     async (o: {
       name: string
@@ -167,6 +168,7 @@ client
       publicKey: string
       ods?: string
       exemption: ExemptionInput[]
+      requireEndUser: boolean
     }) => {
       let jwks
       try {
@@ -182,7 +184,8 @@ client
             scopes: o.scopes,
             purposes: o.purposes,
             exemptions: o.exemption,
-            jwks: jwks as { keys: Array<Record<string, unknown>> }
+            jwks: jwks as { keys: Array<Record<string, unknown>> },
+            requireEndUser: o.requireEndUser
           },
           CLI_ACTOR
         )
@@ -191,6 +194,7 @@ client
           name: created.name,
           scopes: created.scopes,
           purposes: created.purposes,
+          requireEndUser: created.requireEndUser,
           kids: (created.jwks?.keys ?? []).map(k => k.kid)
         })
       })
@@ -209,6 +213,7 @@ client
           status: c.status,
           scopes: c.scopes,
           purposes: c.purposes,
+          requireEndUser: c.requireEndUser,
           kids: (c.jwks?.keys ?? []).map(k => k.kid)
         }))
       )

@@ -45,7 +45,7 @@ export async function openRuntime (config: Config, log?: Pick<Logger, 'warn'>): 
     })
     await feed.start()
     const writer = openDriverWriter(db)
-    const audit = new AuditWriter(db, writer)
+    const audit = new AuditWriter(db, writer, id => registry.cachedClient(id))
     const keys = await loadOrCreateSigningKeys(config.signingKeyFile)
     const tokens = new AccessTokens(
       keys,

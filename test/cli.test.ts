@@ -158,6 +158,35 @@ describe('CLI', () => {
     expect(out.stderr).toMatch(/unknown scope 'bogus'/)
   })
 
+  it('client create --require-end-user registers a client whose decisions must name the end user', async () => {
+    const out = await cli(
+      env,
+      ...['client', 'create', '--name', 'Strict ED', '--scopes', 'consent:check', '--purposes', 'unplanned-care'],
+      ...['--public-key', join(dir, 'admin.public.jwks.json'), '--require-end-user']
+    )
+    expect(out.stderr).toBe('')
+    const strict = JSON.parse(out.stdout) as { clientId: string; requireEndUser: boolean }
+    expect(strict.requireEndUser).toBe(true)
+
+    const res = await requestToken(
+      t.app,
+      tokenForm(await assertionFrom(join(dir, 'admin.private.jwk.json'), strict.clientId))
+    )
+    expect(res.statusCode, res.body).toBe(200)
+    const headers = { authorization: `Bearer ${(res.json() as { access_token: string }).access_token}` }
+    const decide = async (body: Record<string, unknown>): Promise<{ statusCode: number; body: string }> =>
+      await t.app.inject({
+        method: 'POST',
+        url: '/v1/decisions',
+        headers,
+        payload: { nhsNumber: '9434765919', purpose: 'unplanned-care', ...body }
+      })
+    const refused = await decide({})
+    expect(refused.statusCode).toBe(400)
+    expect(JSON.parse(refused.body).errors).toEqual([{ path: '/endUser', message: expect.stringMatching(/registered/) }])
+    expect((await decide({ endUser: { id: '555021935107' } })).statusCode).toBe(200)
+  })
+
   it('audit verify passes on an intact log and names the edited event after tampering', async () => {
     await t.app.runtime.audit.flush()
     const ok = await cli(env, 'audit', 'verify')

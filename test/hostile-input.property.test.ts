@@ -1498,7 +1498,8 @@ describe('hostile input never yields a 5xx, and every rejection says what was wr
         payload: {
           nhsNumber: NHS,
           purpose: 'summary-care-record',
-          pointOfCare: { permissionToView: 'unable-to-ask', reason: 'Unconscious' }
+          pointOfCare: { permissionToView: 'unable-to-ask', reason: 'Unconscious' },
+          endUser: { id: '555021935107' }
         }
       })
       expect(res.statusCode).toBe(200)

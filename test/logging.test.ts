@@ -78,7 +78,8 @@ beforeAll(async () => {
       payload: {
         nhsNumber: NHS,
         purpose: 'summary-care-record',
-        pointOfCare: { permissionToView: 'unable-to-ask', reason: `Unconscious; wristband reads ${NHS}` }
+        pointOfCare: { permissionToView: 'unable-to-ask', reason: `Unconscious; wristband reads ${NHS}` },
+        endUser: { id: '555021935107' }
       }
     })
   ).toBe(200)

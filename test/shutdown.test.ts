@@ -247,14 +247,16 @@ describe(`graceful shutdown on SIGTERM (${testStore})`, () => {
     expect(exit!.at - sigtermAt).toBeLessThan(GRACE_MS)
     expect(exit!.at - sigtermAt).toBeGreaterThan(900) // it waited for the upload to finish
 
-    // After the exit, in the store: the filter's audit event, complete, and every decision's.
+    // After the exit, in the store: the filter run's start and completion events, and every decision's.
     db = await openDatabase(d.env.DATABASE_URL)
     const store = storeOf(db)
     const event = await store.auditRow(auditId!)
     expect(event).not.toBeNull()
     expect(event!.type).toBe('filter')
-    expect(JSON.parse(event!.details)).toMatchObject({
-      complete: true,
+    const completion = (await store.auditRowsOfType('filter'))
+      .map(e => JSON.parse(e.details) as Record<string, unknown>)
+      .find(details => details.runId === auditId && details.phase === 'completed')
+    expect(completion).toMatchObject({
       read: cohort.length,
       permitted: cohort.length,
       invalid: 0

@@ -2,15 +2,18 @@
 // what the audit API lets a privacy officer filter by.
 export const AUDIT_TYPES = [
   'decision',
+  'decision.replay',
   'filter',
   'preference.recorded',
   'preference.entered-in-error',
+  'preference.read',
   'client.created',
   'client.updated',
   'purpose.created',
   'purpose.updated',
   'alert.reviewed',
   'token.issued',
-  'import'
+  'import',
+  'access.refused'
 ] as const
 export type AuditType = (typeof AUDIT_TYPES)[number]

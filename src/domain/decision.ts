@@ -4,7 +4,13 @@
 import { unusablePurpose, type Decision, type PurposeCatalog } from './purposes.ts'
 import type { Exemption } from './exemptions.ts'
 import { forbidden, invalidField, type Problem } from './problems.ts'
-import { effectiveRecord, summarisePreference, type PreferenceRecord, type PreferenceSummary } from './preferences.ts'
+import {
+  effectiveRecord,
+  inForce,
+  summarisePreference,
+  type PreferenceRecord,
+  type PreferenceSummary
+} from './preferences.ts'
 
 export const BASES = ['patient-preference', 'default', 'exemption', 'point-of-care', 'emergency-access'] as const
 export type Basis = (typeof BASES)[number]
@@ -109,11 +115,20 @@ function evaluate (ctx: DecisionContext, at: number): Outcome {
   const chain = ctx.catalog.chain(ctx.purpose)
   const purpose = chain[0]
   const patientOutcome = evaluatePreferences(ctx, at)
-  if (!purpose.requiresPermissionToView) return patientOutcome
   // Rule 5: point of care. A recorded dissent is never overridden, not even in an emergency.
   if (patientOutcome.basis === 'patient-preference' && patientOutcome.decision === 'deny') return patientOutcome
   const poc = ctx.pointOfCare
   const base = { record: patientOutcome.record, exemption: null, emergencyAccess: false }
+  // On any purpose, a refusal told to a clinician is the patient's dissent at that moment.
+  if (poc?.permissionToView === 'refused') {
+    return {
+      ...base,
+      decision: 'deny',
+      basis: 'point-of-care',
+      reason: 'Patient refused permission to view at the point of care'
+    }
+  }
+  if (!purpose.requiresPermissionToView) return patientOutcome
   if (poc === undefined) {
     return {
       ...base,
@@ -131,13 +146,6 @@ function evaluate (ctx: DecisionContext, at: number): Outcome {
         decision: 'permit',
         basis: 'point-of-care',
         reason: 'Patient gave permission to view at the point of care'
-      }
-    case 'refused':
-      return {
-        ...base,
-        decision: 'deny',
-        basis: 'point-of-care',
-        reason: 'Patient refused permission to view at the point of care'
       }
     case 'unable-to-ask':
       if (purpose.emergencyAccess !== 'when-unable-to-ask') {
@@ -233,26 +241,28 @@ function denyByPreference (asked: string, at: string, record: PreferenceRecord):
   }
 }
 
-/** The next record effective after T, on the purpose or an ancestor, that would change the outcome. */
+/**
+ * The next record effective after T, on the purpose or an ancestor, that would change the outcome
+ * (SPEC §2: never a cancelled or voided one). Of the records taking effect at that instant, the one
+ * that then decides is named, else the most specific one then in effect: the same whatever the order
+ * of the records, full ties included.
+ */
 function findPendingChange (ctx: DecisionContext, at: number, current: Decision): PendingChange | null {
-  const codes = new Set(ctx.catalog.chain(ctx.purpose).map(p => p.code))
-  const future = ctx.records
-    .filter(r => r.status === 'active' && codes.has(r.purpose) && r.effectiveFrom.getTime() > at)
-    .sort(
-      (a, b) => a.effectiveFrom.getTime() - b.effectiveFrom.getTime() || a.recordedAt.getTime() - b.recordedAt.getTime()
-    )
-  let checked = Number.NaN
-  for (const record of future) {
-    const when = record.effectiveFrom.getTime()
-    if (when === checked) continue
-    checked = when
+  const chain = ctx.catalog.chain(ctx.purpose)
+  const codes = new Set(chain.map(p => p.code))
+  const instants = new Set<number>()
+  for (const r of ctx.records) {
+    const from = r.effectiveFrom.getTime()
+    if (from > at && codes.has(r.purpose) && inForce(ctx.records, r)) instants.add(from)
+  }
+  for (const when of [...instants].sort((a, b) => a - b)) {
     const later = evaluate(ctx, when)
-    if (later.decision !== current) {
-      // Of the records taking effect at that instant, name the one that now decides (or the last).
-      const sameInstant = future.filter(r => r.effectiveFrom.getTime() === when)
-      const deciding = sameInstant.find(r => r.id === later.record?.id) ?? sameInstant[sameInstant.length - 1]
-      return { ...summarisePreference(deciding), outcome: later.decision }
-    }
+    if (later.decision === current) continue
+    const taking = chain
+      .map(level => effectiveRecord(ctx.records, level.code, when))
+      .filter((r): r is PreferenceRecord => r !== null && r.effectiveFrom.getTime() === when)
+    const deciding = taking.find(r => r === later.record) ?? taking[0]
+    return { ...summarisePreference(deciding), outcome: later.decision }
   }
   return null
 }

@@ -28,14 +28,14 @@ export function validateExemption (
   e: { purpose: unknown; basis: unknown; reference: unknown }
 ): Array<{ path: string; message: string }> {
   const errors: Array<{ path: string; message: string }> = []
-  if (typeof e.basis === 'string' && SECTION_251.test(e.basis.trim())) {
+  if (typeof e.basis === 'string' && SECTION_251.test(e.basis)) {
     errors.push({
       path: '/basis',
       message:
         'section 251 support alone is not an exemption from the National Data Opt-out; use cag-specific-exemption ' +
         'with the CAG reference when the Confidentiality Advisory Group has granted one'
     })
-  } else if (typeof e.basis !== 'string' || !(EXEMPTION_BASES as readonly string[]).includes(e.basis)) {
+  } else if (!(EXEMPTION_BASES as readonly unknown[]).includes(e.basis)) {
     errors.push({ path: '/basis', message: `basis must be one of ${EXEMPTION_BASES.join(', ')}` })
   }
   if (typeof e.reference !== 'string' || e.reference.trim() === '') {
@@ -51,4 +51,22 @@ export function validateExemption (
     })
   }
   return errors
+}
+
+/**
+ * The exemptions (by index) whose purpose the client is not registered for (neither it nor an
+ * ancestor is among `purposes`): an exemption lifts opt-outs only where the client may ask at
+ * all, so one for another purpose is a mistake. Exemptions for unknown purposes are left to
+ * validateExemption.
+ */
+export function exemptionsOutsidePurposes (
+  catalog: PurposeCatalog,
+  purposes: readonly string[],
+  exemptions: ReadonlyArray<{ purpose: string }>
+): number[] {
+  const outside: number[] = []
+  exemptions.forEach((e, i) => {
+    if (catalog.get(e.purpose) !== undefined && !catalog.isAllowed(purposes, e.purpose)) outside.push(i)
+  })
+  return outside
 }

@@ -15,6 +15,8 @@ export interface ImportChoice {
   source: Source
   recordedBy: Omit<RecordedBy, 'clientId'>
   note: string | null
+  /** The Read code the line gave in place of purpose + decision, kept on the record (SPEC §2 Read codes). */
+  sourceCode: string | null
 }
 
 const KNOWN = new Set([
@@ -29,8 +31,15 @@ const KNOWN = new Set([
   'note'
 ])
 
-/** The choice a line records, or the reason it is rejected. */
-export function parseImportLine (value: unknown, catalog: PurposeCatalog): ImportChoice | { error: string } {
+/**
+ * The choice a line records, or the reason it is rejected. A line naming a purpose the importing
+ * client is not registered for (`allowedPurposes`, SPEC §2 Read codes) is rejected like any bad line.
+ */
+export function parseImportLine (
+  value: unknown,
+  catalog: PurposeCatalog,
+  allowedPurposes: readonly string[]
+): ImportChoice | { error: string } {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     return { error: 'line must be a JSON object' }
   }
@@ -56,6 +65,7 @@ export function parseImportLine (value: unknown, catalog: PurposeCatalog): Impor
   if (!nhs.ok) return { error: `nhsNumber: ${nhs.error}` }
   let purpose: string
   let decision: Decision
+  let sourceCode: string | null = null
   if (v.code !== undefined) {
     if (v.purpose !== undefined || v.decision !== undefined) {
       return { error: 'send either code or purpose + decision, not both' }
@@ -67,6 +77,7 @@ export function parseImportLine (value: unknown, catalog: PurposeCatalog): Impor
       }
     }
     ;({ purpose, decision } = mapped)
+    sourceCode = v.code as string
   } else {
     if (typeof v.purpose !== 'string') return { error: 'purpose is required (or a GP code in code)' }
     if (typeof v.decision !== 'string' || !(DECISIONS as readonly string[]).includes(v.decision)) {
@@ -77,6 +88,9 @@ export function parseImportLine (value: unknown, catalog: PurposeCatalog): Impor
   }
   const unusable = unusablePurpose(catalog, purpose)
   if (unusable !== null) return { error: unusable }
+  if (!catalog.isAllowed(allowedPurposes, purpose)) {
+    return { error: `this client is not registered for purpose '${purpose}'` }
+  }
   let effectiveFrom: Date | null = null
   if (v.effectiveFrom !== undefined) {
     // The one reading of a time (as the JSON API's): a zone-less date-time or 2021-02-30 is refused.
@@ -130,6 +144,7 @@ export function parseImportLine (value: unknown, catalog: PurposeCatalog): Impor
     effectiveFrom,
     source: source as Source,
     recordedBy,
-    note: (v.note as string | undefined) ?? null
+    note: (v.note as string | undefined) ?? null,
+    sourceCode
   }
 }

@@ -1,5 +1,6 @@
 // Preferences: the patient's recorded choices (SPEC §2 "Preferences"). Append-only: a change of
 // mind is a new record; the only change to a record is status -> entered-in-error.
+import type { EndUser } from './end-user.ts'
 import type { Decision } from './purposes.ts'
 
 export const SOURCES = ['gp-practice', 'paper-form', 'online', 'telephone', 'import'] as const
@@ -22,6 +23,8 @@ export interface RecordedBy {
   name?: string
   proxyRole?: string
   clientId: string
+  /** The person at the keyboard who recorded it, when the client named one (SPEC §2 "Who asked"). */
+  endUser?: EndUser
 }
 
 export interface PreferenceRecord {
@@ -92,7 +95,32 @@ export function mapGpCode (code: string): { purpose: string; decision: Decision 
 }
 
 /**
- * The effective record for one purpose at time T: the active record with the latest
+ * Rule 2's cancellation: the record that cancelled `r`, or null. A record still pending (not yet
+ * effective) when a later one for the same patient and purpose was recorded is cancelled by it: the
+ * latest wish the patient expressed replaces every choice still waiting to take effect. Only an
+ * active record cancels (one entered in error never happened). Of several, the first recorded.
+ */
+export function cancelledBy<R extends PreferenceRecord> (records: readonly R[], r: R): R | null {
+  const recorded = r.recordedAt.getTime()
+  const from = r.effectiveFrom.getTime()
+  let by: R | null = null
+  for (const s of records) {
+    if (s.purpose !== r.purpose || s.nhsNumber !== r.nhsNumber || s.status !== 'active') continue
+    const at = s.recordedAt.getTime()
+    // Strictly later-recorded (so never r itself), and r still pending at that moment.
+    if (at <= recorded || from <= at) continue
+    if (by === null || at < by.recordedAt.getTime() || (at === by.recordedAt.getTime() && s.id < by.id)) by = s
+  }
+  return by
+}
+
+/** Whether a record can decide at all: active and not cancelled (rule 2). */
+export function inForce<R extends PreferenceRecord> (records: readonly R[], r: R): boolean {
+  return r.status === 'active' && cancelledBy(records, r) === null
+}
+
+/**
+ * The effective record for one purpose at time T: the active, uncancelled record with the latest
  * effectiveFrom <= T, ties broken by the latest recordedAt (SPEC §2 rule 2), then deny, then id.
  */
 export function effectiveRecord<R extends PreferenceRecord> (
@@ -102,7 +130,7 @@ export function effectiveRecord<R extends PreferenceRecord> (
 ): R | null {
   let best: R | null = null
   for (const r of records) {
-    if (r.purpose !== purpose || r.status !== 'active') continue
+    if (r.purpose !== purpose || !inForce(records, r)) continue
     const from = r.effectiveFrom.getTime()
     if (from > at) continue
     if (best === null) {

@@ -3,6 +3,7 @@
 // decision into one card. Pure; the decision itself is the decisions service's.
 import type { FromSchema } from 'json-schema-to-ts'
 import type { PointOfCare } from '../domain/decision.ts'
+import { isSdsUserId, type EndUser } from '../domain/end-user.ts'
 import { parseNhsNumber } from '../domain/nhs-number.ts'
 import type { FieldError } from '../domain/problems.ts'
 import type { Decision, PurposeCatalog } from '../domain/purposes.ts'
@@ -49,6 +50,14 @@ export const consultRequestSchema = {
           ]
         },
         actor: { type: 'array', maxItems: 10, items: systemValue },
+        userId: {
+          type: 'string',
+          maxLength: 200,
+          description:
+            'The user at the keyboard, as CDS Hooks names it: Practitioner/<SDS user ID> (or the SDS user ID alone: ' +
+            'the 12-digit smartcard number or the CIS2 UUID). Recorded as the end user of the decision; required ' +
+            'with pointOfCare and for clients registered with requireEndUser.'
+        },
         scope: { type: 'string', maxLength: 100 },
         category: {
           type: 'array',
@@ -71,6 +80,7 @@ export const consultRequestSchema = {
       patientId: [{ system: 'https://fhir.nhs.uk/Id/nhs-number', value: '9434765919' }],
       purposeOfUse: ['HRESCH'],
       actor: [{ system: 'https://fhir.nhs.uk/Id/sds-user-id', value: '555021935107' }],
+      userId: 'Practitioner/555021935107',
       category: [{ system: 'http://terminology.hl7.org/CodeSystem/consentscope', code: 'research' }]
     }
   }
@@ -82,6 +92,24 @@ export interface ConsultQuestion {
   nhsNumber: string
   purpose: string
   pointOfCare?: PointOfCare
+  endUser?: EndUser
+}
+
+// CDS Hooks' userId is a FHIR reference (Practitioner/123) in most clients; some send the bare id.
+const USER_REFERENCE = /^(?:Practitioner\/)?([^/]+)$/
+
+/** The end user a consult's context.userId names, or what is wrong with it. */
+export function consultUser (userId: string): { ok: true; endUser: EndUser } | { ok: false; message: string } {
+  const id = USER_REFERENCE.exec(userId)?.[1]
+  if (id === undefined || !isSdsUserId(id)) {
+    return {
+      ok: false,
+      message:
+        'must be Practitioner/<SDS user ID> or the SDS user ID itself (the 12-digit smartcard number or the ' +
+        'CIS2 UUID)'
+    }
+  }
+  return { ok: true, endUser: { id } }
 }
 
 /**
@@ -164,13 +192,16 @@ export function consultQuestion (
       })
     }
   }
+  const user = ctx.userId === undefined ? undefined : consultUser(ctx.userId)
+  if (user !== undefined && !user.ok) problems.push({ path: '/context/userId', message: user.message })
   if (problems.length > 0 || purpose === undefined) return { ok: false, problems }
   return {
     ok: true,
     question: {
       nhsNumber: [...numbers][0],
       purpose: purpose.code,
-      ...(ctx.pointOfCare !== undefined ? { pointOfCare: ctx.pointOfCare } : {})
+      ...(ctx.pointOfCare !== undefined ? { pointOfCare: ctx.pointOfCare } : {}),
+      ...(user?.ok === true ? { endUser: user.endUser } : {})
     }
   }
 }

@@ -4,15 +4,17 @@
 /// <reference types="fhir" />
 import { parseInstant } from '../domain/instant.ts'
 import type { PurposeCatalog } from '../domain/purposes.ts'
-import { effectiveRecord, type PreferenceRecord } from '../domain/preferences.ts'
+import { cancelledBy, effectiveRecord, type PreferenceRecord } from '../domain/preferences.ts'
 import type { StoredPreference } from '../store/rows.ts'
 import type { StoredEvent } from '../store/audit-chain.ts'
+import { SDS_USER_ID_SYSTEM, type EndUser } from '../domain/end-user.ts'
 import {
   SYSTEMS,
   UK_CORE_CONSENT,
   consentCategories,
   consentScope,
   purposeCoding,
+  readCodeCoding,
   purposeOfUseCoding,
   purposeOfUseCodes,
   PURPOSE_OF_USE,
@@ -36,7 +38,10 @@ export type ConsentStatus = (typeof CONSENT_STATUSES)[number]
  * Consent.status and provision.period.end from SPEC §2 rule 2 (effectiveRecord), the rule the
  * decisions use: a record is active while it is (or, once its effectiveFrom comes, will be) the
  * effective record for its purpose, inactive once a later choice supersedes it. end is the first
- * moment another recorded choice takes over, in the past or already scheduled.
+ * moment another recorded choice takes over, in the past or already scheduled. A choice cancelled
+ * while still pending (rule 2) is inactive ("terminated or replaced": the patient replaced it by a
+ * newer wish; not entered-in-error, which would say it was never the patient's wish) and its period
+ * ends where it starts: it never applied.
  */
 export function consentState (
   records: readonly PreferenceRecord[],
@@ -44,6 +49,7 @@ export function consentState (
   now: number
 ): { status: ConsentStatus; end: Date | null } {
   if (r.status === 'entered-in-error') return { status: 'entered-in-error', end: null }
+  if (cancelledBy(records, r) !== null) return { status: 'inactive', end: r.effectiveFrom }
   const start = r.effectiveFrom.getTime()
   const inForce = effectiveRecord(records, r.purpose, Math.max(now, start))?.id === r.id
   const later = [
@@ -77,7 +83,12 @@ export function consentResource (
     meta: { profile: [UK_CORE_CONSENT], lastUpdated: (p.enteredInErrorAt ?? p.recordedAt).toISOString() },
     status,
     scope: { coding: [consentScope({ category })] },
-    category: consentCategories({ category }).map(c => ({ coding: [c] })),
+    // The GP Read code it came from classifies the statement further: implied (9Ndl) and express
+    // (9Ndm, 9Ndn) SCR consent are different statements with the same purpose and decision.
+    category: [
+      ...consentCategories({ category }).map(c => ({ coding: [c] })),
+      ...(p.sourceCode !== null ? [{ coding: [readCodeCoding(p.sourceCode)] }] : [])
+    ],
     patient: { type: 'Patient', identifier: nhsIdentifier(p.nhsNumber) },
     dateTime: p.recordedAt.toISOString(),
     // The one agreeing to the rule: the patient, or a proxy who chose for them.
@@ -116,6 +127,13 @@ const AUDIT_KINDS: Record<
   string,
   { type: fhir4.Coding; subtype: fhir4.Coding; action: 'C' | 'U' | 'E'; success: (outcome: string | null) => boolean }
 > = {
+  // A request refused for a scope or purpose it was not allowed: an attempt at a restricted function, failed.
+  'access.refused': {
+    type: { system: SYSTEMS.dicom, code: '110113', display: 'Security Alert' },
+    subtype: { system: SYSTEMS.dicom, code: '110132', display: 'Use of Restricted Function' },
+    action: 'E',
+    success: () => false
+  },
   // IHE BALP "AuthZconsent": a consent decision is a Security Alert / AuthZ-Consent, executed.
   decision: {
     type: { system: SYSTEMS.dicom, code: '110113', display: 'Security Alert' },
@@ -154,10 +172,26 @@ const OTHER_KIND = {
 
 interface AuditDetails {
   basis?: string
+  /** A decision's reason, a void's reason, or why access was refused (scope, purpose). */
   reason?: string
+  /** access.refused: what the caller was told. */
+  detail?: string
   preferenceId?: string | null
   alertId?: string | null
   cdsHooks?: { purposeOfUse?: string[]; actor?: Array<{ system?: string; value: string }> }
+}
+
+/** The person at the keyboard (SPEC §2 "Who asked"): their SDS user ID, name and national RBAC role. */
+function endUserAgent (u: EndUser): fhir4.AuditEventAgent {
+  return {
+    type: { coding: [{ system: SYSTEMS.participationType, code: 'IRCP', display: 'information recipient' }] },
+    who: {
+      identifier: { system: SDS_USER_ID_SYSTEM, value: u.id },
+      ...(u.name !== undefined ? { display: u.name } : {})
+    },
+    ...(u.role !== undefined ? { role: [{ text: u.role }] } : {}),
+    requestor: true
+  }
 }
 
 /** One audit event about a patient as a FHIR AuditEvent: who asked, for what purpose, with what outcome. */
@@ -168,7 +202,14 @@ export function auditEventResource (
 ): fhir4.AuditEvent {
   const kind = AUDIT_KINDS[e.type] ?? { ...OTHER_KIND, subtype: undefined }
   const details = JSON.parse(e.details) as AuditDetails
-  const client = e.clientId === null ? undefined : clientOf(e.clientId)
+  // The client as it was when the event was written; events older than those fields, as it is now.
+  const client: ClientInfo | undefined =
+    e.clientName !== null
+      ? { name: e.clientName, odsCode: e.clientOdsCode }
+      : e.clientId === null
+        ? undefined
+        : clientOf(e.clientId)
+  const endUser = e.endUser === null ? null : (JSON.parse(e.endUser) as EndUser)
   const agents: fhir4.AuditEventAgent[] = [
     // With no client: written by the CLI on the service host, not by a client system.
     e.clientId === null
@@ -191,6 +232,7 @@ export function auditEventResource (
           }
         ]
       : []),
+    ...(endUser !== null ? [endUserAgent(endUser)] : []),
     // The end users a CDS Hooks caller named: asserted by the authenticated client, not verified here.
     ...(details.cdsHooks?.actor ?? []).map(a => ({
       type: { coding: [{ system: SYSTEMS.participationType, code: 'IRCP', display: 'information recipient' }] },
@@ -256,7 +298,9 @@ export function auditEventResource (
         ? `recorded ${e.outcome ?? ''} for ${e.purpose ?? ''}`
         : e.type === 'preference.entered-in-error' && details.reason !== undefined
           ? `${e.outcome ?? ''}: ${details.reason}`
-          : e.outcome
+          : e.type === 'access.refused'
+            ? `refused (${details.reason ?? 'forbidden'}): ${details.detail ?? ''}`
+            : e.outcome
   return {
     resourceType: 'AuditEvent',
     id: e.id,
@@ -487,7 +531,8 @@ export function capabilityStatement (o: CapabilityOptions): fhir4.CapabilityStat
             profile: UK_CORE_CONSENT,
             documentation:
               'One Consent per recorded choice. status: active (in force, or scheduled), ' +
-              'inactive (superseded by a later choice), entered-in-error.',
+              'inactive (superseded by a later choice, or cancelled by one while still scheduled), entered-in-error. ' +
+              'A choice recorded from a GP Read v2 code carries it as a category (http://read.info/readv2).',
             interaction: [{ code: 'read' }, { code: 'search-type' }],
             versioning: 'no-version',
             readHistory: false,

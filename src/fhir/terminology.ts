@@ -1,6 +1,7 @@
 // Code systems used by the FHIR views and the CDS Hooks service, and the one mapping between this
 // service's purposes and HL7 v3 PurposeOfUse (v3-ActReason). Pure: no Fastify, no store.
 /// <reference types="fhir" />
+import { GP_CODES } from '../domain/preferences.ts'
 import type { Purpose, PurposeCatalog } from '../domain/purposes.ts'
 
 export const SYSTEMS = {
@@ -20,7 +21,8 @@ export const SYSTEMS = {
   securitySourceType: 'http://terminology.hl7.org/CodeSystem/security-source-type',
   roleClass: 'http://terminology.hl7.org/CodeSystem/v3-RoleClass',
   participationType: 'http://terminology.hl7.org/CodeSystem/v3-ParticipationType',
-  resourceTypes: 'http://hl7.org/fhir/resource-types'
+  resourceTypes: 'http://hl7.org/fhir/resource-types',
+  readV2: 'http://read.info/readv2'
 } as const
 
 export const UK_CORE_CONSENT = 'https://fhir.hl7.org.uk/StructureDefinition/UKCore-Consent'
@@ -126,4 +128,10 @@ export function consentCategories (purpose: Pick<Purpose, 'category'>): fhir4.Co
   return purpose.category === 'direct-care'
     ? [patientConsent]
     : [patientConsent, { system: SYSTEMS.consentCategory, code: 'research', display: 'Research Information Access' }]
+}
+
+/** A GP Read v2 code a choice was recorded as (SPEC §2 Read codes), with its meaning when it is one of ours. */
+export function readCodeCoding (code: string): fhir4.Coding {
+  const known = Object.hasOwn(GP_CODES, code) ? GP_CODES[code] : undefined
+  return { system: SYSTEMS.readV2, code, ...(known !== undefined ? { display: known.meaning } : {}) }
 }

@@ -9,6 +9,8 @@ import type { Actor } from '../services/clients.ts'
 import { HttpProblem } from '../plugins/problems.ts'
 import { invalidField } from '../domain/problems.ts'
 import { INSTANT_PATTERN, parseInstant } from '../domain/instant.ts'
+import { RBAC_ROLE_PATTERN, SDS_USER_ID_PATTERN } from '../domain/end-user.ts'
+import { ODS_CODE_PATTERN } from '../domain/clients.ts'
 
 export function nhsNumberOrThrow (value: unknown, path: string): string {
   const parsed = parseNhsNumber(value)
@@ -21,9 +23,10 @@ export function callerOf (request: FastifyRequest): Caller {
   return request.caller
 }
 
-/** Who made an administrative change, as the audit trail records it. */
+/** Who made an administrative change, as the audit trail records it (with the caller's X-Correlation-ID). */
 export function actorOf (request: FastifyRequest): Actor {
-  return { clientId: callerOf(request).client.id, requestId: request.id }
+  const caller = callerOf(request)
+  return { clientId: caller.client.id, requestId: caller.requestId, correlationId: caller.correlationId }
 }
 
 /** A time the caller gave (parseInstant's rules), or a 400 naming the field. */
@@ -91,7 +94,15 @@ export function streamedBody (
   fastify.addContentTypeParser(mediaTypes, (_request, payload, done) => {
     done(null, payload)
   })
-  return { validatorCompiler: ({ httpPart }) => (httpPart === 'body' ? () => true : (undefined as never)) }
+  // The query string, params and headers go through the app's own validators like any route's.
+  return {
+    validatorCompiler: route => {
+      if (route.httpPart === 'body') return () => true
+      const compile = fastify.validatorCompiler
+      if (compile === undefined) throw new Error('streamedBody needs the app to set its validator compiler')
+      return compile(route)
+    }
+  }
 }
 
 /** The streamed body, or a 415 when it came in a media type streamedBody was not given. */
@@ -99,3 +110,34 @@ export function streamOrThrow (body: unknown, message: string): Readable {
   if (!(body instanceof Readable)) throw new HttpProblem(415, message)
   return body
 }
+
+/** The person at the keyboard (SPEC §2 "Who asked"), as decisions, choices and reviews take it. */
+export const endUserSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['id'],
+  description:
+    'The person at the keyboard: stored on the audit event (and any alert) so a privacy officer sees who, ' +
+    'not only which system. Required with pointOfCare and for clients registered with requireEndUser.',
+  properties: {
+    id: {
+      type: 'string',
+      pattern: SDS_USER_ID_PATTERN,
+      description: 'SDS user ID: the 12-digit NHS smartcard number or the CIS2 UUID',
+      example: '555021935107'
+    },
+    name: { type: 'string', minLength: 1, maxLength: 200, example: 'Dr Jane Example' },
+    role: {
+      type: 'string',
+      pattern: RBAC_ROLE_PATTERN,
+      description: 'National RBAC role code (R8000), or the full S…:G…:R… form',
+      example: 'R8000'
+    },
+    organisation: {
+      type: 'string',
+      pattern: ODS_CODE_PATTERN,
+      description: 'ODS code of the organisation the user works for',
+      example: 'RBA'
+    }
+  }
+} as const

@@ -59,7 +59,18 @@ export const decisionResponseSchema = {
     },
     alertId: { type: ['string', 'null'] },
     decidedAt: { type: 'string', format: 'date-time' },
-    auditId: { type: 'string' }
+    auditId: { type: 'string' },
+    replay: {
+      type: 'boolean',
+      description:
+        'True when asOf was earlier than now: what would have been decided then, for an investigation (never an ' +
+        'authorisation to share now)'
+    },
+    asOf: {
+      type: ['string', 'null'],
+      format: 'date-time',
+      description: 'The time the answer is for, when the request gave asOf; null for a decision about now'
+    }
   },
   required: [
     'nhsNumber',
@@ -72,7 +83,9 @@ export const decisionResponseSchema = {
     'exemption',
     'alertId',
     'decidedAt',
-    'auditId'
+    'auditId',
+    'replay',
+    'asOf'
   ],
   example: {
     nhsNumber: '9434765919',
@@ -85,6 +98,8 @@ export const decisionResponseSchema = {
     exemption: null,
     alertId: '0b7e8c2a-3f1d-4c55-9a0e-5d2f7c1b9e44',
     decidedAt: '2026-11-25T10:00:00.000Z',
-    auditId: 'a3c1f0de-6b2e-4f7a-8d91-2c4e5f6a7b80'
+    auditId: 'a3c1f0de-6b2e-4f7a-8d91-2c4e5f6a7b80',
+    replay: false,
+    asOf: null
   }
 } as const

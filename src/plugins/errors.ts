@@ -58,11 +58,16 @@ export interface ErrorAnswer {
 const UNEXPECTED = 'An unexpected error occurred; it has been logged with this request id.'
 
 /**
- * The one place an error becomes a status: the domain's and the use cases' Problems by kind,
- * HTTP-only failures, Fastify's validation and parsing errors, a store that has gone away (503,
- * fail closed), and anything else (a 500 that says nothing but the request id, logged in full).
+ * The one place an error becomes a status: a pending scope refusal (plugins/auth.ts) first, then
+ * the domain's and the use cases' Problems by kind, HTTP-only failures, Fastify's validation and
+ * parsing errors, a store that has gone away (503, fail closed), and anything else (a 500 that says
+ * nothing but the request id, logged in full).
  */
 export function answerFor (err: unknown, request: FastifyRequest): ErrorAnswer {
+  // A caller refused for a scope is told so, whatever else its request got wrong before the refusal
+  // was answered (a body that does not parse, a NUL): authorisation comes first, as it did in onRequest.
+  const refusal = request.refusal ?? null
+  if (refusal !== null && err !== refusal) return problemAnswer(refusal)
   if (err instanceof Problem) {
     if (err.kind === 'unavailable') {
       request.log.error({ err: { name: err.name, cause: (err.cause as Error | undefined)?.name } }, 'store unavailable')

@@ -13,10 +13,21 @@ export function requestIdFor (req: RawRequestDefaultExpression): string {
   return typeof given === 'string' && UUID.test(given) ? given : randomUUID()
 }
 
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The caller's X-Correlation-ID when it is usable (recorded on every audit event, SPEC §3). */
+    correlationId: string | null
+  }
+}
+
 export default fp(async function requestId (fastify: FastifyInstance) {
+  fastify.decorateRequest('correlationId', null)
   fastify.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id)
     const correlation = request.headers['x-correlation-id']
-    if (typeof correlation === 'string' && CORRELATION.test(correlation)) reply.header('x-correlation-id', correlation)
+    if (typeof correlation === 'string' && CORRELATION.test(correlation)) {
+      request.correlationId = correlation
+      reply.header('x-correlation-id', correlation)
+    }
   })
 })

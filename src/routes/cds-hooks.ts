@@ -86,7 +86,9 @@ export default async function cdsHooksRoutes (fastify: FastifyInstance): Promise
           "context.scope / context.category, when sent, must be those of the purpose's Consents. " +
           'context.pointOfCare is as in POST /v1/decisions. fhirServer, fhirAuthorization and prefetch are ' +
           "accepted and not used: the decision is made from this service's store. The decision is audited like " +
-          'POST /v1/decisions; context.actor is recorded with it.',
+          'POST /v1/decisions; context.actor is recorded with it, and context.userId (Practitioner/<SDS user ID>) ' +
+          'as its end user: required with context.pointOfCare and for clients registered with requireEndUser. ' +
+          'A consult is always about now: its context has no asOf, so it can never replay (SPEC §2 rule 8).',
         security,
         body: consultRequestSchema,
         response: {
@@ -138,7 +140,7 @@ export default async function cdsHooksRoutes (fastify: FastifyInstance): Promise
       }
     },
     async request => {
-      const answer = await fastify.services.decisions.consult(callerOf(request), request.body, request.id)
+      const answer = await fastify.services.decisions.consult(callerOf(request), request.body)
       return { cards: [consultCard(answer, source, id => `${own.base}/fhir/Consent/${id}`)] }
     }
   )

@@ -67,6 +67,8 @@ const EXAMPLES = (() => {
     clientId: '2f1e0d9c-8b7a-4654-a3b2-c1d0e9f8a7b6',
     note: null,
     externalId: null,
+    sourceCode: null,
+    auditId: null,
     enteredInErrorReason: null,
     enteredInErrorAt: null,
     enteredInErrorBy: null
@@ -85,6 +87,10 @@ const EXAMPLES = (() => {
       nhsNumber: choice.nhsNumber,
       purpose: 'gp-data-secondary-use',
       outcome: 'deny',
+      clientName: null,
+      clientOdsCode: null,
+      endUser: null,
+      correlationId: null,
       prevHash: '',
       hash: '',
       details: JSON.stringify({
@@ -235,8 +241,10 @@ export default async function fhirRoutes (fastify: FastifyInstance): Promise<voi
         summary: "A patient's recorded choices as FHIR Consents",
         description:
           'One Consent per recorded choice, newest first, following UK Core Consent. ' +
-          'status: active (in force, or scheduled), inactive (superseded by a later choice, ' +
-          'by the same rule the decisions use), entered-in-error. Scope consent:read.',
+          'status: active (in force, or scheduled), inactive (superseded by a later choice, or cancelled by one ' +
+          'while still scheduled, by the same rule the decisions use), entered-in-error. A choice recorded from ' +
+          'a GP Read v2 code carries it as a category (system http://read.info/readv2). Every search is ' +
+          "audited (preference.read, in the patient's trail) before the answer is sent. Scope consent:read.",
         security,
         querystring: {
           type: 'object',
@@ -268,7 +276,7 @@ export default async function fhirRoutes (fastify: FastifyInstance): Promise<voi
       const offset = Number(cursorOf(q) ?? 0n)
       // The schema's default has already been applied; the derived type cannot know that.
       const count = q._count ?? DEFAULT_COUNT
-      const records = await preferences.history(callerOf(request), nhsNumber)
+      const records = await preferences.history(callerOf(request), nhsNumber, 'fhir-consent-search')
       const now = Date.now()
       const consents = records
         .map(r => consentResource(r, records, context(), now))
@@ -304,6 +312,7 @@ export default async function fhirRoutes (fastify: FastifyInstance): Promise<voi
       schema: {
         tags: ['fhir'],
         summary: 'One recorded choice as a FHIR Consent',
+        description: "Audited (preference.read, in the patient's trail) before the answer is sent. Scope consent:read.",
         security,
         params: {
           type: 'object',

@@ -1,10 +1,11 @@
 // The privacy officer's emergency-access alert queue (SPEC §2 rule 5, §3): alerts listed newest
-// first, and each reviewed once, the review audited with it.
+// first, and each reviewed once, by someone other than who raised it, the review audited with it.
 import type { Alert } from '../domain/alerts.ts'
-import { conflict, notFound } from '../domain/problems.ts'
+import type { EndUser } from '../domain/end-user.ts'
+import { conflict, forbidden, notFound } from '../domain/problems.ts'
 import type { Runtime } from '../runtime.ts'
 import { listAlerts, reviewAlert, type AlertPosition, type AlertQuery } from '../store/alerts.ts'
-import type { Caller } from './types.ts'
+import { askedBy, type Caller } from './types.ts'
 
 export type { AlertPosition, AlertQuery } from '../store/alerts.ts'
 
@@ -25,11 +26,28 @@ export class AlertService {
     return { items, next: rows.length > query.limit ? { raisedAt: last.raisedAt, id: last.id } : null }
   }
 
-  /** Records the caller's review of an open alert; an unknown alert is a 404, a reviewed one a 409. */
-  async review (caller: Caller, alertId: string, note: string, requestId: string): Promise<Alert> {
-    const result = await reviewAlert(this.runtime.audit, { alertId, reviewedBy: caller.client.id, note, requestId })
-    if (result.kind === 'not-found') throw notFound('unknown alert')
-    if (result.kind === 'already-reviewed') throw conflict('this alert has already been reviewed')
-    return result.alert
+  /**
+   * Records the review of an open alert by the caller and the person it names (SPEC §2 "Who asked"):
+   * an unknown alert is a 404, a reviewed one a 409, a review by the client that raised it or by the
+   * person who opened the record a 403.
+   */
+  async review (caller: Caller, alertId: string, note: string, endUser?: EndUser): Promise<Alert> {
+    const result = await reviewAlert(this.runtime.audit, { alertId, reviewer: askedBy(caller, endUser), note })
+    switch (result.kind) {
+      case 'not-found':
+        throw notFound('unknown alert')
+      case 'self-review':
+        throw forbidden(
+          result.by === 'client'
+            ? 'an alert cannot be reviewed by the client that raised it: the review must come from someone else'
+            : 'an alert cannot be reviewed by the person who opened the record (same endUser.id): ' +
+                'the review must come from someone else',
+          result.by === 'end-user' ? '/endUser/id' : undefined
+        )
+      case 'already-reviewed':
+        throw conflict('this alert has already been reviewed')
+      case 'reviewed':
+        return result.alert
+    }
   }
 }

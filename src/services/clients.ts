@@ -4,7 +4,7 @@
 import type { ClientStatus } from '../domain/clients.ts'
 import { validateClientFields, type ExemptionInput } from '../auth/client-registration.ts'
 import { invalidFields, notFound } from '../domain/problems.ts'
-import type { Exemption } from '../domain/exemptions.ts'
+import { exemptionsOutsidePurposes, type Exemption } from '../domain/exemptions.ts'
 import {
   allClients,
   createClient,
@@ -30,6 +30,7 @@ export interface ClientRegistration {
   exemptions?: ExemptionInput[]
   jwks?: Jwks
   jwksUrl?: string
+  requireEndUser?: boolean
 }
 
 /** Any registration field and the status. */
@@ -77,7 +78,7 @@ export class ClientService {
     if (input.jwks === undefined && input.jwksUrl === undefined) {
       throw invalidFields([{ path: '/jwks', message: 'send jwks (public keys with kids) or jwksUrl' }])
     }
-    const exemptions = await this.checked(input)
+    const exemptions = await this.checked(input, { purposes: input.purposes, exemptions: input.exemptions ?? [] })
     const client = await createClient(
       this.runtime.db,
       this.runtime.audit,
@@ -88,7 +89,8 @@ export class ClientService {
         purposes: input.purposes,
         exemptions: exemptions ?? [],
         jwks: input.jwks ?? null,
-        jwksUrl: input.jwksUrl ?? null
+        jwksUrl: input.jwksUrl ?? null,
+        requireEndUser: input.requireEndUser ?? false
       },
       actor
     )
@@ -98,7 +100,16 @@ export class ClientService {
 
   /** Any registration field and the status; suspension and scope cuts stop existing tokens at once. */
   async update (id: string, change: ClientChange, actor: Actor): Promise<ClientRecord> {
-    const exemptions = await this.checked(change)
+    let after: { purposes: string[]; exemptions: ExemptionInput[] } | undefined
+    if (change.purposes !== undefined || change.exemptions !== undefined) {
+      // The exemptions must still fit the purposes once the change is applied, whichever of them it changes.
+      const existing = await this.get(id)
+      after = {
+        purposes: change.purposes ?? existing.purposes,
+        exemptions: change.exemptions ?? existing.exemptions
+      }
+    }
+    const exemptions = await this.checked(change, after)
     const patch: ClientPatch = { ...change, exemptions }
     if (exemptions === undefined) delete patch.exemptions
     const updated = await updateClient(this.runtime.db, this.runtime.audit, id, patch, actor)
@@ -116,10 +127,39 @@ export class ClientService {
     return await this.update(id, { status }, actor)
   }
 
-  /** Checks the fields (validateClientFields); returns the exemptions, now known to be well-formed. */
-  private async checked (fields: ClientChange): Promise<Exemption[] | undefined> {
+  /**
+   * Checks the fields (validateClientFields), and that every exemption the client would hold is for
+   * one of the purposes it would hold (`after`: its purposes and exemptions once the change is
+   * applied); returns the exemptions, now known to be well-formed.
+   */
+  private async checked (
+    fields: ClientChange,
+    after?: { purposes: string[]; exemptions: ExemptionInput[] }
+  ): Promise<Exemption[] | undefined> {
     const { registry, config } = this.runtime
     const errors = await validateClientFields(registry.catalog, fields, config.assertionAlgorithms)
+    if (after !== undefined) {
+      const listed = after.purposes.length === 0 ? 'none' : after.purposes.join(', ')
+      for (const i of exemptionsOutsidePurposes(registry.catalog, after.purposes, after.exemptions)) {
+        const e = after.exemptions[i]
+        errors.push(
+          fields.exemptions !== undefined
+            ? {
+                path: `/exemptions/${i}/purpose`,
+                message:
+                  `the client is not registered for '${e.purpose}' (its purposes: ${listed}); an exemption ` +
+                  'applies only to a purpose the client is registered for'
+              }
+            : {
+                path: '/purposes',
+                message:
+                  `would leave the exemption for '${e.purpose}' (${e.basis}, ${e.reference}) without its purpose; ` +
+                  'an exemption applies only to a purpose the client is registered for: remove the exemption ' +
+                  'in the same change, or keep the purpose'
+              }
+        )
+      }
+    }
     if (errors.length > 0) throw invalidFields(errors)
     return fields.exemptions as Exemption[] | undefined
   }

@@ -9,7 +9,7 @@ import { CLIENT_ASSERTION_TYPE } from '../auth/client-assertion-signer.ts'
 import { RemoteJwks } from '../auth/remote-jwks.ts'
 import type { Runtime } from '../runtime.ts'
 import { FailureBudget, type FailureSource } from './failure-budget.ts'
-import type { Caller } from './types.ts'
+import type { Authenticated } from './types.ts'
 
 /** The RFC 6749 §5.2 error codes token issuing answers with (a 429 is temporarily_unavailable). */
 export const OAUTH_ERRORS = ['invalid_request', 'invalid_client', 'unsupported_grant_type', 'invalid_scope'] as const
@@ -48,6 +48,8 @@ export interface IssuedToken {
 export interface RequestOrigin {
   ip: string
   requestId: string
+  /** The token request's X-Correlation-ID, recorded on token.issued like on every event (SPEC §3). */
+  correlationId?: string | null
 }
 
 /** The client an assertion claims to be (unverified: only to key the failure budget). */
@@ -106,6 +108,7 @@ export class TokenService {
       type: 'token.issued',
       clientId: client.id,
       requestId: origin.requestId,
+      correlationId: origin.correlationId ?? null,
       outcome: 'issued',
       details: { scopes, expiresIn: tokens.ttl }
     })
@@ -116,7 +119,11 @@ export class TokenService {
    * The caller a bearer token speaks for, holding `scope` when one is named. Refused tokens spend
    * from the address's failure budget; a spent budget is refused before the token is looked at.
    */
-  async authenticate (authorization: string | undefined, ip: string, scope?: Scope): Promise<Caller> {
+  async authenticate (
+    authorization: string | undefined,
+    ip: string,
+    scope?: Scope | readonly Scope[]
+  ): Promise<Authenticated> {
     const retryAfter = this.budget.exhaustedFor({ ip })
     if (retryAfter !== null) {
       throw tooManyRequests(
@@ -124,16 +131,15 @@ export class TokenService {
         retryAfter
       )
     }
-    let caller: Caller
+    let caller: Authenticated
     try {
       caller = await this.verifyBearer(authorization)
     } catch (err) {
       if (err instanceof Problem && err.kind === 'unauthenticated') this.budget.spend({ ip })
       throw err
     }
-    if (scope !== undefined && !caller.scopes.includes(scope)) {
-      throw forbidden(`this endpoint needs scope '${scope}', which the access token does not carry`)
-    }
+    const refused = scope === undefined ? null : scopeRefusal(caller, scope)
+    if (refused !== null) throw refused
     return caller
   }
 
@@ -161,7 +167,7 @@ export class TokenService {
    * The token says who the client is; the registry (kept current by the change feed) says whether
    * it is still active and which of the token's scopes it still holds.
    */
-  private async verifyBearer (authorization: string | undefined): Promise<Caller> {
+  private async verifyBearer (authorization: string | undefined): Promise<Authenticated> {
     const { tokens, registry } = this.runtime
     if (authorization === undefined) {
       throw unauthenticated(
@@ -177,6 +183,15 @@ export class TokenService {
     if (client.status !== 'active') throw unauthenticated('client is suspended')
     return { client, scopes: verified.scopes.filter(s => client.scopes.includes(s)) }
   }
+}
+
+/** The 403 for a caller whose token carries none of the scopes (any one of them admits it), or null. */
+export function scopeRefusal (caller: Authenticated, scope: Scope | readonly Scope[]): Problem | null {
+  const anyOf: readonly Scope[] = typeof scope === 'string' ? [scope] : scope
+  if (anyOf.length === 0 || anyOf.some(s => caller.scopes.includes(s))) return null
+  return forbidden(
+    `this endpoint needs scope ${anyOf.map(s => `'${s}'`).join(' or ')}, which the access token does not carry`
+  )
 }
 
 /** The scopes asked for (space-separated, RFC 6749 §3.3), all registered to the client; all it holds if none. */

@@ -14,6 +14,12 @@ export interface ChainedFields {
   purpose: string | null
   outcome: string | null
   details: string
+  /** Who asked, as they were when it happened (SPEC §3 "Audit"). */
+  clientName: string | null
+  clientOdsCode: string | null
+  /** JSON of the end user ({ id, name?, role?, organisation? }), when there is one. */
+  endUser: string | null
+  correlationId: string | null
   prevHash: string
 }
 
@@ -24,6 +30,9 @@ export function genesisHash (chain: string): string {
 
 export function hashEvent (e: ChainedFields): string {
   // A JSON array fixes the field order and escapes separators, so no two events share a preimage.
+  // The "who asked" fields (SPEC revision 2) are appended only when one is set, so events written
+  // before they existed still verify; once set, each is covered like every other field.
+  const who = [e.clientName, e.clientOdsCode, e.endUser, e.correlationId]
   const preimage = JSON.stringify([
     e.id,
     e.chain,
@@ -36,7 +45,8 @@ export function hashEvent (e: ChainedFields): string {
     e.purpose,
     e.outcome,
     e.details,
-    e.prevHash
+    e.prevHash,
+    ...(who.some(v => v !== null) ? who : [])
   ])
   return createHash('sha256').update(preimage).digest('hex')
 }

@@ -12,20 +12,44 @@ export interface AuditQuery {
   limit: number
 }
 
+/**
+ * Events matching the query, newest first. A patient's events are those that name them and the
+ * import start events their choices name (preferences.auditId: an import is one event, not one a
+ * line). Two index-ordered reads merged, rather than one OR, so that each keeps to its index
+ * (audit_events(nhsNumber, seq); the unique id) and the page stays cheap on both stores.
+ */
 export async function listAuditEvents (db: Database, q: AuditQuery): Promise<StoredEvent[]> {
-  return await db.prisma.auditEvent.findMany({
-    where: {
-      ...(q.nhsNumber !== undefined ? { nhsNumber: q.nhsNumber } : {}),
-      ...(q.clientId !== undefined ? { clientId: q.clientId } : {}),
-      ...(q.type !== undefined ? { type: q.type } : {}),
-      ...(q.from !== undefined || q.to !== undefined
-        ? { at: { ...(q.from !== undefined ? { gte: q.from } : {}), ...(q.to !== undefined ? { lte: q.to } : {}) } }
-        : {}),
-      ...(q.beforeSeq !== undefined ? { seq: { lt: q.beforeSeq } } : {})
-    },
-    orderBy: { seq: 'desc' },
-    take: q.limit
+  const common = {
+    ...(q.clientId !== undefined ? { clientId: q.clientId } : {}),
+    ...(q.type !== undefined ? { type: q.type } : {}),
+    ...(q.from !== undefined || q.to !== undefined
+      ? { at: { ...(q.from !== undefined ? { gte: q.from } : {}), ...(q.to !== undefined ? { lte: q.to } : {}) } }
+      : {}),
+    ...(q.beforeSeq !== undefined ? { seq: { lt: q.beforeSeq } } : {})
+  }
+  const page = { orderBy: { seq: 'desc' as const }, take: q.limit }
+  if (q.nhsNumber === undefined) return await db.prisma.auditEvent.findMany({ where: common, ...page })
+  const imports = await importEventIds(db, q.nhsNumber)
+  const [named, imported] = await Promise.all([
+    db.prisma.auditEvent.findMany({ where: { ...common, nhsNumber: q.nhsNumber }, ...page }),
+    imports.length === 0
+      ? []
+      : db.prisma.auditEvent.findMany({ where: { ...common, id: { in: imports } }, ...page })
+  ])
+  if (imported.length === 0) return named
+  const seen = new Set(named.map(e => e.id))
+  return [...named, ...imported.filter(e => !seen.has(e.id))]
+    .sort((a, b) => (a.seq < b.seq ? 1 : a.seq > b.seq ? -1 : 0))
+    .slice(0, q.limit)
+}
+
+/** The audit events that loaded a patient's choices (through the index on preferences.nhsNumber). */
+async function importEventIds (db: Database, nhsNumber: string): Promise<string[]> {
+  const rows = await db.prisma.preference.findMany({
+    where: { nhsNumber, auditId: { not: null } },
+    select: { auditId: true }
   })
+  return [...new Set(rows.map(r => r.auditId as string))]
 }
 
 export interface VerifyReport {
@@ -103,4 +127,47 @@ async function * pagedChain (db: Database, chain: string): AsyncGenerator<Stored
     if (page.length < 5000) return
     after = page[page.length - 1].chainSeq
   }
+}
+
+/**
+ * An event and the later events of its chain that continue it (same type and request, and
+ * `continues` says so), in chain order, up to the first that `ends` it or the chain's current head:
+ * how a multi-event operation such as a bulk filter run (SPEC §5) is read back. One writer per
+ * process means one chain, so the run's events are there; they are read in windows of chain
+ * positions (the chain's own index) so that a long chain after the run is never scanned whole.
+ * Null when there is no event with this id.
+ */
+export async function auditEventAndSequel (
+  db: Database,
+  id: string,
+  continues: (e: StoredEvent) => boolean,
+  ends: (e: StoredEvent) => boolean,
+  window = 5000
+): Promise<StoredEvent[] | null> {
+  const first = await db.prisma.auditEvent.findUnique({ where: { id } })
+  if (first === null) return null
+  const head = await db.prisma.auditEvent.findFirst({
+    where: { chain: first.chain },
+    orderBy: { chainSeq: 'desc' },
+    select: { chainSeq: true }
+  })
+  const last = head?.chainSeq ?? first.chainSeq
+  const events: StoredEvent[] = [first]
+  for (let from = first.chainSeq; from < last; from += window) {
+    const page = await db.prisma.auditEvent.findMany({
+      where: {
+        chain: first.chain,
+        chainSeq: { gt: from, lte: from + window },
+        type: first.type,
+        requestId: first.requestId
+      },
+      orderBy: { chainSeq: 'asc' }
+    })
+    for (const e of page) {
+      if (!continues(e)) continue
+      events.push(e)
+      if (ends(e)) return events
+    }
+  }
+  return events
 }

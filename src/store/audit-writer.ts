@@ -20,6 +20,7 @@ import {
   type ChangeKind
 } from './row-statements.ts'
 import type { AuditType } from '../domain/audit.ts'
+import type { EndUser } from '../domain/end-user.ts'
 
 export type Tx = PrismaNS.TransactionClient
 
@@ -33,7 +34,14 @@ export interface AuditInput {
   purpose?: string | null
   outcome?: string | null
   details?: Record<string, unknown>
+  /** The person at the keyboard, when the caller named one (SPEC §2 "Who asked"). */
+  endUser?: EndUser | null
+  /** The caller's X-Correlation-ID. */
+  correlationId?: string | null
 }
+
+/** A client's name and ODS code as they are now: recorded on its events (SPEC §3 "Audit"). */
+export type DescribeClient = (clientId: string) => { name: string; odsCode: string | null } | undefined
 
 export interface AuditRecord extends ChainedFields {
   hash: string
@@ -45,6 +53,7 @@ export interface AlertInput {
   purpose: string
   clientId: string
   reason: string
+  endUser: EndUser | null
 }
 
 /** The audit writer could not commit: the answer must not leave (rule 7), so the request fails closed. */
@@ -80,7 +89,8 @@ export class AuditWriter {
   commits = 0
   constructor (
     private readonly db: Database,
-    private readonly writer: DriverWriter
+    private readonly writer: DriverWriter,
+    private readonly describeClient: DescribeClient = () => undefined
   ) {}
 
   get chainId (): string {
@@ -164,6 +174,7 @@ export class AuditWriter {
   }
 
   private chainEvent (input: AuditInput): AuditRecord {
+    const client = input.clientId === null ? undefined : this.describeClient(input.clientId)
     const fields: ChainedFields = {
       id: input.id ?? randomUUID(),
       chain: this.chain,
@@ -176,6 +187,10 @@ export class AuditWriter {
       purpose: input.purpose ?? null,
       outcome: input.outcome ?? null,
       details: JSON.stringify(input.details ?? {}),
+      clientName: client?.name ?? null,
+      clientOdsCode: client?.odsCode ?? null,
+      endUser: input.endUser === undefined || input.endUser === null ? null : JSON.stringify(input.endUser),
+      correlationId: input.correlationId ?? null,
       prevHash: this.prevHash
     }
     const record = { ...fields, hash: hashEvent(fields) }
@@ -208,6 +223,7 @@ export class AuditWriter {
                 purpose: it.alert.purpose,
                 clientId: it.alert.clientId,
                 reason: it.alert.reason,
+                endUser: it.alert.endUser,
                 raisedAt: records[k].at,
                 status: 'open' as const
               }

@@ -15,6 +15,8 @@ export interface NewClient {
   exemptions: Exemption[]
   jwks: { keys: Array<Record<string, unknown>> } | null
   jwksUrl: string | null
+  /** Every decision of this client must name its end user (SPEC §2 "Who asked"); false when not given. */
+  requireEndUser?: boolean
 }
 
 export type ClientPatch = Partial<NewClient> & { status?: ClientStatus }
@@ -23,6 +25,15 @@ export type ClientPatch = Partial<NewClient> & { status?: ClientStatus }
 export interface Actor {
   clientId: string | null
   requestId: string | null
+  /** The request's X-Correlation-ID (SPEC §3 "Audit"); none from the CLI. */
+  correlationId?: string | null
+}
+
+/** The fields of an administrative change's audit event that say who made it. */
+export function changedBy (
+  actor: Actor
+): { clientId: string | null; requestId: string | null; correlationId: string | null } {
+  return { clientId: actor.clientId, requestId: actor.requestId, correlationId: actor.correlationId ?? null }
 }
 
 export interface ClientQuery {
@@ -60,7 +71,8 @@ function clientSummary (c: ClientRecord): Record<string, unknown> {
     exemptions: c.exemptions,
     kids: (c.jwks?.keys ?? []).map(k => k.kid),
     jwksUrl: c.jwksUrl,
-    status: c.status
+    status: c.status,
+    requireEndUser: c.requireEndUser
   }
 }
 
@@ -84,6 +96,7 @@ export async function createClient (
           exemptions: JSON.stringify(input.exemptions),
           jwks: input.jwks === null ? null : JSON.stringify(input.jwks),
           jwksUrl: input.jwksUrl,
+          requireEndUser: input.requireEndUser ?? false,
           status: 'active',
           createdAt: now,
           updatedAt: now
@@ -94,8 +107,7 @@ export async function createClient (
     },
     client => ({
       type: 'client.created',
-      clientId: actor.clientId,
-      requestId: actor.requestId,
+      ...changedBy(actor),
       outcome: 'created',
       details: { subjectClientId: client.id, ...clientSummary(client) }
     })
@@ -127,6 +139,7 @@ export async function updateClient (
           ...(patch.jwks !== undefined ? { jwks: patch.jwks === null ? null : JSON.stringify(patch.jwks) } : {}),
           ...(patch.jwksUrl !== undefined ? { jwksUrl: patch.jwksUrl } : {}),
           ...(patch.status !== undefined ? { status: patch.status } : {}),
+          ...(patch.requireEndUser !== undefined ? { requireEndUser: patch.requireEndUser } : {}),
           updatedAt: new Date()
         }
       })
@@ -135,8 +148,7 @@ export async function updateClient (
     },
     r => ({
       type: 'client.updated',
-      clientId: actor.clientId,
-      requestId: actor.requestId,
+      ...changedBy(actor),
       outcome: r === undefined ? 'not-found' : 'updated',
       details:
         r === undefined

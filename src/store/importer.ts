@@ -10,12 +10,17 @@ import type { DriverWriter } from './driver-writer.ts'
 import type { Database } from './database.ts'
 import type { StoredPreference } from './rows.ts'
 
-/** Inserts a batch; returns the records that were new (others had an externalId already loaded). */
+/**
+ * Inserts a batch; returns the records that were new (others had an externalId already loaded).
+ * Each row names the import's start event (`auditId`): how a patient's trail finds the import that
+ * loaded their choice without one audit event a line (SPEC §3 "Audit").
+ */
 export async function insertImportBatch (
   db: Database,
   writer: DriverWriter,
   choices: ImportChoice[],
-  clientId: string
+  clientId: string,
+  auditId: string
 ): Promise<StoredPreference[]> {
   const now = new Date()
   const records: StoredPreference[] = choices.map(c => ({
@@ -31,6 +36,8 @@ export async function insertImportBatch (
     clientId,
     note: c.note,
     externalId: c.externalId,
+    sourceCode: c.sourceCode,
+    auditId,
     enteredInErrorReason: null,
     enteredInErrorAt: null,
     enteredInErrorBy: null

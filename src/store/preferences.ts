@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto'
 import type { Decision } from '../domain/purposes.ts'
 import type { RecordedBy, Source } from '../domain/preferences.ts'
-import { appendChange, type AuditWriter } from './audit-writer.ts'
+import { appendChange, type AuditInput, type AuditWriter } from './audit-writer.ts'
 import type { Database } from './database.ts'
 import { toPreference, type StoredPreference } from './rows.ts'
 
@@ -16,12 +16,12 @@ export interface NewPreference {
   source: Source
   recordedBy: RecordedBy
   note: string | null
+  /** The GP Read v2 code the choice was given as, if it was. */
+  sourceCode: string | null
 }
 
-export interface Actor {
-  clientId: string
-  requestId: string | null
-}
+/** Who caused a write, as its audit event records it (askedBy in src/services/types.ts). */
+export type Actor = Pick<AuditInput, 'clientId' | 'requestId' | 'correlationId' | 'endUser'> & { clientId: string }
 
 /**
  * A patient's recorded choices, newest first (recordedAt, then id), including those entered in
@@ -61,6 +61,7 @@ export async function recordPreference (
           recordedBy: JSON.stringify(input.recordedBy),
           clientId: actor.clientId,
           note: input.note,
+          sourceCode: input.sourceCode,
           status: 'active'
         }
       })
@@ -68,9 +69,8 @@ export async function recordPreference (
       return toPreference(row)
     },
     p => ({
+      ...actor,
       type: 'preference.recorded',
-      clientId: actor.clientId,
-      requestId: actor.requestId,
       nhsNumber: p.nhsNumber,
       purpose: p.purpose,
       outcome: p.decision,
@@ -78,7 +78,8 @@ export async function recordPreference (
         preferenceId: p.id,
         effectiveFrom: p.effectiveFrom.toISOString(),
         source: p.source,
-        recordedBy: p.recordedBy
+        recordedBy: p.recordedBy,
+        ...(p.sourceCode !== null ? { sourceCode: p.sourceCode } : {})
       }
     })
   )
@@ -123,9 +124,8 @@ export async function markEnteredInError (
       return { kind: 'voided', record: toPreference(updated) }
     },
     r => ({
+      ...actor,
       type: 'preference.entered-in-error',
-      clientId: actor.clientId,
-      requestId: actor.requestId,
       nhsNumber,
       purpose: r.kind === 'not-found' ? null : r.record.purpose,
       outcome: r.kind,

@@ -4,7 +4,7 @@ import type { Purpose, PurposePatch } from '../domain/purposes.ts'
 import { appendChange, type AuditWriter } from './audit-writer.ts'
 import type { Database } from './database.ts'
 import { toPurpose } from './rows.ts'
-import type { Actor } from './clients.ts'
+import { changedBy, type Actor } from './clients.ts'
 
 /** Whether a purpose with this code was ever stored: codes are never reused, even once deactivated. */
 export async function purposeExists (db: Database, code: string): Promise<boolean> {
@@ -26,8 +26,7 @@ export async function createPurpose (
     },
     p => ({
       type: 'purpose.created',
-      clientId: actor.clientId,
-      requestId: actor.requestId,
+      ...changedBy(actor),
       purpose: p.code,
       outcome: 'created',
       details: { ...p }
@@ -55,8 +54,7 @@ export async function updatePurpose (
     },
     p => ({
       type: 'purpose.updated',
-      clientId: actor.clientId,
-      requestId: actor.requestId,
+      ...changedBy(actor),
       purpose: p.code,
       outcome: 'updated',
       details: { changed: patch, before }

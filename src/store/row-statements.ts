@@ -12,7 +12,7 @@ import type { Alert } from '../domain/alerts.ts'
 export type AuditRow = ChainedFields & { hash: string }
 
 /** An alert as first stored: not yet reviewed. */
-export type AlertRow = Omit<Alert, 'reviewedBy' | 'reviewNote' | 'reviewedAt'>
+export type AlertRow = Omit<Alert, 'reviewedBy' | 'reviewedByUser' | 'reviewNote' | 'reviewedAt'>
 
 /**
  * What a change-sequence row names: one choice, client or purpose, or ('preferences') a JSON array
@@ -41,6 +41,10 @@ export const AUDIT_COLUMNS = [
   'purpose',
   'outcome',
   'details',
+  'clientName',
+  'clientOdsCode',
+  'endUser',
+  'correlationId',
   'prevHash',
   'hash'
 ] as const
@@ -51,6 +55,7 @@ export const ALERT_COLUMNS = [
   'purpose',
   'clientId',
   'reason',
+  'endUser',
   'raisedAt',
   'status'
 ] as const
@@ -66,7 +71,9 @@ export const PREFERENCE_COLUMNS = [
   'clientId',
   'note',
   'status',
-  'externalId'
+  'externalId',
+  'sourceCode',
+  'auditId'
 ] as const
 export const CHANGE_COLUMNS = ['kind', 'ref', 'at', 'origin'] as const
 
@@ -108,6 +115,10 @@ export function auditValues (r: AuditRow, date: DateText): unknown[] {
     r.purpose,
     r.outcome,
     r.details,
+    r.clientName,
+    r.clientOdsCode,
+    r.endUser,
+    r.correlationId,
     r.prevHash,
     r.hash
   ]
@@ -115,7 +126,17 @@ export function auditValues (r: AuditRow, date: DateText): unknown[] {
 
 /** An alert's values in ALERT_COLUMNS order. */
 export function alertValues (a: AlertRow, date: DateText): unknown[] {
-  return [a.id, a.auditId, a.nhsNumber, a.purpose, a.clientId, a.reason, date(a.raisedAt), a.status]
+  return [
+    a.id,
+    a.auditId,
+    a.nhsNumber,
+    a.purpose,
+    a.clientId,
+    a.reason,
+    a.endUser === null ? null : JSON.stringify(a.endUser),
+    date(a.raisedAt),
+    a.status
+  ]
 }
 
 /** A choice's values in PREFERENCE_COLUMNS order. */
@@ -132,7 +153,9 @@ export function preferenceValues (r: StoredPreference, date: DateText): unknown[
     r.clientId,
     r.note,
     r.status,
-    r.externalId
+    r.externalId,
+    r.sourceCode,
+    r.auditId
   ]
 }
 

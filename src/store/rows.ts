@@ -19,6 +19,8 @@ export interface ClientRecord {
   jwks: { keys: Array<Record<string, unknown>> } | null
   jwksUrl: string | null
   status: ClientStatus
+  /** Every decision must name its end user (SPEC §2 "Who asked"). */
+  requireEndUser: boolean
   createdAt: Date
   updatedAt: Date
 }
@@ -28,6 +30,10 @@ export interface StoredPreference extends PreferenceRecord {
   clientId: string
   note: string | null
   externalId: string | null
+  /** The GP Read v2 code the choice was recorded from (SPEC §2 Read codes), if any. */
+  sourceCode: string | null
+  /** The import batch's audit event, for an imported choice. */
+  auditId: string | null
   enteredInErrorReason: string | null
   enteredInErrorAt: Date | null
   enteredInErrorBy: string | null
@@ -58,6 +64,7 @@ export function toClient (row: ClientRow): ClientRecord {
     jwks: row.jwks === null ? null : (JSON.parse(row.jwks) as ClientRecord['jwks']),
     jwksUrl: row.jwksUrl,
     status: row.status as ClientRecord['status'],
+    requireEndUser: row.requireEndUser,
     createdAt: row.createdAt,
     updatedAt: row.updatedAt
   }
@@ -77,6 +84,8 @@ export function toPreference (row: PreferenceRow): StoredPreference {
     clientId: row.clientId,
     note: row.note,
     externalId: row.externalId,
+    sourceCode: row.sourceCode,
+    auditId: row.auditId,
     enteredInErrorReason: row.enteredInErrorReason,
     enteredInErrorAt: row.enteredInErrorAt,
     enteredInErrorBy: row.enteredInErrorBy

@@ -4,6 +4,7 @@ import fc from 'fast-check'
 import {
   checkPointOfCare,
   decideConsent,
+  decideOutcome,
   type DecisionContext,
   type PointOfCare,
   type ConsentDecision
@@ -11,7 +12,7 @@ import {
 import { EXEMPTION_BASES, type Exemption } from '../../src/domain/exemptions.ts'
 import { SEED_PURPOSES, type Decision, type Purpose } from '../../src/domain/purposes.ts'
 import type { PreferenceRecord, PreferenceStatus, Source } from '../../src/domain/preferences.ts'
-import { makeCatalog, PROGRAMME, SUB_STUDY, RECORD_VIEW, T, NHS } from './fixtures.ts'
+import { makeCatalog, PROGRAMME, SUB_STUDY, RECORD_VIEW, VIEW_OPT_IN, T, NHS } from './fixtures.ts'
 
 const HOUR = 60 * 60 * 1000
 const MINUTE = 60 * 1000
@@ -19,7 +20,7 @@ const RUNS = 500
 
 // ---------------------------------------------------------------------------------------------
 // The purposes, described independently of PurposeCatalog for the oracle.
-const PURPOSES: readonly Purpose[] = [...SEED_PURPOSES, PROGRAMME, SUB_STUDY, RECORD_VIEW]
+const PURPOSES: readonly Purpose[] = [...SEED_PURPOSES, PROGRAMME, SUB_STUDY, RECORD_VIEW, VIEW_OPT_IN]
 const BY_CODE = new Map(PURPOSES.map(p => [p.code, p]))
 const catalog = makeCatalog()
 // keep counterexamples readable: print the catalogue as a name, not its contents
@@ -41,10 +42,24 @@ function ancestry (code: string): string[] {
   return out
 }
 
+/** Rule 2's cancellation, in the SPEC's words: by a later-recorded active record of its purpose, r still pending. */
+function oracleCancelled (records: readonly PreferenceRecord[], r: PreferenceRecord): boolean {
+  return records.some(
+    s =>
+      s.status === 'active' &&
+      s.purpose === r.purpose &&
+      r.recordedAt.getTime() < s.recordedAt.getTime() &&
+      r.effectiveFrom.getTime() > s.recordedAt.getTime()
+  )
+}
+
 /** Rule 2, written out plainly: sort the qualifying records and take the first (full ties: deny, then greater id). */
 function oracleEffective (records: readonly PreferenceRecord[], code: string, at: number): PreferenceRecord | null {
   const qualifying = records
-    .filter(r => r.purpose === code && r.status === 'active' && r.effectiveFrom.getTime() <= at)
+    .filter(
+      r =>
+        r.purpose === code && r.status === 'active' && r.effectiveFrom.getTime() <= at && !oracleCancelled(records, r)
+    )
     .sort(
       (a, b) =>
         b.effectiveFrom.getTime() - a.effectiveFrom.getTime() ||
@@ -54,8 +69,10 @@ function oracleEffective (records: readonly PreferenceRecord[], code: string, at
   return qualifying[0] ?? null
 }
 
-function effectiveDenies (ctx: DecisionContext): Array<{ code: string; record: PreferenceRecord }> {
-  const at = ctx.at.getTime()
+function effectiveDenies (
+  ctx: DecisionContext,
+  at = ctx.at.getTime()
+): Array<{ code: string; record: PreferenceRecord }> {
   return ancestry(ctx.purpose)
     .map(code => ({ code, record: oracleEffective(ctx.records, code, at) }))
     .filter((e): e is { code: string; record: PreferenceRecord } => e.record?.decision === 'deny')
@@ -65,32 +82,125 @@ interface OracleAnswer {
   decision: Decision
   basis: string
   preferenceId: string | null
+  /** The purpose of the exemption reported (that of the most specific deny), when the basis is exemption. */
+  exemptionPurpose: string | null
   liftedBy: string[]
+  emergencyAccess: boolean
 }
 
-/** Rules 2-4 for a secondary-use purpose, written independently of decision.ts. */
-function oracle (ctx: DecisionContext): OracleAnswer {
+/** Rules 2-5 for any purpose, written independently of decision.ts. */
+function oracle (ctx: DecisionContext, at = ctx.at.getTime()): OracleAnswer {
+  const purpose = BY_CODE.get(ctx.purpose) as Purpose
   const chain = ancestry(ctx.purpose)
-  const at = ctx.at.getTime()
-  const denies = effectiveDenies(ctx)
-  if (denies.length > 0) {
-    const unlifted = denies.filter(d => !ctx.exemptions.some(x => x.purpose === d.code))
-    if (unlifted.length === 0) {
-      return {
-        decision: 'permit',
-        basis: 'exemption',
-        preferenceId: denies[0].record.id,
-        liftedBy: denies.map(d => d.code)
-      }
+  const plain = { exemptionPurpose: null, liftedBy: [], emergencyAccess: false }
+  const ownOrDefault = (): OracleAnswer => {
+    const own = oracleEffective(ctx.records, chain[0], at)
+    if (own?.decision === 'permit') {
+      return { decision: 'permit', basis: 'patient-preference', preferenceId: own.id, ...plain }
     }
-    return { decision: 'deny', basis: 'patient-preference', preferenceId: unlifted[0].record.id, liftedBy: [] }
+    const withDefault = chain.map(c => BY_CODE.get(c)?.defaultDecision ?? null).find(d => d !== null)
+    return { decision: withDefault ?? 'deny', basis: 'default', preferenceId: null, ...plain }
   }
-  const own = oracleEffective(ctx.records, chain[0], at)
-  if (own?.decision === 'permit') {
-    return { decision: 'permit', basis: 'patient-preference', preferenceId: own.id, liftedBy: [] }
+  let patient: OracleAnswer
+  const denies = effectiveDenies(ctx, at)
+  if (denies.length === 0) {
+    patient = ownOrDefault()
+  } else {
+    const unlifted =
+      purpose.category === 'secondary-use'
+        ? denies.filter(d => !ctx.exemptions.some(x => x.purpose === d.code))
+        : denies
+    if (unlifted.length > 0) {
+      patient = { decision: 'deny', basis: 'patient-preference', preferenceId: unlifted[0].record.id, ...plain }
+    } else {
+      const without = ownOrDefault()
+      patient =
+        without.decision === 'deny'
+          ? without
+          : {
+              decision: 'permit',
+              basis: 'exemption',
+              preferenceId: denies[0].record.id,
+              exemptionPurpose: denies[0].code,
+              liftedBy: denies.map(d => d.code),
+              emergencyAccess: false
+            }
+    }
   }
-  const withDefault = chain.map(c => BY_CODE.get(c)?.defaultDecision ?? null).find(d => d !== null)
-  return { decision: withDefault ?? 'deny', basis: 'default', preferenceId: null, liftedBy: [] }
+  // Rule 5.
+  if (patient.decision === 'deny' && patient.basis === 'patient-preference') return patient
+  const told = ctx.pointOfCare?.permissionToView
+  const atPointOfCare = (decision: Decision, basis = 'point-of-care'): OracleAnswer => ({
+    decision,
+    basis,
+    preferenceId: patient.preferenceId,
+    exemptionPurpose: null,
+    liftedBy: [],
+    emergencyAccess: basis === 'emergency-access'
+  })
+  if (told === 'refused') return atPointOfCare('deny')
+  if (!purpose.requiresPermissionToView) return patient
+  if (told === 'granted') return atPointOfCare('permit')
+  if (told === 'unable-to-ask' && purpose.emergencyAccess === 'when-unable-to-ask') {
+    return atPointOfCare('permit', 'emergency-access')
+  }
+  return atPointOfCare('deny')
+}
+
+/**
+ * pendingChange, written independently: the first future instant at which an in-force record on
+ * the chain takes effect and the oracle's decision differs; named: the record then deciding if it
+ * takes effect then, else the most specific record taking effect then.
+ */
+function oraclePending (ctx: DecisionContext): { id: string; outcome: Decision } | null {
+  const at = ctx.at.getTime()
+  const chain = ancestry(ctx.purpose)
+  const now = oracle(ctx).decision
+  const instants = [
+    ...new Set(
+      ctx.records
+        .filter(
+          r =>
+            chain.includes(r.purpose) &&
+            r.status === 'active' &&
+            !oracleCancelled(ctx.records, r) &&
+            r.effectiveFrom.getTime() > at
+        )
+        .map(r => r.effectiveFrom.getTime())
+    )
+  ].sort((a, b) => a - b)
+  for (const t of instants) {
+    const then = oracle(ctx, t)
+    if (then.decision === now) continue
+    const taking = chain
+      .map(code => oracleEffective(ctx.records, code, t))
+      .filter((r): r is PreferenceRecord => r?.effectiveFrom.getTime() === t)
+    return { id: (taking.find(r => r.id === then.preferenceId) ?? taking[0]).id, outcome: then.decision }
+  }
+  return null
+}
+
+function agreeWithOracle (ctx: DecisionContext): void {
+  const expected = oracle(ctx)
+  const d = decide(ctx)
+  expect({
+    decision: d.decision,
+    basis: d.basis,
+    preferenceId: d.preference?.id ?? null,
+    exemptionPurpose: d.exemption?.purpose ?? null,
+    emergencyAccess: d.emergencyAccess
+  }).toEqual({
+    decision: expected.decision,
+    basis: expected.basis,
+    preferenceId: expected.preferenceId,
+    exemptionPurpose: expected.exemptionPurpose,
+    emergencyAccess: expected.emergencyAccess
+  })
+  if (d.exemption !== null) expect(ctx.exemptions).toContainEqual(d.exemption)
+  const pending = oraclePending(ctx)
+  expect(d.pendingChange === null ? null : { id: d.pendingChange.id, outcome: d.pendingChange.outcome }).toEqual(
+    pending
+  )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -143,6 +253,22 @@ const tiedHistoryArb = (codes: readonly string[] = ALL_CODES): fc.Arbitrary<Pref
       rows.map(r => r[1] * 60)
     )
   )
+
+/**
+ * A history with full ties on purpose (same purpose, effectiveFrom and recordedAt, as an import
+ * writes them): some records get a twin with another id and either decision.
+ */
+const fullTieHistoryArb = (codes: readonly string[] = ALL_CODES): fc.Arbitrary<PreferenceRecord[]> =>
+  fc
+    .tuple(
+      tiedHistoryArb(codes),
+      fc.array(fc.tuple(fc.nat(), fc.constantFrom<Decision>('permit', 'deny')), { minLength: 1, maxLength: 4 })
+    )
+    .map(([records, twins]) =>
+      records.length === 0
+        ? records
+        : [...records, ...twins.map(([i, decision], k) => ({ ...records[i % records.length], id: `t${k}`, decision }))]
+    )
 
 const exemptionArb: fc.Arbitrary<Exemption> = fc.record({
   purpose: fc.constantFrom(...ALL_CODES),
@@ -251,18 +377,45 @@ describe('decideConsent properties', () => {
   })
 
   it(
-    "(c') rule 5: emergencyAccess is true exactly when the basis is " +
-      'emergency-access, and pointOfCare matters only for purposes requiring permission to view',
+    "(c') rule 5: emergencyAccess is true exactly when the basis is emergency-access; on a purpose " +
+      'without requiresPermissionToView only a refusal changes the answer',
     () => {
       fc.assert(
         fc.property(ctxArb({ history: tiedHistoryArb() }), ctx => {
           const d = decide(ctx)
           expect(d.emergencyAccess).toBe(d.basis === 'emergency-access')
           if (!(BY_CODE.get(ctx.purpose)?.requiresPermissionToView ?? false)) {
-            expect(decide(ctx, { pointOfCare: undefined })).toEqual(d)
-            expect(['point-of-care', 'emergency-access']).not.toContain(d.basis)
+            const without = decide(ctx, { pointOfCare: undefined })
+            expect(['point-of-care', 'emergency-access']).not.toContain(without.basis)
+            if (ctx.pointOfCare?.permissionToView !== 'refused') expect(d).toEqual(without)
+            expect(d.basis).not.toBe('emergency-access')
           } else if (d.decision === 'permit') {
             expect(['point-of-care', 'emergency-access']).toContain(d.basis)
+          }
+        }),
+        { numRuns: RUNS }
+      )
+    }
+  )
+
+  it(
+    '(k) rule 5: a refusal always denies, basis point-of-care ' + 'unless a recorded patient-preference deny decides',
+    () => {
+      fc.assert(
+        fc.property(ctxArb({ history: fullTieHistoryArb() }), ctx => {
+          const refused = decide(ctx, { pointOfCare: { permissionToView: 'refused' } })
+          expect(refused.decision).toBe('deny')
+          expect(refused.emergencyAccess).toBe(false)
+          expect(refused.exemption).toBeNull()
+          // Nothing that takes effect later can turn a refusal into a permit.
+          expect(refused.pendingChange).toBeNull()
+          const withoutPointOfCare = decide(ctx, { pointOfCare: undefined })
+          if (withoutPointOfCare.decision === 'deny' && withoutPointOfCare.basis === 'patient-preference') {
+            expect({ ...refused, pendingChange: null }).toEqual({ ...withoutPointOfCare, pendingChange: null })
+          } else {
+            expect(refused.basis).toBe('point-of-care')
+            expect(refused.reason).toBe('Patient refused permission to view at the point of care')
+            expect(refused.preference).toEqual(withoutPointOfCare.preference)
           }
         }),
         { numRuns: RUNS }
@@ -277,6 +430,20 @@ describe('decideConsent properties', () => {
         fc.property(ctxArb({ history: tiedHistoryArb() }), reasonlessArb, (ctx, pointOfCare) => {
           expect(checkPointOfCare(pointOfCare, '/x')).toMatchObject({ kind: 'invalid', errors: [{ path: '/x' }] })
           expect(() => decide(ctx, { pointOfCare })).toThrow(/reason is required/)
+        }),
+        { numRuns: RUNS }
+      )
+    }
+  )
+
+  it(
+    "(n) decideOutcome (the bulk filter) gives decideConsent's decision and basis, " + 'and refuses what it refuses',
+    () => {
+      fc.assert(
+        fc.property(ctxArb({ history: fullTieHistoryArb() }), reasonlessArb, (ctx, reasonless) => {
+          const d = decide(ctx)
+          expect(decideOutcome(ctx)).toEqual({ decision: d.decision, basis: d.basis })
+          expect(() => decideOutcome({ ...ctx, pointOfCare: reasonless })).toThrow(/reason is required/)
         }),
         { numRuns: RUNS }
       )
@@ -308,7 +475,7 @@ describe('decideConsent properties', () => {
   })
 
   it('(e) the decision is deterministic and independent of record order', () => {
-    const arb = ctxArb().chain(ctx =>
+    const arb = ctxArb({ history: fc.oneof(historyArb(), fullTieHistoryArb()) }).chain(ctx =>
       fc
         .shuffledSubarray([...ctx.records], { minLength: ctx.records.length, maxLength: ctx.records.length })
         .map(shuffled => ({ ctx, shuffled }))
@@ -399,14 +566,20 @@ describe('decideConsent properties', () => {
       'and is the first future change of the decision',
     () => {
       fc.assert(
-        fc.property(ctxArb({ history: tiedHistoryArb() }), ctx => {
+        fc.property(ctxArb({ history: fullTieHistoryArb() }), ctx => {
           const d = decide(ctx)
           const at = ctx.at.getTime()
           const chain = ancestry(ctx.purpose)
           const futureTimes = [
             ...new Set(
               ctx.records
-                .filter(r => r.status === 'active' && chain.includes(r.purpose) && r.effectiveFrom.getTime() > at)
+                .filter(
+                  r =>
+                    r.status === 'active' &&
+                    !oracleCancelled(ctx.records, r) &&
+                    chain.includes(r.purpose) &&
+                    r.effectiveFrom.getTime() > at
+                )
                 .map(r => r.effectiveFrom.getTime())
             )
           ].sort((a, b) => a - b)
@@ -419,6 +592,7 @@ describe('decideConsent properties', () => {
           expect(when).toBeGreaterThan(at)
           const record = ctx.records.find(r => r.id === pc.id)
           expect(record).toMatchObject({ status: 'active', purpose: pc.purpose, decision: pc.decision })
+          expect(oracleCancelled(ctx.records, record as PreferenceRecord)).toBe(false)
           expect(chain).toContain(pc.purpose)
           expect(record?.effectiveFrom.getTime()).toBe(when)
           expect(pc.outcome).not.toBe(d.decision)
@@ -433,34 +607,79 @@ describe('decideConsent properties', () => {
   )
 
   it('(i) rules 2-4: an independent oracle agrees with decideConsent on the seeded secondary-use purposes', () => {
-    fc.assert(
-      fc.property(ctxArb({ purposes: SEEDED_SECONDARY, history: historyArb(ALL_CODES) }), ctx => {
-        const expected = oracle(ctx)
-        const d = decide(ctx)
-        expect({ decision: d.decision, basis: d.basis, preferenceId: d.preference?.id ?? null }).toEqual({
-          decision: expected.decision,
-          basis: expected.basis,
-          preferenceId: expected.preferenceId
-        })
-        if (expected.basis === 'exemption') expect(expected.liftedBy).toContain(d.exemption?.purpose)
-      }),
-      { numRuns: 1000 }
-    )
+    fc.assert(fc.property(ctxArb({ purposes: SEEDED_SECONDARY, history: historyArb(ALL_CODES) }), agreeWithOracle), {
+      numRuns: 1000
+    })
   })
 
   it("(i') rules 2-4: the oracle also agrees on an opt-in programme whenever no exemption is involved", () => {
     fc.assert(
-      fc.property(ctxArb({ purposes: SECONDARY, history: historyArb(SECONDARY) }), ctx => {
-        const plain = { ...ctx, exemptions: [] }
-        const expected = oracle(plain)
-        const d = decide(plain)
-        expect({ decision: d.decision, basis: d.basis, preferenceId: d.preference?.id ?? null }).toEqual({
-          decision: expected.decision,
-          basis: expected.basis,
-          preferenceId: expected.preferenceId
-        })
-      }),
+      fc.property(ctxArb({ purposes: SECONDARY, history: historyArb(SECONDARY) }), ctx =>
+        agreeWithOracle({ ...ctx, exemptions: [] })
+      ),
       { numRuns: 1000 }
+    )
+  })
+
+  it(
+    "(i'') rules 2-5 and pendingChange: the oracle agrees on every purpose, " +
+      'with ties, cancellations, exemptions and any point of care',
+    () => {
+      fc.assert(fc.property(ctxArb({ history: fullTieHistoryArb() }), agreeWithOracle), { numRuns: 2000 })
+    }
+  )
+
+  it(
+    '(l) rule 2: a cancelled record never decides and is never a pendingChange; ' +
+      'flipping its decision changes nothing',
+    () => {
+      fc.assert(
+        fc.property(ctxArb({ history: fullTieHistoryArb() }), ctx => {
+          const cancelled = new Set(ctx.records.filter(r => oracleCancelled(ctx.records, r)).map(r => r.id))
+          const d = decide(ctx)
+          expect(cancelled.has(d.preference?.id ?? '')).toBe(false)
+          expect(cancelled.has(d.pendingChange?.id ?? '')).toBe(false)
+          const flipped = ctx.records.map(r =>
+            cancelled.has(r.id) ? { ...r, decision: (r.decision === 'deny' ? 'permit' : 'deny') as Decision } : r
+          )
+          expect(decide(ctx, { records: flipped })).toEqual(d)
+        }),
+        { numRuns: RUNS }
+      )
+    }
+  )
+
+  it('(m) rule 2: a choice recorded after all others and effective at once decides its purpose from then on', () => {
+    fc.assert(
+      fc.property(
+        ctxArb({ history: tiedHistoryArb() }),
+        fc.constantFrom<Decision>('permit', 'deny'),
+        (ctx, decision) => {
+          // The latest wish replaces every choice still pending and outranks every one already in force.
+          const recorded = Math.max(ctx.at.getTime(), ...ctx.records.map(r => r.recordedAt.getTime())) + MINUTE
+          const newer: PreferenceRecord = {
+            id: 'newer',
+            nhsNumber: NHS,
+            purpose: ctx.purpose,
+            decision,
+            effectiveFrom: new Date(recorded),
+            recordedAt: new Date(recorded),
+            source: 'telephone',
+            status: 'active'
+          }
+          const records = [...ctx.records, newer]
+          for (const t of [recorded, recorded + HOUR, recorded + 24 * HOUR]) {
+            const d = decide(ctx, { records, pointOfCare: undefined, exemptions: [], at: new Date(t) })
+            if (decision === 'deny') {
+              expect(d).toMatchObject({ decision: 'deny', basis: 'patient-preference', preference: { id: 'newer' } })
+            } else if (d.basis === 'patient-preference') {
+              expect(d.preference?.purpose === ctx.purpose ? d.preference.id : 'newer').toBe('newer')
+            }
+            expect(d.pendingChange?.purpose).not.toBe(ctx.purpose)
+          }
+        }
+      ),
+      { numRuns: RUNS }
     )
   })
 
@@ -471,7 +690,10 @@ describe('decideConsent properties', () => {
         fc.property(ctxArb({ purposes: SECONDARY, history: tiedHistoryArb() }), ctx => {
           const d = decide(ctx, { exemptions: [] })
           if (d.decision === 'permit') expect(effectiveDenies(ctx)).toEqual([])
-          else if (effectiveDenies(ctx).length === 0) expect(d.basis).toBe('default')
+          else if (effectiveDenies(ctx).length === 0) {
+            // Without a deny, only the default or a refusal at the point of care denies.
+            expect(d.basis).toBe(ctx.pointOfCare?.permissionToView === 'refused' ? 'point-of-care' : 'default')
+          }
         }),
         { numRuns: RUNS }
       )

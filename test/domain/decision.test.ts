@@ -7,9 +7,9 @@ import {
   type PointOfCare
 } from '../../src/domain/decision.ts'
 import type { Exemption } from '../../src/domain/exemptions.ts'
-import type { PreferenceRecord } from '../../src/domain/preferences.ts'
+import { summarisePreference as summary, type PreferenceRecord } from '../../src/domain/preferences.ts'
 import { PurposeCatalog, SEED_PURPOSES } from '../../src/domain/purposes.ts'
-import { makeCatalog, rec, day, T, PROGRAMME } from './fixtures.ts'
+import { makeCatalog, rec, day, T, PROGRAMME, VIEW_OPT_IN } from './fixtures.ts'
 
 const catalog = makeCatalog()
 
@@ -616,16 +616,201 @@ describe('rule 5: point of care (purposes with requiresPermissionToView)', () =>
     })
   })
 
-  it('rule 5: pointOfCare is ignored for purposes without requiresPermissionToView', () => {
-    for (const pointOfCare of [GRANTED, REFUSED, UNABLE]) {
+  it('rule 5: granted and unable-to-ask change nothing on a purpose without requiresPermissionToView', () => {
+    for (const pointOfCare of [GRANTED, UNABLE]) {
       expect(decide(UNPLANNED, [], { pointOfCare })).toEqual(decide(UNPLANNED))
       const out = rec('planned-care', 'deny', -1)
       expect(decide('planned-care', [out], { pointOfCare })).toEqual(decide('planned-care', [out]))
       const ndoo = rec(NDOO, 'deny', -1)
       expect(decide(TYPE1, [ndoo], { pointOfCare })).toEqual(decide(TYPE1, [ndoo]))
+      expect(decide(TYPE1, [ndoo], { pointOfCare, exemptions: [ex(NDOO)] })).toEqual(
+        decide(TYPE1, [ndoo], { exemptions: [ex(NDOO)] })
+      )
       expect(decide(PROGRAMME.code, [], { pointOfCare })).toEqual(decide(PROGRAMME.code))
     }
     expect(decide(UNPLANNED, [], { pointOfCare: UNABLE }).emergencyAccess).toBe(false)
+  })
+
+  it('rule 5: refused denies on any purpose, basis point-of-care (a refusal told to a clinician is a dissent)', () => {
+    for (const purpose of ['planned-care', UNPLANNED, SCR, NDOO, TYPE1, PROGRAMME.code, 'gp-record-view']) {
+      expect(decide(purpose, [], { pointOfCare: REFUSED })).toEqual({
+        decision: 'deny',
+        basis: 'point-of-care',
+        reason: 'Patient refused permission to view at the point of care',
+        preference: null,
+        exemption: null,
+        emergencyAccess: false,
+        pendingChange: null
+      })
+    }
+  })
+
+  it("rule 5: a refusal denies over the patient's recorded permit, which the answer still names", () => {
+    const optIn = rec('planned-care', 'permit', -3)
+    expect(decide('planned-care', [optIn], { pointOfCare: REFUSED })).toMatchObject({
+      decision: 'deny',
+      basis: 'point-of-care',
+      preference: { id: optIn.id, decision: 'permit' },
+      exemption: null,
+      emergencyAccess: false
+    })
+    const joined = rec(PROGRAMME.code, 'permit', -3)
+    expect(decide(PROGRAMME.code, [joined], { pointOfCare: REFUSED })).toMatchObject({
+      decision: 'deny',
+      basis: 'point-of-care'
+    })
+  })
+
+  it('rule 5: a refusal denies even when an exemption lifts the opt-out (no exemption is reported)', () => {
+    const ndoo = rec(NDOO, 'deny', -1)
+    expect(decide(TYPE1, [ndoo], { exemptions: [ex(NDOO)] })).toMatchObject({ decision: 'permit', basis: 'exemption' })
+    expect(decide(TYPE1, [ndoo], { exemptions: [ex(NDOO)], pointOfCare: REFUSED })).toMatchObject({
+      decision: 'deny',
+      basis: 'point-of-care',
+      exemption: null,
+      emergencyAccess: false
+    })
+  })
+
+  it('rule 5: a recorded patient-preference deny still decides over a refusal, on any purpose', () => {
+    for (const [purpose, out] of [
+      ['planned-care', rec('planned-care', 'deny', -1)],
+      [TYPE1, rec(NDOO, 'deny', -1)],
+      [SCR, rec(UNPLANNED, 'deny', -1)]
+    ] as const) {
+      expect(decide(purpose, [out], { pointOfCare: REFUSED })).toMatchObject({
+        decision: 'deny',
+        basis: 'patient-preference',
+        preference: { id: out.id }
+      })
+    }
+  })
+
+  it('rule 5: a refusal denies from now on, so a future change of choice is no pending change', () => {
+    const future = rec('planned-care', 'deny', 5, { recordedAt: 0 })
+    expect(decide('planned-care', [future]).pendingChange).toMatchObject({ id: future.id, outcome: 'deny' })
+    expect(decide('planned-care', [future], { pointOfCare: REFUSED }).pendingChange).toBeNull()
+  })
+
+  it('rule 5: a deny default does not end rule 5: permission at the point of care still decides', () => {
+    const code = VIEW_OPT_IN.code
+    expect(decide(code)).toMatchObject({ decision: 'deny', basis: 'point-of-care', preference: null })
+    expect(decide(code).reason).toBe(
+      `Permission to view must be asked at the point of care for ${code}: ` +
+        'send pointOfCare.permissionToView (granted, refused, or unable-to-ask with a reason)'
+    )
+    expect(decide(code, [], { pointOfCare: GRANTED })).toMatchObject({ decision: 'permit', basis: 'point-of-care' })
+    expect(decide(code, [], { pointOfCare: UNABLE })).toMatchObject({
+      decision: 'permit',
+      basis: 'emergency-access',
+      emergencyAccess: true
+    })
+    expect(decide(code, [], { pointOfCare: REFUSED })).toMatchObject({ decision: 'deny', basis: 'point-of-care' })
+    const out = rec(code, 'deny', -1)
+    expect(decide(code, [out], { pointOfCare: GRANTED })).toMatchObject({
+      decision: 'deny',
+      basis: 'patient-preference',
+      preference: { id: out.id }
+    })
+  })
+})
+
+describe('rule 2: a newer choice cancels the choices still pending', () => {
+  it('rule 2: "from next month I withdraw my Type 1 dissent", then "keep it" today: still opted out next month', () => {
+    const dissent = rec(TYPE1, 'deny', -400, { recordedAt: -400 })
+    const withdrawFromNextMonth = rec(TYPE1, 'permit', 30, { recordedAt: -5 })
+    const keepIt = rec(TYPE1, 'deny', 0, { recordedAt: 0 })
+    const records = [dissent, withdrawFromNextMonth, keepIt]
+    expect(decide(TYPE1, records)).toMatchObject({
+      decision: 'deny',
+      basis: 'patient-preference',
+      preference: { id: keepIt.id },
+      pendingChange: null
+    })
+    expect(decide(TYPE1, records, { at: day(30) })).toMatchObject({ decision: 'deny', preference: { id: keepIt.id } })
+    expect(decide(TYPE1, records, { at: day(400) })).toMatchObject({ decision: 'deny', preference: { id: keepIt.id } })
+    // Without the call today the withdrawal would have taken effect.
+    expect(decide(TYPE1, [dissent, withdrawFromNextMonth], { at: day(30) })).toMatchObject({
+      decision: 'permit',
+      preference: { id: withdrawFromNextMonth.id }
+    })
+  })
+
+  it('rule 2: a cancelled record never decides and is never a pendingChange, even once its date has come', () => {
+    const pending = rec(NDOO, 'deny', 10, { recordedAt: -3 })
+    const newer = rec(NDOO, 'permit', 20, { recordedAt: -1 })
+    const d = decide(NDOO, [pending, newer])
+    expect(d).toMatchObject({ decision: 'permit', basis: 'default', preference: null, pendingChange: null })
+    expect(decide(NDOO, [pending, newer], { at: day(15) })).toMatchObject({ decision: 'permit', basis: 'default' })
+    expect(decide(NDOO, [pending, newer], { at: day(20) })).toMatchObject({
+      decision: 'permit',
+      basis: 'patient-preference',
+      preference: { id: newer.id }
+    })
+  })
+
+  it(
+    'rule 2: cancellation is per purpose: a newer choice for the child ' + 'leaves a pending ancestor choice in force',
+    () => {
+      const pendingNdoo = rec(NDOO, 'deny', 10, { recordedAt: -3 })
+      const newerType1 = rec(TYPE1, 'permit', 1, { recordedAt: -1 })
+      expect(decide(TYPE1, [pendingNdoo, newerType1]).pendingChange).toMatchObject({
+        id: pendingNdoo.id,
+        outcome: 'deny'
+      })
+      expect(decide(TYPE1, [pendingNdoo, newerType1], { at: day(10) })).toMatchObject({
+        decision: 'deny',
+        preference: { id: pendingNdoo.id }
+      })
+    }
+  )
+
+  it('rule 2: a back-dated form entered later still counts from the day it was signed', () => {
+    // Recorded today, signed 30 days ago: it was never pending, so nothing cancels it, and it
+    // cancels the change still waiting to take effect.
+    const pending = rec(NDOO, 'permit', 10, { recordedAt: -20 })
+    const signedEarlier = rec(NDOO, 'deny', -30, { recordedAt: 0, source: 'paper-form' })
+    const records = [pending, signedEarlier]
+    expect(decide(NDOO, records, { at: day(-10) })).toMatchObject({
+      decision: 'deny',
+      preference: { id: signedEarlier.id }
+    })
+    expect(decide(NDOO, records)).toMatchObject({ decision: 'deny', pendingChange: null })
+    expect(decide(NDOO, records, { at: day(10) })).toMatchObject({
+      decision: 'deny',
+      preference: { id: signedEarlier.id }
+    })
+  })
+
+  it('rule 2: a record already in force when a newer one was recorded is superseded, not cancelled', () => {
+    const inForce = rec(NDOO, 'deny', -10, { recordedAt: -10 })
+    const newer = rec(NDOO, 'permit', 5, { recordedAt: -1 })
+    expect(decide(NDOO, [inForce, newer])).toMatchObject({
+      decision: 'deny',
+      preference: { id: inForce.id },
+      pendingChange: { id: newer.id, outcome: 'permit' }
+    })
+    // Effective exactly when the newer one was recorded: no longer pending, so not cancelled.
+    const justInForce = rec(NDOO, 'deny', -1, { recordedAt: -2 })
+    expect(decide(NDOO, [justInForce, newer])).toMatchObject({ decision: 'deny', preference: { id: justInForce.id } })
+  })
+
+  it('rule 2: a record recorded at the same instant as a pending one does not cancel it', () => {
+    // Imports write a batch with one recordedAt: the rule is "later-recorded", strictly.
+    const a = rec(NDOO, 'deny', 5, { recordedAt: -1 })
+    const b = rec(NDOO, 'permit', 8, { recordedAt: -1 })
+    expect(decide(NDOO, [a, b]).pendingChange).toMatchObject({ id: a.id, outcome: 'deny' })
+    expect(decide(NDOO, [a, b], { at: day(8) })).toMatchObject({ decision: 'permit', preference: { id: b.id } })
+  })
+
+  it('rule 2: an entered-in-error record cancels nothing', () => {
+    const pending = rec(NDOO, 'deny', 10, { recordedAt: -3 })
+    const voided = rec(NDOO, 'permit', 0, { recordedAt: -1, status: 'entered-in-error' })
+    expect(decide(NDOO, [pending, voided]).pendingChange).toMatchObject({ id: pending.id, outcome: 'deny' })
+    expect(decide(NDOO, [pending, voided], { at: day(10) })).toMatchObject({
+      decision: 'deny',
+      preference: { id: pending.id }
+    })
   })
 })
 
@@ -672,9 +857,75 @@ describe('pendingChange', () => {
   })
 
   it('reports the first change only', () => {
-    const first = rec(NDOO, 'deny', 3)
-    const second = rec(NDOO, 'permit', 6)
-    expect(decide(NDOO, [second, first]).pendingChange).toMatchObject({ id: first.id, outcome: 'deny' })
+    // Asked as of a time before both were recorded, both are pending and neither cancelled the other
+    // (the first took effect before the second was recorded).
+    const first = rec(NDOO, 'deny', -3, { recordedAt: -5 })
+    const second = rec(NDOO, 'permit', 6, { recordedAt: -1 })
+    const d = decide(NDOO, [second, first], { at: day(-10) })
+    expect(d.pendingChange).toEqual({ ...summary(first), outcome: 'deny' })
+    // And across levels: the ancestor's opt-out comes first, the own one later changes nothing more.
+    const ndoo = rec(NDOO, 'deny', 3, { recordedAt: -1 })
+    const type1 = rec(TYPE1, 'deny', 6, { recordedAt: -2 })
+    expect(decide(TYPE1, [type1, ndoo]).pendingChange).toEqual({ ...summary(ndoo), outcome: 'deny' })
+  })
+
+  it("skips a voided record and another purpose's record taking effect earlier", () => {
+    const voided = rec(TYPE1, 'deny', 2, { recordedAt: -1, status: 'entered-in-error' })
+    const scr = rec(SCR, 'deny', 3, { recordedAt: -1 })
+    const change = rec(TYPE1, 'deny', 5, { recordedAt: -2 })
+    expect(decide(TYPE1, [voided, scr, change]).pendingChange).toEqual({ ...summary(change), outcome: 'deny' })
+    expect(decide(TYPE1, [change, scr, voided]).pendingChange).toEqual({ ...summary(change), outcome: 'deny' })
+  })
+
+  it('names the deciding record of several taking effect at one instant, whatever their order', () => {
+    const from = day(4)
+    const ndoo = rec(NDOO, 'deny', from, { recordedAt: -3 })
+    const sub = rec('cancer-sub-study', 'deny', from, { recordedAt: -2 })
+    const prog = rec(PROGRAMME.code, 'deny', from, { recordedAt: -1 })
+    const optIn = rec('cancer-sub-study', 'permit', -5)
+    for (const records of [
+      [optIn, ndoo, sub, prog],
+      [optIn, prog, sub, ndoo],
+      [sub, optIn, ndoo, prog]
+    ]) {
+      expect(decide('cancer-sub-study', records).pendingChange).toEqual({ ...summary(sub), outcome: 'deny' })
+    }
+  })
+
+  it("names an ancestor's opt-out that decides over the purpose's own permit taking effect at the same instant", () => {
+    const from = day(4)
+    const ownPermit = rec(TYPE1, 'permit', from, { recordedAt: -2 })
+    const ndooOut = rec(NDOO, 'deny', from, { recordedAt: -1 })
+    for (const records of [
+      [ownPermit, ndooOut],
+      [ndooOut, ownPermit]
+    ]) {
+      expect(decide(TYPE1, records).pendingChange).toEqual({ ...summary(ndooOut), outcome: 'deny' })
+    }
+  })
+
+  it('in a full tie at one instant (same effectiveFrom and recordedAt), names the deny that wins, in any order', () => {
+    const permit = rec(NDOO, 'permit', 4, { id: 'b', recordedAt: -1 })
+    const deny = rec(NDOO, 'deny', 4, { id: 'a', recordedAt: -1 })
+    expect(decide(NDOO, [permit, deny]).pendingChange).toEqual({ ...summary(deny), outcome: 'deny' })
+    expect(decide(NDOO, [deny, permit]).pendingChange).toEqual({ ...summary(deny), outcome: 'deny' })
+  })
+
+  it("names the ancestor's record that lifts a deny when the purpose's own earlier permit then decides", () => {
+    const ownPermit = rec(TYPE1, 'permit', -10, { recordedAt: -10 })
+    const ndooOut = rec(NDOO, 'deny', -5, { recordedAt: -5 })
+    const ndooBack = rec(NDOO, 'permit', 3, { recordedAt: -1 })
+    const type1Later = rec(TYPE1, 'permit', 3, { recordedAt: -1 })
+    const d = decide(TYPE1, [ownPermit, ndooOut, ndooBack])
+    expect(d).toMatchObject({ decision: 'deny', preference: { id: ndooOut.id } })
+    expect(d.pendingChange).toEqual({ ...summary(ndooBack), outcome: 'permit' })
+    // When the purpose's own record taking effect at that instant decides, it is the one named.
+    expect(decide(TYPE1, [ownPermit, ndooOut, ndooBack, type1Later]).pendingChange).toEqual({
+      ...summary(type1Later),
+      outcome: 'permit'
+    })
+    // With no own record, the default then decides and the ancestor's record is named.
+    expect(decide(TYPE1, [ndooOut, ndooBack]).pendingChange).toEqual({ ...summary(ndooBack), outcome: 'permit' })
   })
 
   it('is null when the only future records are entered-in-error or for other purposes', () => {
@@ -712,6 +963,48 @@ describe('pendingChange', () => {
     const ndoo = rec(NDOO, 'deny', from, { recordedAt: -1 })
     const d = decide(TYPE1, [type1, ndoo])
     expect(d.pendingChange).toMatchObject({ id: type1.id, effectiveFrom: from.toISOString(), outcome: 'deny' })
+  })
+})
+
+describe('reasons (the words the answer and the audit carry)', () => {
+  it('each basis says why, and emergency access in the words of SPEC §3', () => {
+    const ndoo = rec(NDOO, 'deny', -1)
+    const type1 = rec(TYPE1, 'deny', -1)
+    const cases: Array<[ReturnType<typeof decide>, string]> = [
+      [decide(NDOO), 'No recorded choice applies; planning-research is shared unless the patient opts out'],
+      [
+        decide(PROGRAMME.code),
+        'No recorded choice applies; cancer-research-programme is opt-in and the patient has not opted in'
+      ],
+      [decide(TYPE1, [rec(TYPE1, 'permit', -1)]), "Patient's recorded choice permits gp-data-secondary-use"],
+      [decide(TYPE1, [type1]), 'Patient opted out of gp-data-secondary-use'],
+      [decide(TYPE1, [ndoo]), 'Patient opted out of planning-research, which covers gp-data-secondary-use'],
+      [
+        decide(TYPE1, [ndoo], { exemptions: [ex(NDOO, 'legal-requirement', 'Court order 17')] }),
+        "Patient's opt-out of planning-research is lifted by the caller's legal-requirement exemption (Court order 17)"
+      ],
+      [
+        decide(TYPE1, [type1, ndoo], { exemptions: [ex(TYPE1, 'copi-regulation-3', 'COPI'), ex(NDOO)] }),
+        "Patient's opt-out of gp-data-secondary-use and planning-research is lifted by the caller's " +
+          'copi-regulation-3 exemption (COPI)'
+      ],
+      [decide(SCR, [], { pointOfCare: GRANTED }), 'Patient gave permission to view at the point of care'],
+      [decide(SCR, [], { pointOfCare: REFUSED }), 'Patient refused permission to view at the point of care'],
+      [
+        decide(SCR, [], { pointOfCare: UNABLE }),
+        'Patient unable to give permission to view; emergency access recorded'
+      ],
+      [
+        decide('gp-record-view', [], { pointOfCare: UNABLE }),
+        'Emergency access is not allowed for gp-record-view; permission to view must be given'
+      ],
+      [
+        decide(SCR),
+        'Permission to view must be asked at the point of care for summary-care-record: ' +
+          'send pointOfCare.permissionToView (granted, refused, or unable-to-ask with a reason)'
+      ]
+    ]
+    for (const [d, reason] of cases) expect(d.reason).toBe(reason)
   })
 })
 

@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest'
-import { validateExemption, EXEMPTION_BASES } from '../../src/domain/exemptions.ts'
+import { exemptionsOutsidePurposes, validateExemption, EXEMPTION_BASES } from '../../src/domain/exemptions.ts'
 import { makeCatalog } from './fixtures.ts'
 
 const catalog = makeCatalog()
@@ -69,6 +69,29 @@ describe('rule 4: validateExemption', () => {
     }
   )
 
+  it.each(['251', ' 251 ', '251 support', 'support under 251'])(
+    'rule 4: rejects %j (251 alone names section 251) with the section 251 message',
+    basis => {
+      expect(validateExemption(catalog, { ...ok, basis })).toEqual([
+        {
+          path: '/basis',
+          message:
+            'section 251 support alone is not an exemption from the National Data Opt-out; use ' +
+            'cag-specific-exemption with the CAG reference when the Confidentiality Advisory Group has granted one'
+        }
+      ])
+    }
+  )
+
+  it.each(['2510', '1251', 'cag-2512', 'ref-12512'])(
+    'rule 4: rejects %j with the generic message (a longer number is not section 251)',
+    basis => {
+      expect(validateExemption(catalog, { ...ok, basis })).toEqual([
+        { path: '/basis', message: `basis must be one of ${EXEMPTION_BASES.join(', ')}` }
+      ])
+    }
+  )
+
   it.each(['consent', 'Legal-Requirement', 'legal requirement', '', 'gdpr-6-1-e', 'cag'])(
     'rule 4: rejects unknown basis %j listing the allowed bases',
     basis => {
@@ -79,9 +102,10 @@ describe('rule 4: validateExemption', () => {
     }
   )
 
-  it.each([undefined, null, 42, {}, ['legal-requirement']])('rule 4: rejects non-string basis %j', basis => {
-    const errors = validateExemption(catalog, { ...ok, basis })
-    expect(errors.map(e => e.path)).toEqual(['/basis'])
+  it.each([undefined, null, 42, 251, {}, ['legal-requirement']])('rule 4: rejects non-string basis %j', basis => {
+    expect(validateExemption(catalog, { ...ok, basis })).toEqual([
+      { path: '/basis', message: `basis must be one of ${EXEMPTION_BASES.join(', ')}` }
+    ])
   })
 
   it.each(['', '   ', '\t\n', undefined, null, 7])('rule 4: rejects empty or missing reference %j', reference => {
@@ -112,5 +136,44 @@ describe('rule 4: validateExemption', () => {
   it('rule 4: reports every problem at once', () => {
     const errors = validateExemption(catalog, { purpose: 'summary-care-record', basis: 'section 251', reference: '' })
     expect(errors.map(e => e.path).sort()).toEqual(['/basis', '/purpose', '/reference'])
+  })
+
+  it('rule 4: says exactly what is wrong with the reference and the purpose', () => {
+    expect(validateExemption(catalog, { ...ok, reference: ' ' })).toEqual([
+      { path: '/reference', message: 'reference is required (e.g. the CAG or court reference)' }
+    ])
+    expect(validateExemption(catalog, { ...ok, purpose: 'nope' })).toEqual([
+      { path: '/purpose', message: "unknown purpose 'nope'" }
+    ])
+    expect(validateExemption(catalog, { ...ok, purpose: 'planned-care' })).toEqual([
+      { path: '/purpose', message: "exemptions never apply to direct care; 'planned-care' is a direct-care purpose" }
+    ])
+  })
+})
+
+describe("rule 4: exemptionsOutsidePurposes (an exemption only for the client's own purposes)", () => {
+  const ex = (...purposes: string[]): Array<{ purpose: string }> => purposes.map(purpose => ({ purpose }))
+
+  it('names, by index, each exemption for a purpose the client is not registered for', () => {
+    expect(
+      exemptionsOutsidePurposes(catalog, ['gp-data-secondary-use'], ex('planning-research', 'gp-data-secondary-use'))
+    ).toEqual([0])
+    expect(
+      exemptionsOutsidePurposes(catalog, ['planned-care'], ex('gp-data-secondary-use', 'planning-research'))
+    ).toEqual([0, 1])
+    expect(exemptionsOutsidePurposes(catalog, [], ex('planning-research'))).toEqual([0])
+  })
+
+  it('allows an exemption for a registered purpose or one below it', () => {
+    expect(
+      exemptionsOutsidePurposes(catalog, ['planning-research'], ex('planning-research', 'gp-data-secondary-use'))
+    ).toEqual([])
+    expect(exemptionsOutsidePurposes(catalog, ['planning-research'], [])).toEqual([])
+  })
+
+  it('leaves an unknown purpose to validateExemption', () => {
+    expect(exemptionsOutsidePurposes(catalog, ['planning-research'], ex('no-such-purpose', 'planned-care'))).toEqual([
+      1
+    ])
   })
 })

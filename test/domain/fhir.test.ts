@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
 import { BASES } from '../../src/domain/decision.ts'
-import { effectiveRecord, type PreferenceRecord } from '../../src/domain/preferences.ts'
+import { cancelledBy, effectiveRecord, type PreferenceRecord } from '../../src/domain/preferences.ts'
 import type { StoredEvent } from '../../src/store/audit-chain.ts'
 import type { StoredPreference } from '../../src/store/rows.ts'
 import { consultCard, consultQuestion, type ConsultRequest } from '../../src/fhir/cds-hooks.ts'
@@ -34,6 +34,8 @@ function stored (r: PreferenceRecord, extra: Partial<StoredPreference> = {}): St
     clientId: 'client-1',
     note: null,
     externalId: null,
+    sourceCode: null,
+    auditId: null,
     enteredInErrorReason: null,
     enteredInErrorAt: null,
     enteredInErrorBy: null,
@@ -54,6 +56,10 @@ function event (fields: Omit<Partial<StoredEvent>, 'details'> & { details?: Reco
     nhsNumber: NHS,
     purpose: 'planning-research',
     outcome: 'permit',
+    clientName: null,
+    clientOdsCode: null,
+    endUser: null,
+    correlationId: null,
     prevHash: 'p',
     hash: 'h',
     ...fields,
@@ -125,6 +131,17 @@ describe('Consent.status follows SPEC §2 rule 2 (effectiveRecord), as decisions
     expect(consentState([kept, voided], kept, now)).toEqual({ status: 'active', end: null })
   })
 
+  it('a choice cancelled while pending (rule 2) is inactive, and its period ends where it starts', () => {
+    const pending = rec('planning-research', 'deny', 10, { recordedAt: -5 })
+    const newer = rec('planning-research', 'permit', 20, { recordedAt: -1 })
+    const current = rec('planning-research', 'permit', -30, { recordedAt: -30 })
+    const records = [current, pending, newer]
+    expect(consentState(records, pending, now)).toEqual({ status: 'inactive', end: day(10) })
+    expect(consentState(records, pending, now + 15 * DAY)).toEqual({ status: 'inactive', end: day(10) })
+    expect(consentState(records, current, now)).toEqual({ status: 'active', end: day(20) })
+    expect(consentState(records, newer, now)).toEqual({ status: 'active', end: null })
+  })
+
   it('property: active Consents in force are the effective records; each ends when that changes', () => {
     const purposes = ['planning-research', 'gp-data-secondary-use']
     const record = fc.record({
@@ -158,6 +175,10 @@ describe('Consent.status follows SPEC §2 rule 2 (effectiveRecord), as decisions
         for (const r of records) {
           const { status, end } = consentState(records, r, at)
           if (status === 'entered-in-error') continue
+          // A cancelled choice never applied (rule 2).
+          if (cancelledBy(records, r) !== null) {
+            expect({ status, end }).toEqual({ status: 'inactive', end: r.effectiveFrom })
+          }
           if (end === null) continue
           expect(effectiveRecord(records, r.purpose, end.getTime())?.id).not.toBe(r.id)
           if (end.getTime() > r.effectiveFrom.getTime()) {
@@ -204,6 +225,26 @@ describe('Consent resource (UK Core Consent)', () => {
     expect(c.performer).toEqual([{ type: 'RelatedPerson', display: 'parent (proxy for the patient)' }])
     expect(c.organization).toBeUndefined()
     expect(c.provision?.purpose?.map(x => x.code)).toEqual(['summary-care-record', 'TREAT', 'ETREAT'])
+  })
+
+  it('a choice recorded from a Read code carries it as a Read v2 category, so 9Ndl and 9Ndm differ', () => {
+    const implied = stored(rec('summary-care-record', 'permit', -10), { sourceCode: '9Ndl' })
+    const express = stored(rec('summary-care-record', 'permit', -5), { sourceCode: '9Ndm' })
+    const typed = stored(rec('summary-care-record', 'permit', -20))
+    const records = [implied, express, typed]
+    const [a, b, c] = records.map(p => consentResource(p, records, ctx, now))
+    for (const r of [a, b, c]) expect(fhirProblems(r)).toEqual([])
+    expect(a.category).toContainEqual({
+      coding: [{ system: 'http://read.info/readv2', code: '9Ndl', display: 'Implied consent for Summary Care Record' }]
+    })
+    expect(b.category).toContainEqual({
+      coding: [
+        { system: 'http://read.info/readv2', code: '9Ndm', display: 'Express consent for core Summary Care Record' }
+      ]
+    })
+    expect(c.category).toEqual([{ coding: [{ system: SYSTEMS.loinc, code: '59284-0', display: 'Patient Consent' }] }])
+    expect(a.provision).toMatchObject({ type: 'permit' })
+    expect(b.provision).toMatchObject({ type: 'permit' })
   })
 
   it("an opt-in programme's choices are OPTIN; a voided record is entered-in-error, updated when it was voided", () => {

@@ -48,6 +48,22 @@ export const RECORD_VIEW: Purpose = {
   active: true
 }
 
+/**
+ * A direct-care purpose with a deny default that needs permission to view and allows emergency
+ * access: rule 5 applies after the default (only a recorded patient-preference deny is final).
+ */
+export const VIEW_OPT_IN: Purpose = {
+  code: 'shared-record-view',
+  name: 'Shared record view',
+  description: 'Viewing a record shared from elsewhere: never by default, with permission at the point of care.',
+  category: 'direct-care',
+  parent: null,
+  defaultDecision: 'deny',
+  requiresPermissionToView: true,
+  emergencyAccess: 'when-unable-to-ask',
+  active: true
+}
+
 /** A deactivated purpose. */
 export const RETIRED: Purpose = {
   code: 'care-data',
@@ -61,7 +77,7 @@ export const RETIRED: Purpose = {
   active: false
 }
 
-export const EXTRA_PURPOSES: readonly Purpose[] = [PROGRAMME, SUB_STUDY, RECORD_VIEW, RETIRED]
+export const EXTRA_PURPOSES: readonly Purpose[] = [PROGRAMME, SUB_STUDY, RECORD_VIEW, VIEW_OPT_IN, RETIRED]
 
 export function makeCatalog (): PurposeCatalog {
   return new PurposeCatalog([...SEED_PURPOSES, ...EXTRA_PURPOSES])

@@ -100,6 +100,7 @@ describe('parseNhsNumber: each kind of invalid input says what is wrong', () => 
     ['1', 1],
     ['943 476 591', 9],
     ['943-476-59190', 11],
+    ['1943 476 5919', 11],
     ['9434 7659 1999', 12],
     ['943476591999999', 15]
   ])('rejects %j as wrong length with the count (%i)', (input, count) => {
@@ -118,6 +119,7 @@ describe('parseNhsNumber: each kind of invalid input says what is wrong', () => 
     ['+449434765919', 'plus sign'],
     ['943_476_5919', 'underscores'],
     ['9434765919x', 'trailing letter'],
+    ['x943-476-5919', 'a letter before a grouped number'],
     ['94347 65919;', 'punctuation']
   ])('rejects %j as containing a non-digit (%s)', input => {
     expect(error(input)).toMatch(MSG.nonDigit)
@@ -271,4 +273,45 @@ describe('plainNhsNumberFromBytes (the bulk filter fast path)', () => {
       )
     }
   )
+
+  it('reads only the line between start and end, wherever it sits in the buffer', () => {
+    const buf = Buffer.from('xx\n9434765919\n9434765919,\n94347659190\n943476591,\n9434765919x\n', 'latin1')
+    const line = (n: number): [number, number] => {
+      const lines = buf.toString('latin1').split('\n')
+      const start = lines.slice(0, n).reduce((sum, l) => sum + l.length + 1, 0)
+      return [start, start + lines[n].length]
+    }
+    expect(plainNhsNumberFromBytes(buf, ...line(1))).toBe(9434765919)
+    expect(plainNhsNumberFromBytes(buf, ...line(2))).toBe(9434765919)
+    // eleven digits, nine digits and a comma, ten digits and a letter: none is a plain NHS number
+    expect(plainNhsNumberFromBytes(buf, ...line(3))).toBe(-1)
+    expect(plainNhsNumberFromBytes(buf, ...line(4))).toBe(-1)
+    expect(plainNhsNumberFromBytes(buf, ...line(5))).toBe(-1)
+  })
+
+  it('refuses a byte just outside 0-9 even where the sums would agree', () => {
+    // '000000000' has check digit 0; ':' (one past '9') and '/' (one before '0') must not count as digits.
+    expect(plainNhsNumberFromBytes(Buffer.from('0000000000'), 0, 10)).toBe(0)
+    expect(plainNhsNumberFromBytes(Buffer.from('000000000:'), 0, 10)).toBe(-1)
+    expect(plainNhsNumberFromBytes(Buffer.from('/000000001'), 0, 10)).toBe(-1)
+  })
+
+  it('property: the same answer for a line at any offset in a buffer', () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(fc.stringMatching(/^[0-9]{10},?$/), fc.stringMatching(/^[0-9,]{9,12}$/)),
+        fc.string({ maxLength: 12 }),
+        fc.string({ maxLength: 12 }),
+        (text, before, after) => {
+          const alone = Buffer.from(text, 'latin1')
+          const inside = Buffer.from(before + text + after, 'latin1')
+          const start = Buffer.byteLength(before, 'latin1')
+          expect(plainNhsNumberFromBytes(inside, start, start + alone.length)).toBe(
+            plainNhsNumberFromBytes(alone, 0, alone.length)
+          )
+        }
+      ),
+      { numRuns: 1000 }
+    )
+  })
 })

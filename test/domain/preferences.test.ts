@@ -1,9 +1,11 @@
 import { describe, it, expect } from 'vitest'
 import fc from 'fast-check'
 import {
+  cancelledBy,
   currentChoices,
   effectiveRecord,
   GP_CODES,
+  inForce,
   mapGpCode,
   summarisePreference,
   SOURCES,
@@ -13,6 +15,23 @@ import {
 import { rec, day, DAY, T } from './fixtures.ts'
 
 const at = T.getTime()
+
+/** Rule 2's cancellation, written out from the SPEC's words (not the engine's). */
+function isCancelled (records: readonly PreferenceRecord[], r: PreferenceRecord): boolean {
+  return records.some(
+    s =>
+      s.status === 'active' &&
+      s.purpose === r.purpose &&
+      s.nhsNumber === r.nhsNumber &&
+      r.recordedAt.getTime() < s.recordedAt.getTime() &&
+      r.effectiveFrom.getTime() > s.recordedAt.getTime()
+  )
+}
+
+function permutations<X> (items: readonly X[]): X[][] {
+  if (items.length <= 1) return [[...items]]
+  return items.flatMap((x, i) => permutations([...items.slice(0, i), ...items.slice(i + 1)]).map(rest => [x, ...rest]))
+}
 
 describe('effectiveRecord (SPEC §2 rule 2)', () => {
   it('is null with no records, or none for the purpose', () => {
@@ -70,6 +89,8 @@ describe('effectiveRecord (SPEC §2 rule 2)', () => {
   })
 
   it('property: the chosen record is active, for the purpose, <= T, and no other qualifying record beats it', () => {
+    // Small ranges, so that ties on effectiveFrom and on recordedAt, full ties and pending records
+    // cancelled by later ones all come up in every run.
     const recordArb = fc
       .record({
         purpose: fc.constantFrom('planning-research', 'gp-data-secondary-use'),
@@ -83,7 +104,11 @@ describe('effectiveRecord (SPEC §2 rule 2)', () => {
       fc.property(fc.array(recordArb, { maxLength: 10 }), (records: PreferenceRecord[]) => {
         const best = effectiveRecord(records, 'planning-research', at)
         const qualifying = records.filter(
-          r => r.purpose === 'planning-research' && r.status === 'active' && r.effectiveFrom.getTime() <= at
+          r =>
+            r.purpose === 'planning-research' &&
+            r.status === 'active' &&
+            !isCancelled(records, r) &&
+            r.effectiveFrom.getTime() <= at
         )
         if (best === null) {
           expect(qualifying).toEqual([])
@@ -93,8 +118,186 @@ describe('effectiveRecord (SPEC §2 rule 2)', () => {
         for (const r of qualifying) {
           const later =
             r.effectiveFrom > best.effectiveFrom ||
-            (r.effectiveFrom.getTime() === best.effectiveFrom.getTime() && r.recordedAt > best.recordedAt)
+            (r.effectiveFrom.getTime() === best.effectiveFrom.getTime() && r.recordedAt > best.recordedAt) ||
+            (r.effectiveFrom.getTime() === best.effectiveFrom.getTime() &&
+              r.recordedAt.getTime() === best.recordedAt.getTime() &&
+              r.decision === 'deny' &&
+              best.decision === 'permit')
           expect(later).toBe(false)
+        }
+      }),
+      { numRuns: 500 }
+    )
+  })
+
+  it('a full tie (same effectiveFrom and recordedAt, as imports write) is won by the deny, in any order', () => {
+    const from = day(-5)
+    const permits = ['p1', 'p9'].map(id => rec('planning-research', 'permit', from, { id, recordedAt: -4 }))
+    const denies = ['d1', 'd5'].map(id => rec('planning-research', 'deny', from, { id, recordedAt: -4 }))
+    for (const records of permutations([...permits, ...denies])) {
+      expect(effectiveRecord(records, 'planning-research', at)?.id).toBe('d5')
+    }
+    for (const records of permutations([permits[0], permits[1], denies[0]])) {
+      expect(effectiveRecord(records, 'planning-research', at)?.id).toBe('d1')
+    }
+    // Of equal decisions, the greater id, in any order.
+    for (const records of permutations(permits)) {
+      expect(effectiveRecord(records, 'planning-research', at)?.id).toBe('p9')
+    }
+    for (const records of permutations(denies)) expect(effectiveRecord(records, 'planning-research', at)?.id).toBe('d5')
+    // A tie on effectiveFrom alone is still decided by recordedAt, whatever the decisions.
+    const laterPermit = rec('planning-research', 'permit', from, { id: 'p0', recordedAt: -3 })
+    for (const records of permutations([laterPermit, ...denies])) {
+      expect(effectiveRecord(records, 'planning-research', at)).toBe(laterPermit)
+    }
+  })
+
+  it('property: the effective record does not depend on the order of the records, full ties included', () => {
+    const recordArb = fc.record({
+      decision: fc.constantFrom('permit' as const, 'deny' as const),
+      from: fc.integer({ min: -2, max: 2 }),
+      recorded: fc.integer({ min: -2, max: 2 })
+    })
+    // Every record gets a twin with the same dates: full ties in every case, with either decision.
+    const arb = fc
+      .array(fc.tuple(recordArb, fc.constantFrom('permit' as const, 'deny' as const)), { minLength: 1, maxLength: 5 })
+      .map(rows =>
+        rows.flatMap(([r, twin], i) => [
+          rec('planning-research', r.decision, r.from, { id: `a${i}`, recordedAt: r.recorded }),
+          rec('planning-research', twin, r.from, { id: `b${i}`, recordedAt: r.recorded })
+        ])
+      )
+      .chain(records =>
+        fc.shuffledSubarray(records, { minLength: records.length, maxLength: records.length }).map(shuffled => ({
+          records,
+          shuffled
+        }))
+      )
+    fc.assert(
+      fc.property(arb, fc.integer({ min: -3, max: 3 }), ({ records, shuffled }, atDay) => {
+        const t = at + atDay * DAY
+        const best = effectiveRecord(records, 'planning-research', t)
+        expect(effectiveRecord(shuffled, 'planning-research', t)).toBe(best)
+        expect(effectiveRecord([...records].reverse(), 'planning-research', t)).toBe(best)
+      }),
+      { numRuns: 500 }
+    )
+  })
+})
+
+describe('rule 2: cancellation (cancelledBy, inForce)', () => {
+  const P = 'planning-research'
+
+  it('a record still pending when a later one is recorded is cancelled by it, and no longer in force', () => {
+    const pending = rec(P, 'permit', 30, { recordedAt: -5 })
+    const newer = rec(P, 'deny', 0, { recordedAt: 0 })
+    expect(cancelledBy([pending, newer], pending)).toBe(newer)
+    expect(inForce([pending, newer], pending)).toBe(false)
+    expect(cancelledBy([pending, newer], newer)).toBeNull()
+    expect(inForce([pending, newer], newer)).toBe(true)
+    // The newer record need not take effect first: a later wish replaces a pending one whatever its date.
+    const newerLater = rec(P, 'deny', 60, { recordedAt: 0 })
+    expect(cancelledBy([pending, newerLater], pending)).toBe(newerLater)
+    // A back-dated form recorded later cancels it too.
+    const backDated = rec(P, 'deny', -90, { recordedAt: 0 })
+    expect(cancelledBy([pending, backDated], pending)).toBe(backDated)
+    expect(inForce([pending, backDated], backDated)).toBe(true)
+  })
+
+  it('a cancelled record is never effective, at any time', () => {
+    const pending = rec(P, 'deny', 3, { recordedAt: -5 })
+    const newer = rec(P, 'permit', 10, { recordedAt: -1 })
+    for (const t of [3, 5, 10, 100]) {
+      expect(effectiveRecord([pending, newer], P, at + t * DAY)).toBe(t >= 10 ? newer : null)
+    }
+    expect(currentChoices([pending, newer], at + 5 * DAY)).toEqual([])
+  })
+
+  it('a record is not cancelled by one recorded at the same instant or earlier', () => {
+    const a = rec(P, 'deny', 10, { recordedAt: -1 })
+    const sameInstant = rec(P, 'permit', 0, { recordedAt: -1 })
+    const earlier = rec(P, 'permit', 0, { recordedAt: -2 })
+    expect(cancelledBy([a, sameInstant, earlier], a)).toBeNull()
+    expect(inForce([a, sameInstant, earlier], a)).toBe(true)
+  })
+
+  it(
+    'a record already effective when the later one was recorded is not cancelled ' + '(not even at that exact instant)',
+    () => {
+      const effective = rec(P, 'deny', -3, { recordedAt: -5 })
+      const atThatInstant = rec(P, 'deny', -1, { recordedAt: -5 })
+      const newer = rec(P, 'permit', 5, { recordedAt: -1 })
+      expect(cancelledBy([effective, atThatInstant, newer], effective)).toBeNull()
+      expect(cancelledBy([effective, atThatInstant, newer], atThatInstant)).toBeNull()
+      // One millisecond later it was still pending.
+      const justPending = rec(P, 'deny', new Date(day(-1).getTime() + 1), { recordedAt: -5 })
+      expect(cancelledBy([justPending, newer], justPending)).toBe(newer)
+    }
+  )
+
+  it('an entered-in-error record cancels nothing, and a voided record is not in force', () => {
+    const pending = rec(P, 'deny', 10, { recordedAt: -5 })
+    const voided = rec(P, 'permit', 0, { recordedAt: -1, status: 'entered-in-error' })
+    expect(cancelledBy([pending, voided], pending)).toBeNull()
+    expect(inForce([pending, voided], pending)).toBe(true)
+    expect(inForce([pending, voided], voided)).toBe(false)
+  })
+
+  it('only a record for the same purpose and the same patient cancels', () => {
+    const pending = rec(P, 'deny', 10, { recordedAt: -5 })
+    const otherPurpose = rec('gp-data-secondary-use', 'permit', 0, { recordedAt: -1 })
+    const otherPatient = { ...rec(P, 'permit', 0, { recordedAt: -1 }), nhsNumber: '9000000009' }
+    expect(cancelledBy([pending, otherPurpose, otherPatient], pending)).toBeNull()
+    expect(inForce([pending, otherPurpose, otherPatient], pending)).toBe(true)
+  })
+
+  it('names the first-recorded of several cancelling records, then the smaller id, in any order', () => {
+    const pending = rec(P, 'deny', 10, { recordedAt: -5 })
+    const first = rec(P, 'permit', 0, { id: 'z', recordedAt: -3 })
+    const tieA = rec(P, 'permit', 0, { id: 'a', recordedAt: -2 })
+    const tieB = rec(P, 'permit', 0, { id: 'b', recordedAt: -2 })
+    const last = rec(P, 'deny', 0, { id: '0', recordedAt: -1 })
+    for (const records of permutations([pending, first, tieA, tieB, last])) {
+      expect(cancelledBy(records, pending)).toBe(first)
+    }
+    for (const records of permutations([pending, tieB, last, tieA])) {
+      expect(cancelledBy(records, pending)).toBe(tieA)
+    }
+  })
+
+  it('a cancelled record still cancels the records pending when it was recorded', () => {
+    // Each wish replaced the one before it: the first never took effect, nor did the second.
+    const first = rec(P, 'deny', 20, { recordedAt: -10 })
+    const second = rec(P, 'permit', 15, { recordedAt: -5 })
+    const third = rec(P, 'deny', 1, { recordedAt: -1 })
+    const records = [first, second, third]
+    expect(cancelledBy(records, first)).toBe(second)
+    expect(cancelledBy(records, second)).toBe(third)
+    expect(effectiveRecord(records, P, at + 30 * DAY)).toBe(third)
+  })
+
+  it('property: cancelledBy agrees with the rule written out, and never names a voided record', () => {
+    const recordArb = fc.record({
+      purpose: fc.constantFrom(P, 'gp-data-secondary-use'),
+      from: fc.integer({ min: -4, max: 4 }),
+      recorded: fc.integer({ min: -4, max: 4 }),
+      status: fc.constantFrom('active' as const, 'active' as const, 'entered-in-error' as const)
+    })
+    fc.assert(
+      fc.property(fc.array(recordArb, { maxLength: 8 }), specs => {
+        const records = specs.map((s, i) =>
+          rec(s.purpose, 'deny', s.from, { id: `r${i}`, recordedAt: s.recorded, status: s.status })
+        )
+        for (const r of records) {
+          const by = cancelledBy(records, r)
+          expect(by !== null).toBe(isCancelled(records, r))
+          if (by !== null) {
+            expect(by.status).toBe('active')
+            expect(by.purpose).toBe(r.purpose)
+            expect(by.recordedAt.getTime()).toBeGreaterThan(r.recordedAt.getTime())
+            expect(r.effectiveFrom.getTime()).toBeGreaterThan(by.recordedAt.getTime())
+          }
+          expect(inForce(records, r)).toBe(r.status === 'active' && by === null)
         }
       }),
       { numRuns: 500 }

@@ -51,6 +51,29 @@ describe('SEED_PURPOSES (SPEC §2 table)', () => {
     }
   })
 
+  it("names and describes each seeded purpose in the leaflet's words", () => {
+    expect(SEED_PURPOSES.map(p => [p.code, p.name, p.description])).toEqual([
+      ['planned-care', 'Planned care', 'Referrals by the GP to another service for tests or treatment.'],
+      ['unplanned-care', 'Unplanned care', 'Emergency Departments, Minor Injuries Units and Out of Hours GP services.'],
+      [
+        'summary-care-record',
+        'Summary Care Record',
+        'The national Summary Care Record (medications, allergies, reactions), ' +
+          "viewed with the patient's permission at the time of a visit or call."
+      ],
+      [
+        'planning-research',
+        'Planning and research',
+        'Use of health records for planning and research (National Data Opt-out semantics).'
+      ],
+      [
+        'gp-data-secondary-use',
+        'GP data for secondary use',
+        'GP patient-identifiable data leaving the practice for purposes beyond direct care (Type 1 opt-out).'
+      ]
+    ])
+  })
+
   it('all seeded codes are kebab-case and pass validation against the rest of the seed', () => {
     for (const p of SEED_PURPOSES) {
       expect(p.code).toMatch(new RegExp(PURPOSE_CODE_PATTERN))
@@ -250,6 +273,35 @@ describe('validateNewPurpose', () => {
     expect(errors.map(e => e.path)).toEqual(['/requiresPermissionToView'])
   })
 
+  it('says exactly what is wrong, field by field', () => {
+    expect(validateNewPurpose(seeded, purpose({ code: 'Bad_Code' }))).toEqual([
+      { path: '/code', message: 'code must be kebab-case: lower-case letters and digits separated by single hyphens' }
+    ])
+    expect(validateNewPurpose(seeded, purpose({ parent: 'missing' }))).toEqual([
+      { path: '/parent', message: "parent purpose 'missing' does not exist" }
+    ])
+    expect(validateNewPurpose(seeded, purpose({ parent: 'unplanned-care' }))).toEqual([
+      { path: '/category', message: "category must match the parent's category 'direct-care'" }
+    ])
+    expect(validateNewPurpose(seeded, purpose({ parent: null, defaultDecision: null }))).toEqual([
+      { path: '/defaultDecision', message: 'a purpose without a parent must set defaultDecision (permit or deny)' }
+    ])
+    expect(
+      validateNewPurpose(
+        seeded,
+        purpose({ category: 'direct-care', parent: 'unplanned-care', emergencyAccess: 'when-unable-to-ask' })
+      )
+    ).toEqual([
+      { path: '/emergencyAccess', message: 'emergencyAccess applies only to purposes that require permission to view' }
+    ])
+    expect(validateNewPurpose(seeded, purpose({ requiresPermissionToView: true }))).toEqual([
+      {
+        path: '/requiresPermissionToView',
+        message: 'permission to view at the point of care applies only to direct-care purposes'
+      }
+    ])
+  })
+
   it('reports every problem at once', () => {
     const errors = validateNewPurpose(
       seeded,
@@ -292,6 +344,24 @@ describe('checkPurposeUpdate (what may change once a purpose exists)', () => {
     expect(errors[0].message).toMatch(/cannot change/)
     // Restating the value it already has changes nothing.
     expect(checkPurposeUpdate(catalog, existing, { code: existing.code, parent: existing.parent })).toEqual([])
+  })
+
+  it('does not check again the code of a purpose that exists, only the rest of it', () => {
+    // A purpose stored before the kebab-case rule (or seeded) keeps its code and can still be edited.
+    const legacy: Purpose = { ...PROGRAMME, code: 'Legacy_Programme' }
+    expect(checkPurposeUpdate(catalog, legacy, { name: 'Renamed' })).toEqual([])
+    expect(checkPurposeUpdate(catalog, legacy, { requiresPermissionToView: true })).toEqual([
+      {
+        path: '/requiresPermissionToView',
+        message: 'permission to view at the point of care applies only to direct-care purposes'
+      }
+    ])
+  })
+
+  it('names each fixed field it refuses to change', () => {
+    expect(checkPurposeUpdate(catalog, existing, { category: 'direct-care' })).toEqual([
+      { path: '/category', message: 'category cannot change once a purpose is created' }
+    ])
   })
 
   it('checks the purpose as changed: a root keeps a default, emergency access needs permission to view', () => {

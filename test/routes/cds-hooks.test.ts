@@ -25,6 +25,9 @@ import { fhirProblems } from '../helpers/fhir.ts'
 const NHS_SYSTEM = 'https://fhir.nhs.uk/Id/nhs-number'
 const HOOK = 'patient-consent-consult'
 const t = useTestApp()
+/** The clinician at the keyboard, as CDS Hooks names the user, and as POST /v1/decisions takes it. */
+const USER_ID = 'Practitioner/555021935107'
+const END_USER = { id: '555021935107' }
 let main: TestCaller
 const patient = patientSupply(40, 31)
 
@@ -213,12 +216,14 @@ describe('one card per decision basis, the same decision as POST /v1/decisions',
       [undefined, 'CONSENT_DENY']
     ]
     for (const [pointOfCare, summary] of cases) {
-      const c = await card(consult(nhs, 'summary-care-record', pointOfCare === undefined ? {} : { pointOfCare }))
+      const c = await card(
+        consult(nhs, 'summary-care-record', pointOfCare === undefined ? {} : { pointOfCare, userId: USER_ID })
+      )
       expect(c).toMatchObject({ summary, extension: { consentDecision: { basis: 'point-of-care' } } })
       await sameAsJsonApi(c, {
         nhsNumber: nhs,
         purpose: 'summary-care-record',
-        ...(pointOfCare === undefined ? {} : { pointOfCare })
+        ...(pointOfCare === undefined ? {} : { pointOfCare, endUser: END_USER })
       })
     }
   })
@@ -228,7 +233,8 @@ describe('one card per decision basis, the same decision as POST /v1/decisions',
     const nhs = patient()
     const c = await card(
       consult(nhs, 'summary-care-record', {
-        pointOfCare: { permissionToView: 'unable-to-ask', reason: 'Unconscious on arrival' }
+        pointOfCare: { permissionToView: 'unable-to-ask', reason: 'Unconscious on arrival' },
+        userId: USER_ID
       })
     )
     expect(c).toMatchObject({
@@ -241,7 +247,8 @@ describe('one card per decision basis, the same decision as POST /v1/decisions',
       nhsNumber: nhs,
       purpose: 'summary-care-record',
       reason: 'Unconscious on arrival',
-      clientId: main.id
+      clientId: main.id,
+      endUser: END_USER
     })
     // Without a reason it is refused, as on POST /v1/decisions.
     expectProblem(
@@ -261,7 +268,10 @@ describe('one card per decision basis, the same decision as POST /v1/decisions',
       extension: { consentDecision: { purpose: 'unplanned-care', basis: 'patient-preference' } }
     })
     const scr = await card(
-      consult(nhs, 'summary-care-record', { pointOfCare: { permissionToView: 'unable-to-ask', reason: 'Unconscious' } })
+      consult(nhs, 'summary-care-record', {
+        pointOfCare: { permissionToView: 'unable-to-ask', reason: 'Unconscious' },
+        userId: USER_ID
+      })
     )
     expect(scr).toMatchObject({
       summary: 'CONSENT_DENY',
@@ -338,7 +348,7 @@ describe("the caller's token decides what it may ask", () => {
     expect(
       (
         await card(
-          consult(patient(), 'summary-care-record', { pointOfCare: { permissionToView: 'granted' } }),
+          consult(patient(), 'summary-care-record', { pointOfCare: { permissionToView: 'granted' }, userId: USER_ID }),
           edOnly.auth
         )
       ).summary
@@ -471,5 +481,58 @@ describe('bad requests are 400s that say what is wrong', () => {
     const row = await storeOf(t.app).auditRow(c.uuid)
     expect(String(row?.details)).not.toContain('secret-ehr-token')
     expect(t.logs.join('')).not.toContain('secret-ehr-token')
+  })
+})
+
+describe('who asked: context.userId is the end user (SPEC §2 "Who asked")', () => {
+  it('context.userId (Practitioner/<SDS user ID> or the bare id) is stored as the end user of the audit ' +
+    'event', async () => {
+    const cis2 = 'Practitioner/8c5e2a57-0f3e-4bde-9a6e-2d1c5e8f9b10'
+    for (const userId of ['Practitioner/555021935107', '555021935107', cis2]) {
+      const c = await card(consult(patient(), 'planned-care', { userId }))
+      const row = await storeOf(t.app).auditRow(c.uuid as string)
+      expect(JSON.parse(String(row?.endUser))).toEqual({ id: userId.replace('Practitioner/', '') })
+    }
+  })
+
+  it('a consult with a point of care but no context.userId is a 400 naming /context/userId', async () => {
+    for (const pointOfCare of [
+      { permissionToView: 'granted' },
+      { permissionToView: 'unable-to-ask', reason: 'Unconscious on arrival' }
+    ]) {
+      const body = expectProblem(await post(consult(patient(), 'summary-care-record', { pointOfCare })), 400, {
+        path: '/context/userId'
+      })
+      expect(body.detail).toMatch(/context\.userId/)
+    }
+  })
+
+  it('a context.userId that is not a Practitioner SDS user ID is a 400 naming it', async () => {
+    for (const userId of ['Practitioner/jane', 'PractitionerRole/555021935107', 'Patient/555021935107', '']) {
+      expectProblem(await post(consult(patient(), 'planned-care', { userId })), 400, { path: '/context/userId' })
+    }
+  })
+
+  it('a client registered with requireEndUser must send context.userId on every consult', async () => {
+    const strict = await clientWithToken(t.app, { scopes: ['consent:check'], purposes: ['planned-care'] })
+    const patched = await t.app.inject({
+      method: 'PATCH',
+      url: `/v1/clients/${strict.id}`,
+      headers: main.auth,
+      payload: { requireEndUser: true }
+    })
+    expect(patched.statusCode, patched.body).toBe(200)
+    expectProblem(await post(consult(patient(), 'planned-care'), strict.auth), 400, { path: '/context/userId' })
+    expect((await card(consult(patient(), 'planned-care', { userId: USER_ID }), strict.auth)).summary).toBe(
+      'NO_CONSENT'
+    )
+  })
+
+  it('a consult is always about now: its context carries no asOf (400), so it can never replay', async () => {
+    expectProblem(await post(consult(patient(), 'planning-research', { asOf: '2020-01-01' })), 400, {
+      path: '/context/asOf'
+    })
+    const c = await card(consult(patient(), 'planning-research'))
+    expect(c.extension.consentDecision).toMatchObject({ replay: false, asOf: null })
   })
 })

@@ -3,8 +3,10 @@
 // OperationOutcome.
 import { beforeAll, describe, expect, it } from 'vitest'
 import type { LightMyRequestResponse } from 'fastify'
+import { storeOf } from '../helpers/store.ts'
 import {
   PUBLIC_URL,
+  buildTestApp,
   clientWithToken,
   expectProblem,
   nhsNumbers,
@@ -19,9 +21,10 @@ import {
 import { fhirProblems } from '../helpers/fhir.ts'
 
 const NHS_SYSTEM = 'https://fhir.nhs.uk/Id/nhs-number'
+const READ_V2 = 'http://read.info/readv2'
 const t = useTestApp()
 let main: TestCaller
-const numbers = nhsNumbers(40, 23)
+const numbers = nhsNumbers(60, 23)
 let next = 0
 const patient = (): string => numbers[next++]
 
@@ -308,6 +311,136 @@ describe('GET /fhir/Consent: one Consent per recorded choice', () => {
   })
 })
 
+describe('Consent: Read codes, rule 2 and reads in the audit trail', () => {
+  /** The Read v2 codings among a Consent's categories. */
+  const readCodes = (c: Json): Json[] =>
+    (c.category as Json[]).flatMap(cat => cat.coding as Json[]).filter(coding => coding.system === READ_V2)
+
+  it('a Read code is a Consent category: implied (9Ndl) and express (9Ndm) SCR consent differ', async () => {
+    const nhs = patient()
+    const implied = await recordChoice(nhs, { code: '9Ndl', effectiveFrom: '2024-01-01' })
+    const express = await recordChoice(nhs, { code: '9Ndm', effectiveFrom: '2025-01-01' })
+    const typed = await recordChoice(nhs, {
+      purpose: 'summary-care-record',
+      decision: 'permit',
+      effectiveFrom: '2023-01-01'
+    })
+    const byId = new Map(((await fhir(consentSearch(nhs))).entry as Json[]).map(e => [e.resource.id, e.resource]))
+    expect(readCodes(byId.get(implied.id))).toEqual([
+      { system: READ_V2, code: '9Ndl', display: 'Implied consent for Summary Care Record' }
+    ])
+    expect(readCodes(byId.get(express.id))).toEqual([
+      { system: READ_V2, code: '9Ndm', display: 'Express consent for core Summary Care Record' }
+    ])
+    expect(readCodes(byId.get(typed.id))).toEqual([])
+    // Same purpose and decision: only the code tells them apart.
+    for (const c of byId.values()) expect(c.provision).toMatchObject({ type: 'permit' })
+    expect(readCodes(await fhir(`/fhir/Consent/${String(express.id)}`))).toEqual(readCodes(byId.get(express.id)))
+  })
+
+  it('an imported 9Ndm line keeps its code from the import to the history and the FHIR Consent', async () => {
+    const nhs = patient()
+    const admin = await clientWithToken(t.app, { purposes: ['summary-care-record'] })
+    const res = await t.app.inject({
+      method: 'POST',
+      url: '/v1/preferences/import',
+      headers: { ...admin.auth, 'content-type': 'application/x-ndjson' },
+      payload:
+        JSON.stringify({ externalId: `scr-${nhs}`, nhsNumber: nhs, code: '9Ndm', effectiveFrom: '2025-03-01' }) + '\n'
+    })
+    expect(res.statusCode, res.body).toBe(200)
+    expect(res.json()).toMatchObject({ imported: 1, rejected: [] })
+    const history = (await get(`/v1/patients/${nhs}/preferences`, admin.auth)).json().history as Json[]
+    expect(history).toEqual([
+      expect.objectContaining({
+        purpose: 'summary-care-record',
+        decision: 'permit',
+        source: 'import',
+        sourceCode: '9Ndm'
+      })
+    ])
+    const consent = await fhir(`/fhir/Consent/${String(history[0].id)}`, admin.auth)
+    expect(readCodes(consent)).toEqual([expect.objectContaining({ code: '9Ndm' })])
+  })
+
+  it('a choice cancelled while pending (rule 2) is an inactive Consent whose period ends where it starts', async () => {
+    const nhs = patient()
+    const dissent = await recordChoice(nhs, { code: '9Nu0', effectiveFrom: '2024-05-01' })
+    const nextMonth = new Date(Date.now() + 30 * 86_400_000).toISOString()
+    const withdrawal = await recordChoice(nhs, { code: '9Nu1', effectiveFrom: nextMonth })
+    expect((await fhir(`/fhir/Consent/${String(withdrawal.id)}`)).status).toBe('active')
+    while (Date.now() <= Date.parse(withdrawal.recordedAt)) await new Promise(resolve => setTimeout(resolve, 1))
+    const keepIt = await recordChoice(nhs, { code: '9Nu0', source: 'telephone' })
+    const bundle = await fhir(consentSearch(nhs))
+    const byId = new Map((bundle.entry as Json[]).map(e => [e.resource.id, e.resource]))
+    expect(byId.get(withdrawal.id)).toMatchObject({
+      status: 'inactive',
+      provision: { type: 'permit', period: { start: nextMonth, end: nextMonth } }
+    })
+    expect(byId.get(keepIt.id)).toMatchObject({
+      status: 'active',
+      provision: { type: 'deny', period: { start: keepIt.effectiveFrom } }
+    })
+    expect(byId.get(keepIt.id).provision.period.end).toBeUndefined()
+    expect(byId.get(dissent.id)).toMatchObject({
+      status: 'inactive',
+      provision: { period: { end: keepIt.effectiveFrom } }
+    })
+    expect((await fhir(consentSearch(nhs, '&status=active'))).entry.map((e: Json) => e.resource.id)).toEqual([
+      keepIt.id
+    ])
+  })
+
+  it('a Consent search and a Consent read each write one preference.read event naming the patient', async () => {
+    const nhs = patient()
+    const choice = await recordChoice(nhs, { purpose: 'planning-research', decision: 'deny' })
+    const searched = await get(consentSearch(nhs, '&status=active'), main.auth, { 'x-correlation-id': 'fhir-sar-1' })
+    expect(searched.statusCode).toBe(200)
+    const read = await get(`/fhir/Consent/${String(choice.id)}`)
+    expect(read.statusCode).toBe(200)
+    const reads = ((await get(`/v1/audit?nhsNumber=${nhs}&type=preference.read`)).json().items as Json[]).reverse()
+    expect(reads).toEqual([
+      expect.objectContaining({
+        nhsNumber: nhs,
+        clientId: main.id,
+        clientName: 'Dorset County Hospital ED',
+        requestId: searched.headers['x-request-id'],
+        correlationId: 'fhir-sar-1',
+        details: { view: 'fhir-consent-search', records: 1 }
+      }),
+      expect.objectContaining({
+        nhsNumber: nhs,
+        requestId: read.headers['x-request-id'],
+        details: { view: 'fhir-consent-read', records: 1, preferenceId: choice.id }
+      })
+    ])
+    // A Consent the caller may not see, or none at all, names no patient's choices: nothing read.
+    const scrOnly = await clientWithToken(t.app, { purposes: ['unplanned-care'], scopes: ['consent:read'] })
+    expectOutcome(await get(`/fhir/Consent/${String(choice.id)}`, scrOnly.auth), 404, 'not-found')
+    expect((await get(`/v1/audit?nhsNumber=${nhs}&type=preference.read`)).json().items).toHaveLength(2)
+  })
+
+  it('when the read cannot be audited, a Consent search or read is a 503 OperationOutcome', async () => {
+    const broken = await buildTestApp()
+    try {
+      const caller = await clientWithToken(broken.app)
+      const nhs = patient()
+      const choice = await recordChoiceWith(broken.app, caller.auth, nhs, {
+        purpose: 'planning-research',
+        decision: 'deny'
+      })
+      await storeOf(broken.app).dropTable('audit_events')
+      for (const url of [consentSearch(nhs), `/fhir/Consent/${String(choice.id)}`]) {
+        const res = await broken.app.inject({ method: 'GET', url, headers: caller.auth })
+        expectOutcome(res, 503, 'transient')
+        expect(res.body).not.toContain(choice.id)
+      }
+    } finally {
+      await broken.close()
+    }
+  })
+})
+
 describe('GET /fhir/AuditEvent: who looked at my record', () => {
   it('round trip: the audit trail, newest first, as valid AuditEvents: who asked, for what, the outcome', async () => {
     const nhs = patient()
@@ -317,7 +450,8 @@ describe('GET /fhir/AuditEvent: who looked at my record', () => {
     const emergency = await decide({
       nhsNumber: nhs,
       purpose: 'summary-care-record',
-      pointOfCare: { permissionToView: 'unable-to-ask', reason: 'Unconscious on arrival' }
+      pointOfCare: { permissionToView: 'unable-to-ask', reason: 'Unconscious on arrival' },
+      endUser: { id: '555021935107', role: 'R8000' }
     })
 
     const json = (await get(`/v1/audit?nhsNumber=${nhs}`)).json().items as Json[]

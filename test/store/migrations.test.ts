@@ -55,6 +55,7 @@ const samples = {
       jwks: '{"keys":[{"kty":"EC","kid":"k1"}]}',
       jwksUrl: 'https://example.test/jwks.json',
       status: 'suspended',
+      requireEndUser: true,
       createdAt: d('2025-05-05T05:05:05.555Z'),
       updatedAt: d('2025-06-06T06:06:06.666Z')
     },
@@ -68,6 +69,7 @@ const samples = {
       jwks: null,
       jwksUrl: null,
       status: 'active',
+      requireEndUser: false,
       createdAt: d('2025-05-05T05:05:05.000Z'),
       updatedAt: d('2025-05-05T05:05:05.000Z')
     }
@@ -88,7 +90,9 @@ const samples = {
       externalId: 'ext-rt-1',
       enteredInErrorReason: 'Wrong patient',
       enteredInErrorAt: d('2024-03-02T01:02:03.004Z'),
-      enteredInErrorBy: 'rt-full-client'
+      enteredInErrorBy: 'rt-full-client',
+      sourceCode: '9Ndm',
+      auditId: 'rt-full-audit'
     },
     {
       id: 'rt-null-preference',
@@ -105,7 +109,9 @@ const samples = {
       externalId: null,
       enteredInErrorReason: null,
       enteredInErrorAt: null,
-      enteredInErrorBy: null
+      enteredInErrorBy: null,
+      sourceCode: null,
+      auditId: null
     }
   ],
   Change: [
@@ -139,6 +145,10 @@ const samples = {
       purpose: 'summary-care-record',
       outcome: 'permit',
       details: JSON.stringify({ basis: 'emergency-access', note: awkward }),
+      clientName: awkward,
+      clientOdsCode: 'RBA',
+      endUser: '{"id":"555021935107","role":"R8000"}',
+      correlationId: awkward,
       prevHash: 'a'.repeat(64),
       hash: 'b'.repeat(64)
     },
@@ -155,6 +165,10 @@ const samples = {
       purpose: null,
       outcome: null,
       details: '{}',
+      clientName: null,
+      clientOdsCode: null,
+      endUser: null,
+      correlationId: null,
       prevHash: 'c'.repeat(64),
       hash: 'd'.repeat(64)
     }
@@ -167,9 +181,11 @@ const samples = {
       purpose: 'summary-care-record',
       clientId: 'rt-full-client',
       reason: awkward,
+      endUser: '{"id":"555021935107"}',
       raisedAt: d('2026-11-25T10:00:00.123Z'),
       status: 'reviewed',
       reviewedBy: 'rt-null-client',
+      reviewedByUser: '{"id":"555021935108"}',
       reviewNote: 'Justified',
       reviewedAt: d('2026-11-26T09:00:00.456Z')
     },
@@ -180,9 +196,11 @@ const samples = {
       purpose: 'summary-care-record',
       clientId: 'rt-full-client',
       reason: 'Unconscious',
+      endUser: null,
       raisedAt: d('2026-11-25T10:00:00.000Z'),
       status: 'open',
       reviewedBy: null,
+      reviewedByUser: null,
       reviewNote: null,
       reviewedAt: null
     }

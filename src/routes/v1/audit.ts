@@ -3,6 +3,7 @@
 import type { FastifyInstance } from 'fastify'
 import type { JsonSchemaToTsProvider } from '@fastify/type-provider-json-schema-to-ts'
 import { AUDIT_TYPES, type AuditType } from '../../domain/audit.ts'
+import type { EndUser } from '../../domain/end-user.ts'
 import type { StoredEvent } from '../../services/audit-trail.ts'
 import { problemResponses } from '../../plugins/problems.ts'
 import {
@@ -27,12 +28,43 @@ const auditEventSchema = {
     purpose: { type: ['string', 'null'] },
     outcome: { type: ['string', 'null'] },
     details: { type: 'object', additionalProperties: true },
+    clientName: {
+      type: ['string', 'null'],
+      description: "The client's name when the event was written (it may have been renamed since)"
+    },
+    clientOdsCode: { type: ['string', 'null'], description: "The client's ODS code when the event was written" },
+    endUser: {
+      type: ['object', 'null'],
+      additionalProperties: false,
+      description: 'The person at the keyboard, as the client named them (SPEC §2 "Who asked")',
+      properties: {
+        id: { type: 'string', description: 'SDS user ID' },
+        name: { type: 'string' },
+        role: { type: 'string', description: 'National RBAC role code' },
+        organisation: { type: 'string', description: 'ODS code' }
+      },
+      required: ['id']
+    },
+    correlationId: { type: ['string', 'null'], description: "The caller's X-Correlation-ID" },
     chain: { type: 'string' },
     chainSeq: { type: 'integer' },
     prevHash: { type: 'string' },
     hash: { type: 'string' }
   },
-  required: ['id', 'at', 'type', 'clientId', 'requestId', 'details', 'prevHash', 'hash'],
+  required: [
+    'id',
+    'at',
+    'type',
+    'clientId',
+    'requestId',
+    'details',
+    'clientName',
+    'clientOdsCode',
+    'endUser',
+    'correlationId',
+    'prevHash',
+    'hash'
+  ],
   example: {
     id: 'a3c1f0de-6b2e-4f7a-8d91-2c4e5f6a7b80',
     at: '2026-11-25T10:00:00.000Z',
@@ -43,6 +75,10 @@ const auditEventSchema = {
     purpose: 'summary-care-record',
     outcome: 'permit',
     details: { basis: 'emergency-access' },
+    clientName: 'Dorset County Hospital ED',
+    clientOdsCode: 'RBD',
+    endUser: { id: '555021935107', name: 'Dr Jane Example', role: 'R8000', organisation: 'RBD' },
+    correlationId: 'ed-visit-20261125-0042',
     chain: 'c0ffee00-1111-4222-8333-444455556666',
     chainSeq: 41,
     prevHash: '9f…',
@@ -62,6 +98,10 @@ function auditJson (e: StoredEvent) {
     purpose: e.purpose,
     outcome: e.outcome,
     details: JSON.parse(e.details) as Record<string, unknown>,
+    clientName: e.clientName,
+    clientOdsCode: e.clientOdsCode,
+    endUser: e.endUser === null ? null : (JSON.parse(e.endUser) as EndUser),
+    correlationId: e.correlationId,
     chain: e.chain,
     chainSeq: e.chainSeq,
     prevHash: e.prevHash,
@@ -82,7 +122,11 @@ export default async function auditRoutes (fastify: FastifyInstance): Promise<vo
         summary: 'Audit events, newest first',
         description:
           'Filter by patient, client, type and time; page with nextCursor. ' +
-          'A subject access request ("who looked at my record") is ?nhsNumber=…&type=decision.',
+          "?nhsNumber= is the patient's whole trail (SPEC §3): every event naming them, including refused " +
+          'requests (access.refused), and the start event of every import that loaded one of their choices. ' +
+          'Each event names the client as it was then (clientName, clientOdsCode), the end user when there ' +
+          'was one, the request id and the X-Correlation-ID. ' +
+          'A subject access request ("who looked at my record") is ?nhsNumber=….',
         security,
         querystring: {
           type: 'object',

@@ -1,14 +1,14 @@
 // The client registry (administrators): register client systems, their keys, scopes, purposes and
-// exemptions; suspend them. The rules are the clients service's (src/services/clients.ts); this
-// file is their HTTP shape.
-import type { FastifyInstance } from 'fastify'
+// exemptions; suspend them. Privacy officers (audit:read) may list the systems' names and ODS codes.
+// The rules are the clients service's (src/services/clients.ts); this file is their HTTP shape.
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { JsonSchemaToTsProvider } from '@fastify/type-provider-json-schema-to-ts'
 import { EXEMPTION_BASES } from '../../domain/exemptions.ts'
 import { SCOPES } from '../../domain/scopes.ts'
 import { CLIENT_STATUSES, ODS_CODE_PATTERN } from '../../domain/clients.ts'
 import { problemResponses } from '../../plugins/problems.ts'
 import type { ClientRecord } from '../../services/clients.ts'
-import { actorOf, decodeCursor, encodeCursor, security, type JsonOf } from '../../http/common.ts'
+import { actorOf, callerOf, decodeCursor, encodeCursor, security, type JsonOf } from '../../http/common.ts'
 
 const DEFAULT_LIMIT = 50
 
@@ -54,7 +54,13 @@ const fields = {
   purposes: { type: 'array', maxItems: 100, uniqueItems: true, items: { type: 'string', maxLength: 100 } },
   exemptions: { type: 'array', maxItems: 50, items: exemptionSchema },
   jwks: jwksSchema,
-  jwksUrl: { type: 'string', maxLength: 2000 }
+  jwksUrl: { type: 'string', maxLength: 2000 },
+  requireEndUser: {
+    type: 'boolean',
+    description:
+      'Every decision of this client must name its end user (endUser, or context.userId in CDS Hooks): 400 ' +
+      'otherwise. Default false; pointOfCare always needs one.'
+  }
 } as const
 
 const clientSchema = {
@@ -78,6 +84,7 @@ const clientSchema = {
     jwks: { type: ['object', 'null'], additionalProperties: true },
     jwksUrl: { type: ['string', 'null'] },
     status: { type: 'string', enum: CLIENT_STATUSES },
+    requireEndUser: { type: 'boolean' },
     createdAt: { type: 'string', format: 'date-time' },
     updatedAt: { type: 'string', format: 'date-time' }
   },
@@ -91,6 +98,7 @@ const clientSchema = {
     'kids',
     'jwksUrl',
     'status',
+    'requireEndUser',
     'createdAt',
     'updatedAt'
   ],
@@ -105,12 +113,52 @@ const clientSchema = {
     jwks: { keys: [] },
     jwksUrl: null,
     status: 'active',
+    requireEndUser: true,
     createdAt: '2026-11-25T10:00:00.000Z',
     updatedAt: '2026-11-25T10:00:00.000Z'
   }
 } as const
 
+/**
+ * A client as a holder of audit:read without admin sees it (SPEC §3 "Audit"): enough to turn a
+ * client id in the audit trail into a system and its organisation, nothing of its keys or rights.
+ */
+const directoryEntrySchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    clientId: { type: 'string' },
+    name: { type: 'string' },
+    odsCode: { type: ['string', 'null'] },
+    status: { type: 'string', enum: CLIENT_STATUSES }
+  },
+  required: ['clientId', 'name', 'odsCode', 'status'],
+  example: {
+    clientId: '2f1e0d9c-8b7a-4654-a3b2-c1d0e9f8a7b6',
+    name: 'Royal County ED',
+    odsCode: 'RA701',
+    status: 'active'
+  }
+} as const
+
+/** What GET answers: the whole registration to an administrator, the directory entry to anyone else. */
+const listedClientSchema = {
+  description:
+    'With the admin scope, the whole registration; with audit:read alone, only clientId, name, odsCode and status',
+  anyOf: [clientSchema, directoryEntrySchema]
+} as const
+
 type ClientJson = JsonOf<typeof clientSchema>
+type DirectoryEntryJson = JsonOf<typeof directoryEntrySchema>
+
+function directoryEntry (c: ClientRecord): DirectoryEntryJson {
+  return { clientId: c.id, name: c.name, odsCode: c.odsCode, status: c.status }
+}
+
+/** The shape this caller may read: administrators see the whole registration. */
+function listedFor (request: FastifyRequest): (c: ClientRecord) => ClientJson | DirectoryEntryJson {
+  return callerOf(request).scopes.includes('admin') ? clientJson : directoryEntry
+}
 
 function clientJson (c: ClientRecord): ClientJson {
   return {
@@ -124,6 +172,7 @@ function clientJson (c: ClientRecord): ClientJson {
     jwks: c.jwks,
     jwksUrl: c.jwksUrl,
     status: c.status,
+    requireEndUser: c.requireEndUser,
     createdAt: c.createdAt.toISOString(),
     updatedAt: c.updatedAt.toISOString()
   }
@@ -138,10 +187,14 @@ export default async function clientRoutes (fastify: FastifyInstance): Promise<v
   routes.get(
     '/clients',
     {
-      onRequest: fastify.requireScope('admin'),
+      onRequest: fastify.requireScope(['admin', 'audit:read']),
       schema: {
         tags: ['clients'],
         summary: 'List registered clients',
+        description:
+          'An administrator sees each whole registration. A privacy officer (audit:read) sees only clientId, ' +
+          'name, ODS code and status: enough to name the systems in the audit trail, nothing of their keys, ' +
+          'scopes, purposes or exemptions.',
         security,
         querystring: {
           type: 'object',
@@ -156,7 +209,10 @@ export default async function clientRoutes (fastify: FastifyInstance): Promise<v
           200: {
             type: 'object',
             additionalProperties: false,
-            properties: { items: { type: 'array', items: clientSchema }, nextCursor: { type: ['string', 'null'] } },
+            properties: {
+              items: { type: 'array', items: listedClientSchema },
+              nextCursor: { type: ['string', 'null'] }
+            },
             required: ['items', 'nextCursor']
           },
           ...problemResponses(400, 401, 403)
@@ -169,7 +225,7 @@ export default async function clientRoutes (fastify: FastifyInstance): Promise<v
       const page = await clients.list({ afterId: decodeCursor(cursor), status, limit: limit ?? DEFAULT_LIMIT })
       const last = page.items[page.items.length - 1]
       return {
-        items: page.items.map(clientJson),
+        items: page.items.map(listedFor(request)),
         nextCursor: page.more ? encodeCursor(last.id) : null
       }
     }
@@ -178,16 +234,17 @@ export default async function clientRoutes (fastify: FastifyInstance): Promise<v
   routes.get(
     '/clients/:id',
     {
-      onRequest: fastify.requireScope('admin'),
+      onRequest: fastify.requireScope(['admin', 'audit:read']),
       schema: {
         tags: ['clients'],
         summary: 'One client',
+        description: 'As in the list: the whole registration for admin, the directory entry for audit:read alone.',
         security,
         params: idParams,
-        response: { 200: clientSchema, ...problemResponses(401, 403, 404) }
+        response: { 200: listedClientSchema, ...problemResponses(401, 403, 404) }
       }
     },
-    async request => clientJson(await clients.get(request.params.id))
+    async request => listedFor(request)(await clients.get(request.params.id))
   )
 
   routes.post(

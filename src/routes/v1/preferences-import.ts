@@ -24,7 +24,11 @@ export default async function preferenceImportRoutes (fastify: FastifyInstance):
           'in place of purpose + decision. ' +
           'effectiveFrom is a date (midnight UTC) or a date-time with its zone. ' +
           'Lines whose externalId was loaded before are skipped, so a re-run is safe. ' +
-          'Each bad line is listed in rejected with its line number (the first 10 000; rejectedCount has them all).',
+          'Each bad line is listed in rejected with its line number (the first 10 000; rejectedCount has them all); ' +
+          'a line for a purpose this client is not registered for is a bad line. ' +
+          'Audited twice: a start event before the first batch, which every imported choice names (so a ' +
+          "patient's trail, GET /v1/audit?nhsNumber=, shows the import that loaded their choice), and a " +
+          'completion event with the counts (auditId; its details.startEventId names the start event).',
         security,
         consumes: ['application/x-ndjson'],
         body: {
@@ -51,7 +55,7 @@ export default async function preferenceImportRoutes (fastify: FastifyInstance):
                 }
               },
               rejectedCount: { type: 'integer' },
-              auditId: { type: 'string' }
+              auditId: { type: 'string', description: 'The completion audit event (with the counts)' }
             },
             required: ['imported', 'skipped', 'rejected', 'rejectedCount', 'auditId'],
             example: {
@@ -69,7 +73,7 @@ export default async function preferenceImportRoutes (fastify: FastifyInstance):
     },
     async request => {
       const body = streamOrThrow(request.body, 'Send the choices as application/x-ndjson, one JSON object per line')
-      return await fastify.services.preferenceImport.importLines(callerOf(request), body, request.id)
+      return await fastify.services.preferenceImport.importLines(callerOf(request), body)
     }
   )
 }

@@ -4,11 +4,23 @@
 import type { FastifyInstance } from 'fastify'
 import type { JsonSchemaToTsProvider } from '@fastify/type-provider-json-schema-to-ts'
 import { ODS_CODE_PATTERN } from '../../domain/clients.ts'
-import { PREFERENCE_STATUSES, PROXY_ROLES, SOURCES } from '../../domain/preferences.ts'
+import { GP_CODES, PREFERENCE_STATUSES, PROXY_ROLES, SOURCES } from '../../domain/preferences.ts'
 import { DECISIONS } from '../../domain/purposes.ts'
 import { problemResponses } from '../../plugins/problems.ts'
-import type { StoredPreference } from '../../services/preferences.ts'
-import { callerOf, dateOrDateTime, nhsNumberOrThrow, nhsNumberParam, security, type JsonOf } from '../../http/common.ts'
+import type { HistoryRecord, StoredPreference } from '../../services/preferences.ts'
+import {
+  callerOf,
+  dateOrDateTime,
+  endUserSchema,
+  nhsNumberOrThrow,
+  nhsNumberParam,
+  security,
+  type JsonOf
+} from '../../http/common.ts'
+
+const READ_CODES = Object.entries(GP_CODES)
+  .map(([code, c]) => `${code} (${c.purpose} ${c.decision})`)
+  .join(', ')
 
 const preferenceRecordSchema = {
   type: 'object',
@@ -28,13 +40,29 @@ const preferenceRecordSchema = {
         odsCode: { type: 'string' },
         name: { type: 'string' },
         proxyRole: { type: 'string' },
-        clientId: { type: 'string' }
+        clientId: { type: 'string' },
+        endUser: {
+          type: 'object',
+          additionalProperties: false,
+          description: 'The person at the keyboard who recorded it, when the client named one',
+          properties: {
+            id: { type: 'string' },
+            name: { type: 'string' },
+            role: { type: 'string' },
+            organisation: { type: 'string' }
+          },
+          required: ['id']
+        }
       },
       required: ['clientId']
     },
     note: { type: ['string', 'null'] },
     status: { type: 'string', enum: PREFERENCE_STATUSES },
     externalId: { type: ['string', 'null'] },
+    sourceCode: {
+      type: ['string', 'null'],
+      description: 'The GP Read v2 code the choice was recorded or imported as (e.g. 9Ndm), else null'
+    },
     enteredInError: {
       type: ['object', 'null'],
       additionalProperties: false,
@@ -54,8 +82,25 @@ const preferenceRecordSchema = {
     note: null,
     status: 'active',
     externalId: null,
+    sourceCode: null,
     enteredInError: null
   }
+} as const
+
+/** A record in the history: with rule 2's cancellation. */
+const historyRecordSchema = {
+  ...preferenceRecordSchema,
+  properties: {
+    ...preferenceRecordSchema.properties,
+    cancelledBy: {
+      type: ['string', 'null'],
+      description:
+        'The id of the later-recorded choice that cancelled this one while it was still waiting to take effect ' +
+        '(SPEC §2 rule 2): a cancelled choice never decides. Null when not cancelled.'
+    }
+  },
+  required: [...preferenceRecordSchema.required, 'cancelledBy'],
+  example: { ...preferenceRecordSchema.example, cancelledBy: null }
 } as const
 
 type PreferenceJson = JsonOf<typeof preferenceRecordSchema>
@@ -73,6 +118,7 @@ function preferenceJson (p: StoredPreference): PreferenceJson {
     note: p.note,
     status: p.status,
     externalId: p.externalId,
+    sourceCode: p.sourceCode,
     enteredInError:
       p.status === 'entered-in-error'
         ? {
@@ -99,8 +145,9 @@ export default async function preferenceRoutes (fastify: FastifyInstance): Promi
         summary: "A patient's current choice per purpose and full history",
         description:
           'current: the record in force now for each purpose with a recorded choice. history: every record, ' +
-          'newest first, including those entered in error. Only the purposes the client is registered for ' +
-          '(and those below them) are shown.',
+          'newest first, including those entered in error and those cancelled (cancelledBy). Only the purposes ' +
+          'the client is registered for (and those below them) are shown. Every read is audited ' +
+          "(preference.read, in the patient's trail) before the answer is sent.",
         security,
         params: patientParams,
         response: {
@@ -123,7 +170,7 @@ export default async function preferenceRoutes (fastify: FastifyInstance): Promi
                   required: ['purpose', 'decision', 'effectiveFrom', 'preferenceId']
                 }
               },
-              history: { type: 'array', items: preferenceRecordSchema }
+              history: { type: 'array', items: historyRecordSchema }
             },
             required: ['nhsNumber', 'current', 'history']
           },
@@ -142,7 +189,7 @@ export default async function preferenceRoutes (fastify: FastifyInstance): Promi
           effectiveFrom: r.effectiveFrom.toISOString(),
           preferenceId: r.id
         })),
-        history: history.map(preferenceJson)
+        history: history.map((r: HistoryRecord) => ({ ...preferenceJson(r), cancelledBy: r.cancelledBy }))
       }
     }
   )
@@ -156,19 +203,26 @@ export default async function preferenceRoutes (fastify: FastifyInstance): Promi
         summary: "Record a patient's choice",
         description:
           'Append-only: a change of mind is a new record. effectiveFrom defaults to now; back-date it to when ' +
-          'the form was signed, or future-date it.',
+          'the form was signed, or future-date it. Send purpose + decision, or a GP Read v2 code in code ' +
+          '(kept as sourceCode). A newer choice cancels any still waiting to take effect (SPEC §2 rule 2). ' +
+          'endUser is required for clients registered with requireEndUser.',
         security,
         params: patientParams,
         body: {
           type: 'object',
           additionalProperties: false,
-          required: ['purpose', 'decision', 'source'],
+          required: ['source'],
           properties: {
-            purpose: { type: 'string', maxLength: 100 },
+            purpose: { type: 'string', maxLength: 100, description: 'Required unless code is sent' },
             decision: {
               type: 'string',
               enum: DECISIONS,
-              description: 'permit = opted in / withdrew a dissent; deny = opted out'
+              description: 'permit = opted in / withdrew a dissent; deny = opted out. Required unless code is sent'
+            },
+            code: {
+              type: 'string',
+              maxLength: 20,
+              description: `A GP Read v2 code in place of purpose + decision: ${READ_CODES}`
             },
             effectiveFrom: {
               ...dateOrDateTime,
@@ -192,7 +246,8 @@ export default async function preferenceRoutes (fastify: FastifyInstance): Promi
                 }
               }
             },
-            note: { type: 'string', maxLength: 2000 }
+            note: { type: 'string', maxLength: 2000 },
+            endUser: endUserSchema
           },
           example: {
             purpose: 'planning-research',
@@ -207,7 +262,7 @@ export default async function preferenceRoutes (fastify: FastifyInstance): Promi
     },
     async (request, reply) => {
       const nhsNumber = nhsNumberOrThrow(request.params.nhsNumber, 'params:/nhsNumber')
-      const stored = await preferences.record(callerOf(request), nhsNumber, request.body, request.id)
+      const stored = await preferences.record(callerOf(request), nhsNumber, request.body)
       return reply
         .code(201)
         .header('location', `/v1/patients/${nhsNumber}/preferences/${stored.id}`)
@@ -224,7 +279,7 @@ export default async function preferenceRoutes (fastify: FastifyInstance): Promi
         summary: 'Mark a record as entered in error',
         description:
           'The record stays in the history with status entered-in-error and no longer takes part in decisions. ' +
-          'Needs a reason; audited.',
+          'Needs a reason; audited. endUser is required for clients registered with requireEndUser.',
         security,
         params: {
           type: 'object',
@@ -235,7 +290,10 @@ export default async function preferenceRoutes (fastify: FastifyInstance): Promi
           type: 'object',
           additionalProperties: false,
           required: ['reason'],
-          properties: { reason: { type: 'string', minLength: 1, maxLength: 2000, pattern: '\\S' } },
+          properties: {
+            reason: { type: 'string', minLength: 1, maxLength: 2000, pattern: '\\S' },
+            endUser: endUserSchema
+          },
           example: { reason: 'Recorded against the wrong patient' }
         },
         response: { 200: preferenceRecordSchema, ...problemResponses(400, 401, 403, 404, 409, 503) }
@@ -243,13 +301,7 @@ export default async function preferenceRoutes (fastify: FastifyInstance): Promi
     },
     async request => {
       const nhsNumber = nhsNumberOrThrow(request.params.nhsNumber, 'params:/nhsNumber')
-      const voided = await preferences.markEnteredInError(
-        callerOf(request),
-        nhsNumber,
-        request.params.id,
-        request.body.reason,
-        request.id
-      )
+      const voided = await preferences.markEnteredInError(callerOf(request), nhsNumber, request.params.id, request.body)
       return preferenceJson(voided)
     }
   )

@@ -15,19 +15,33 @@ import {
   type Json,
   type TestCaller
 } from '../../helpers/app.ts'
+import { storeOf } from '../../helpers/store.ts'
 
 const t = useTestApp()
 let ed: TestCaller
 let officer: TestCaller
 let auditor: Auth
 const patient = patientSupply(40, 53)
+/** The ED clinician who opens the records (SPEC §2 "Who asked"). */
+const clinician = { id: '555021935107', name: 'Dr Jane Example', role: 'R8000', organisation: 'RBA' }
+/** The privacy officer who reviews them. */
+const reviewer = { id: '7c9e6679-7425-40de-944b-e07fc1f90ae7', name: 'Pat Privacy', role: 'R8003' }
 
-async function emergency (nhsNumber: string, reason = 'Patient unconscious on arrival'): Promise<Json> {
+async function emergency (
+  nhsNumber: string,
+  reason = 'Patient unconscious on arrival',
+  auth: Auth = ed.auth
+): Promise<Json> {
   const res = await t.app.inject({
     method: 'POST',
     url: '/v1/decisions',
-    headers: ed.auth,
-    payload: { nhsNumber, purpose: 'summary-care-record', pointOfCare: { permissionToView: 'unable-to-ask', reason } }
+    headers: auth,
+    payload: {
+      nhsNumber,
+      purpose: 'summary-care-record',
+      pointOfCare: { permissionToView: 'unable-to-ask', reason },
+      endUser: clinician
+    }
   })
   expect(res.statusCode, res.body).toBe(200)
   const d = res.json()
@@ -110,7 +124,7 @@ describe('emergency-access alerts', () => {
 
   it('a review needs a note', async () => {
     const d = await emergency(patient())
-    for (const body of [{}, { note: '' }, { note: '   ' }, { note: 'ok', extra: 1 }]) {
+    for (const body of [{}, { note: '' }, { note: '   ' }, { note: 'ok', extra: 1 }, { endUser: reviewer }]) {
       expectProblem(await review(d.alertId, body), 400)
     }
     expect(((await list('?status=open')).items as Json[]).map(a => a.id)).toContain(d.alertId)
@@ -191,5 +205,89 @@ describe('POST /v1/alerts/{id}/review: the note', () => {
     expect(res.json()).toMatchObject({ status: 'reviewed', reviewNote: 'Justified: unconscious on arrival' })
     const second = await emergency(nhsNumbers(1, 902)[0])
     expectProblem(await review(second.alertId as string, { note: 'a', reviewNote: 'b' }), 400)
+  })
+})
+
+describe('who raised it, who reviews it (SPEC §2 "Who asked")', () => {
+  it('the alert names the end user who opened the record; GET /v1/alerts shows it, and reviewedByUser', async () => {
+    const nhs = patient()
+    const d = await emergency(nhs)
+    const alert = ((await list('?status=open&limit=500', auditor)).items as Json[]).find(a => a.id === d.alertId)
+    expect(alert).toMatchObject({ clientId: ed.id, endUser: clinician })
+    expect(alert?.reviewedByUser ?? null).toBeNull()
+    const res = await review(d.alertId as string, { note: 'Justified', endUser: reviewer })
+    expect(res.statusCode, res.body).toBe(200)
+    expect(res.json()).toMatchObject({ endUser: clinician, reviewedBy: officer.id, reviewedByUser: reviewer })
+    const listed = ((await list('?status=reviewed&limit=500', auditor)).items as Json[]).find(a => a.id === d.alertId)
+    expect(listed).toMatchObject({ endUser: clinician, reviewedByUser: reviewer })
+  })
+
+  it(
+    'the raising client cannot review its own alert (403), even holding audit:review; the refusal is ' +
+      'audited and the alert stays open',
+    async () => {
+      const selfReviewing = await clientWithToken(t.app, {
+        scopes: ['consent:check', 'audit:read', 'audit:review'],
+        purposes: ['unplanned-care'],
+        name: 'ED with its own review desk'
+      })
+      const d = await emergency(patient(), 'Unconscious', selfReviewing.auth)
+      const res = await review(d.alertId as string, { note: 'Fine by us', endUser: reviewer }, selfReviewing.auth)
+      const body = expectProblem(res, 403)
+      expect(body.detail).toMatch(/client that raised it/)
+      expect(((await list('?status=open&limit=500')).items as Json[]).map(a => a.id)).toContain(d.alertId)
+      const row = await storeOf(t.app).auditRowsOfType('alert.reviewed')
+      const events = await Promise.all(row.map(async r => await storeOf(t.app).auditRow(r.id)))
+      expect(events.find(e => e?.requestId === res.headers['x-request-id'])).toMatchObject({
+        clientId: selfReviewing.id,
+        outcome: 'self-review-client'
+      })
+      // Someone else may.
+      expect((await review(d.alertId as string, { note: 'Justified', endUser: reviewer })).statusCode).toBe(200)
+    }
+  )
+
+  it('the same end user cannot review (403), from any client; another person can', async () => {
+    const d = await emergency(patient())
+    const same = await review(d.alertId as string, { note: 'I was there', endUser: { id: clinician.id } })
+    const body = expectProblem(same, 403, { path: '/endUser/id' })
+    expect(body.detail).toMatch(/person who opened the record/)
+    expect(((await list('?status=open&limit=500')).items as Json[]).map(a => a.id)).toContain(d.alertId)
+    const res = await review(d.alertId as string, { note: 'Justified', endUser: reviewer })
+    expect(res.statusCode, res.body).toBe(200)
+    expect(res.json()).toMatchObject({ status: 'reviewed', reviewedByUser: reviewer })
+  })
+
+  it('the alert.reviewed event names the reviewing client, person and correlation id', async () => {
+    const d = await emergency(patient())
+    const res = await t.app.inject({
+      method: 'POST',
+      url: `/v1/alerts/${String(d.alertId)}/review`,
+      headers: { ...officer.auth, 'x-correlation-id': 'ig-review-2026-12' },
+      payload: { note: 'Reviewed with the ED lead', endUser: reviewer }
+    })
+    expect(res.statusCode, res.body).toBe(200)
+    const rows = await storeOf(t.app).auditRowsOfType('alert.reviewed')
+    const events = await Promise.all(rows.map(async r => await storeOf(t.app).auditRow(r.id)))
+    const event = events.find(e => e?.requestId === res.headers['x-request-id'])
+    expect(event).toMatchObject({ clientId: officer.id, outcome: 'reviewed', correlationId: 'ig-review-2026-12' })
+    expect(JSON.parse(String(event?.endUser))).toEqual(reviewer)
+  })
+
+  it('filters by raisedAt with from and to (inclusive); a bad time is a 400 naming the field', async () => {
+    const d = await emergency(patient())
+    const raisedAt = Date.parse(
+      ((await list('?limit=500')).items as Json[]).find(a => a.id === d.alertId)?.raisedAt as string
+    )
+    const at = (ms: number): string => encodeURIComponent(new Date(ms).toISOString())
+    const ids = async (query: string): Promise<string[]> =>
+      ((await list(`?limit=500&${query}`)).items as Json[]).map(a => a.id as string)
+    expect(await ids(`from=${at(raisedAt)}&to=${at(raisedAt)}`)).toContain(d.alertId)
+    expect(await ids(`from=${at(raisedAt + 1)}`)).not.toContain(d.alertId)
+    expect(await ids(`to=${at(raisedAt - 1)}`)).not.toContain(d.alertId)
+    expect(await ids('to=2000-01-01')).toEqual([])
+    expectProblem(await t.app.inject({ method: 'GET', url: '/v1/alerts?from=yesterday', headers: officer.auth }), 400, {
+      path: 'querystring:/from'
+    })
   })
 })

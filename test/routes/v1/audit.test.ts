@@ -8,7 +8,9 @@ import {
   clientWithToken,
   expectProblem,
   nhsNumbers,
+  signAssertion,
   tokenFor,
+  tokenForm,
   useTestApp,
   type Auth,
   type Json,
@@ -16,6 +18,7 @@ import {
   type TestCaller as Caller
 } from '../../helpers/app.ts'
 import { storeOf } from '../../helpers/store.ts'
+import { fhirProblems } from '../../helpers/fhir.ts'
 
 const t = useTestApp()
 let alice: Caller
@@ -232,6 +235,151 @@ describe('GET /v1/audit', () => {
   })
 })
 
+describe('who asked, on every event (SPEC §3 "Audit")', () => {
+  let ward: Caller
+  const END_USER = { id: '555021935107', name: 'Dr Jane Example', role: 'R8000', organisation: 'RBD' }
+  const [patient] = nhsNumbers(1, 38)
+  const send = async (method: 'GET' | 'POST' | 'PATCH', url: string, correlationId: string, payload?: Json) =>
+    await t.app.inject({
+      method,
+      url,
+      headers: { ...ward.auth, 'x-correlation-id': correlationId },
+      ...(payload !== undefined ? { payload } : {})
+    })
+
+  beforeAll(async () => {
+    ward = await clientWithToken(t.app, {
+      name: 'Dorset County Hospital ED',
+      odsCode: 'RBD',
+      purposes: ['planned-care', 'unplanned-care']
+    })
+  })
+
+  it('every event carries client name, ODS code and correlation id (and the end user when there is one)', async () => {
+    const token = await t.app.inject({
+      method: 'POST',
+      url: '/oauth2/token',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-correlation-id': 'corr-token' },
+      payload: new URLSearchParams(tokenForm(await signAssertion(ward))).toString()
+    })
+    expect(token.statusCode, token.body).toBe(200)
+    const asked = [
+      await send('POST', '/v1/decisions', 'corr-decision', {
+        nhsNumber: patient,
+        purpose: 'unplanned-care',
+        endUser: END_USER
+      }),
+      await send('POST', `/v1/patients/${patient}/preferences`, 'corr-choice', {
+        purpose: 'planned-care',
+        decision: 'deny',
+        source: 'gp-practice'
+      }),
+      await send('POST', '/v1/decisions', 'corr-refused', { nhsNumber: patient, purpose: 'planning-research' })
+    ]
+    expect(asked.map(r => r.statusCode)).toEqual([200, 201, 403])
+    const imported = await t.app.inject({
+      method: 'POST',
+      url: '/v1/preferences/import',
+      headers: { ...ward.auth, 'content-type': 'application/x-ndjson', 'x-correlation-id': 'corr-import' },
+      payload: JSON.stringify({ externalId: 'who-1', nhsNumber: patient, purpose: 'planned-care', decision: 'permit' })
+    })
+    expect(imported.statusCode, imported.body).toBe(200)
+
+    const events = await items(`/v1/audit?clientId=${ward.id}`)
+    expect(events.map(e => [e.type, e.outcome, e.correlationId])).toEqual([
+      ['import', 'complete', 'corr-import'],
+      ['import', 'started', 'corr-import'],
+      ['access.refused', 'refused', 'corr-refused'],
+      ['preference.recorded', 'deny', 'corr-choice'],
+      ['decision', 'permit', 'corr-decision'],
+      ['token.issued', 'issued', 'corr-token'],
+      // The token clientWithToken asked for, without a correlation id.
+      ['token.issued', 'issued', null]
+    ])
+    for (const e of events) {
+      expect(e, e.type).toMatchObject({
+        clientId: ward.id,
+        clientName: 'Dorset County Hospital ED',
+        clientOdsCode: 'RBD',
+        requestId: expect.any(String)
+      })
+      expect(e.endUser, e.type).toEqual(e.type === 'decision' ? END_USER : null)
+    }
+    expect(events[4].requestId).toBe(asked[0].headers['x-request-id'])
+    expect(events[5].requestId).toBe(token.headers['x-request-id'])
+    // The patient's own trail shows the same, the import's start event included.
+    const trail = await items(`/v1/audit?nhsNumber=${patient}`)
+    expect(trail.map(e => e.type)).toEqual(['import', 'access.refused', 'preference.recorded', 'decision'])
+    expect(trail.every(e => e.clientName === 'Dorset County Hospital ED' && e.clientOdsCode === 'RBD')).toBe(true)
+  })
+
+  it("names the client as it was at that moment: a renamed client's earlier events keep the old name", async () => {
+    const before = await decide(t, ward, patient, 'planned-care')
+    const renamed = await t.app.inject({
+      method: 'PATCH',
+      url: `/v1/clients/${ward.id}`,
+      headers: alice.auth,
+      payload: { name: 'Dorset ED (Emergency Village)', odsCode: 'RBDXY' }
+    })
+    expect(renamed.statusCode, renamed.body).toBe(200)
+    const after = await decide(t, ward, patient, 'planned-care')
+    const events = await items(`/v1/audit?clientId=${ward.id}&type=decision`)
+    const byId = new Map(events.map(e => [e.id, e]))
+    expect(byId.get(before.auditId)).toMatchObject({ clientName: 'Dorset County Hospital ED', clientOdsCode: 'RBD' })
+    expect(byId.get(after.auditId)).toMatchObject({
+      clientName: 'Dorset ED (Emergency Village)',
+      clientOdsCode: 'RBDXY'
+    })
+    // FHIR shows each event's client as it was.
+    const bundle = (
+      await t.app.inject({
+        method: 'GET',
+        url: `/fhir/AuditEvent?patient.identifier=${encodeURIComponent(`https://fhir.nhs.uk/Id/nhs-number|${patient}`)}`,
+        headers: alice.auth
+      })
+    ).json()
+    const agentOf = (id: string): Json[] => bundle.entry.find((x: Json) => x.resource.id === id).resource.agent
+    expect(agentOf(before.auditId)[0].who.display).toBe('Dorset County Hospital ED')
+    expect(agentOf(before.auditId)[1].who.identifier.value).toBe('RBD')
+    expect(agentOf(after.auditId)[0].who.display).toBe('Dorset ED (Emergency Village)')
+    expect(agentOf(after.auditId)[1].who.identifier.value).toBe('RBDXY')
+  })
+
+  it('the FHIR AuditEvent names the end user as an agent of its own: SDS user ID, name and role', async () => {
+    const decided = await t.app.inject({
+      method: 'POST',
+      url: '/v1/decisions',
+      headers: ward.auth,
+      payload: { nhsNumber: patient, purpose: 'unplanned-care', endUser: END_USER }
+    })
+    expect(decided.statusCode, decided.body).toBe(200)
+    const bundle = (
+      await t.app.inject({
+        method: 'GET',
+        url: `/fhir/AuditEvent?patient.identifier=${encodeURIComponent(`https://fhir.nhs.uk/Id/nhs-number|${patient}`)}`,
+        headers: alice.auth
+      })
+    ).json()
+    const event = bundle.entry.find((x: Json) => x.resource.id === decided.json().auditId).resource
+    expect(fhirProblems(event)).toEqual([])
+    expect(event.agent).toEqual([
+      expect.objectContaining({
+        who: expect.objectContaining({ identifier: expect.objectContaining({ value: ward.id }) }),
+        requestor: true
+      }),
+      expect.objectContaining({ who: expect.objectContaining({ type: 'Organization' }) }),
+      expect.objectContaining({
+        who: {
+          identifier: { system: 'https://fhir.nhs.uk/Id/sds-user-id', value: '555021935107' },
+          display: 'Dr Jane Example'
+        },
+        role: [{ text: 'R8000' }],
+        requestor: true
+      })
+    ])
+  })
+})
+
 describe('GET /v1/audit/verify', () => {
   it('reports a valid log, the chains and the number of events checked', async () => {
     const res = await get(t, '/v1/audit/verify', alice.auth)
@@ -305,6 +453,52 @@ describe('tamper evidence (SPEC §7)', () => {
       const report = (await get(app, '/v1/audit/verify', caller.auth)).json()
       expect(report.valid).toBe(false)
       expect(report.firstBrokenLink.eventId).toBe(target.auditId)
+    } finally {
+      await app.close()
+    }
+  })
+
+  it('who asked is in the chain: editing or clearing clientName, endUser or correlationId breaks it', async () => {
+    const app = await buildTestApp()
+    try {
+      const caller = await clientWithToken(app.app, { name: 'Dorset ED', odsCode: 'RBD' })
+      const [nhs] = nhsNumbers(1, 42)
+      const ids: string[] = []
+      for (let i = 0; i < 3; i++) {
+        const res = await app.app.inject({
+          method: 'POST',
+          url: '/v1/decisions',
+          headers: { ...caller.auth, 'x-correlation-id': `corr-${i}` },
+          payload: { nhsNumber: nhs, purpose: 'planned-care', endUser: { id: '555021935107', name: 'Dr A' } }
+        })
+        expect(res.statusCode, res.body).toBe(200)
+        ids.push(res.json().auditId)
+      }
+      const verify = async (): Promise<Json> => (await get(app, '/v1/audit/verify', caller.auth)).json()
+      // The events with the new fields verify as written.
+      expect(await verify()).toMatchObject({ valid: true, firstBrokenLink: null })
+      const target = ids[1]
+      const row = await storeOf(app.app).auditRow(target)
+      expect(row).toMatchObject({ clientName: 'Dorset ED', clientOdsCode: 'RBD', correlationId: 'corr-1' })
+      const edits: Array<[string, unknown, unknown]> = [
+        ['clientName', 'Some other system', row?.clientName],
+        ['clientName', null, row?.clientName],
+        ['clientOdsCode', 'X99', row?.clientOdsCode],
+        ['endUser', JSON.stringify({ id: '999999999999' }), row?.endUser],
+        ['endUser', null, row?.endUser],
+        ['correlationId', 'corr-x', row?.correlationId],
+        ['correlationId', null, row?.correlationId]
+      ]
+      for (const [column, value, original] of edits) {
+        const set = `UPDATE "audit_events" SET "${column}" = ? WHERE "id" = ?`
+        expect(await storeOf(app.app).tamper(set, value, target)).toBe(1)
+        expect(await verify(), `${column} = ${String(value)}`).toMatchObject({
+          valid: false,
+          firstBrokenLink: { eventId: target, reason: expect.stringMatching(/edited/) }
+        })
+        await storeOf(app.app).tamper(set, original, target)
+        expect((await verify()).valid, `${column} put back`).toBe(true)
+      }
     } finally {
       await app.close()
     }

@@ -18,6 +18,7 @@ import {
   type TestCaller,
   type TestClient
 } from '../../helpers/app.ts'
+import { storeOf } from '../../helpers/store.ts'
 
 const t = useTestApp()
 let admin: TestCaller
@@ -561,6 +562,140 @@ describe('PUT /v1/clients/{id}/keys: body shapes', () => {
       ).toBe(400)
     } finally {
       await t2.close()
+    }
+  })
+})
+
+describe('requireEndUser (SPEC §2 "Who asked")', () => {
+  it('is false unless registered; POST, PATCH and GET carry it', async () => {
+    const plain = await post((await newRegistration({ name: 'Plain ED' })).body)
+    expect(plain.json()).toMatchObject({ requireEndUser: false })
+    const strict = await post((await newRegistration({ name: 'Strict ED', requireEndUser: true })).body)
+    expect(strict.statusCode, strict.body).toBe(201)
+    const id = (strict.json() as ClientJson).clientId
+    expect(strict.json()).toMatchObject({ requireEndUser: true })
+    const patched = await t.app.inject({
+      method: 'PATCH',
+      url: `/v1/clients/${id}`,
+      headers: admin.auth,
+      payload: { requireEndUser: false }
+    })
+    expect(patched.json()).toMatchObject({ requireEndUser: false })
+    const read = await t.app.inject({ method: 'GET', url: `/v1/clients/${id}`, headers: admin.auth })
+    expect(read.json()).toMatchObject({ requireEndUser: false })
+    const event = (await auditEvents('client.updated')).find(e => e.details.subjectClientId === id)
+    expect(event?.details).toMatchObject({ before: { requireEndUser: true }, after: { requireEndUser: false } })
+    expectInvalid(await post((await newRegistration({ requireEndUser: 'yes' })).body), '/requireEndUser')
+  })
+})
+
+describe("exemptions only for the client's own purposes (SPEC §2 rule 4)", () => {
+  const legal = { purpose: 'planning-research', basis: 'legal-requirement', reference: 'Court order 2026/9' }
+
+  it('an exemption for a purpose the client is not registered for is 400, saying why', async () => {
+    const { body } = await newRegistration({
+      scopes: ['consent:filter'],
+      purposes: ['planned-care'],
+      exemptions: [legal]
+    })
+    expectInvalid(await post(body), '/exemptions/0/purpose', /not registered for 'planning-research'/)
+    // Registered for an ancestor is registered for the purposes under it.
+    const { body: ancestor } = await newRegistration({
+      scopes: ['consent:filter'],
+      purposes: ['planning-research'],
+      exemptions: [{ ...legal, purpose: 'gp-data-secondary-use' }]
+    })
+    expect((await post(ancestor)).statusCode).toBe(201)
+  })
+
+  it(
+    'a patch adding such an exemption, or dropping the purpose an exemption needs, is 400 and changes ' + 'nothing',
+    async () => {
+      // A Type 1 programme: registered for gp-data-secondary-use alone, so not for planning-research above it.
+      const type1 = { ...legal, purpose: 'gp-data-secondary-use' }
+      const created = await post(
+        (
+          await newRegistration({
+            scopes: ['consent:filter'],
+            purposes: ['gp-data-secondary-use'],
+            exemptions: [type1]
+          })
+        ).body
+      )
+      expect(created.statusCode, created.body).toBe(201)
+      const id = (created.json() as ClientJson).clientId
+      const patch = async (payload: Record<string, unknown>): Promise<LightMyRequestResponse> =>
+        await t.app.inject({ method: 'PATCH', url: `/v1/clients/${id}`, headers: admin.auth, payload })
+      expectInvalid(
+        await patch({ exemptions: [type1, legal] }),
+        '/exemptions/1/purpose',
+        /not registered for 'planning-research'.*gp-data-secondary-use/
+      )
+      expectInvalid(
+        await patch({ purposes: ['planned-care'], exemptions: [type1] }),
+        '/exemptions/0/purpose',
+        /not registered for 'gp-data-secondary-use'/
+      )
+      const orphaned = await patch({ purposes: ['planned-care'] })
+      expectInvalid(orphaned, '/purposes', /would leave the exemption for 'gp-data-secondary-use'/)
+      const read = (await t.app.inject({ method: 'GET', url: `/v1/clients/${id}`, headers: admin.auth })).json()
+      expect(read).toMatchObject({ purposes: ['gp-data-secondary-use'], exemptions: [type1] })
+      // Widening the purposes, or dropping the exemption with its purpose, is fine.
+      expect((await patch({ purposes: ['planning-research'] })).statusCode).toBe(200)
+      const both = await patch({ purposes: ['planned-care'], exemptions: [] })
+      expect(both.statusCode, both.body).toBe(200)
+      expect(both.json()).toMatchObject({ purposes: ['planned-care'], exemptions: [] })
+    }
+  )
+})
+
+describe('GET /v1/clients for a privacy officer (audit:read)', () => {
+  it('audit:read lists client names and ODS codes but not keys, scopes, purposes or exemptions', async () => {
+    const created = await post((await newRegistration({ name: 'Directory ED', odsCode: 'RX9' })).body)
+    const id = (created.json() as ClientJson).clientId
+    const res = await t.app.inject({ method: 'GET', url: '/v1/clients?limit=200', headers: auditor.auth })
+    expect(res.statusCode, res.body).toBe(200)
+    const items = res.json().items as Array<Record<string, unknown>>
+    expect(items.find(c => c.clientId === id)).toEqual({
+      clientId: id,
+      name: 'Directory ED',
+      odsCode: 'RX9',
+      status: 'active'
+    })
+    for (const c of items) expect(Object.keys(c).sort()).toEqual(['clientId', 'name', 'odsCode', 'status'])
+    expect(res.body).not.toMatch(/"(kty|kids|jwks|scopes|purposes|exemptions)"/)
+    const one = await t.app.inject({ method: 'GET', url: `/v1/clients/${id}`, headers: auditor.auth })
+    expect(one.json()).toEqual({ clientId: id, name: 'Directory ED', odsCode: 'RX9', status: 'active' })
+    // An administrator still sees the whole registration.
+    const full = await t.app.inject({ method: 'GET', url: `/v1/clients/${id}`, headers: admin.auth })
+    expect(full.json()).toMatchObject({ clientId: id, scopes: ['consent:check'], kids: expect.any(Array) })
+  })
+})
+
+describe('administrative audit events carry the correlation id (SPEC §3 "Audit")', () => {
+  it('client.created and client.updated record the X-Correlation-ID of the request', async () => {
+    const created = await t.app.inject({
+      method: 'POST',
+      url: '/v1/clients',
+      headers: { ...admin.auth, 'x-correlation-id': 'change-ticket-101' },
+      payload: (await newRegistration({ name: 'Correlated' })).body
+    })
+    expect(created.statusCode, created.body).toBe(201)
+    const id = (created.json() as ClientJson).clientId
+    const updated = await t.app.inject({
+      method: 'PATCH',
+      url: `/v1/clients/${id}`,
+      headers: { ...admin.auth, 'x-correlation-id': 'change-ticket-102' },
+      payload: { name: 'Correlated again' }
+    })
+    expect(updated.statusCode, updated.body).toBe(200)
+    for (const [type, correlationId] of [
+      ['client.created', 'change-ticket-101'],
+      ['client.updated', 'change-ticket-102']
+    ]) {
+      const rows = await storeOf(t.app).auditRowsOfType(type)
+      const mine = rows.find(r => JSON.parse(String(r.details)).subjectClientId === id)
+      expect((await storeOf(t.app).auditRow(String(mine?.id)))?.correlationId).toBe(correlationId)
     }
   })
 })

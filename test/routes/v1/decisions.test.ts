@@ -20,6 +20,8 @@ import {
 import { storeOf } from '../../helpers/store.ts'
 
 const t = useTestApp()
+/** The person at the keyboard (SPEC §2 "Who asked"): every request with a point of care names one. */
+const clinician = { id: '555021935107', name: 'Dr Jane Example', role: 'R8000', organisation: 'RBA' }
 let main: TestCaller
 /** A patient no other test touches. */
 const patient = patientSupply(60, 11)
@@ -58,27 +60,30 @@ describe('rule 1: validate the request', () => {
     }
   })
 
-  it('rule 1: an invalid NHS number is a 400 problem+json on /nhsNumber whose message says what is wrong, ' +
-    'never echoing the number', async () => {
-    const cases = [
-      { input: '943476591', says: /10 digits/ }, // length
-      { input: '94347659191', says: /10 digits/ }, // length
-      { input: '94347A5919', says: /digits 0-9/ }, // non-digit
-      { input: '9434765918', says: /check digit/ }, // wrong check digit
-      { input: '9434765030', says: /check digit.*10/ } // check digit calculation gives 10
-    ]
-    const messages = new Set<string>()
-    for (const c of cases) {
-      const body = expectProblem(await decide({ nhsNumber: c.input, purpose: 'planned-care' }), 400)
-      expect(body.errors[0].path).toBe('/nhsNumber')
-      expect(body.errors[0].message).toMatch(c.says)
-      expect(body.detail).not.toContain(c.input)
-      expect(JSON.stringify(body)).not.toContain(c.input)
-      messages.add(body.errors[0].message)
+  it(
+    'rule 1: an invalid NHS number is a 400 problem+json on /nhsNumber whose message says what is wrong, ' +
+      'never echoing the number',
+    async () => {
+      const cases = [
+        { input: '943476591', says: /10 digits/ }, // length
+        { input: '94347659191', says: /10 digits/ }, // length
+        { input: '94347A5919', says: /digits 0-9/ }, // non-digit
+        { input: '9434765918', says: /check digit/ }, // wrong check digit
+        { input: '9434765030', says: /check digit.*10/ } // check digit calculation gives 10
+      ]
+      const messages = new Set<string>()
+      for (const c of cases) {
+        const body = expectProblem(await decide({ nhsNumber: c.input, purpose: 'planned-care' }), 400)
+        expect(body.errors[0].path).toBe('/nhsNumber')
+        expect(body.errors[0].message).toMatch(c.says)
+        expect(body.detail).not.toContain(c.input)
+        expect(JSON.stringify(body)).not.toContain(c.input)
+        messages.add(body.errors[0].message)
+      }
+      // length (9 and 11 digits say how many they found), non-digit, check digit, check digit 10
+      expect(messages.size).toBe(5)
     }
-    // length (9 and 11 digits say how many they found), non-digit, check digit, check digit 10
-    expect(messages.size).toBe(5)
-  })
+  )
 
   it('rule 1: an unknown purpose is a 400 on /purpose', async () => {
     const body = expectProblem(await decide({ nhsNumber: patient(), purpose: 'no-such-purpose' }), 400)
@@ -96,7 +101,12 @@ describe('rule 1: validate the request', () => {
   it('rule 1: a client registered for an ancestor purpose is allowed the purposes under it', async () => {
     const ed = await clientWithToken(t.app, { purposes: ['unplanned-care'] })
     const d = await decided(
-      { nhsNumber: patient(), purpose: 'summary-care-record', pointOfCare: { permissionToView: 'granted' } },
+      {
+        nhsNumber: patient(),
+        purpose: 'summary-care-record',
+        pointOfCare: { permissionToView: 'granted' },
+        endUser: clinician
+      },
       ed.auth
     )
     expect(d).toMatchObject({ purpose: 'summary-care-record', decision: 'permit' })
@@ -106,17 +116,11 @@ describe('rule 1: validate the request', () => {
   it('rule 1: a token without consent:check is a 403; no token is a 401', async () => {
     const reader = await registerClient(t.app, { scopes: ['consent:read', 'consent:write'] })
     const token = await tokenFor(t.app, reader)
-    const body = expectProblem(
-      await decide({ nhsNumber: patient(), purpose: 'planned-care' }, bearer(token)),
-      403
-    )
+    const body = expectProblem(await decide({ nhsNumber: patient(), purpose: 'planned-care' }, bearer(token)), 403)
     expect(body.detail).toMatch(/consent:check/)
     // A client that holds the scope but asked for a token without it.
     const narrow = await tokenFor(t.app, main, 'consent:read')
-    expectProblem(
-      await decide({ nhsNumber: patient(), purpose: 'planned-care' }, bearer(narrow)),
-      403
-    )
+    expectProblem(await decide({ nhsNumber: patient(), purpose: 'planned-care' }, bearer(narrow)), 403)
     expectProblem(
       await t.app.inject({
         method: 'POST',
@@ -161,22 +165,25 @@ describe('rules 2-3: effective preference and combination', () => {
     })
   })
 
-  it('rule 3: a National Data Opt-out (planning-research deny) denies gp-data-secondary-use, ' +
-    'reporting the planning-research record', async () => {
-    const nhs = patient()
-    const ndoo = await recordChoice(nhs, { purpose: 'planning-research', decision: 'deny' })
-    const d = await decided({ nhsNumber: nhs, purpose: 'gp-data-secondary-use' })
-    expect(d).toMatchObject({ decision: 'deny', basis: 'patient-preference' })
-    expect(d.preference).toEqual({
-      id: ndoo.id,
-      purpose: 'planning-research',
-      decision: 'deny',
-      effectiveFrom: ndoo.effectiveFrom,
-      recordedAt: ndoo.recordedAt,
-      source: 'gp-practice'
-    })
-    expect((await decided({ nhsNumber: nhs, purpose: 'planning-research' })).decision).toBe('deny')
-  })
+  it(
+    'rule 3: a National Data Opt-out (planning-research deny) denies gp-data-secondary-use, ' +
+      'reporting the planning-research record',
+    async () => {
+      const nhs = patient()
+      const ndoo = await recordChoice(nhs, { purpose: 'planning-research', decision: 'deny' })
+      const d = await decided({ nhsNumber: nhs, purpose: 'gp-data-secondary-use' })
+      expect(d).toMatchObject({ decision: 'deny', basis: 'patient-preference' })
+      expect(d.preference).toEqual({
+        id: ndoo.id,
+        purpose: 'planning-research',
+        decision: 'deny',
+        effectiveFrom: ndoo.effectiveFrom,
+        recordedAt: ndoo.recordedAt,
+        source: 'gp-practice'
+      })
+      expect((await decided({ nhsNumber: nhs, purpose: 'planning-research' })).decision).toBe('deny')
+    }
+  )
 
   it('rule 3: a Type 1 opt-out (gp-data-secondary-use deny) does not deny other planning and research', async () => {
     const nhs = patient()
@@ -198,7 +205,12 @@ describe('rules 2-3: effective preference and combination', () => {
       basis: 'default'
     })
     expect(
-      await decided({ nhsNumber: nhs, purpose: 'summary-care-record', pointOfCare: { permissionToView: 'granted' } })
+      await decided({
+        nhsNumber: nhs,
+        purpose: 'summary-care-record',
+        pointOfCare: { permissionToView: 'granted' },
+        endUser: clinician
+      })
     ).toMatchObject({ decision: 'deny', basis: 'patient-preference' })
   })
 
@@ -208,7 +220,8 @@ describe('rules 2-3: effective preference and combination', () => {
     const d = await decided({
       nhsNumber: nhs,
       purpose: 'summary-care-record',
-      pointOfCare: { permissionToView: 'granted' }
+      pointOfCare: { permissionToView: 'granted' },
+      endUser: clinician
     })
     expect(d).toMatchObject({ decision: 'deny', basis: 'patient-preference' })
     expect(d.preference.purpose).toBe('unplanned-care')
@@ -295,37 +308,51 @@ describe('rule 5: point of care for summary-care-record', () => {
   it('rule 5: permission granted permits; refused denies', async () => {
     const nhs = patient()
     expect(
-      await decided({ nhsNumber: nhs, purpose: 'summary-care-record', pointOfCare: { permissionToView: 'granted' } })
+      await decided({
+        nhsNumber: nhs,
+        purpose: 'summary-care-record',
+        pointOfCare: { permissionToView: 'granted' },
+        endUser: clinician
+      })
     ).toMatchObject({ decision: 'permit', basis: 'point-of-care', alertId: null })
     expect(
-      await decided({ nhsNumber: nhs, purpose: 'summary-care-record', pointOfCare: { permissionToView: 'refused' } })
+      await decided({
+        nhsNumber: nhs,
+        purpose: 'summary-care-record',
+        pointOfCare: { permissionToView: 'refused' },
+        endUser: clinician
+      })
     ).toMatchObject({ decision: 'deny', basis: 'point-of-care', alertId: null })
   })
 
-  it('rule 5: unable-to-ask with a reason permits as emergency access and raises an open alert for the privacy ' +
-    'officer', async () => {
-    const nhs = patient()
-    const reason = 'Patient unconscious on arrival'
-    const d = await decided({
-      nhsNumber: nhs,
-      purpose: 'summary-care-record',
-      pointOfCare: { permissionToView: 'unable-to-ask', reason }
-    })
-    expect(d).toMatchObject({ decision: 'permit', basis: 'emergency-access', preference: null, exemption: null })
-    expect(d.alertId).toEqual(expect.any(String))
-    const res = await t.app.inject({ method: 'GET', url: '/v1/alerts?status=open', headers: main.auth })
-    expect(res.statusCode, res.body).toBe(200)
-    const alert = (res.json().items as Json[]).find(a => a.id === d.alertId)
-    expect(alert).toMatchObject({
-      id: d.alertId,
-      auditId: d.auditId,
-      nhsNumber: nhs,
-      purpose: 'summary-care-record',
-      clientId: main.id,
-      reason,
-      status: 'open'
-    })
-  })
+  it(
+    'rule 5: unable-to-ask with a reason permits as emergency access and raises an open alert for the privacy ' +
+      'officer',
+    async () => {
+      const nhs = patient()
+      const reason = 'Patient unconscious on arrival'
+      const d = await decided({
+        nhsNumber: nhs,
+        purpose: 'summary-care-record',
+        pointOfCare: { permissionToView: 'unable-to-ask', reason },
+        endUser: clinician
+      })
+      expect(d).toMatchObject({ decision: 'permit', basis: 'emergency-access', preference: null, exemption: null })
+      expect(d.alertId).toEqual(expect.any(String))
+      const res = await t.app.inject({ method: 'GET', url: '/v1/alerts?status=open', headers: main.auth })
+      expect(res.statusCode, res.body).toBe(200)
+      const alert = (res.json().items as Json[]).find(a => a.id === d.alertId)
+      expect(alert).toMatchObject({
+        id: d.alertId,
+        auditId: d.auditId,
+        nhsNumber: nhs,
+        purpose: 'summary-care-record',
+        clientId: main.id,
+        reason,
+        status: 'open'
+      })
+    }
+  )
 
   it('rule 5: unable-to-ask without a reason (or a blank one) is a 400 on /pointOfCare/reason', async () => {
     for (const pointOfCare of [
@@ -347,7 +374,8 @@ describe('rule 5: point of care for summary-care-record', () => {
     const d = await decided({
       nhsNumber: nhs,
       purpose: 'summary-care-record',
-      pointOfCare: { permissionToView: 'unable-to-ask', reason: 'Unconscious' }
+      pointOfCare: { permissionToView: 'unable-to-ask', reason: 'Unconscious' },
+      endUser: clinician
     })
     expect(d).toMatchObject({ decision: 'deny', basis: 'patient-preference', alertId: null })
     expect(d.preference.id).toBe(dissent.id)
@@ -360,7 +388,8 @@ describe('rule 5: point of care for summary-care-record', () => {
     const d = await decided({
       nhsNumber: patient(),
       purpose: 'unplanned-care',
-      pointOfCare: { permissionToView: 'unable-to-ask', reason: 'Unconscious' }
+      pointOfCare: { permissionToView: 'unable-to-ask', reason: 'Unconscious' },
+      endUser: clinician
     })
     expect(d).toMatchObject({ decision: 'permit', basis: 'default', alertId: null })
   })
@@ -381,9 +410,11 @@ describe('rule 2: time (asOf) and pendingChange', () => {
       decision: 'deny',
       pendingChange: null
     })
-    // A decision as of another time says so in its audit event.
+    // The caller holds audit:read, so this is a replay (rule 8), and says so in the answer and its audit event.
+    expect(before).toMatchObject({ replay: true, asOf: '2025-01-01T00:00:00.000Z' })
     const row = await storeOf(t.app).auditRow(before.auditId as string)
-    expect(JSON.parse(row?.details ?? '{}')).toMatchObject({ asOf: '2025-01-01T00:00:00.000Z' })
+    expect(row?.type).toBe('decision.replay')
+    expect(JSON.parse(row?.details ?? '{}')).toMatchObject({ asOf: '2025-01-01T00:00:00.000Z', replay: true })
   })
 
   it('pendingChange: a future-dated opt-out is reported with outcome deny while the answer is still ' +
@@ -412,7 +443,8 @@ describe('the decision answer (SPEC §3)', () => {
       {
         nhsNumber: '943 476 5919',
         purpose: 'summary-care-record',
-        pointOfCare: { permissionToView: 'unable-to-ask', reason: 'Patient unconscious on arrival' }
+        pointOfCare: { permissionToView: 'unable-to-ask', reason: 'Patient unconscious on arrival' },
+        endUser: clinician
       },
       main.auth,
       { 'x-request-id': requestId }
@@ -422,6 +454,7 @@ describe('the decision answer (SPEC §3)', () => {
     const d = res.json()
     expect(Object.keys(d).sort()).toEqual([
       'alertId',
+      'asOf',
       'auditId',
       'basis',
       'decidedAt',
@@ -431,7 +464,8 @@ describe('the decision answer (SPEC §3)', () => {
       'pendingChange',
       'preference',
       'purpose',
-      'reason'
+      'reason',
+      'replay'
     ])
     expect(d).toMatchObject({
       nhsNumber: '9434765919',
@@ -451,58 +485,62 @@ describe('the decision answer (SPEC §3)', () => {
 })
 
 describe('rule 7: every decision is audited before the answer', () => {
-  it('rule 7: each decision, permit or deny, names an audit event that is already committed and listed in GET ' +
-    '/v1/audit', async () => {
-    const nhs = patient()
-    await recordChoice(nhs, { purpose: 'planning-research', decision: 'deny' })
-    const bodies: Json[] = [
-      { nhsNumber: nhs, purpose: 'planned-care' },
-      { nhsNumber: nhs, purpose: 'planning-research' },
-      { nhsNumber: nhs, purpose: 'summary-care-record' },
-      {
-        nhsNumber: nhs,
-        purpose: 'summary-care-record',
-        pointOfCare: { permissionToView: 'unable-to-ask', reason: 'Unconscious' }
+  it(
+    'rule 7: each decision, permit or deny, names an audit event that is already committed and listed in GET ' +
+      '/v1/audit',
+    async () => {
+      const nhs = patient()
+      await recordChoice(nhs, { purpose: 'planning-research', decision: 'deny' })
+      const bodies: Json[] = [
+        { nhsNumber: nhs, purpose: 'planned-care' },
+        { nhsNumber: nhs, purpose: 'planning-research' },
+        { nhsNumber: nhs, purpose: 'summary-care-record' },
+        {
+          nhsNumber: nhs,
+          purpose: 'summary-care-record',
+          pointOfCare: { permissionToView: 'unable-to-ask', reason: 'Unconscious' },
+          endUser: clinician
+        }
+      ]
+      const answers: Array<{ d: Json; requestId: string }> = []
+      for (const body of bodies) {
+        const res = await decide(body)
+        expect(res.statusCode, res.body).toBe(200)
+        const d = res.json()
+        // Read the store directly, without the flush GET /v1/audit does: the row is already there.
+        const row = await storeOf(t.app).auditRow(d.auditId)
+        expect(row).toMatchObject({
+          type: 'decision',
+          nhsNumber: nhs,
+          purpose: body.purpose,
+          outcome: d.decision,
+          clientId: main.id,
+          requestId: res.headers['x-request-id']
+        })
+        answers.push({ d, requestId: String(res.headers['x-request-id']) })
       }
-    ]
-    const answers: Array<{ d: Json; requestId: string }> = []
-    for (const body of bodies) {
-      const res = await decide(body)
+      expect(new Set(answers.map(a => a.d.decision))).toEqual(new Set(['permit', 'deny']))
+      const res = await t.app.inject({
+        method: 'GET',
+        url: `/v1/audit?nhsNumber=${nhs}&type=decision`,
+        headers: main.auth
+      })
       expect(res.statusCode, res.body).toBe(200)
-      const d = res.json()
-      // Read the store directly, without the flush GET /v1/audit does: the row is already there.
-      const row = await storeOf(t.app).auditRow(d.auditId)
-      expect(row).toMatchObject({
-        type: 'decision',
-        nhsNumber: nhs,
-        purpose: body.purpose,
-        outcome: d.decision,
-        clientId: main.id,
-        requestId: res.headers['x-request-id']
-      })
-      answers.push({ d, requestId: String(res.headers['x-request-id']) })
+      const events = res.json().items as Json[]
+      for (const { d, requestId } of answers) {
+        const e = events.find(x => x.id === d.auditId)
+        expect(e).toMatchObject({
+          type: 'decision',
+          nhsNumber: nhs,
+          purpose: d.purpose,
+          outcome: d.decision,
+          clientId: main.id,
+          requestId
+        })
+        expect(e?.details).toMatchObject({ basis: d.basis, alertId: d.alertId })
+      }
     }
-    expect(new Set(answers.map(a => a.d.decision))).toEqual(new Set(['permit', 'deny']))
-    const res = await t.app.inject({
-      method: 'GET',
-      url: `/v1/audit?nhsNumber=${nhs}&type=decision`,
-      headers: main.auth
-    })
-    expect(res.statusCode, res.body).toBe(200)
-    const events = res.json().items as Json[]
-    for (const { d, requestId } of answers) {
-      const e = events.find(x => x.id === d.auditId)
-      expect(e).toMatchObject({
-        type: 'decision',
-        nhsNumber: nhs,
-        purpose: d.purpose,
-        outcome: d.decision,
-        clientId: main.id,
-        requestId
-      })
-      expect(e?.details).toMatchObject({ basis: d.basis, alertId: d.alertId })
-    }
-  })
+  )
 })
 
 describe('rule 6: fail closed', () => {
@@ -524,7 +562,8 @@ describe('rule 6: fail closed', () => {
         {
           nhsNumber: '9434765919',
           purpose: 'summary-care-record',
-          pointOfCare: { permissionToView: 'unable-to-ask', reason: 'Unconscious' }
+          pointOfCare: { permissionToView: 'unable-to-ask', reason: 'Unconscious' },
+          endUser: clinician
         }
       ]) {
         const res = await broken.app.inject({ method: 'POST', url: '/v1/decisions', headers: caller.auth, payload })
@@ -559,5 +598,238 @@ describe('rule 6: fail closed', () => {
     } finally {
       await broken.close()
     }
+  })
+})
+
+describe('rule 8: asOf is a replay, never an authorisation', () => {
+  const research = async (): Promise<TestCaller> =>
+    await clientWithToken(t.app, {
+      name: 'Research extract',
+      scopes: ['consent:check', 'consent:filter'],
+      purposes: ['planning-research']
+    })
+  const auditorClient = async (): Promise<TestCaller> =>
+    await clientWithToken(t.app, { name: 'Privacy officer', scopes: ['audit:read'], purposes: [] })
+
+  it(
+    'rule 8: a research client replaying asOf 2020 gets 403 over an opt-out recorded today, ' +
+      'saying audit:read is needed',
+    async () => {
+      const researcher = await research()
+      for (const purpose of ['planning-research', 'gp-data-secondary-use']) {
+        const nhs = patient()
+        await recordChoice(nhs, { purpose, decision: 'deny' })
+        for (const asOf of ['2020-01-01', '2020-01-01T00:00:00Z', new Date(Date.now() - 1000).toISOString()]) {
+          const body = expectProblem(await decide({ nhsNumber: nhs, purpose, asOf }, researcher.auth), 403, {
+            path: '/asOf'
+          })
+          expect(body.detail).toMatch(/replay/)
+          expect(body.detail).toMatch(/audit:read/)
+          expect(body).not.toHaveProperty('decision')
+        }
+        // Asked about now, the opt-out denies.
+        expect(await decided({ nhsNumber: nhs, purpose }, researcher.auth)).toMatchObject({
+          decision: 'deny',
+          basis: 'patient-preference',
+          replay: false,
+          asOf: null
+        })
+      }
+    }
+  )
+
+  it("rule 8: an auditor's replay answers replay: true and asOf and is audited as decision.replay", async () => {
+    const auditor = await auditorClient()
+    const nhs = patient()
+    await recordChoice(nhs, { purpose: 'planning-research', decision: 'deny' })
+    const res = await decide({ nhsNumber: nhs, purpose: 'gp-data-secondary-use', asOf: '2020-01-01' }, auditor.auth, {
+      'x-correlation-id': 'investigation-2026-42'
+    })
+    expect(res.statusCode, res.body).toBe(200)
+    const d = res.json()
+    expect(d).toMatchObject({
+      decision: 'permit',
+      basis: 'default',
+      replay: true,
+      asOf: '2020-01-01T00:00:00.000Z',
+      alertId: null
+    })
+    expect(Math.abs(Date.parse(d.decidedAt) - Date.now())).toBeLessThan(60_000)
+    const row = await storeOf(t.app).auditRow(d.auditId as string)
+    expect(row).toMatchObject({
+      type: 'decision.replay',
+      clientId: auditor.id,
+      nhsNumber: nhs,
+      purpose: 'gp-data-secondary-use',
+      outcome: 'permit',
+      requestId: res.headers['x-request-id'],
+      correlationId: 'investigation-2026-42'
+    })
+    expect(JSON.parse(row?.details ?? '{}')).toMatchObject({ asOf: '2020-01-01T00:00:00.000Z', replay: true })
+    const listed = await t.app.inject({
+      method: 'GET',
+      url: `/v1/audit?nhsNumber=${nhs}&type=decision.replay`,
+      headers: auditor.auth
+    })
+    expect(listed.statusCode, listed.body).toBe(200)
+    expect((listed.json().items as Json[]).map(e => e.id)).toEqual([d.auditId])
+    // A moment ago is in the past too: still a replay, never a decision about now.
+    const recent = await decided(
+      { nhsNumber: nhs, purpose: 'planning-research', asOf: new Date(Date.now() - 1).toISOString() },
+      auditor.auth
+    )
+    expect(recent).toMatchObject({ replay: true })
+  })
+
+  it("rule 8: a replay may name any purpose that exists, not only the caller's; an unknown one is a 400", async () => {
+    const auditor = await auditorClient()
+    const nhs = patient()
+    for (const purpose of ['planned-care', 'summary-care-record', 'planning-research']) {
+      expect(await decided({ nhsNumber: nhs, purpose, asOf: '2024-06-01' }, auditor.auth)).toMatchObject({
+        purpose,
+        replay: true
+      })
+    }
+    expectProblem(await decide({ nhsNumber: nhs, purpose: 'no-such-purpose', asOf: '2024-06-01' }, auditor.auth), 400, {
+      path: '/purpose'
+    })
+  })
+
+  it('rule 8: audit:read alone cannot decide about now or a future date (403, consent:check needed)', async () => {
+    const auditor = await auditorClient()
+    const future = new Date(Date.now() + 86_400_000).toISOString()
+    for (const body of [
+      { nhsNumber: patient(), purpose: 'planned-care' },
+      { nhsNumber: patient(), purpose: 'planned-care', asOf: future }
+    ]) {
+      const problem = expectProblem(await decide(body, auditor.auth), 403)
+      expect(problem.detail).toMatch(/consent:check/)
+    }
+  })
+
+  it(
+    'rule 8: an ED client sending asOf with permissionToView granted or unable-to-ask over a recorded SCR ' +
+      'dissent is refused (403, or 400 with audit:read), never a permit, and raises no alert',
+    async () => {
+      const ed = await clientWithToken(t.app, { name: 'ED', scopes: ['consent:check'], purposes: ['unplanned-care'] })
+      const nhs = patient()
+      await recordChoice(nhs, { purpose: 'summary-care-record', decision: 'deny' })
+      const pointsOfCare = [
+        { permissionToView: 'granted' },
+        { permissionToView: 'unable-to-ask', reason: 'Unconscious on arrival' }
+      ]
+      for (const pointOfCare of pointsOfCare) {
+        const body = { nhsNumber: nhs, purpose: 'summary-care-record', pointOfCare, endUser: clinician }
+        expectProblem(await decide({ ...body, asOf: '2020-01-01' }, ed.auth), 403, { path: '/asOf' })
+        // A caller that may replay still cannot replay a point of care.
+        const replayed = expectProblem(await decide({ ...body, asOf: '2020-01-01' }), 400, { path: '/pointOfCare' })
+        expect(replayed.detail).toMatch(/replay/)
+        // Asked about now, the dissent stands.
+        expect(await decided(body, ed.auth)).toMatchObject({ decision: 'deny', basis: 'patient-preference' })
+      }
+      const alerts = (await t.app.inject({ method: 'GET', url: '/v1/alerts?limit=500', headers: main.auth })).json()
+        .items as Json[]
+      expect(alerts.filter(a => a.nhsNumber === nhs)).toEqual([])
+    }
+  )
+
+  it(
+    'rule 8: a future asOf is answered for consent:check, echoed with replay false and audited as a ' +
+      'decision; a decision about now answers replay false and asOf null',
+    async () => {
+      const researcher = await research()
+      const nhs = patient()
+      const from = new Date(Date.now() + 10 * 86_400_000).toISOString()
+      const later = new Date(Date.now() + 20 * 86_400_000).toISOString()
+      await recordChoice(nhs, { purpose: 'planning-research', decision: 'deny', effectiveFrom: from })
+      const d = await decided({ nhsNumber: nhs, purpose: 'planning-research', asOf: later }, researcher.auth)
+      expect(d).toMatchObject({ decision: 'deny', replay: false, asOf: later, alertId: null })
+      expect((await storeOf(t.app).auditRow(d.auditId as string))?.type).toBe('decision')
+      const now = await decided({ nhsNumber: nhs, purpose: 'planning-research' }, researcher.auth)
+      expect(now).toMatchObject({ decision: 'permit', replay: false, asOf: null })
+      expect(now.pendingChange).toMatchObject({ outcome: 'deny', effectiveFrom: from })
+    }
+  )
+})
+
+describe('who asked: the end user (SPEC §2)', () => {
+  it('pointOfCare without endUser is 400 at /endUser, whatever permissionToView says', async () => {
+    for (const pointOfCare of [
+      { permissionToView: 'granted' },
+      { permissionToView: 'refused' },
+      { permissionToView: 'unable-to-ask', reason: 'Unconscious' }
+    ]) {
+      const body = expectProblem(
+        await decide({ nhsNumber: patient(), purpose: 'summary-care-record', pointOfCare }),
+        400,
+        { path: '/endUser' }
+      )
+      expect(body.detail).toMatch(/pointOfCare/)
+    }
+    // On a purpose that does not need permission to view, too: the point of care is still in the audit.
+    expectProblem(
+      await decide({ nhsNumber: patient(), purpose: 'unplanned-care', pointOfCare: { permissionToView: 'granted' } }),
+      400,
+      { path: '/endUser' }
+    )
+  })
+
+  it('an endUser whose id is not an SDS user ID, or with an unknown field, is a 400 naming the field', async () => {
+    const base = { nhsNumber: patient(), purpose: 'planned-care' }
+    expectProblem(await decide({ ...base, endUser: { id: 'jane' } }), 400, { path: '/endUser/id' })
+    expectProblem(await decide({ ...base, endUser: { id: '555021935107', role: 'doctor' } }), 400, {
+      path: '/endUser/role'
+    })
+    expectProblem(await decide({ ...base, endUser: { id: '555021935107', email: 'x@nhs.net' } }), 400, {
+      path: '/endUser/email'
+    })
+  })
+
+  it('a client registered with requireEndUser must name the end user on every decision (400 at /endUser)', async () => {
+    const strict = await clientWithToken(t.app, {
+      name: 'Strict ED',
+      scopes: ['consent:check'],
+      purposes: ['unplanned-care']
+    })
+    const patched = await t.app.inject({
+      method: 'PATCH',
+      url: `/v1/clients/${strict.id}`,
+      headers: main.auth,
+      payload: { requireEndUser: true }
+    })
+    expect(patched.statusCode, patched.body).toBe(200)
+    const body = expectProblem(await decide({ nhsNumber: patient(), purpose: 'unplanned-care' }, strict.auth), 400, {
+      path: '/endUser'
+    })
+    expect(body.detail).toMatch(/registered/)
+    expect(
+      await decided({ nhsNumber: patient(), purpose: 'unplanned-care', endUser: clinician }, strict.auth)
+    ).toMatchObject({ decision: 'permit' })
+  })
+
+  it("the end user and the correlation id are stored on the decision's audit event", async () => {
+    const nhs = patient()
+    const res = await decide(
+      {
+        nhsNumber: nhs,
+        purpose: 'summary-care-record',
+        pointOfCare: { permissionToView: 'granted' },
+        endUser: clinician
+      },
+      main.auth,
+      { 'x-correlation-id': 'ed-visit-7731' }
+    )
+    expect(res.statusCode, res.body).toBe(200)
+    const row = await storeOf(t.app).auditRow(res.json().auditId as string)
+    expect(row).toMatchObject({
+      type: 'decision',
+      clientId: main.id,
+      requestId: res.headers['x-request-id'],
+      correlationId: 'ed-visit-7731'
+    })
+    expect(JSON.parse(String(row?.endUser))).toEqual(clinician)
+    // Without a point of care and without requireEndUser, the end user is optional (and none is stored).
+    const plain = await decided({ nhsNumber: nhs, purpose: 'planned-care' })
+    expect((await storeOf(t.app).auditRow(plain.auditId as string))?.endUser ?? null).toBeNull()
   })
 })

@@ -31,7 +31,12 @@ describe('POST /v1/preferences/import', () => {
         method: 'POST',
         url: '/v1/decisions',
         headers: auth,
-        payload: { nhsNumber, purpose, ...(pointOfCare !== undefined ? { pointOfCare } : {}) }
+        // A point-of-care question names the person who asked the patient (SPEC §2 "Who asked").
+        payload: {
+          nhsNumber,
+          purpose,
+          ...(pointOfCare !== undefined ? { pointOfCare, endUser: { id: '555021935107' } } : {})
+        }
       })
     ).json()
 
@@ -146,6 +151,146 @@ describe('POST /v1/preferences/import', () => {
     expect(event?.details).toMatchObject({ imported: 1, skipped: 0, rejected: 1, lines: 2 })
   })
 
+  describe('imports in the patient\'s trail (SPEC §3 "Audit")', () => {
+    const trail = async (nhsNumber: string, query = ''): Promise<Array<Record<string, any>>> => {
+      const res = await t.app.inject({ method: 'GET', url: `/v1/audit?nhsNumber=${nhsNumber}${query}`, headers: auth })
+      expect(res.statusCode, res.body).toBe(200)
+      return res.json().items
+    }
+    const auditEvent = async (id: string): Promise<Record<string, any>> => {
+      const items = (
+        await t.app.inject({ method: 'GET', url: '/v1/audit?type=import&limit=500', headers: auth })
+      ).json().items as Array<Record<string, any>>
+      const found = items.find(e => e.id === id)
+      expect(found, id).toBeDefined()
+      return found as Record<string, any>
+    }
+
+    it("an imported choice is in the patient's trail: the import's start event, which its rows name", async () => {
+      const [a, b, untouched] = nhsNumbers(3, 61)
+      const lines = [
+        { externalId: 'trail-a', nhsNumber: a, code: '9Ndm' },
+        { externalId: 'trail-b', nhsNumber: b, purpose: 'planning-research', decision: 'deny' }
+      ]
+      const res = await t.app.inject({
+        method: 'POST',
+        url: '/v1/preferences/import',
+        headers: { ...auth, 'content-type': 'application/x-ndjson', 'x-correlation-id': 'emis-migration-7' },
+        payload: lines.map(l => JSON.stringify(l)).join('\n')
+      })
+      expect(res.statusCode, res.body).toBe(200)
+      const completion = await auditEvent(res.json().auditId)
+      expect(completion).toMatchObject({
+        outcome: 'complete',
+        correlationId: 'emis-migration-7',
+        details: { imported: 2, startEventId: expect.any(String) }
+      })
+      const start = await auditEvent(completion.details.startEventId)
+      expect(start).toMatchObject({
+        type: 'import',
+        outcome: 'started',
+        clientId: expect.any(String),
+        clientName: 'Test client',
+        correlationId: 'emis-migration-7',
+        requestId: res.headers['x-request-id']
+      })
+      // Committed before the first batch: earlier in the log than the completion.
+      expect(Date.parse(start.at)).toBeLessThanOrEqual(Date.parse(completion.at))
+      for (const nhs of [a, b]) expect((await trail(nhs)).map(e => e.id)).toEqual([start.id])
+      expect(await trail(a, '&type=import')).toEqual([start])
+      expect(await trail(untouched)).toEqual([])
+      // The Read code stays on the record (implied and express SCR consent differ).
+      const history = (
+        await t.app.inject({ method: 'GET', url: `/v1/patients/${a}/preferences`, headers: auth })
+      ).json().history
+      expect(history[0]).toMatchObject({ externalId: 'trail-a', sourceCode: '9Ndm' })
+    })
+
+    it('a re-run that skips a loaded line leaves that choice with the import that loaded it', async () => {
+      const [a, b] = nhsNumbers(2, 62)
+      const body = (lines: object[]): string => lines.map(l => JSON.stringify(l)).join('\n')
+      const first = await importBody(body([{ externalId: 'again-a', nhsNumber: a, code: '9Nu4' }]))
+      const second = await importBody(
+        body([
+          { externalId: 'again-a', nhsNumber: a, code: '9Nu4' },
+          { externalId: 'again-b', nhsNumber: b, code: '9Nu4' }
+        ])
+      )
+      expect(second.json).toMatchObject({ imported: 1, skipped: 1 })
+      const firstStart = (await auditEvent(first.json.auditId as string)).details.startEventId
+      const secondStart = (await auditEvent(second.json.auditId as string)).details.startEventId
+      expect((await trail(a)).map(e => e.id)).toEqual([firstStart])
+      expect((await trail(b)).map(e => e.id)).toEqual([secondStart])
+    })
+
+    it("a patient's trail pages newest first over their own events and their imports together", async () => {
+      const [p] = nhsNumbers(1, 63)
+      const starts: string[] = []
+      for (let i = 0; i < 3; i++) {
+        await decide(p, 'planned-care')
+        const res = await importBody(JSON.stringify({ externalId: `paged-${i}`, nhsNumber: p, code: '9Nu4' }))
+        starts.push((await auditEvent(res.json.auditId as string)).details.startEventId)
+        await decide(p, 'planning-research')
+      }
+      const all = await trail(p)
+      expect(all.map(e => e.type)).toEqual([
+        'decision',
+        'import',
+        'decision',
+        'decision',
+        'import',
+        'decision',
+        'decision',
+        'import',
+        'decision'
+      ])
+      expect(all.filter(e => e.type === 'import').map(e => e.id)).toEqual([...starts].reverse())
+      for (const size of [1, 2, 4]) {
+        const seen: string[] = []
+        let cursor: string | null = null
+        do {
+          const query: string = `&limit=${size}${cursor === null ? '' : `&cursor=${encodeURIComponent(cursor)}`}`
+          const res = await t.app.inject({ method: 'GET', url: `/v1/audit?nhsNumber=${p}${query}`, headers: auth })
+          const page = res.json()
+          expect(page.items.length).toBeLessThanOrEqual(size)
+          seen.push(...page.items.map((e: { id: string }) => e.id))
+          cursor = page.nextCursor
+        } while (cursor !== null)
+        expect(seen, `pages of ${size}`).toEqual(all.map(e => e.id))
+      }
+      // The other filters apply to the imports as to the rest.
+      expect((await trail(p, '&type=import')).map(e => e.id)).toEqual([...starts].reverse())
+      expect(await trail(p, '&type=import&to=2000-01-01')).toEqual([])
+    })
+
+    it('an admin registered only for planned-care cannot import a planning-research opt-out or 9Nu0', async () => {
+      const admin = (await clientWithToken(t.app, { scopes: ['admin'], purposes: ['planned-care'] })).auth
+      const [planned, research, type1, nda] = nhsNumbers(4, 64)
+      const lines = [
+        { externalId: 'pc-1', nhsNumber: planned, purpose: 'planned-care', decision: 'deny' },
+        { externalId: 'pc-2', nhsNumber: research, purpose: 'planning-research', decision: 'deny' },
+        { externalId: 'pc-3', nhsNumber: type1, code: '9Nu0' },
+        { externalId: 'pc-4', nhsNumber: nda, code: '9Nu4' }
+      ]
+      const res = await importBody(lines.map(l => JSON.stringify(l)).join('\n'), admin)
+      expect(res.status).toBe(200)
+      expect(res.json).toMatchObject({
+        imported: 1,
+        rejectedCount: 3,
+        rejected: [
+          { line: 2, error: "this client is not registered for purpose 'planning-research'" },
+          { line: 3, error: "this client is not registered for purpose 'gp-data-secondary-use'" },
+          { line: 4, error: "this client is not registered for purpose 'planning-research'" }
+        ]
+      })
+      const history = async (nhs: string): Promise<unknown[]> =>
+        (await t.app.inject({ method: 'GET', url: `/v1/patients/${nhs}/preferences`, headers: auth })).json().history
+      expect(await history(planned)).toHaveLength(1)
+      for (const nhs of [research, type1, nda]) expect(await history(nhs)).toEqual([])
+      expect(await decide(research, 'planning-research')).toMatchObject({ decision: 'permit' })
+    })
+  })
+
   it('loads thousands of lines in batches', async () => {
     const patients = nhsNumbers(12_000, 7)
     const body = patients
@@ -155,6 +300,11 @@ describe('POST /v1/preferences/import', () => {
     expect(res.json).toMatchObject({ imported: 12_000, skipped: 0, rejectedCount: 0 })
     expect(await decide(patients[11_998], 'planning-research')).toMatchObject({ decision: 'deny' })
     expect(await decide(patients[11_999], 'planning-research')).toMatchObject({ decision: 'permit' })
+    // A choice of the last batch is in its patient's trail through the one start event.
+    const trail = (
+      await t.app.inject({ method: 'GET', url: `/v1/audit?nhsNumber=${patients[11_999]}&type=import`, headers: auth })
+    ).json().items as Array<{ outcome: string }>
+    expect(trail.map(e => e.outcome)).toEqual(['started'])
   })
 
   describe("effectiveFrom is read as every other time a caller gives, whatever the server's zone", () => {
@@ -222,7 +372,8 @@ describe('POST /v1/preferences/import', () => {
       expect(await filterPermits(patient, '2099-06-01')).toEqual({ status: 200, body: '' })
       expect(await filterPermits(patient, '2099-05-31')).toEqual({ status: 200, body: `${patient}\n` })
       for (const [asOf, says] of [
-        ['2099-06-01T00:30', /zone/],
+        // The route's schema (INSTANT_PATTERN) or parseInstant refuses it, as for every other time.
+        ['2099-06-01T00:30', /zone|ISO 8601 date/],
         ['2021-02-30', /2021-02-30 is not a calendar date/]
       ] as const) {
         const res = await filterPermits(patient, asOf)

@@ -1,11 +1,16 @@
 // Patients' choices over HTTP (SPEC §2 "Preferences", §3): record, read with history, change of
-// mind, back- and future-dating, entered-in-error, proxies, scopes and audit.
+// mind, back- and future-dating, entered-in-error, proxies, scopes and audit; Read codes, the end
+// user, rule 2's cancellation of pending choices, and reads in the patient's audit trail.
 import { beforeAll, describe, expect, it } from 'vitest'
 import type { LightMyRequestResponse } from 'fastify'
+import { GP_CODES } from '../../../src/domain/preferences.ts'
+import { storeOf } from '../../helpers/store.ts'
 import {
+  buildTestApp,
   clientWithToken,
   expectProblem,
   patientSupply,
+  recordChoice,
   tokenFor,
   useTestApp,
   type Auth,
@@ -15,7 +20,7 @@ import {
 
 const t = useTestApp()
 let main: TestCaller
-const patient = patientSupply(60, 23)
+const patient = patientSupply(100, 23)
 
 async function post (nhsNumber: string, body: unknown, auth: Auth = main.auth): Promise<LightMyRequestResponse> {
   return await t.app.inject({
@@ -62,6 +67,19 @@ async function decision (nhsNumber: string, purpose: string): Promise<Json> {
   expect(res.statusCode, res.body).toBe(200)
   return res.json()
 }
+
+async function trail (nhsNumber: string): Promise<Json[]> {
+  const res = await t.app.inject({ method: 'GET', url: `/v1/audit?nhsNumber=${nhsNumber}`, headers: main.auth })
+  expect(res.statusCode, res.body).toBe(200)
+  return res.json().items
+}
+
+/** Waits until the clock has passed a recorded instant, so the next record is recorded strictly later. */
+async function after (recordedAt: string): Promise<void> {
+  while (Date.now() <= Date.parse(recordedAt)) await new Promise(resolve => setTimeout(resolve, 1))
+}
+
+const clinician = { id: '555021935107', name: 'Jo Bloggs', role: 'R8000', organisation: 'B82005' }
 
 beforeAll(async () => {
   main = await clientWithToken(t.app, { odsCode: 'B82005' })
@@ -445,5 +463,285 @@ describe('dates as a paper form gives them', () => {
     expect((await read(nhs)).history).toEqual([])
     const leap = await recorded(nhs, { ...choice, effectiveFrom: '2024-02-29' })
     expect(leap.effectiveFrom).toBe('2024-02-29T00:00:00.000Z')
+  })
+})
+
+describe('Read codes (SPEC §2): a GP coded entry in place of purpose + decision', () => {
+  it('records the choice the code means and keeps the code as sourceCode, in the record and the history', async () => {
+    const nhs = patient()
+    const express = await recorded(nhs, { code: '9Ndm' })
+    expect(express).toMatchObject({ purpose: 'summary-care-record', decision: 'permit', sourceCode: '9Ndm' })
+    const typed = await recorded(nhs, { purpose: 'planning-research', decision: 'deny' })
+    expect(typed.sourceCode).toBeNull()
+    for (const [code, choice] of Object.entries(GP_CODES)) {
+      const p = await recorded(patient(), { code })
+      expect(p, code).toMatchObject({ purpose: choice.purpose, decision: choice.decision, sourceCode: code })
+    }
+    const history = (await read(nhs)).history as Json[]
+    expect(history.map(h => [h.id, h.sourceCode])).toEqual([
+      [typed.id, null],
+      [express.id, '9Ndm']
+    ])
+    // The coded choice decides like any other.
+    const type1 = await recorded(patient(), { code: '9Nu0' })
+    expect(await decision(type1.nhsNumber, 'gp-data-secondary-use')).toMatchObject({
+      decision: 'deny',
+      basis: 'patient-preference',
+      preference: { id: type1.id }
+    })
+    const event = (await trail(nhs)).find(e => e.type === 'preference.recorded' && e.purpose === 'summary-care-record')
+    expect(event?.details).toMatchObject({ preferenceId: express.id, sourceCode: '9Ndm' })
+  })
+
+  it('a code with purpose or decision is a 400, an unknown code a 400 naming it; nothing is recorded', async () => {
+    const nhs = patient()
+    const cases: Array<{ body: Json; message: RegExp }> = [
+      { body: { code: '9Nu0', purpose: 'gp-data-secondary-use' }, message: /either code or purpose \+ decision/ },
+      { body: { code: '9Nu0', decision: 'deny' }, message: /either code or purpose \+ decision/ },
+      { body: { code: '9Nu9' }, message: /unknown GP code '9Nu9'.*9Nu0/ },
+      { body: { code: 'toString' }, message: /unknown GP code 'toString'/ }
+    ]
+    for (const c of cases) {
+      const problem = expectProblem(await post(nhs, { source: 'gp-practice', ...c.body }), 400, { path: '/code' })
+      expect(problem.detail).toMatch(c.message)
+    }
+    const neither = expectProblem(await post(nhs, { source: 'gp-practice' }), 400)
+    expect(neither.errors.map(e => e.path)).toEqual(['/purpose', '/decision'])
+    expectProblem(await post(nhs, { source: 'gp-practice', purpose: 'planning-research' }), 400, {
+      path: '/decision'
+    })
+    expect((await read(nhs)).history).toEqual([])
+  })
+
+  it('a code for a purpose the client is not registered for is a 403 pointing at the code', async () => {
+    const planned = await clientWithToken(t.app, { purposes: ['planned-care'] })
+    const problem = expectProblem(await post(patient(), { code: '9Ndo', source: 'gp-practice' }, planned.auth), 403)
+    expect(problem.detail).toMatch(/summary-care-record/)
+  })
+})
+
+describe('endUser on writes of choices (SPEC §2 "Who asked")', () => {
+  it('the end user who recorded a choice is on the record, its history and its audit event', async () => {
+    const nhs = patient()
+    const res = await t.app.inject({
+      method: 'POST',
+      url: `/v1/patients/${nhs}/preferences`,
+      headers: { ...main.auth, 'x-correlation-id': 'gp-form-4711' },
+      payload: { purpose: 'planning-research', decision: 'deny', source: 'paper-form', endUser: clinician }
+    })
+    expect(res.statusCode, res.body).toBe(201)
+    const p = res.json()
+    expect(p.recordedBy).toEqual({ clientId: main.id, odsCode: 'B82005', endUser: clinician })
+    expect((await read(nhs)).history[0].recordedBy.endUser).toEqual(clinician)
+    const event = (await trail(nhs)).find(e => e.type === 'preference.recorded')
+    expect(event).toMatchObject({
+      clientId: main.id,
+      requestId: res.headers['x-request-id'],
+      correlationId: 'gp-form-4711',
+      endUser: clinician,
+      details: { preferenceId: p.id }
+    })
+  })
+
+  it('voiding a choice names its end user and correlation id on the audit event', async () => {
+    const nhs = patient()
+    const p = await recorded(nhs, { purpose: 'planning-research', decision: 'deny' })
+    const res = await t.app.inject({
+      method: 'POST',
+      url: `/v1/patients/${nhs}/preferences/${String(p.id)}/entered-in-error`,
+      headers: { ...main.auth, 'x-correlation-id': 'void-0815' },
+      payload: { reason: 'Wrong patient', endUser: clinician }
+    })
+    expect(res.statusCode, res.body).toBe(200)
+    const event = (await trail(nhs)).find(e => e.type === 'preference.entered-in-error')
+    expect(event).toMatchObject({
+      requestId: res.headers['x-request-id'],
+      correlationId: 'void-0815',
+      endUser: clinician,
+      details: { preferenceId: p.id, reason: 'Wrong patient' }
+    })
+    // Without one, the event says there was none.
+    const other = await recorded(nhs, { purpose: 'planned-care', decision: 'deny' })
+    expect((await voidRecord(nhs, other.id, { reason: 'Duplicate' })).statusCode).toBe(200)
+    const unnamed = (await trail(nhs)).find(
+      e => e.type === 'preference.entered-in-error' && e.purpose === 'planned-care'
+    )
+    expect(unnamed).toMatchObject({ endUser: null, correlationId: null })
+  })
+
+  it('a client registered with requireEndUser must name the end user to record or void (400)', async () => {
+    const gp = await clientWithToken(t.app, { odsCode: 'B82005' })
+    const nhs = patient()
+    const kept = await recordChoice(t.app, gp.auth, nhs, { purpose: 'planned-care', decision: 'deny' })
+    const patch = await t.app.inject({
+      method: 'PATCH',
+      url: `/v1/clients/${gp.id}`,
+      headers: main.auth,
+      payload: { requireEndUser: true }
+    })
+    expect(patch.statusCode, patch.body).toBe(200)
+    const choice = { purpose: 'planning-research', decision: 'deny', source: 'gp-practice' }
+    const problem = expectProblem(await post(nhs, choice, gp.auth), 400, { path: '/endUser' })
+    expect(problem.detail).toMatch(/requireEndUser|end user/)
+    expectProblem(await post(nhs, { code: '9Nu0', source: 'gp-practice' }, gp.auth), 400, { path: '/endUser' })
+    expectProblem(await voidRecord(nhs, kept.id, { reason: 'Wrong patient' }, gp.auth), 400, { path: '/endUser' })
+    expect((await read(nhs)).history.map((h: Json) => [h.id, h.status])).toEqual([[kept.id, 'active']])
+    expect((await post(nhs, { ...choice, endUser: clinician }, gp.auth)).statusCode).toBe(201)
+    expect((await voidRecord(nhs, kept.id, { reason: 'Wrong patient', endUser: clinician }, gp.auth)).statusCode).toBe(
+      200
+    )
+  })
+
+  it('an endUser that is not an SDS user ID, or has unknown fields, is a 400', async () => {
+    const nhs = patient()
+    const choice = { purpose: 'planning-research', decision: 'deny', source: 'gp-practice' }
+    expectProblem(await post(nhs, { ...choice, endUser: { id: 'jo' } }, main.auth), 400, { path: '/endUser/id' })
+    expectProblem(await post(nhs, { ...choice, endUser: { name: 'Jo' } }, main.auth), 400)
+    expectProblem(await post(nhs, { ...choice, endUser: { ...clinician, badge: 7 } }, main.auth), 400)
+    expect((await read(nhs)).history).toEqual([])
+  })
+})
+
+describe('rule 2: the latest wish cancels every choice still waiting to take effect', () => {
+  it('"from next month I withdraw my Type 1 dissent", then "keep it" today: still a deny next month', async () => {
+    const nhs = patient()
+    const dissent = await recorded(nhs, { code: '9Nu0', effectiveFrom: '2024-05-01' })
+    const nextMonth = new Date(Date.now() + 30 * 86_400_000).toISOString()
+    const withdrawal = await recorded(nhs, { code: '9Nu1', effectiveFrom: nextMonth })
+    // Scheduled, as told.
+    expect((await decision(nhs, 'gp-data-secondary-use')).pendingChange).toMatchObject({ id: withdrawal.id })
+    await after(withdrawal.recordedAt)
+    const keepIt = await recorded(nhs, { code: '9Nu0', source: 'telephone', note: 'Rang to say: keep my dissent' })
+
+    const now = await decision(nhs, 'gp-data-secondary-use')
+    expect(now).toMatchObject({ decision: 'deny', basis: 'patient-preference', pendingChange: null })
+    const later = new Date(Date.parse(nextMonth) + 86_400_000).toISOString()
+    const res = await t.app.inject({
+      method: 'POST',
+      url: '/v1/decisions',
+      headers: main.auth,
+      payload: { nhsNumber: nhs, purpose: 'gp-data-secondary-use', asOf: later }
+    })
+    expect(res.statusCode, res.body).toBe(200)
+    expect(res.json()).toMatchObject({
+      decision: 'deny',
+      basis: 'patient-preference',
+      preference: { id: keepIt.id },
+      pendingChange: null
+    })
+
+    const choices = await read(nhs)
+    expect(choices.current).toEqual([
+      {
+        purpose: 'gp-data-secondary-use',
+        decision: 'deny',
+        effectiveFrom: keepIt.effectiveFrom,
+        preferenceId: keepIt.id
+      }
+    ])
+    expect((choices.history as Json[]).map(h => [h.id, h.status, h.cancelledBy])).toEqual([
+      [keepIt.id, 'active', null],
+      [withdrawal.id, 'active', keepIt.id],
+      [dissent.id, 'active', null]
+    ])
+  })
+
+  it('a later form cancels the pending choice, not the one in force; voiding it restores the pending one', async () => {
+    const nhs = patient()
+    const inForce = await recorded(nhs, { purpose: 'planning-research', decision: 'deny', effectiveFrom: '2025-01-01' })
+    const pending = await recorded(nhs, {
+      purpose: 'planning-research',
+      decision: 'permit',
+      effectiveFrom: new Date(Date.now() + 10 * 86_400_000).toISOString()
+    })
+    await after(pending.recordedAt)
+    const backDated = await recorded(nhs, {
+      purpose: 'planning-research',
+      decision: 'deny',
+      effectiveFrom: '2024-06-01',
+      source: 'paper-form'
+    })
+    const history = (await read(nhs)).history as Json[]
+    expect(history.map(h => [h.id, h.cancelledBy])).toEqual([
+      [backDated.id, null],
+      [pending.id, backDated.id],
+      [inForce.id, null]
+    ])
+    expect((await decision(nhs, 'planning-research')).pendingChange).toBeNull()
+    expect((await voidRecord(nhs, backDated.id, { reason: 'Form belongs to another patient' })).statusCode).toBe(200)
+    const restored = await read(nhs)
+    expect((restored.history as Json[]).map(h => [h.id, h.cancelledBy])).toEqual([
+      [backDated.id, null],
+      [pending.id, null],
+      [inForce.id, null]
+    ])
+    expect((await decision(nhs, 'planning-research')).pendingChange).toMatchObject({ id: pending.id })
+  })
+})
+
+describe("reads of a patient's choices are in their audit trail (preference.read)", () => {
+  it('each read writes one event naming the patient, the client, the request and the correlation id', async () => {
+    const nhs = patient()
+    await recorded(nhs, { purpose: 'planning-research', decision: 'deny' })
+    const res = await t.app.inject({
+      method: 'GET',
+      url: `/v1/patients/${nhs}/preferences`,
+      headers: { ...main.auth, 'x-correlation-id': 'sar-2026-17' }
+    })
+    expect(res.statusCode, res.body).toBe(200)
+    const reads = (await trail(nhs)).filter(e => e.type === 'preference.read')
+    expect(reads).toEqual([
+      expect.objectContaining({
+        nhsNumber: nhs,
+        clientId: main.id,
+        clientOdsCode: 'B82005',
+        requestId: res.headers['x-request-id'],
+        correlationId: 'sar-2026-17',
+        details: { view: 'history', records: 1 }
+      })
+    ])
+    // A patient with no choices: the look is recorded all the same.
+    const nobody = patient()
+    await read(nobody)
+    expect((await trail(nobody)).map(e => [e.type, e.details])).toEqual([
+      ['preference.read', { view: 'history', records: 0 }]
+    ])
+    // Filterable by type, as every other kind of event.
+    const byType = await t.app.inject({
+      method: 'GET',
+      url: `/v1/audit?nhsNumber=${nhs}&type=preference.read`,
+      headers: main.auth
+    })
+    expect(byType.json().items).toHaveLength(1)
+  })
+
+  it('a refused read (a scope the caller lacks) writes no preference.read', async () => {
+    const nhs = patient()
+    const writeOnly = { authorization: `Bearer ${await tokenFor(t.app, main, 'consent:write')}` }
+    expectProblem(
+      await t.app.inject({ method: 'GET', url: `/v1/patients/${nhs}/preferences`, headers: writeOnly }),
+      403
+    )
+    expect((await trail(nhs)).filter(e => e.type === 'preference.read')).toEqual([])
+  })
+
+  it('when the read cannot be audited the answer is 503, never the choices', async () => {
+    const broken = await buildTestApp()
+    try {
+      const caller = await clientWithToken(broken.app)
+      const nhs = patient()
+      const p = await recordChoice(broken.app, caller.auth, nhs, { purpose: 'planning-research', decision: 'deny' })
+      await storeOf(broken.app).dropTable('audit_events')
+      const res = await broken.app.inject({
+        method: 'GET',
+        url: `/v1/patients/${nhs}/preferences`,
+        headers: caller.auth
+      })
+      const body = expectProblem(res, 503)
+      expect(res.body).not.toContain(p.id)
+      expect(body).not.toHaveProperty('history')
+    } finally {
+      await broken.close()
+    }
   })
 })

@@ -3,11 +3,13 @@
 import { beforeAll, describe, expect, it } from 'vitest'
 import type { LightMyRequestResponse } from 'fastify'
 import { clientWithToken, expectProblem, nhsNumbers, useTestApp, type TestCaller } from '../../helpers/app.ts'
+import { storeOf } from '../../helpers/store.ts'
 
 const t = useTestApp()
 let admin: TestCaller
 let gp: TestCaller
 let reader: TestCaller
+let auditor: TestCaller
 const patients = nhsNumbers(10, 42)
 
 interface PurposeJson {
@@ -31,6 +33,7 @@ beforeAll(async () => {
     purposes: ['planning-research']
   })
   reader = await clientWithToken(t.app, { name: 'Reader', scopes: ['consent:read'], purposes: ['planned-care'] })
+  auditor = await clientWithToken(t.app, { name: 'Privacy officer', scopes: ['audit:read'], purposes: [] })
 })
 
 async function createPurpose (body: Record<string, unknown>, auth = admin.auth): Promise<LightMyRequestResponse> {
@@ -416,5 +419,50 @@ describe('authorisation', () => {
     ).json() as PurposeJson
     expect(p.active).toBe(true)
     expectProblem(await t.app.inject({ method: 'GET', url: '/v1/purposes/not-allowed', headers: reader.auth }), 404)
+  })
+})
+
+describe('audit (SPEC §3 "Audit")', () => {
+  it('purpose.created and purpose.updated record the caller, the request id and the X-Correlation-ID', async () => {
+    const headers = (correlationId: string): Record<string, string> => ({
+      ...admin.auth,
+      'x-correlation-id': correlationId
+    })
+    const created = await t.app.inject({
+      method: 'POST',
+      url: '/v1/purposes',
+      headers: headers('catalogue-change-7'),
+      payload: {
+        code: 'asthma-audit-2027',
+        name: 'Asthma audit',
+        category: 'secondary-use',
+        parent: 'planning-research'
+      }
+    })
+    expect(created.statusCode, created.body).toBe(201)
+    const updated = await t.app.inject({
+      method: 'PATCH',
+      url: '/v1/purposes/asthma-audit-2027',
+      headers: headers('catalogue-change-8'),
+      payload: { description: 'National asthma audit' }
+    })
+    expect(updated.statusCode, updated.body).toBe(200)
+    for (const [res, type, correlationId] of [
+      [created, 'purpose.created', 'catalogue-change-7'],
+      [updated, 'purpose.updated', 'catalogue-change-8']
+    ] as const) {
+      const audit = await t.app.inject({
+        method: 'GET',
+        url: `/v1/audit?type=${type}&clientId=${admin.id}`,
+        headers: auditor.auth
+      })
+      expect(audit.statusCode, audit.body).toBe(200)
+      const event = (audit.json().items as Array<Record<string, unknown>>).find(
+        e => e.requestId === res.headers['x-request-id']
+      )
+      expect(event).toMatchObject({ type, clientId: admin.id, purpose: 'asthma-audit-2027' })
+      const row = await storeOf(t.app).auditRow(String(event?.id))
+      expect(row?.correlationId).toBe(correlationId)
+    }
   })
 })
