@@ -30,7 +30,16 @@ export default [
     ts: true,
     // scripts/*.mts are TypeScript too: linted, and held to the same import rules, as the .ts files.
     filesTs: ['**/*.mts'],
-    ignores: ['dist/**', 'node_modules/**', 'src/store/generated/**', 'openapi/**', 'coverage/**']
+    ignores: [
+      'dist/**',
+      'node_modules/**',
+      'src/store/generated/**',
+      'openapi/**',
+      'coverage/**',
+      '.stryker-tmp/**',
+      'reports/**',
+      '.bench/**'
+    ]
   }),
   {
     rules: {

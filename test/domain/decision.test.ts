@@ -1,6 +1,7 @@
 import { describe, it, expect } from 'vitest'
 import {
   decideConsent,
+  decideOutcome,
   checkPointOfCare,
   checkPurposeRequest,
   type DecisionContext,
@@ -270,7 +271,8 @@ describe('rule 3: combine along the hierarchy', () => {
       decision: 'permit',
       basis: 'patient-preference',
       preference: { id: type1Withdrawn.id },
-      exemption: null
+      exemption: null,
+      emergencyAccess: false
     })
   })
 
@@ -1005,6 +1007,41 @@ describe('reasons (the words the answer and the audit carry)', () => {
       ]
     ]
     for (const [d, reason] of cases) expect(d.reason).toBe(reason)
+  })
+})
+
+describe('decideOutcome (the bulk filter: decision and basis only)', () => {
+  it("gives decideConsent's decision and basis", () => {
+    const ndoo = rec(NDOO, 'deny', -1)
+    const cases: Array<[string, PreferenceRecord[], Exemption[]]> = [
+      [NDOO, [], []],
+      [NDOO, [ndoo], []],
+      [TYPE1, [ndoo], [ex(NDOO)]],
+      [PROGRAMME.code, [], []],
+      [TYPE1, [rec(TYPE1, 'permit', -1)], []]
+    ]
+    for (const [purpose, records, exemptions] of cases) {
+      const ctx: DecisionContext = { catalog, purpose, records, exemptions, at: T }
+      const d = decideConsent(ctx)
+      expect(decideOutcome(ctx)).toEqual({ decision: d.decision, basis: d.basis })
+    }
+    expect(decideOutcome({ catalog, purpose: NDOO, records: [], exemptions: [], at: T })).toEqual({
+      decision: 'permit',
+      basis: 'default'
+    })
+  })
+
+  it('refuses an unable-to-ask without a reason, as decideConsent does', () => {
+    const ctx: DecisionContext = {
+      catalog,
+      purpose: NDOO,
+      records: [],
+      exemptions: [],
+      pointOfCare: { permissionToView: 'unable-to-ask' },
+      at: T
+    }
+    expect(() => decideOutcome(ctx)).toThrow(/reason is required/)
+    expect(decideOutcome({ ...ctx, pointOfCare: REFUSED })).toEqual({ decision: 'deny', basis: 'point-of-care' })
   })
 })
 

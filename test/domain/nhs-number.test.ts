@@ -294,6 +294,14 @@ describe('plainNhsNumberFromBytes (the bulk filter fast path)', () => {
     expect(plainNhsNumberFromBytes(Buffer.from('0000000000'), 0, 10)).toBe(0)
     expect(plainNhsNumberFromBytes(Buffer.from('000000000:'), 0, 10)).toBe(-1)
     expect(plainNhsNumberFromBytes(Buffer.from('/000000001'), 0, 10)).toBe(-1)
+    // '0000000019' is valid; with '/' (digit value -1) in place of the 9 the arithmetic would agree too.
+    expect(plainNhsNumberFromBytes(Buffer.from('0000000019'), 0, 10)).toBe(19)
+    expect(plainNhsNumberFromBytes(Buffer.from('000000001/'), 0, 10)).toBe(-1)
+  })
+
+  it('refuses ten digits with a wrong check digit', () => {
+    expect(plainNhsNumberFromBytes(Buffer.from('9434765918'), 0, 10)).toBe(-1)
+    expect(plainNhsNumberFromBytes(Buffer.from('9434765918,'), 0, 11)).toBe(-1)
   })
 
   it('property: the same answer for a line at any offset in a buffer', () => {

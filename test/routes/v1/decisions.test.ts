@@ -298,12 +298,14 @@ describe('rule 4: exemptions', () => {
 })
 
 describe('rule 5: point of care for summary-care-record', () => {
-  it('rule 5: without pointOfCare the answer is deny, basis point-of-care, ' +
-    'saying permission to view must be asked', async () => {
-    const d = await decided({ nhsNumber: patient(), purpose: 'summary-care-record' })
-    expect(d).toMatchObject({ decision: 'deny', basis: 'point-of-care', alertId: null })
-    expect(d.reason).toMatch(/permission to view/i)
-  })
+  it(
+    'rule 5: without pointOfCare the answer is deny, basis point-of-care, ' + 'saying permission to view must be asked',
+    async () => {
+      const d = await decided({ nhsNumber: patient(), purpose: 'summary-care-record' })
+      expect(d).toMatchObject({ decision: 'deny', basis: 'point-of-care', alertId: null })
+      expect(d.reason).toMatch(/permission to view/i)
+    }
+  )
 
   it('rule 5: permission granted permits; refused denies', async () => {
     const nhs = patient()
@@ -367,32 +369,82 @@ describe('rule 5: point of care for summary-care-record', () => {
     }
   })
 
-  it('rule 5: a recorded SCR dissent stays deny even when the patient is unable to be asked, ' +
-    'and raises no alert', async () => {
-    const nhs = patient()
-    const dissent = await recordChoice(nhs, { purpose: 'summary-care-record', decision: 'deny' })
-    const d = await decided({
-      nhsNumber: nhs,
-      purpose: 'summary-care-record',
-      pointOfCare: { permissionToView: 'unable-to-ask', reason: 'Unconscious' },
-      endUser: clinician
-    })
-    expect(d).toMatchObject({ decision: 'deny', basis: 'patient-preference', alertId: null })
-    expect(d.preference.id).toBe(dissent.id)
-    const alerts = (await t.app.inject({ method: 'GET', url: '/v1/alerts', headers: main.auth })).json().items as Json[]
-    expect(alerts.filter(a => a.nhsNumber === nhs)).toEqual([])
-  })
+  it(
+    'rule 5: a recorded SCR dissent stays deny even when the patient is unable to be asked, ' + 'and raises no alert',
+    async () => {
+      const nhs = patient()
+      const dissent = await recordChoice(nhs, { purpose: 'summary-care-record', decision: 'deny' })
+      const d = await decided({
+        nhsNumber: nhs,
+        purpose: 'summary-care-record',
+        pointOfCare: { permissionToView: 'unable-to-ask', reason: 'Unconscious' },
+        endUser: clinician
+      })
+      expect(d).toMatchObject({ decision: 'deny', basis: 'patient-preference', alertId: null })
+      expect(d.preference.id).toBe(dissent.id)
+      const alerts = (await t.app.inject({ method: 'GET', url: '/v1/alerts', headers: main.auth })).json()
+        .items as Json[]
+      expect(alerts.filter(a => a.nhsNumber === nhs)).toEqual([])
+    }
+  )
 
-  it('rule 5: unable-to-ask is not emergency access for a purpose that does not require permission to ' +
-    'view', async () => {
-    const d = await decided({
-      nhsNumber: patient(),
-      purpose: 'unplanned-care',
-      pointOfCare: { permissionToView: 'unable-to-ask', reason: 'Unconscious' },
-      endUser: clinician
-    })
-    expect(d).toMatchObject({ decision: 'permit', basis: 'default', alertId: null })
-  })
+  it(
+    'rule 5: unable-to-ask is not emergency access for a purpose that does not require permission to ' + 'view',
+    async () => {
+      const d = await decided({
+        nhsNumber: patient(),
+        purpose: 'unplanned-care',
+        pointOfCare: { permissionToView: 'unable-to-ask', reason: 'Unconscious' },
+        endUser: clinician
+      })
+      expect(d).toMatchObject({ decision: 'permit', basis: 'default', alertId: null })
+    }
+  )
+
+  it(
+    'rule 5: permissionToView refused denies on any purpose (planned-care), over a recorded permit and an ' +
+      'exemption, and the refusal is in the audit',
+    async () => {
+      const nhs = patient()
+      await recordChoice(nhs, { purpose: 'planned-care', decision: 'permit' })
+      for (const purpose of ['planned-care', 'unplanned-care']) {
+        const d = await decided({
+          nhsNumber: nhs,
+          purpose,
+          pointOfCare: { permissionToView: 'refused' },
+          endUser: clinician
+        })
+        expect(d).toMatchObject({
+          decision: 'deny',
+          basis: 'point-of-care',
+          reason: 'Patient refused permission to view at the point of care',
+          alertId: null
+        })
+        const event = await storeOf(t.app).auditRow(d.auditId)
+        expect(JSON.parse(event?.details ?? '{}').pointOfCare).toEqual({ permissionToView: 'refused' })
+      }
+      // An exemption lifts opt-outs, never a refusal told to a clinician at that moment.
+      const exempt = await clientWithToken(t.app, {
+        purposes: ALL_PURPOSES,
+        exemptions: [{ purpose: 'planning-research', basis: 'legal-requirement', reference: 'Court order 5' }]
+      })
+      const refused = await decided(
+        {
+          nhsNumber: nhs,
+          purpose: 'planning-research',
+          pointOfCare: { permissionToView: 'refused' },
+          endUser: clinician
+        },
+        exempt.auth
+      )
+      expect(refused).toMatchObject({ decision: 'deny', basis: 'point-of-care' })
+      // Without the refusal the same patient is permitted for planned care.
+      expect(await decided({ nhsNumber: nhs, purpose: 'planned-care' })).toMatchObject({
+        decision: 'permit',
+        basis: 'patient-preference'
+      })
+    }
+  )
 })
 
 describe('rule 2: time (asOf) and pendingChange', () => {
@@ -417,23 +469,25 @@ describe('rule 2: time (asOf) and pendingChange', () => {
     expect(JSON.parse(row?.details ?? '{}')).toMatchObject({ asOf: '2025-01-01T00:00:00.000Z', replay: true })
   })
 
-  it('pendingChange: a future-dated opt-out is reported with outcome deny while the answer is still ' +
-    'permit', async () => {
-    const nhs = patient()
-    const from = new Date(Date.now() + 30 * 86_400_000).toISOString()
-    const optOut = await recordChoice(nhs, { purpose: 'planning-research', decision: 'deny', effectiveFrom: from })
-    const d = await decided({ nhsNumber: nhs, purpose: 'gp-data-secondary-use' })
-    expect(d).toMatchObject({ decision: 'permit', basis: 'default' })
-    expect(d.pendingChange).toEqual({
-      id: optOut.id,
-      purpose: 'planning-research',
-      decision: 'deny',
-      effectiveFrom: from,
-      recordedAt: optOut.recordedAt,
-      source: 'gp-practice',
-      outcome: 'deny'
-    })
-  })
+  it(
+    'pendingChange: a future-dated opt-out is reported with outcome deny while the answer is still ' + 'permit',
+    async () => {
+      const nhs = patient()
+      const from = new Date(Date.now() + 30 * 86_400_000).toISOString()
+      const optOut = await recordChoice(nhs, { purpose: 'planning-research', decision: 'deny', effectiveFrom: from })
+      const d = await decided({ nhsNumber: nhs, purpose: 'gp-data-secondary-use' })
+      expect(d).toMatchObject({ decision: 'permit', basis: 'default' })
+      expect(d.pendingChange).toEqual({
+        id: optOut.id,
+        purpose: 'planning-research',
+        decision: 'deny',
+        effectiveFrom: from,
+        recordedAt: optOut.recordedAt,
+        source: 'gp-practice',
+        outcome: 'deny'
+      })
+    }
+  )
 })
 
 describe('the decision answer (SPEC §3)', () => {
