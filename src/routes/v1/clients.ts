@@ -126,11 +126,12 @@ const clientSchema = {
 const directoryEntrySchema = {
   type: 'object',
   additionalProperties: false,
+  // The registration's own fields, so the two views of a client cannot drift apart.
   properties: {
-    clientId: { type: 'string' },
-    name: { type: 'string' },
-    odsCode: { type: ['string', 'null'] },
-    status: { type: 'string', enum: CLIENT_STATUSES }
+    clientId: clientSchema.properties.clientId,
+    name: clientSchema.properties.name,
+    odsCode: clientSchema.properties.odsCode,
+    status: clientSchema.properties.status
   },
   required: ['clientId', 'name', 'odsCode', 'status'],
   example: {
