@@ -1,6 +1,7 @@
 // Builds the service as a Fastify app. Tests build it on a fresh store with buildApp(); server.ts
 // builds it and listens. The domain (src/domain) and the store (src/store) know nothing of Fastify.
-import Fastify, { type FastifyInstance, type FastifyServerOptions, type RouteOptions } from 'fastify'
+import type { Server } from 'node:http'
+import Fastify, { type FastifyHttpOptions, type FastifyInstance, type RouteOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import { Ajv } from 'ajv'
 import addFormats from 'ajv-formats'
@@ -13,6 +14,8 @@ import { requestIdFor } from './plugins/request-id.ts'
 import requestId from './plugins/request-id.ts'
 import errors, { clientErrorHandler, frameworkErrors } from './plugins/errors.ts'
 import security from './plugins/security.ts'
+import httpFraming from './plugins/http-framing.ts'
+import streamLimits from './plugins/stream-limits.ts'
 import inputGuard from './plugins/input-guard.ts'
 import swagger from './plugins/swagger.ts'
 import metrics from './plugins/metrics.ts'
@@ -67,7 +70,7 @@ function validators (): { body: Ajv; other: Ajv } {
 /** Longest path parameter (an NHS number, a client or alert id, a purpose code); longer is a 414. */
 export const MAX_PARAM_LENGTH = 200
 
-function serverOptions (config: Config, logStream?: NodeJS.WritableStream): FastifyServerOptions {
+function serverOptions (config: Config, logStream?: NodeJS.WritableStream): FastifyHttpOptions<Server> {
   const logger = loggerOptions(config.logLevel)
   return {
     logger: logStream !== undefined ? { ...logger, stream: logStream } : logger,
@@ -81,6 +84,25 @@ function serverOptions (config: Config, logStream?: NodeJS.WritableStream): Fast
     return503OnClosing: false,
     connectionTimeout: 60_000,
     keepAliveTimeout: 72_000,
+    // No total time for a whole request: Node's requestTimeout would cut the bulk filter and import,
+    // whose bodies legitimately stream for minutes. An ordinary body gets BODY_TIMEOUT_MS and a bulk
+    // body STREAM_IDLE_TIMEOUT_MS without a byte instead (plugins/stream-limits.ts).
+    requestTimeout: 0,
+    http: {
+      // From the connection's opening (on a kept-alive one, from the next request's first byte) to
+      // the end of the headers; answered 408 problem+json by clientErrorHandler, then closed.
+      headersTimeout: config.headersTimeoutMs,
+      // Node checks its time-outs on this interval (30 s by default, which would let a 10 s limit
+      // run to 40 s): a tenth of the limit, between 50 ms and 1 s.
+      connectionsCheckingInterval: Math.min(1000, Math.max(50, Math.floor(config.headersTimeoutMs / 10))),
+      // Node's missing-Host refusal is a bare empty 400; plugins/http-framing.ts answers it, and a
+      // duplicate Host, as problem+json. Duplicates are not joined (joinDuplicateHeaders): that
+      // would change every repeated header's meaning and still refuse nothing.
+      requireHostHeader: false,
+      // llhttp's strict mode: Content-Length with Transfer-Encoding, bad chunk sizes and folded
+      // header lines are refused (400) before Fastify sees them.
+      insecureHTTPParser: false
+    },
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: MAX_PARAM_LENGTH },
     frameworkErrors: frameworkErrors(MAX_PARAM_LENGTH),
     clientErrorHandler
@@ -137,6 +159,8 @@ export const consentApp = fp(async function consentApp (
   await fastify.register(errors)
   await fastify.register(inputGuard)
   await fastify.register(security)
+  // After security, so that its refusals carry the security headers too.
+  await fastify.register(httpFraming)
   await fastify.register(metrics, { expose: opts.metricsOnMainPort })
   // The use cases every surface calls, on this instance's runtime (metrics observe them).
   fastify.decorate(
@@ -149,6 +173,7 @@ export const consentApp = fp(async function consentApp (
   )
   await fastify.register(swagger)
   await fastify.register(auth)
+  await fastify.register(streamLimits)
   await fastify.register(refusals)
   await fastify.register(rateLimits)
   await fastify.register(healthRoutes)

@@ -23,7 +23,7 @@ import { rotateSigningKey } from './auth/signing-keys.ts'
 import type { ExemptionInput } from './auth/client-registration.ts'
 import { parseInstant } from './domain/instant.ts'
 import { Problem } from './domain/problems.ts'
-import { ClientService } from './services/clients.ts'
+import { ClientService, type Jwks } from './services/clients.ts'
 import { AuditWriter } from './store/audit-writer.ts'
 import { openDriverWriter } from './store/driver-writer.ts'
 import { chainHeads, verifyAuditLog, type ChainHead } from './store/audit-log.ts'
@@ -150,13 +150,32 @@ program
 
 const client = program.command('client').description('the client registry')
 
-client
-  .command('create')
-  .description('register a client system (the first administrator is created this way)')
-  .requiredOption('--name <name>', 'client name')
-  .requiredOption('--scopes <list>', 'comma-separated scopes, e.g. admin,consent:check', list)
-  .requiredOption('--purposes <list>', 'comma-separated purpose codes', list)
-  .requiredOption('--public-key <file>', 'a JWK, a JWKS or a PEM public key')
+/** The key source named on the command line: exactly one of --public-key FILE and --jwks-url URL. */
+async function keySource (o: { publicKey?: string; jwksUrl?: string }): Promise<{ jwks?: Jwks; jwksUrl?: string }> {
+  if (o.publicKey === undefined && o.jwksUrl !== undefined) return { jwksUrl: o.jwksUrl }
+  if (o.publicKey === undefined || o.jwksUrl !== undefined) {
+    fail('give either --public-key FILE or --jwks-url URL: a client has exactly one key source')
+  }
+  try {
+    return { jwks: (await readPublicKeys(readFileSync(o.publicKey, 'utf8'))) as Jwks }
+  } catch (err) {
+    fail(`cannot read a public key from ${o.publicKey}: ${(err as Error).message}`)
+  }
+}
+
+const keySourceOptions = (c: Command): Command =>
+  c
+    .option('--public-key <file>', 'a JWK, a JWKS or a PEM public key')
+    .option('--jwks-url <url>', 'or: where the client publishes its JWKS (https; http only for localhost)')
+
+keySourceOptions(
+  client
+    .command('create')
+    .description('register a client system (the first administrator is created this way)')
+    .requiredOption('--name <name>', 'client name')
+    .requiredOption('--scopes <list>', 'comma-separated scopes, e.g. admin,consent:check', list)
+    .requiredOption('--purposes <list>', 'comma-separated purpose codes', list)
+)
   .option('--ods <code>', 'ODS code of the organisation')
   .option('--exemption <purpose:basis:reference>', 'an exemption (repeatable)', parseExemption, [])
   .option('--require-end-user', 'every decision must name its end user (the person at the keyboard)', false)
@@ -165,17 +184,13 @@ client
       name: string
       scopes: string[]
       purposes: string[]
-      publicKey: string
+      publicKey?: string
+      jwksUrl?: string
       ods?: string
       exemption: ExemptionInput[]
       requireEndUser: boolean
     }) => {
-      let jwks
-      try {
-        jwks = await readPublicKeys(readFileSync(o.publicKey, 'utf8'))
-      } catch (err) {
-        fail(`cannot read a public key from ${o.publicKey}: ${(err as Error).message}`)
-      }
+      const keys = await keySource(o)
       await withClients(async clients => {
         const created = await clients.register(
           {
@@ -184,7 +199,7 @@ client
             scopes: o.scopes,
             purposes: o.purposes,
             exemptions: o.exemption,
-            jwks: jwks as { keys: Array<Record<string, unknown>> },
+            ...keys,
             requireEndUser: o.requireEndUser
           },
           CLI_ACTOR
@@ -195,11 +210,30 @@ client
           scopes: created.scopes,
           purposes: created.purposes,
           requireEndUser: created.requireEndUser,
-          kids: (created.jwks?.keys ?? []).map(k => k.kid)
+          kids: (created.jwks?.keys ?? []).map(k => k.kid),
+          jwksUrl: created.jwksUrl
         })
       })
     }
   )
+
+keySourceOptions(
+  client
+    .command('keys <clientId>')
+    .description(
+      "replace a client's keys, or switch its key source: --public-key clears its JWKS URL, --jwks-url clears " +
+        'its registered keys (the old ones stop working at once)'
+    )
+).action(async (id: string, o: { publicKey?: string; jwksUrl?: string }) => {
+  const keys = await keySource(o)
+  await withClients(async clients => {
+    const updated = await clients.update(id, keys, CLI_ACTOR).catch((err: unknown) => {
+      if (err instanceof Problem && err.kind === 'not-found') fail(`no client ${id}`)
+      throw err
+    })
+    print({ clientId: updated.id, kids: (updated.jwks?.keys ?? []).map(k => k.kid), jwksUrl: updated.jwksUrl })
+  })
+})
 
 client
   .command('list')

@@ -40,6 +40,16 @@ export interface Config {
   notFoundPerMinute: number
   /** Fastify's trustProxy: false, a number of hops, or the proxies' addresses. */
   trustProxy: boolean | number | string
+  /** How long a request line and headers may take to arrive (Node's headersTimeout). */
+  headersTimeoutMs: number
+  /** How long an ordinary (not bulk) request's body may take to arrive after its headers. */
+  bodyTimeoutMs: number
+  /** How long a bulk filter or import body may go without a byte arriving. */
+  streamIdleTimeoutMs: number
+  /** Concurrent bulk filter streams one client may hold on this instance. */
+  filterStreamsPerClient: number
+  /** Concurrent imports one client may hold on this instance. */
+  importsPerClient: number
 }
 
 interface RawEnv {
@@ -61,6 +71,11 @@ interface RawEnv {
   TOKEN_FAILURES_PER_MINUTE: number
   NOT_FOUND_PER_MINUTE: number
   TRUST_PROXY: string
+  HEADERS_TIMEOUT_MS: number
+  BODY_TIMEOUT_MS: number
+  STREAM_IDLE_TIMEOUT_MS: number
+  FILTER_STREAMS_PER_CLIENT: number
+  IMPORTS_PER_CLIENT: number
 }
 
 const schema = {
@@ -91,7 +106,14 @@ const schema = {
     RATE_LIMIT_PER_MINUTE: { type: 'integer', minimum: 1, maximum: 100000000, default: 6000 },
     TOKEN_FAILURES_PER_MINUTE: { type: 'integer', minimum: 1, maximum: 100000, default: 30 },
     NOT_FOUND_PER_MINUTE: { type: 'integer', minimum: 1, maximum: 100000, default: 120 },
-    TRUST_PROXY: { type: 'string', pattern: '^(false|true|[0-9]{1,2}|[0-9A-Fa-f.:/, ]+)$', default: 'false' }
+    TRUST_PROXY: { type: 'string', pattern: '^(false|true|[0-9]{1,2}|[0-9A-Fa-f.:/, ]+)$', default: 'false' },
+    // Time-outs for slow clients (SECURITY.md T15). A request's headers come in one or two packets
+    // from an NHS system on the same network; an ordinary JSON body is at most BODY_LIMIT_BYTES.
+    HEADERS_TIMEOUT_MS: { type: 'integer', minimum: 100, maximum: 300000, default: 10000 },
+    BODY_TIMEOUT_MS: { type: 'integer', minimum: 100, maximum: 600000, default: 30000 },
+    STREAM_IDLE_TIMEOUT_MS: { type: 'integer', minimum: 100, maximum: 600000, default: 30000 },
+    FILTER_STREAMS_PER_CLIENT: { type: 'integer', minimum: 1, maximum: 1000, default: 2 },
+    IMPORTS_PER_CLIENT: { type: 'integer', minimum: 1, maximum: 1000, default: 2 }
   }
 } as const
 
@@ -134,6 +156,11 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
           ? true
           : /^[0-9]+$/.test(raw.TRUST_PROXY)
             ? Number(raw.TRUST_PROXY)
-            : raw.TRUST_PROXY
+            : raw.TRUST_PROXY,
+    headersTimeoutMs: raw.HEADERS_TIMEOUT_MS,
+    bodyTimeoutMs: raw.BODY_TIMEOUT_MS,
+    streamIdleTimeoutMs: raw.STREAM_IDLE_TIMEOUT_MS,
+    filterStreamsPerClient: raw.FILTER_STREAMS_PER_CLIENT,
+    importsPerClient: raw.IMPORTS_PER_CLIENT
   }
 }

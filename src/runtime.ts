@@ -2,12 +2,13 @@
 // opened in dependency order and closed in reverse. The use cases (src/services) run on it.
 import type { Logger } from 'pino'
 import type { Config } from './config.ts'
+import { looseModeMessage, looseModes } from './paths.ts'
 import { AccessTokens } from './auth/access-tokens.ts'
 import { loadOrCreateSigningKeys, loadSigningKeys, type SigningKeys } from './auth/signing-keys.ts'
 import { AuditWriter } from './store/audit-writer.ts'
 import { openDriverWriter, type DriverWriter } from './store/driver-writer.ts'
 import { ChangeFeed } from './store/change-feed.ts'
-import { openDatabase, type Database } from './store/database.ts'
+import { openDatabase, privateStorePaths, type Database } from './store/database.ts'
 import { migrate } from './store/migrator.ts'
 import { PreferenceIndex } from './store/preference-index.ts'
 import { Registry, seedPurposes } from './store/registry.ts'
@@ -36,6 +37,8 @@ export async function openRuntime (config: Config, log?: Pick<Logger, 'warn'>): 
     queryTimeoutMs: config.dbQueryTimeoutMs
   })
   try {
+    // Looser modes than SECURITY.md's are the operator's to fix: reported, never a reason not to start.
+    for (const loose of looseModes(privateStorePaths(db))) log?.warn({ file: loose }, looseModeMessage(loose))
     await migrate(db)
     await seedPurposes(db)
     const registry = new Registry(db)
@@ -46,7 +49,7 @@ export async function openRuntime (config: Config, log?: Pick<Logger, 'warn'>): 
     await feed.start()
     const writer = openDriverWriter(db)
     const audit = new AuditWriter(db, writer, id => registry.cachedClient(id))
-    const keys = await loadOrCreateSigningKeys(config.signingKeyFile)
+    const keys = await loadOrCreateSigningKeys(config.signingKeyFile, log)
     const tokens = new AccessTokens(
       keys,
       config.publicUrl,

@@ -4,9 +4,10 @@ import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { generateKeyPairSync } from 'node:crypto'
+import { generateKeyPairSync, randomUUID } from 'node:crypto'
+import { createServer } from 'node:http'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { JWK } from 'jose'
+import { exportJWK, generateKeyPair, type JWK } from 'jose'
 import { signClientAssertion } from '../src/auth/client-assertion-signer.ts'
 import { PACKAGE_ROOT } from '../src/paths.ts'
 import {
@@ -183,7 +184,9 @@ describe('CLI', () => {
       })
     const refused = await decide({})
     expect(refused.statusCode).toBe(400)
-    expect(JSON.parse(refused.body).errors).toEqual([{ path: '/endUser', message: expect.stringMatching(/registered/) }])
+    expect(JSON.parse(refused.body).errors).toEqual([
+      { path: '/endUser', message: expect.stringMatching(/registered/) }
+    ])
     expect((await decide({ endUser: { id: '555021935107' } })).statusCode).toBe(200)
   })
 
@@ -241,6 +244,77 @@ describe('CLI', () => {
     const out = await cli(env, 'migrate')
     expect(JSON.parse(out.stdout)).toMatchObject({ applied: [] })
   })
+
+  it(
+    'client keys switches a client between a key file and a JWKS URL; the old keys stop working at once',
+    { timeout: 120_000 },
+    async () => {
+      // Key files as keygen writes them, made here to spare two CLI runs.
+      for (const name of ['switch-file', 'switch-url']) {
+        const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true })
+        const kid = `${name}-${randomUUID().slice(0, 8)}`
+        writeFileSync(
+          join(dir, `${name}.private.jwk.json`),
+          JSON.stringify({ ...(await exportJWK(privateKey)), kid, alg: 'ES256' })
+        )
+        writeFileSync(
+          join(dir, `${name}.public.jwks.json`),
+          JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid, alg: 'ES256' }] })
+        )
+      }
+      const published = readFileSync(join(dir, 'switch-url.public.jwks.json'), 'utf8')
+      const server = createServer((_req, res) => {
+        res.setHeader('content-type', 'application/json')
+        res.end(published)
+      })
+      await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+      try {
+        const jwksUrl = `http://127.0.0.1:${(server.address() as { port: number }).port}/${randomUUID()}/jwks.json`
+        const status = async (name: string, clientId: string): Promise<number> =>
+          (await requestToken(t.app, tokenForm(await assertionFrom(join(dir, `${name}.private.jwk.json`), clientId))))
+            .statusCode
+        const created = await cli(
+          env,
+          ...['client', 'create', '--name', 'Switcher', '--scopes', 'consent:check', '--purposes', 'planned-care'],
+          ...['--public-key', join(dir, 'switch-file.public.jwks.json')]
+        )
+        const id = (JSON.parse(created.stdout) as { clientId: string }).clientId
+        expect(await status('switch-file', id)).toBe(200)
+
+        const toUrl = await cli(env, 'client', 'keys', id, '--jwks-url', jwksUrl)
+        expect(toUrl.stderr).toBe('')
+        expect(JSON.parse(toUrl.stdout)).toEqual({ clientId: id, kids: [], jwksUrl })
+        expect(await status('switch-url', id)).toBe(200)
+        expect(await status('switch-file', id)).toBe(401)
+
+        const back = await cli(env, 'client', 'keys', id, '--public-key', join(dir, 'switch-file.public.jwks.json'))
+        expect(JSON.parse(back.stdout)).toMatchObject({ clientId: id, jwksUrl: null })
+        expect(await status('switch-file', id)).toBe(200)
+        expect(await status('switch-url', id)).toBe(401)
+
+        const neither = await cli(env, 'client', 'keys', id)
+        expect(neither.code).toBe(1)
+        expect(neither.stderr).toMatch(/either --public-key FILE or --jwks-url URL/)
+        const both = await cli(
+          env,
+          ...['client', 'create', '--name', 'Both', '--scopes', 'consent:check', '--purposes', 'planned-care'],
+          ...['--public-key', join(dir, 'switch-file.public.jwks.json'), '--jwks-url', jwksUrl]
+        )
+        expect(both.code).toBe(1)
+        expect(both.stderr).toMatch(/exactly one key source/)
+        const withCredentials = await cli(
+          env,
+          ...['client', 'create', '--name', 'Creds', '--scopes', 'consent:check', '--purposes', 'planned-care'],
+          ...['--jwks-url', 'https://user:s3cret@keys.example.nhs.uk/jwks.json']
+        )
+        expect(withCredentials.code).toBe(1)
+        expect(withCredentials.stderr).toMatch(/credentials are not allowed in the URL/)
+      } finally {
+        server.closeAllConnections()
+        await new Promise(resolve => server.close(resolve))
+      }
+    }
+  )
 
   it('client suspend names a client that does not exist', async () => {
     const out = await cli(env, 'client', 'suspend', '3f0c1c9e-0000-4000-8000-000000000000')

@@ -864,6 +864,12 @@ function jwkArb (ctx: () => Context): fc.Arbitrary<Record<string, unknown>> {
     fc
       .constant(null)
       .map(() => ({ ...ctx().victim.publicJwk, kid: `k-${randomUUID().slice(0, 6)}` }) as Record<string, unknown>),
+    // A usable key with a member nested past the 64-level limit (once a 500: the store's JSON.stringify).
+    fc.tuple(fc.integer({ min: 61, max: 3000 }), fc.constantFrom('x5c', 'key_ops', 'ext')).map(([depth, member]) => ({
+      ...ctx().victim.publicJwk,
+      kid: `k-${randomUUID().slice(0, 6)}`,
+      [member]: nested(depth)
+    })),
     fc.record(
       {
         kty: fc.constantFrom('EC', 'RSA', 'oct', 'OKP', 'x'),

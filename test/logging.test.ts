@@ -2,11 +2,28 @@
 // request id is in every request's log lines so that callers can find them.
 import { beforeAll, describe, expect, it } from 'vitest'
 import { bearer, clientWithToken, requestToken, signAssertion, tokenForm, useTestApp } from './helpers/app.ts'
+import { decodePercentFully, encodedDigits } from './security/log-percent-encoding.helpers.ts'
 
 const t = useTestApp({ LOG_LEVEL: 'info' })
 let token: string
 const NHS = '9434765919'
 const INVALID = '9434765918' // wrong check digit
+/** Sent only percent-encoded (in part, in mixed case, doubly), so that only the encoded forms can leak it. */
+const ENCODED = '2277239690'
+/** Its groups of 3, 3 and 4 digits. */
+const [g1, g2, g3] = [ENCODED.slice(0, 3), ENCODED.slice(3, 6), ENCODED.slice(6)]
+/** https://fhir.nhs.uk/Id/nhs-number, percent-encoded in lower case. */
+const FHIR_SYSTEM = 'https%3a%2f%2ffhir.nhs.uk%2fId%2fnhs-number'
+const encodedUrls = {
+  encodedPath: `/v1/patients/${encodedDigits(ENCODED)}/preferences`,
+  encodedMixed: `/v1/patients/${ENCODED[0]}${encodedDigits(ENCODED.slice(1, 3))}${ENCODED.slice(3)}/preferences`,
+  encodedPlus: `/v1/patients/${g1}%2B${g2}%2b${g3}/preferences`,
+  encodedHyphen: `/v1/patients/${g1}%2d${g2}%2D${g3}/preferences`,
+  encodedSpaceAndPlus: `/v1/patients/${g1}%20${encodedDigits(g2, true)}+${g3}/preferences`,
+  doubleEncoded: `/v1/patients/${encodedDigits(ENCODED).replace(/%/g, '%25')}/preferences`,
+  encodedQuery: `/v1/audit?nhsNumber=${encodedDigits(ENCODED.slice(0, 5))}${ENCODED.slice(5)}`,
+  encodedFhir: `/fhir/Consent?patient.identifier=${FHIR_SYSTEM}%7c${encodedDigits(g1)}${g2}${g3}`
+}
 
 const ids = {
   record: '0b7e8c2a-3f1d-4c55-9a0e-5d2f7c1b9e41',
@@ -20,7 +37,15 @@ const ids = {
   invalidPath: '0b7e8c2a-3f1d-4c55-9a0e-5d2f7c1b9e49',
   auditQuery: '0b7e8c2a-3f1d-4c55-9a0e-5d2f7c1b9e4a',
   badToken: '0b7e8c2a-3f1d-4c55-9a0e-5d2f7c1b9e4b',
-  fhirSearch: '0b7e8c2a-3f1d-4c55-9a0e-5d2f7c1b9e4c'
+  fhirSearch: '0b7e8c2a-3f1d-4c55-9a0e-5d2f7c1b9e4c',
+  encodedPath: '0b7e8c2a-3f1d-4c55-9a0e-5d2f7c1b9e4d',
+  encodedMixed: '0b7e8c2a-3f1d-4c55-9a0e-5d2f7c1b9e4e',
+  encodedPlus: '0b7e8c2a-3f1d-4c55-9a0e-5d2f7c1b9e4f',
+  encodedHyphen: '0b7e8c2a-3f1d-4c55-9a0e-5d2f7c1b9e50',
+  encodedSpaceAndPlus: '0b7e8c2a-3f1d-4c55-9a0e-5d2f7c1b9e51',
+  doubleEncoded: '0b7e8c2a-3f1d-4c55-9a0e-5d2f7c1b9e52',
+  encodedQuery: '0b7e8c2a-3f1d-4c55-9a0e-5d2f7c1b9e53',
+  encodedFhir: '0b7e8c2a-3f1d-4c55-9a0e-5d2f7c1b9e54'
 }
 
 beforeAll(async () => {
@@ -101,10 +126,13 @@ beforeAll(async () => {
       url: `/fhir/Consent?patient.identifier=https%3A%2F%2Ffhir.nhs.uk%2FId%2Fnhs-number%7C${NHS}`
     })
   ).toBe(200)
+  // The NHS number hidden by percent-encoding: read (200) or refused (400: not a number once decoded
+  // only once, or grouped by '+'), the URL reaches the request log either way.
+  for (const [name, url] of Object.entries(encodedUrls)) {
+    expect(await inject(ids[name as keyof typeof encodedUrls], { method: 'GET', url }), name).toBeLessThan(500)
+  }
   // A rejected token and a token request (assertion in the body, access token in the answer).
-  expect(
-    await inject(ids.badToken, { method: 'GET', url: '/v1/audit', headers: bearer(`${token}x`) })
-  ).toBe(401)
+  expect(await inject(ids.badToken, { method: 'GET', url: '/v1/audit', headers: bearer(`${token}x`) })).toBe(401)
   const res = await requestToken(t.app, tokenForm(await signAssertion(caller)))
   expect(res.statusCode).toBe(200)
   await t.app.runtime.audit.flush()
@@ -123,6 +151,17 @@ describe('logs (SPEC §7: never NHS numbers, tokens or keys)', () => {
     }
     // Whatever separates the groups (encoded or not), the digits never appear in order.
     expect(all).not.toMatch(/943\D{0,6}476\D{0,6}591[89]/)
+  })
+
+  it('contain no NHS number hidden by percent-encoding the URL (decoded at any depth, its digits are gone)', () => {
+    const decoded = decodePercentFully(t.logs.join(''))
+    expect(decoded).not.toMatch(new RegExp(ENCODED.split('').join('[ +-]?')))
+    // Each encoded request was logged, with its URL masked where the number was.
+    const lines = t.logs.flatMap(chunk => chunk.split('\n')).filter(l => l.trim() !== '')
+    for (const name of Object.keys(encodedUrls)) {
+      const line = lines.find(l => l.includes(ids[name as keyof typeof encodedUrls]) && l.includes('"url"'))
+      expect(line, name).toContain('[REDACTED-NHS]')
+    }
   })
 
   it('contain no access token or client assertion', () => {

@@ -1,10 +1,14 @@
 // Verifies a signed-JWT client assertion (SPEC §4; RFC 7523, as NHS England's
 // application-restricted APIs and SMART Backend Services use it). Each failed check has its own
-// error_description so that a developer can see which one failed.
+// error_description so that a developer can see which one failed, except those that would tell a
+// stranger whether a client id is registered: an unknown or suspended client and a key that does not
+// verify all get NOT_SIGNED_BY_A_CLIENT, after the same work, and the precise reason goes to the audit.
 import {
   createLocalJWKSet,
   decodeJwt,
   decodeProtectedHeader,
+  exportJWK,
+  generateKeyPair,
   jwtVerify,
   type JWTPayload,
   type JWTVerifyGetKey
@@ -16,13 +20,33 @@ export const MAX_ASSERTION_LENGTH = 16_384
 const MAX_LIFETIME_SECONDS = 300
 const CLOCK_SKEW_SECONDS = 10
 
+/**
+ * The one answer for an assertion that no active registered client's key verifies: an unknown or
+ * suspended client, a kid that names none of the client's keys, a client without keys, a signature
+ * that does not verify. Telling these apart would tell a stranger which client ids exist; the
+ * precise reason is the AssertionError's `reason`, for the audit.
+ */
+export const NOT_SIGNED_BY_A_CLIENT =
+  "client authentication failed: the assertion was not signed by an active registered client's key " +
+  '(check iss, kid and the signing key)'
+
 export class AssertionError extends Error {
   /** The RFC 6749 error code the token endpoint answers with. */
   readonly error: 'invalid_request' | 'invalid_client'
+  /** Why, precisely: the message unless the message is NOT_SIGNED_BY_A_CLIENT. For the audit, never the caller. */
+  readonly reason: string
+  /** The registered client the assertion names (whatever its status), or null when it names none. */
+  readonly clientId: string | null
 
-  constructor (code: 'invalid_request' | 'invalid_client', message: string) {
+  constructor (
+    code: 'invalid_request' | 'invalid_client',
+    message: string,
+    context: { reason?: string; clientId?: string | null } = {}
+  ) {
     super(message)
     this.error = code
+    this.reason = context.reason ?? message
+    this.clientId = context.clientId ?? null
   }
 }
 
@@ -38,33 +62,65 @@ export interface AssertionDeps {
 /** Registered key sets, imported once for each distinct set of keys. */
 const localSets = new Map<string, JWTVerifyGetKey>()
 
-async function keySetFor (client: ClientRecord, kid: string, remote: RemoteJwks): Promise<JWTVerifyGetKey | null> {
-  if (client.jwks !== null && client.jwks.keys.length > 0) {
-    const version = `${client.id}:${JSON.stringify(client.jwks.keys)}`
-    let set = localSets.get(version)
-    if (set === undefined) {
-      if (localSets.size >= 10_000) localSets.clear()
-      set = createLocalJWKSet(client.jwks as Parameters<typeof createLocalJWKSet>[0])
-      localSets.set(version, set)
-    }
-    return set
+const NO_SUCH_KID = 'assertion kid does not match any registered key of this client'
+
+/**
+ * The client's keys (those at its JWKS URL when it has one: the URL wins over inline keys left
+ * over), or why none can verify an assertion naming `kid`. An inline kid is looked up here, not left
+ * to jose, whose miss costs an exception that a stand-in verification does not.
+ */
+async function keySetFor (client: ClientRecord, kid: string, remote: RemoteJwks): Promise<JWTVerifyGetKey | string> {
+  if (client.jwksUrl !== null) return await remote.keySet(client.jwksUrl, kid)
+  const registered = client.jwks?.keys ?? []
+  if (registered.length === 0) return 'client has no registered public keys'
+  if (!registered.some(k => k.kid === kid)) return NO_SUCH_KID
+  const version = `${client.id}:${JSON.stringify(registered)}`
+  let set = localSets.get(version)
+  if (set === undefined) {
+    if (localSets.size >= 10_000) localSets.clear()
+    set = createLocalJWKSet({ keys: registered } as Parameters<typeof createLocalJWKSet>[0])
+    localSets.set(version, set)
   }
-  if (client.jwksUrl !== null) {
-    try {
-      return await remote.keySet(client.jwksUrl, kid)
-    } catch (err) {
-      if (err instanceof RemoteJwksError) throw new AssertionError('invalid_client', err.message)
-      throw err
-    }
-  }
-  return null
+  return set
 }
+
+/**
+ * Per algorithm, a key set holding one public key whose private half was never kept. An assertion
+ * with no registered key to check it against is checked against this one instead (and refused
+ * whatever the result): an unknown or suspended client then costs the key lookup and signature
+ * verification a wrong key costs, and the answer's timing does not tell them apart.
+ */
+const standIns = new Map<string, Promise<JWTVerifyGetKey>>()
+const STAND_IN_KID = 'stand-in'
+
+function standInSet (alg: string): Promise<JWTVerifyGetKey> {
+  let set = standIns.get(alg)
+  if (set === undefined) {
+    set = generateKeyPair(alg).then(async ({ publicKey }) =>
+      createLocalJWKSet({ keys: [{ ...(await exportJWK(publicKey)), kid: STAND_IN_KID, alg }] })
+    )
+    standIns.set(alg, set)
+    // A failed key is made again on next use rather than failing every later request.
+    set.catch(() => standIns.delete(alg))
+  }
+  return set
+}
+
+/** Makes the stand-in keys ahead of the first request that needs one (an RSA key takes tens of milliseconds). */
+export function prepareStandInKeys (algorithms: readonly string[]): void {
+  for (const alg of algorithms) standInSet(alg).catch(() => {})
+}
+
+/** jose's errors that can only follow a verified signature: the claims of a validly signed assertion. */
+const CLAIM_ERRORS = new Set(['ERR_JWT_EXPIRED', 'ERR_JWT_CLAIM_VALIDATION_FAILED', 'ERR_JWT_INVALID'])
 
 export async function verifyClientAssertion (
   assertion: string,
   clientIdParam: string | undefined,
   deps: AssertionDeps
 ): Promise<{ client: ClientRecord; payload: JWTPayload }> {
+  // Every check up to the client lookup depends on the assertion alone, never on the client, so
+  // its answer is the same whether or not the client exists.
   if (assertion.length > MAX_ASSERTION_LENGTH) {
     throw new AssertionError('invalid_request', `client_assertion is longer than ${MAX_ASSERTION_LENGTH} characters`)
   }
@@ -79,10 +135,11 @@ export async function verifyClientAssertion (
       'client_assertion is not a signed JWT (expected three base64url parts with a JSON header and claims)'
     )
   }
-  if (typeof header.alg !== 'string' || !deps.allowedAlgorithms.includes(header.alg)) {
+  const alg = header.alg
+  if (typeof alg !== 'string' || !deps.allowedAlgorithms.includes(alg)) {
     throw new AssertionError(
       'invalid_client',
-      `assertion alg '${String(header.alg)}' is not allowed; use one of ${deps.allowedAlgorithms.join(', ')}`
+      `assertion alg '${String(alg)}' is not allowed; use one of ${deps.allowedAlgorithms.join(', ')}`
     )
   }
   if (typeof header.kid !== 'string' || header.kid === '') {
@@ -108,40 +165,82 @@ export async function verifyClientAssertion (
   if (claims.jti.includes('\u0000')) {
     throw new AssertionError('invalid_client', 'assertion jti must not contain a NUL character')
   }
-  if (claims.iss.includes('\u0000')) {
-    throw new AssertionError('invalid_client', 'unknown client (iss is not a registered client id)')
-  }
   if (typeof claims.exp !== 'number') throw new AssertionError('invalid_client', 'assertion has no exp claim')
 
-  const client = claims.iss.length <= 64 ? await deps.loadClient(claims.iss) : undefined
-  if (client === undefined) {
-    throw new AssertionError('invalid_client', 'unknown client (iss is not a registered client id)')
+  // No id that long or holding a NUL is ever registered: such an iss is an unknown client, checked as one.
+  const registrable = claims.iss.length <= 64 && !claims.iss.includes('\u0000')
+  const lookedUp = registrable ? await deps.loadClient(claims.iss) : undefined
+  const clientId = lookedUp?.id ?? null
+  const refused = (message: string, reason?: string): AssertionError =>
+    new AssertionError('invalid_client', message, { reason, clientId })
+
+  // Why no registered key can verify this assertion, once that is known; the caller is told only
+  // NOT_SIGNED_BY_A_CLIENT, after the same signature check as any other assertion.
+  let unverifiable: string | null = null
+  let keys: JWTVerifyGetKey | null = null
+  if (lookedUp === undefined) unverifiable = 'unknown client (iss is not a registered client id)'
+  else if (lookedUp.status !== 'active') unverifiable = 'client is suspended'
+  else {
+    let found: JWTVerifyGetKey | string
+    try {
+      found = await keySetFor(lookedUp, header.kid, deps.remoteJwks)
+    } catch (err) {
+      if (err instanceof RemoteJwksError) throw refused(err.message)
+      throw err
+    }
+    if (typeof found === 'string') unverifiable = found
+    else keys = found
   }
-  if (client.status !== 'active') throw new AssertionError('invalid_client', 'client is suspended')
-  const keys = await keySetFor(client, header.kid, deps.remoteJwks)
-  if (keys === null) throw new AssertionError('invalid_client', 'client has no registered public keys')
+  const getKey: JWTVerifyGetKey = async (protectedHeader, token) => {
+    if (keys !== null) {
+      try {
+        return await keys(protectedHeader, token)
+      } catch (err) {
+        // At a JWKS URL (or a kid whose key is of another type than alg): the same refusal.
+        if ((err as { code?: unknown }).code !== 'ERR_JWKS_NO_MATCHING_KEY') throw err
+        unverifiable = NO_SUCH_KID
+      }
+    }
+    return await (await standInSet(alg))({ ...protectedHeader, kid: STAND_IN_KID }, token)
+  }
 
   let payload: JWTPayload
   try {
-    ;({ payload } = await jwtVerify(assertion, keys, {
+    ;({ payload } = await jwtVerify(assertion, getKey, {
       algorithms: deps.allowedAlgorithms,
-      issuer: client.id,
-      subject: client.id,
+      issuer: claims.iss,
+      subject: claims.iss,
       audience: deps.audiences,
       clockTolerance: CLOCK_SKEW_SECONDS,
       requiredClaims: ['exp', 'jti']
     }))
   } catch (err) {
-    throw new AssertionError('invalid_client', describeJoseError(err, deps.audiences))
+    const reason = unverifiable ?? describeJoseError(err, deps.audiences)
+    const signed = unverifiable === null && CLAIM_ERRORS.has(String((err as { code?: unknown }).code))
+    throw signed ? refused(reason) : refused(NOT_SIGNED_BY_A_CLIENT, reason)
+  }
+  // Unreachable (nobody holds a stand-in's private key), and refused should it ever be reached.
+  if (unverifiable !== null || lookedUp === undefined) throw refused(NOT_SIGNED_BY_A_CLIENT, unverifiable ?? undefined)
+  const client = lookedUp
+
+  // From here the assertion is signed by the client's key: saying precisely what is wrong tells
+  // nothing to anyone but the key's holder.
+  if (header.jku !== undefined && header.jku !== client.jwksUrl) {
+    // Keys are only ever taken from the registration: a jku is never fetched, and one naming
+    // another set (or any set, for a client with inline keys) is refused rather than ignored.
+    throw refused('assertion jku does not match the registered JWKS URL')
   }
   if (Array.isArray(payload.aud) && payload.aud.length !== 1) {
-    throw new AssertionError('invalid_client', `assertion aud must be exactly one of ${deps.audiences.join(' or ')}`)
+    throw refused(`assertion aud must be exactly one of ${deps.audiences.join(' or ')}`)
   }
   const now = Math.floor(Date.now() / 1000)
   if ((payload.exp as number) > now + MAX_LIFETIME_SECONDS + CLOCK_SKEW_SECONDS) {
-    throw new AssertionError(
-      'invalid_client',
-      `assertion exp is more than ${MAX_LIFETIME_SECONDS} seconds in the future`
+    throw refused(`assertion exp is more than ${MAX_LIFETIME_SECONDS} seconds in the future`)
+  }
+  // iat is optional; when present it must not be ahead of the service's clock by more than the skew.
+  if (typeof payload.iat === 'number' && payload.iat > now + CLOCK_SKEW_SECONDS) {
+    throw refused(
+      `assertion iat is in the future (more than ${CLOCK_SKEW_SECONDS} seconds ahead of the service's clock)`
     )
   }
   const fresh = await deps.rememberJti(
@@ -149,27 +248,25 @@ export async function verifyClientAssertion (
     payload.jti as string,
     new Date(((payload.exp as number) + CLOCK_SKEW_SECONDS) * 1000)
   )
-  if (!fresh) throw new AssertionError('invalid_client', 'assertion jti has already been used (replay)')
+  if (!fresh) throw refused('assertion jti has already been used (replay)')
   return { client, payload }
 }
 
 function describeJoseError (err: unknown, audiences: string[]): string {
   const e = err as { code?: string; claim?: string; message?: string }
   switch (e.code) {
-    case 'ERR_JWKS_NO_MATCHING_KEY':
-      return 'assertion kid does not match any registered key of this client'
+    case 'ERR_JWKS_MULTIPLE_MATCHING_KEYS':
+      return 'more than one key at the JWKS URL has this kid'
     case 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED':
       return 'assertion signature does not verify with the registered key'
     case 'ERR_JWT_EXPIRED':
       return 'assertion has expired (exp is in the past)'
-    case 'ERR_JWKS_TIMEOUT':
-      return "the client's JWKS URL did not answer in time"
     case 'ERR_JOSE_ALG_NOT_ALLOWED':
       return 'assertion alg is not allowed'
     case 'ERR_JWT_CLAIM_VALIDATION_FAILED':
       if (e.claim === 'aud') return `assertion aud must be ${audiences.join(' or ')}`
       if (e.claim === 'nbf') return 'assertion is not valid yet (nbf is in the future)'
-      if (e.claim === 'iat') return 'assertion iat is in the future'
+      if (e.claim === 'iat') return 'assertion iat must be a number (seconds since the epoch)'
       return `assertion claim ${String(e.claim)} is invalid`
     default:
       return 'assertion could not be verified'

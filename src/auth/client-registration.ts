@@ -20,10 +20,17 @@ export interface ClientFields {
   jwksUrl?: string | null
 }
 
+/**
+ * Checks the fields of a registration (`creating`) or of a change. A client has exactly one key
+ * source, inline public keys (`jwks`) or a JWKS URL (`jwksUrl`): setting one clears the other
+ * (src/store/clients.ts does it in the same write), so both in one request is refused, and null
+ * is accepted only for the one being cleared, beside the other (a client always has a key source).
+ */
 export async function validateClientFields (
   catalog: PurposeCatalog,
   f: ClientFields,
-  allowedAlgorithms: string[]
+  allowedAlgorithms: string[],
+  creating = false
 ): Promise<FieldError[]> {
   const errors: FieldError[] = []
   f.scopes?.forEach((s, i) => {
@@ -39,23 +46,69 @@ export async function validateClientFields (
       errors.push({ path: `/exemptions/${i}${err.path}`, message: err.message })
     }
   })
+  errors.push(...keySourceErrors(f, creating))
   if (f.jwks !== undefined && f.jwks !== null) {
     if (f.jwks.keys.length === 0) errors.push({ path: '/jwks/keys', message: 'must hold at least one public key' })
     for (const err of await validateJwks(f.jwks, allowedAlgorithms)) {
       errors.push({ path: `/jwks${err.path}`, message: err.message })
     }
   }
-  if (f.jwksUrl !== undefined && f.jwksUrl !== null) {
-    let url: URL | null = null
-    try {
-      url = new URL(f.jwksUrl)
-    } catch {
-      errors.push({ path: '/jwksUrl', message: 'must be an absolute URL' })
-    }
-    const local = url !== null && ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname)
-    if (url !== null && url.protocol !== 'https:' && !(url.protocol === 'http:' && local)) {
-      errors.push({ path: '/jwksUrl', message: 'must use https (http only for localhost)' })
-    }
+  if (f.jwksUrl !== undefined && f.jwksUrl !== null) errors.push(...jwksUrlErrors(f.jwksUrl))
+  return errors
+}
+
+function keySourceErrors (f: ClientFields, creating: boolean): FieldError[] {
+  const keys = f.jwks !== undefined && f.jwks !== null
+  const url = f.jwksUrl !== undefined && f.jwksUrl !== null
+  if (keys && url) {
+    return [
+      {
+        path: '/jwksUrl',
+        message: 'send jwks or jwksUrl, not both: a client has exactly one key source (setting one clears the other)'
+      }
+    ]
+  }
+  if (creating && !keys && !url) return [{ path: '/jwks', message: 'send jwks (public keys with kids) or jwksUrl' }]
+  if (f.jwks === null && !url) {
+    return [
+      {
+        path: '/jwks',
+        message: 'may be null only beside a jwksUrl: a client always has a key source (a jwksUrl alone clears jwks)'
+      }
+    ]
+  }
+  if (f.jwksUrl === null && !keys) {
+    return [
+      {
+        path: '/jwksUrl',
+        message: 'may be null only beside jwks: a client always has a key source (jwks alone clears jwksUrl)'
+      }
+    ]
+  }
+  return []
+}
+
+/**
+ * The rules for a JWKS URL (SECURITY.md T14): absolute, https (http only for localhost), and no
+ * credentials, which would be stored, shown to administrators and audited. No message repeats the URL.
+ */
+function jwksUrlErrors (value: string): FieldError[] {
+  let url: URL
+  try {
+    url = new URL(value)
+  } catch {
+    return [{ path: '/jwksUrl', message: 'must be an absolute URL' }]
+  }
+  const errors: FieldError[] = []
+  const local = ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname)
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && local)) {
+    errors.push({ path: '/jwksUrl', message: 'must use https (http only for localhost)' })
+  }
+  if (url.username !== '' || url.password !== '') {
+    errors.push({
+      path: '/jwksUrl',
+      message: 'must not hold credentials (user:password@): credentials are not allowed in the URL'
+    })
   }
   return errors
 }

@@ -13,6 +13,9 @@ export const AUDIT_TYPES = [
   'purpose.updated',
   'alert.reviewed',
   'token.issued',
+  // A token request refused once its assertion was read, with the precise reason its answer may not
+  // give (an unknown, suspended or wrong-key client all get one answer); only within the failure budget.
+  'token.refused',
   'import',
   'access.refused'
 ] as const

@@ -1,8 +1,10 @@
 // Bearer-token authentication and authorisation for every protected route: the onRequest hooks
 // that ask the token service (src/services/tokens.ts) who the caller is and put the answer on the
-// request. A bad token is refused at once (401). A good token without the route's scope is refused
-// only once the body is read (preValidation), still before any validation or work: the refusal is
-// audited per patient (SPEC §3 "Audit", plugins/refusals.ts), and the patient may be named in the body.
+// request. A bad token is refused at once: 401, or 429 once its address has spent its failure budget
+// (a valid token never is, services/failure-budget.ts). A good token without the route's scope is
+// refused only once the body is read (preValidation), still before any validation or work: the
+// refusal is audited per patient (SPEC §3 "Audit", plugins/refusals.ts), and the patient may be named
+// in the body.
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyRequest, onRequestHookHandler } from 'fastify'
 import type { Problem } from '../domain/problems.ts'

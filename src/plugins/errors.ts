@@ -75,6 +75,12 @@ export function answerFor (err: unknown, request: FastifyRequest): ErrorAnswer {
     return problemAnswer(err)
   }
   if (err instanceof HttpProblem) return { status: err.statusCode, detail: err.detail }
+  if (clientAborted(err, request)) {
+    // Node fails a request whose connection closed mid-body with ECONNRESET, a code the store's
+    // drivers use too: it is the caller's doing, not the store's, and nobody is left to answer.
+    request.log.info({ err: { code: (err as FastifyError).code } }, 'client aborted the request')
+    return { status: 400, detail: 'The client closed the connection before the request body ended' }
+  }
   if (isStoreUnavailable(err)) {
     // A failure the store raised rather than a Problem: the same fail-closed 503 as the domain's.
     request.log.error({ err: { name: (err as Error).name, code: (err as FastifyError).code } }, 'store unavailable')
@@ -91,6 +97,16 @@ export function answerFor (err: unknown, request: FastifyRequest): ErrorAnswer {
     return { status: 500, detail: UNEXPECTED }
   }
   return { status, detail: describeClientError(fe), code: fe.code }
+}
+
+/**
+ * The error is the request body's own failure because the client went away: Node's ECONNRESET
+ * 'aborted' (or a stream closed early) on a request whose connection is gone.
+ */
+function clientAborted (err: unknown, request: FastifyRequest): boolean {
+  const e = err as { code?: unknown; message?: unknown } | null | undefined
+  const bodyFailed = (e?.code === 'ECONNRESET' && e.message === 'aborted') || e?.code === 'ERR_STREAM_PREMATURE_CLOSE'
+  return bodyFailed && (request.raw.destroyed || request.raw.socket?.destroyed === true)
 }
 
 /** A Problem's answer: its kind's status, and the headers its kind calls for. */
@@ -183,11 +199,14 @@ export function clientErrorHandler (
   const [status, detail] =
     err.code === 'HPE_HEADER_OVERFLOW'
       ? [431, `The request line and headers are larger than ${maxHeaderSize} bytes`]
-      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-        ? [408, 'The request did not arrive in time']
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' // Node's headersTimeout: its requestTimeout is off (app.ts)
+        ? [408, 'The request line and headers did not arrive in time; the connection is closed']
         : [400, `The request is not valid HTTP/1.1: ${String(err.reason ?? err.code ?? 'unparseable').slice(0, 100)}`]
   this.log.debug({ err: { code: err.code } }, 'client error')
-  if (socket.writable) {
+  // An answer already under way on this connection (a pipelined request's) must not be interleaved
+  // with this one: the connection is only closed.
+  const inFlight = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } | null })._httpMessage
+  if (socket.writable && inFlight?.headersSent !== true) {
     const body = JSON.stringify({
       type: 'about:blank',
       title: problemTitle(status),

@@ -111,7 +111,7 @@ export default async function oauthRoutes (fastify: FastifyInstance): Promise<vo
             clientId: form.client_id,
             scope: form.scope
           },
-          { ip: request.ip, requestId: request.id, correlationId: request.correlationId }
+          { ip: request.ip, requestId: request.id, correlationId: request.correlationId, log: request.log }
         )
         return await reply
           .header('cache-control', 'no-store')

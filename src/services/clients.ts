@@ -19,6 +19,7 @@ import type { Runtime } from '../runtime.ts'
 
 export type { ClientRecord } from '../store/rows.ts'
 export type { Actor, ClientPatch } from '../store/clients.ts'
+export { shownJwksUrl } from '../store/clients.ts'
 
 export type Jwks = { keys: Array<Record<string, unknown>> }
 
@@ -74,11 +75,9 @@ export class ClientService {
     return await this.runtime.registry.client(id)
   }
 
+  /** A new client with exactly one key source: jwks or jwksUrl. */
   async register (input: ClientRegistration, actor: Actor): Promise<ClientRecord> {
-    if (input.jwks === undefined && input.jwksUrl === undefined) {
-      throw invalidFields([{ path: '/jwks', message: 'send jwks (public keys with kids) or jwksUrl' }])
-    }
-    const exemptions = await this.checked(input, { purposes: input.purposes, exemptions: input.exemptions ?? [] })
+    const exemptions = await this.checked(input, { purposes: input.purposes, exemptions: input.exemptions ?? [] }, true)
     const client = await createClient(
       this.runtime.db,
       this.runtime.audit,
@@ -98,7 +97,11 @@ export class ClientService {
     return client
   }
 
-  /** Any registration field and the status; suspension and scope cuts stop existing tokens at once. */
+  /**
+   * Any registration field and the status; suspension and scope cuts stop existing tokens at once.
+   * Setting jwks or jwksUrl switches the client's one key source: the other is cleared in the same
+   * write, so keys from the source left behind stop working at once.
+   */
   async update (id: string, change: ClientChange, actor: Actor): Promise<ClientRecord> {
     let after: { purposes: string[]; exemptions: ExemptionInput[] } | undefined
     if (change.purposes !== undefined || change.exemptions !== undefined) {
@@ -118,7 +121,7 @@ export class ClientService {
     return updated
   }
 
-  /** Replaces the client's public keys (rotation: the caller sends the whole new set). */
+  /** Replaces the client's public keys (rotation: the caller sends the whole new set); clears any jwksUrl. */
   async replaceKeys (id: string, jwks: Jwks, actor: Actor): Promise<ClientRecord> {
     return await this.update(id, { jwks }, actor)
   }
@@ -134,10 +137,11 @@ export class ClientService {
    */
   private async checked (
     fields: ClientChange,
-    after?: { purposes: string[]; exemptions: ExemptionInput[] }
+    after?: { purposes: string[]; exemptions: ExemptionInput[] },
+    creating = false
   ): Promise<Exemption[] | undefined> {
     const { registry, config } = this.runtime
-    const errors = await validateClientFields(registry.catalog, fields, config.assertionAlgorithms)
+    const errors = await validateClientFields(registry.catalog, fields, config.assertionAlgorithms, creating)
     if (after !== undefined) {
       const listed = after.purposes.length === 0 ? 'none' : after.purposes.join(', ')
       for (const i of exemptionsOutsidePurposes(registry.catalog, after.purposes, after.exemptions)) {

@@ -137,9 +137,12 @@ export class FilterService {
     if (problem !== null) throw problem
     const asOf = request.asOf === undefined ? undefined : parseInstant(request.asOf)
     if (asOf !== undefined && !asOf.ok) throw invalidField(paths.asOf, asOf.error)
-    const at = asOf?.value ?? new Date()
+    // One reading of the clock: compared with a second one, a run without asOf would be refused
+    // whenever the millisecond ticked between the two.
+    const now = new Date()
+    const at = asOf?.value ?? now
     // Rule 8: what would have been released then is a replay, never an authorisation to release now.
-    if (at.getTime() < Date.now()) {
+    if (at.getTime() < now.getTime()) {
       throw invalidField(
         paths.asOf,
         'asOf earlier than now is refused: a replay of what would have been decided then is only for ' +

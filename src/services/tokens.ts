@@ -1,14 +1,17 @@
 // Token issuing (SPEC §4: signed-JWT client credentials, RFC 6749 §4.4 with RFC 7523 client
-// authentication) and bearer authentication of every protected request. Both spend from one
-// failure budget, so neither can be used to guess at speed what the other would refuse.
+// authentication) and bearer authentication of every protected request. Credentials are checked
+// first, always: valid ones are never refused because of anyone's failures. Failures of both spend
+// from one failure budget (services/failure-budget.ts); a failure beyond it is answered 429 instead
+// of 401, so neither endpoint can be used to make the service explain many failures at speed.
 import { decodeJwt } from 'jose'
 import { Problem, forbidden, tooManyRequests, unauthenticated } from '../domain/problems.ts'
 import type { Scope } from '../domain/scopes.ts'
-import { AssertionError, verifyClientAssertion } from '../auth/client-assertion.ts'
+import { AssertionError, prepareStandInKeys, verifyClientAssertion } from '../auth/client-assertion.ts'
 import { CLIENT_ASSERTION_TYPE } from '../auth/client-assertion-signer.ts'
 import { RemoteJwks } from '../auth/remote-jwks.ts'
 import type { Runtime } from '../runtime.ts'
-import { FailureBudget, type FailureSource } from './failure-budget.ts'
+import { isStoreUnavailable } from '../store/store-errors.ts'
+import { CLAIMED_ID_LENGTH, FailureBudget } from './failure-budget.ts'
 import type { Authenticated } from './types.ts'
 
 /** The RFC 6749 §5.2 error codes token issuing answers with (a 429 is temporarily_unavailable). */
@@ -50,6 +53,8 @@ export interface RequestOrigin {
   requestId: string
   /** The token request's X-Correlation-ID, recorded on token.issued like on every event (SPEC §3). */
   correlationId?: string | null
+  /** Where to report what the caller is not told (a refusal that could not be audited). */
+  log?: { error: (fields: Record<string, unknown>, message: string) => void }
 }
 
 /** The client an assertion claims to be (unverified: only to key the failure budget). */
@@ -71,20 +76,17 @@ export class TokenService {
   constructor (private readonly runtime: Runtime) {
     this.endpoint = `${runtime.config.publicUrl}/oauth2/token`
     this.budget = new FailureBudget(runtime.counters, runtime.config.tokenFailuresPerMinute)
+    prepareStandInKeys(runtime.config.assertionAlgorithms)
   }
 
   /**
    * An access token for a client that proves who it is with a signed assertion, carrying the
-   * scopes it asked for (all it holds when it asks for none), audited as token.issued.
+   * scopes it asked for (all it holds when it asks for none), audited as token.issued. A refused
+   * request is audited as token.refused with the precise reason, until its budget is spent.
    */
   async issue (request: TokenRequest, origin: RequestOrigin): Promise<IssuedToken> {
     const { config, registry, tokens, audit, usedAssertions } = this.runtime
     const assertion = this.checkGrant(request)
-    const source: FailureSource = { ip: origin.ip, claimedClient: claimedClient(assertion) ?? request.clientId }
-    const retryAfter = this.budget.exhaustedFor(source)
-    if (retryAfter !== null) {
-      throw tooManyRequests(`too many failed token requests; retry after ${retryAfter} seconds`, retryAfter)
-    }
     let verified
     try {
       verified = await verifyClientAssertion(assertion, request.clientId, {
@@ -95,14 +97,17 @@ export class TokenService {
         remoteJwks: this.remoteJwks
       })
     } catch (err) {
-      if (err instanceof AssertionError) {
-        this.budget.spend(source)
-        throw new OAuthError(err.error, err.message)
-      }
-      throw err
+      throw await this.refuseToken(err, claimedClient(assertion) ?? request.clientId, origin)
     }
     const { client } = verified
-    const scopes = grantedScopes(client.scopes, request.scope)
+    let scopes: string[]
+    try {
+      scopes = grantedScopes(client.scopes, request.scope)
+    } catch (err) {
+      // Authenticated: not a failure of the budget's kind, but a refusal the client's trail shows.
+      if (err instanceof OAuthError) await this.auditRefusal(origin, client.id, err.error, err.detail)
+      throw err
+    }
     const accessToken = await tokens.mint(client.id, scopes)
     await audit.record({
       type: 'token.issued',
@@ -116,31 +121,88 @@ export class TokenService {
   }
 
   /**
-   * The caller a bearer token speaks for, holding `scope` when one is named. Refused tokens spend
-   * from the address's failure budget; a spent budget is refused before the token is looked at.
+   * The caller a bearer token speaks for, holding `scope` when one is named. Only a refused token
+   * spends from the address's failure budget, and only once that is spent is it answered 429; a
+   * valid token costs the budget nothing, not even a look (this runs on every decision).
    */
   async authenticate (
     authorization: string | undefined,
     ip: string,
     scope?: Scope | readonly Scope[]
   ): Promise<Authenticated> {
-    const retryAfter = this.budget.exhaustedFor({ ip })
-    if (retryAfter !== null) {
-      throw tooManyRequests(
-        `Too many failed authentications from this address; retry after ${retryAfter} seconds`,
-        retryAfter
-      )
-    }
     let caller: Authenticated
     try {
       caller = await this.verifyBearer(authorization)
     } catch (err) {
-      if (err instanceof Problem && err.kind === 'unauthenticated') this.budget.spend({ ip })
+      if (err instanceof Problem && err.kind === 'unauthenticated') {
+        const retryAfter = this.budget.fail({ ip })
+        if (retryAfter !== null) {
+          throw tooManyRequests(
+            `Too many failed authentications from this address; retry after ${retryAfter} seconds`,
+            retryAfter
+          )
+        }
+      }
       throw err
     }
     const refused = scope === undefined ? null : scopeRefusal(caller, scope)
     if (refused !== null) throw refused
     return caller
+  }
+
+  /**
+   * What a token request whose client authentication failed is answered: its refusal, counted
+   * against the failure budget and audited, or a 429 once the budget is spent. A failure that is
+   * not the assertion's (a bug: a 500) is counted too, so it cannot be provoked without limit; a
+   * store outage is not a failure of the caller's and stays a 503, neither counted nor audited.
+   */
+  private async refuseToken (err: unknown, claimed: string | undefined, origin: RequestOrigin): Promise<unknown> {
+    if ((err instanceof Problem && err.kind === 'unavailable') || isStoreUnavailable(err)) return err
+    const retryAfter = this.budget.fail({ ip: origin.ip, claimedClient: claimed })
+    if (retryAfter !== null) {
+      return tooManyRequests(`too many failed token requests; retry after ${retryAfter} seconds`, retryAfter)
+    }
+    if (!(err instanceof AssertionError)) {
+      const name = String((err as Error | null)?.name)
+      await this.auditRefusal(origin, null, 'server_error', `unexpected error (${name})`, claimed)
+      return err
+    }
+    await this.auditRefusal(origin, err.clientId, err.error, err.reason, err.clientId === null ? claimed : undefined)
+    return new OAuthError(err.error, err.message)
+  }
+
+  /**
+   * A token.refused event: the registered client when the request named one, else the id it
+   * claimed (cut short: it is unverified input). The reason is the precise one, which the answer
+   * may not give. The caller is refused either way: an event that cannot be written is logged.
+   */
+  private async auditRefusal (
+    origin: RequestOrigin,
+    clientId: string | null,
+    error: string,
+    reason: string,
+    claimed?: string
+  ): Promise<void> {
+    try {
+      await this.runtime.audit.record({
+        type: 'token.refused',
+        clientId,
+        requestId: origin.requestId,
+        correlationId: origin.correlationId ?? null,
+        outcome: 'refused',
+        details: {
+          error,
+          reason,
+          address: origin.ip,
+          ...(claimed !== undefined ? { claimedClientId: claimed.slice(0, CLAIMED_ID_LENGTH) } : {})
+        }
+      })
+    } catch (auditErr) {
+      origin.log?.error(
+        { err: { name: (auditErr as Error).name }, refused: error },
+        'a refused token request could not be audited (token.refused)'
+      )
+    }
   }
 
   /** The request's grant and client authentication method; returns the assertion. */

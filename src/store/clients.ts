@@ -61,6 +61,27 @@ export async function allClients (db: Database): Promise<ClientRecord[]> {
   return (await db.prisma.client.findMany({ orderBy: { createdAt: 'asc' } })).map(toClient)
 }
 
+/**
+ * A JWKS URL as it may be shown or audited: any user:password@ replaced by ***@. Registration has
+ * refused credentials in the URL since they were found echoed and audited (SECURITY.md T14); this
+ * keeps a URL stored before that from being shown.
+ */
+export function shownJwksUrl (url: string | null): string | null {
+  if (url === null) return null
+  try {
+    const u = new URL(url)
+    if (u.username === '' && u.password === '') return url
+    return `${u.protocol}//***@${u.host}${u.pathname}${u.search}${u.hash}`
+  } catch {
+    return url.includes('@') ? '***' : url
+  }
+}
+
+/** Refuses a write that would leave a client with two key sources (the service refuses it first, with its reasons). */
+function assertOneKeySource (c: { jwks?: unknown; jwksUrl?: string | null }): void {
+  if (c.jwks != null && c.jwksUrl != null) throw new Error('a client has one key source: jwks or jwksUrl, not both')
+}
+
 /** What the audit trail keeps of a client: never key material. */
 function clientSummary (c: ClientRecord): Record<string, unknown> {
   return {
@@ -70,7 +91,7 @@ function clientSummary (c: ClientRecord): Record<string, unknown> {
     purposes: c.purposes,
     exemptions: c.exemptions,
     kids: (c.jwks?.keys ?? []).map(k => k.kid),
-    jwksUrl: c.jwksUrl,
+    jwksUrl: shownJwksUrl(c.jwksUrl),
     status: c.status,
     requireEndUser: c.requireEndUser
   }
@@ -82,6 +103,7 @@ export async function createClient (
   input: NewClient,
   actor: Actor
 ): Promise<ClientRecord> {
+  assertOneKeySource(input)
   const now = new Date()
   const id = randomUUID()
   const { result } = await audit.commit(
@@ -123,6 +145,7 @@ export async function updateClient (
   patch: ClientPatch,
   actor: Actor
 ): Promise<ClientRecord | undefined> {
+  assertOneKeySource(patch)
   const { result } = await audit.commit(
     async tx => {
       const existing = await tx.client.findUnique({ where: { id } })
@@ -138,6 +161,10 @@ export async function updateClient (
           ...(patch.exemptions !== undefined ? { exemptions: JSON.stringify(patch.exemptions) } : {}),
           ...(patch.jwks !== undefined ? { jwks: patch.jwks === null ? null : JSON.stringify(patch.jwks) } : {}),
           ...(patch.jwksUrl !== undefined ? { jwksUrl: patch.jwksUrl } : {}),
+          // One key source: setting one clears the other in this same write, so the keys of the
+          // source left behind stop working at once, whatever else changes concurrently.
+          ...(patch.jwks != null ? { jwksUrl: null } : {}),
+          ...(patch.jwksUrl != null ? { jwks: null } : {}),
           ...(patch.status !== undefined ? { status: patch.status } : {}),
           ...(patch.requireEndUser !== undefined ? { requireEndUser: patch.requireEndUser } : {}),
           updatedAt: new Date()

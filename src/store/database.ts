@@ -2,13 +2,13 @@
 // clients are generated from one schema source, so they share one shape; the rest of the code
 // sees only `Database`.
 import { randomUUID } from 'node:crypto'
-import { mkdirSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3'
 import { PrismaPg } from '@prisma/adapter-pg'
 import type { PoolConfig } from 'pg'
 import { PrismaClient as SqliteClient } from './generated/sqlite/client.ts'
 import { PrismaClient as PostgresClient } from './generated/postgresql/client.ts'
+import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, createPrivateFile, makePrivateDir } from '../paths.ts'
 
 export type StoreKind = 'sqlite' | 'postgresql'
 export type Prisma = SqliteClient
@@ -49,12 +49,30 @@ export interface DatabaseOptions {
   queryTimeoutMs?: number
 }
 
+/**
+ * The SQLite files and their directory, with the mode each should have, for the start-up check of
+ * their modes (src/runtime.ts); none on PostgreSQL, whose files are the server's business.
+ */
+export function privateStorePaths (db: Database): Array<{ path: string; expected: number }> {
+  if (db.connection.kind !== 'sqlite' || db.connection.path === ':memory:') return []
+  const file = db.connection.path
+  return [
+    { path: dirname(file), expected: PRIVATE_DIR_MODE },
+    ...[file, `${file}-wal`, `${file}-shm`, `${file}-journal`].map(path => ({ path, expected: PRIVATE_FILE_MODE }))
+  ]
+}
+
 export async function openDatabase (url: string, options: DatabaseOptions = {}): Promise<Database> {
   const kind = storeKind(url)
   if (kind === 'sqlite') {
     const file = url.slice('file:'.length).split('?')[0]
     const path = file === ':memory:' ? file : resolve(file)
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
+    if (path !== ':memory:') {
+      // Owner-only from the first start (SECURITY.md): the file is made before the driver opens it,
+      // and SQLite gives its -wal and -shm files the database file's mode.
+      makePrivateDir(dirname(path))
+      createPrivateFile(path)
+    }
     // busy timeout: the CLI and the service may write the same file at once.
     const adapter = new PrismaBetterSqlite3({ url: path, timeout: 10_000 }, { timestampFormat: 'iso8601' })
     const prisma = new SqliteClient({ adapter })

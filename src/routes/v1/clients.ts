@@ -7,7 +7,7 @@ import { EXEMPTION_BASES } from '../../domain/exemptions.ts'
 import { SCOPES } from '../../domain/scopes.ts'
 import { CLIENT_STATUSES, ODS_CODE_PATTERN } from '../../domain/clients.ts'
 import { problemResponses } from '../../plugins/problems.ts'
-import type { ClientRecord } from '../../services/clients.ts'
+import { shownJwksUrl, type ClientRecord } from '../../services/clients.ts'
 import { actorOf, callerOf, decodeCursor, encodeCursor, security, type JsonOf } from '../../http/common.ts'
 
 const DEFAULT_LIMIT = 50
@@ -24,7 +24,13 @@ const jwksSchema = {
       items: {
         type: 'object',
         maxProperties: 20,
-        additionalProperties: { type: ['string', 'array', 'boolean'], maxLength: 4096 }
+        // JWK members are strings, booleans (ext) and arrays of strings (key_ops, x5c): nothing nests.
+        additionalProperties: {
+          type: ['string', 'array', 'boolean'],
+          maxLength: 4096,
+          maxItems: 20,
+          items: { type: 'string', maxLength: 4096 }
+        }
       }
     }
   }
@@ -53,8 +59,20 @@ const fields = {
   scopes: { type: 'array', maxItems: 20, uniqueItems: true, items: { type: 'string', enum: SCOPES } },
   purposes: { type: 'array', maxItems: 100, uniqueItems: true, items: { type: 'string', maxLength: 100 } },
   exemptions: { type: 'array', maxItems: 50, items: exemptionSchema },
-  jwks: jwksSchema,
-  jwksUrl: { type: 'string', maxLength: 2000 },
+  jwks: {
+    ...jwksSchema,
+    description:
+      "The client's public keys (a JWKS, every key with a kid). A client has exactly one key source: send jwks " +
+      'or jwksUrl, not both.'
+  },
+  jwksUrl: {
+    type: 'string',
+    maxLength: 2000,
+    description:
+      'Where the client publishes its JWKS instead: https (http only for localhost), no credentials ' +
+      '(user:password@ is refused), no redirects followed. A client has exactly one key source: send jwks or ' +
+      'jwksUrl, not both.'
+  },
   requireEndUser: {
     type: 'boolean',
     description:
@@ -171,13 +189,35 @@ function clientJson (c: ClientRecord): ClientJson {
     exemptions: c.exemptions,
     kids: (c.jwks?.keys ?? []).map(k => String(k.kid)),
     jwks: c.jwks,
-    jwksUrl: c.jwksUrl,
+    jwksUrl: shownJwksUrl(c.jwksUrl),
     status: c.status,
     requireEndUser: c.requireEndUser,
     createdAt: c.createdAt.toISOString(),
     updatedAt: c.updatedAt.toISOString()
   }
 }
+
+/**
+ * A change's key fields: either switches the client's one key source, clearing the other; null only
+ * for the one being cleared, beside the other.
+ */
+const keySourceChange = {
+  jwks: {
+    ...jwksSchema,
+    type: ['object', 'null'],
+    description:
+      'Switch to (or replace) inline public keys: jwksUrl is cleared in the same change, so the URL is no longer ' +
+      'fetched. Not together with a jwksUrl string (400). null only beside a jwksUrl: a client always has a key source.'
+  },
+  jwksUrl: {
+    ...fields.jwksUrl,
+    type: ['string', 'null'],
+    description:
+      'Switch to keys published at this URL (https, http only for localhost, no credentials): jwks is cleared in ' +
+      'the same change, so the inline keys stop working at once. Not together with jwks (400). null only beside ' +
+      'jwks: a client always has a key source.'
+  }
+} as const
 
 const idParams = { type: 'object', properties: { id: { type: 'string', maxLength: 64 } }, required: ['id'] } as const
 
@@ -256,8 +296,8 @@ export default async function clientRoutes (fastify: FastifyInstance): Promise<v
         tags: ['clients'],
         summary: 'Register a client system',
         description:
-          'Register its public keys (jwks with kids, or a jwksUrl), the scopes and purposes it may use, and any ' +
-          'exemptions (secondary-use purposes only).',
+          'Register its public keys (jwks with kids, or a jwksUrl: exactly one of them), the scopes and purposes it ' +
+          'may use, and any exemptions (secondary-use purposes only).',
         security,
         body: {
           type: 'object',
@@ -289,14 +329,17 @@ export default async function clientRoutes (fastify: FastifyInstance): Promise<v
         tags: ['clients'],
         summary: 'Change a client, or suspend it',
         description:
-          "Any registration field and status. Suspension and scope cuts stop the client's existing tokens at once.",
+          "Any registration field and status. Suspension and scope cuts stop the client's existing tokens at once. " +
+          'A client has exactly one key source: sending jwks switches it to inline keys and clears jwksUrl; sending ' +
+          'jwksUrl switches it to the URL and clears jwks (the old keys stop working at once). Both in one change ' +
+          'is a 400; null is accepted only for the source being cleared, beside the other.',
         security,
         params: idParams,
         body: {
           type: 'object',
           additionalProperties: false,
           minProperties: 1,
-          properties: { ...fields, status: { type: 'string', enum: CLIENT_STATUSES } },
+          properties: { ...fields, ...keySourceChange, status: { type: 'string', enum: CLIENT_STATUSES } },
           example: { status: 'suspended' }
         },
         response: { 200: clientSchema, ...problemResponses(400, 401, 403, 404, 503) }
@@ -314,7 +357,8 @@ export default async function clientRoutes (fastify: FastifyInstance): Promise<v
         summary: "Replace a client's public keys (rotation)",
         description:
           'Send the whole new JWKS: to rotate, include the new key and keep the old one until the client has ' +
-          'switched, then send the set without it.',
+          'switched, then send the set without it. A client registered with a jwksUrl switches to these keys ' +
+          '(its jwksUrl is cleared).',
         security,
         params: idParams,
         body: {

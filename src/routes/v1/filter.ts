@@ -141,6 +141,7 @@ export default async function filterRoutes (fastify: FastifyInstance): Promise<v
     '/filter',
     {
       onRequest: fastify.requireScope('consent:filter'),
+      config: { bulkStream: 'filter' },
       schema: {
         tags: ['decisions'],
         summary: 'Filter a cohort: keep the NHS numbers whose records may be shared for the purpose',
@@ -155,7 +156,11 @@ export default async function filterRoutes (fastify: FastifyInstance): Promise<v
           'the SHA-256 of the input so far and the last input line before each slice of at most 100 000 lines ' +
           'or 5 seconds, then a completion event with the final counts and the SHA-256 of the whole body). ' +
           'X-Audit-Id is the run: its state is GET /v1/filter/runs/{X-Audit-Id} (audit:read). ' +
-          'asOf earlier than now is refused (400): a replay is only for POST /v1/decisions with audit:read.',
+          'asOf earlier than now is refused (400): a replay is only for POST /v1/decisions with audit:read. ' +
+          'A client holds at most FILTER_STREAMS_PER_CLIENT (default 2) filter streams at once on an instance; ' +
+          'the next is a 429 with Retry-After, before its body is read or anything is recorded. The body may ' +
+          'arrive slowly but not pause for STREAM_IDLE_TIMEOUT_MS (default 30 s): then a 408, or, once the answer ' +
+          'has begun, the connection is closed and the run recorded as incomplete.',
         security,
         consumes: INPUT_TYPES,
         querystring: {
@@ -190,7 +195,7 @@ export default async function filterRoutes (fastify: FastifyInstance): Promise<v
               }
             }
           },
-          ...problemResponses(400, 401, 403, 406, 415, 503)
+          ...problemResponses(400, 401, 403, 406, 408, 415, 429, 503)
         }
       },
       ...streamed
@@ -213,9 +218,14 @@ export default async function filterRoutes (fastify: FastifyInstance): Promise<v
         { log: request.log }
       )
       // A client that goes away stops the work: the answer is closed, which stops reading the body.
-      reply.raw.on('close', () => {
-        if (!reply.raw.writableFinished) output.destroy()
-      })
+      // (An answer the service itself cut short, on an error, has destroyed the output already.)
+      const abandoned = (): void => {
+        if (reply.raw.writableFinished || output.destroyed) return
+        request.log.info({ auditId }, 'client aborted the request')
+        output.destroy()
+      }
+      if (reply.raw.destroyed) abandoned()
+      else reply.raw.on('close', abandoned)
       return reply.header('x-audit-id', auditId).type(`${format}; charset=utf-8`).send(output)
     }
   )

@@ -14,6 +14,7 @@ export default async function preferenceImportRoutes (fastify: FastifyInstance):
     '/preferences/import',
     {
       onRequest: fastify.requireScope('admin'),
+      config: { bulkStream: 'import' },
       schema: {
         tags: ['preferences'],
         summary: 'Bulk load existing choices (NDJSON)',
@@ -28,7 +29,10 @@ export default async function preferenceImportRoutes (fastify: FastifyInstance):
           'a line for a purpose this client is not registered for is a bad line. ' +
           'Audited twice: a start event before the first batch, which every imported choice names (so a ' +
           "patient's trail, GET /v1/audit?nhsNumber=, shows the import that loaded their choice), and a " +
-          'completion event with the counts (auditId; its details.startEventId names the start event).',
+          'completion event with the counts (auditId; its details.startEventId names the start event). ' +
+          'A client holds at most IMPORTS_PER_CLIENT (default 2) imports at once on an instance; the next is a ' +
+          '429 with Retry-After, before its body is read or anything is recorded. The body may arrive slowly but ' +
+          'not pause for STREAM_IDLE_TIMEOUT_MS (default 30 s): then a 408.',
         security,
         consumes: ['application/x-ndjson'],
         body: {
@@ -66,7 +70,7 @@ export default async function preferenceImportRoutes (fastify: FastifyInstance):
               auditId: 'a3c1f0de-6b2e-4f7a-8d91-2c4e5f6a7b80'
             }
           },
-          ...problemResponses(400, 401, 403, 415, 503)
+          ...problemResponses(400, 401, 403, 408, 415, 429, 503)
         }
       },
       ...streamed
