@@ -59,6 +59,30 @@ export default fp(
       })
     )
 
+    // Outbound fetches of clients' JWKS URLs (SECURITY.md T14): a rise in failures is a client's
+    // broken key host, or strangers naming it in assertions. Read when scraped; the services are
+    // made after this plugin.
+    for (const [name, help, read] of [
+      ['consent_jwks_fetches_total', "Fetches of clients' JWKS URLs", () => fastify.services.tokens.remoteJwks.fetches],
+      [
+        'consent_jwks_fetch_failures_total',
+        "Fetches of clients' JWKS URLs that failed (refused, timed out, too large, not a key set)",
+        () => fastify.services.tokens.remoteJwks.failures
+      ]
+    ] as const) {
+      registry.registerMetric(
+        new Counter({
+          name,
+          help,
+          registers: [],
+          collect () {
+            this.reset()
+            this.inc(read())
+          }
+        })
+      )
+    }
+
     fastify.decorate('metrics', { registry, decisions })
     fastify.addHook('onResponse', async (request, reply) => {
       duration.observe(

@@ -71,7 +71,8 @@ export class TokenService {
   /** The token endpoint's URL: an assertion's aud must be it (or the issuer). */
   readonly endpoint: string
   private readonly budget: FailureBudget
-  private readonly remoteJwks = new RemoteJwks()
+  /** Clients' JWKS URLs, fetched and cached (its fetch and failure counts are published in /metrics). */
+  readonly remoteJwks = new RemoteJwks()
 
   constructor (private readonly runtime: Runtime) {
     this.endpoint = `${runtime.config.publicUrl}/oauth2/token`

@@ -216,6 +216,11 @@ describe('JWKS fetching is bounded in bytes and time', () => {
       error: 'invalid_client',
       error_description: expect.stringMatching(/could not be fetched/)
     })
+    // Counted where an operator sees them: the app's own fetcher, published in /metrics.
+    const metrics = await t.app.inject({ method: 'GET', url: '/metrics' })
+    const count = (name: string): number => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(metrics.body)?.[1])
+    expect(count('consent_jwks_fetch_failures_total')).toBeGreaterThanOrEqual(4)
+    expect(count('consent_jwks_fetches_total')).toBeGreaterThanOrEqual(count('consent_jwks_fetch_failures_total'))
   })
 
   it('a key set of non-objects or deep nesting is read without failing: no usable key, invalid_client', async () => {
