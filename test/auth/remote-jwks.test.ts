@@ -6,17 +6,15 @@ import { randomUUID } from 'node:crypto'
 import { createServer, type Server } from 'node:http'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import type { JWK } from 'jose'
-import { signClientAssertion } from '../../src/auth/client-assertion-signer.ts'
+import type { LightMyRequestResponse } from 'fastify'
 import { RemoteJwks, RemoteJwksError } from '../../src/auth/remote-jwks.ts'
 import {
   clientWithToken,
   newKeyPair,
-  requestToken,
-  tokenForm,
-  TOKEN_URL,
+  registerJwksUrlClient,
+  requestTokenSignedBy,
   useTestApp,
-  type Auth,
-  type Json
+  type Auth
 } from '../helpers/app.ts'
 
 /** A clock the tests move by hand: cache lifetimes and cooldowns without waiting. */
@@ -81,35 +79,12 @@ describe('clients with a JWKS URL', () => {
   /** A URL no other test has fetched (the service's cache is keyed by URL). */
   const fresh = (name: string): string => `/${randomUUID()}/${name}`
 
-  async function register (path: string): Promise<string> {
-    const res = await t.app.inject({
-      method: 'POST',
-      url: '/v1/clients',
-      headers: admin,
-      payload: {
-        name: 'JWKS URL client',
-        scopes: ['consent:check'],
-        purposes: ['planned-care'],
-        jwksUrl: `${base}${path}`
-      }
-    })
-    expect(res.statusCode, res.body).toBe(201)
-    return res.json().clientId as string
-  }
+  const register = async (path: string): Promise<string> => await registerJwksUrlClient(t.app, admin, `${base}${path}`)
 
-  async function token (
+  const token = async (
     clientId: string,
     key: Awaited<ReturnType<typeof newKeyPair>>
-  ): Promise<{ statusCode: number; json: () => Json }> {
-    const assertion = await signClientAssertion({
-      clientId,
-      key: key.privateKey,
-      kid: key.kid,
-      alg: 'ES256',
-      audience: TOKEN_URL
-    })
-    return await requestToken(t.app, tokenForm(assertion))
-  }
+  ): Promise<LightMyRequestResponse> => await requestTokenSignedBy(t.app, clientId, key)
 
   it('fetches the keys once and serves later assertions from the cache while Cache-Control allows', async () => {
     const key = await newKeyPair('ES256')

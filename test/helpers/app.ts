@@ -261,6 +261,39 @@ export async function requestToken (
   })
 }
 
+/** A client registered through the API (as `admin`) whose keys are published at `jwksUrl`; its id. */
+export async function registerJwksUrlClient (
+  app: FastifyInstance,
+  admin: Auth,
+  jwksUrl: string,
+  name = 'JWKS URL client'
+): Promise<string> {
+  const res = await app.inject({
+    method: 'POST',
+    url: '/v1/clients',
+    headers: admin,
+    payload: { name, scopes: ['consent:check'], purposes: ['planned-care'], jwksUrl }
+  })
+  expect(res.statusCode, res.body).toBe(201)
+  return res.json().clientId as string
+}
+
+/** A token request for `clientId` with an ES256 assertion signed by `key` (registered or not). */
+export async function requestTokenSignedBy (
+  app: FastifyInstance,
+  clientId: string,
+  key: { privateKey: CryptoKey; kid: string }
+): Promise<LightMyRequestResponse> {
+  const assertion = await signClientAssertion({
+    clientId,
+    key: key.privateKey,
+    kid: key.kid,
+    alg: 'ES256',
+    audience: TOKEN_URL
+  })
+  return await requestToken(app, tokenForm(assertion))
+}
+
 /** The token request a client sends: client credentials with a signed assertion. */
 export function tokenForm (assertion: string, extra: Record<string, string> = {}): Record<string, string> {
   return {

@@ -5,14 +5,13 @@
 import { randomUUID } from 'node:crypto'
 import { createServer, type Server, type ServerResponse } from 'node:http'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { signClientAssertion } from '../../src/auth/client-assertion-signer.ts'
+import type { LightMyRequestResponse } from 'fastify'
 import { MAX_JWKS_BYTES, RemoteJwks, RemoteJwksError } from '../../src/auth/remote-jwks.ts'
 import {
   clientWithToken,
   newKeyPair,
-  requestToken,
-  tokenForm,
-  TOKEN_URL,
+  registerJwksUrlClient,
+  requestTokenSignedBy,
   useTestApp,
   type Auth
 } from '../helpers/app.ts'
@@ -126,28 +125,12 @@ describe('JWKS fetching is bounded in bytes and time', () => {
   /** A path of this kind that no other request has used (the service caches by URL). */
   const path = (kind: string): string => `/${randomUUID()}/${kind}/jwks.json`
 
-  async function registerAt (url: string): Promise<string> {
-    const res = await t.app.inject({
-      method: 'POST',
-      url: '/v1/clients',
-      headers: admin,
-      payload: { name: 'Hostile JWKS host', scopes: ['consent:check'], purposes: ['planned-care'], jwksUrl: url }
-    })
-    expect(res.statusCode, res.body).toBe(201)
-    return res.json().clientId as string
-  }
+  const registerAt = async (url: string): Promise<string> =>
+    await registerJwksUrlClient(t.app, admin, url, 'Hostile JWKS host')
 
-  async function tokenRequest (clientId: string): Promise<{ statusCode: number; body: string; json: () => any }> {
-    const key = await newKeyPair('ES256')
-    const assertion = await signClientAssertion({
-      clientId,
-      key: key.privateKey,
-      kid: key.kid,
-      alg: 'ES256',
-      audience: TOKEN_URL
-    })
-    return await requestToken(t.app, tokenForm(assertion))
-  }
+  /** A token request signed by a key no JWKS publishes: what matters is how the fetch fails. */
+  const tokenRequest = async (clientId: string): Promise<LightMyRequestResponse> =>
+    await requestTokenSignedBy(t.app, clientId, await newKeyPair('ES256'))
 
   it('an endless body: invalid_client past 64 KiB, the connection closed: megabytes, not gigabytes', async () => {
     const p = path('endless')

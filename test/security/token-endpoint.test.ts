@@ -13,6 +13,7 @@ import {
   clientWithToken,
   newKeyPair,
   registerClient,
+  registerJwksUrlClient,
   requestToken,
   signAssertion,
   tokenForm as form,
@@ -256,20 +257,10 @@ describe('keys come from the registration only', () => {
   /** A client registered through the API with a JWKS URL on the local server publishing `key`. */
   async function urlClient (path: string, key: Awaited<ReturnType<typeof newKeyPair>>): Promise<TestClient> {
     served = { keys: [key.publicJwk] }
-    const res = await t.app.inject({
-      method: 'POST',
-      url: '/v1/clients',
-      headers: admin,
-      payload: {
-        name: 'JWKS URL client',
-        scopes: ['consent:check'],
-        purposes: ['planned-care'],
-        jwksUrl: `${base}${path}`
-      }
-    })
-    expect(res.statusCode, res.body).toBe(201)
-    const id = res.json().clientId as string
-    return { id, kid: key.kid, privateKey: key.privateKey, publicJwk: key.publicJwk, alg: 'ES256', record: res.json() }
+    const id = await registerJwksUrlClient(t.app, admin, `${base}${path}`)
+    const record = await t.app.runtime.registry.reloadClient(id)
+    if (record === undefined) throw new Error(`client ${id} was registered but cannot be read back`)
+    return { id, kid: key.kid, privateKey: key.privateKey, publicJwk: key.publicJwk, alg: 'ES256', record }
   }
 
   it('refuses a jku on a client registered with inline keys, without fetching it', async () => {
