@@ -17,6 +17,8 @@ export const AUDIT_TYPES = [
   // give (an unknown, suspended or wrong-key client all get one answer); only within the failure budget.
   'token.refused',
   'import',
-  'access.refused'
+  'access.refused',
+  'changes.read',
+  'cds.feedback'
 ] as const
 export type AuditType = (typeof AUDIT_TYPES)[number]
