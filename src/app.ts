@@ -32,6 +32,7 @@ import auditRoutes from './routes/v1/audit.ts'
 import alertRoutes from './routes/v1/alerts.ts'
 import filterRoutes from './routes/v1/filter.ts'
 import preferenceImportRoutes from './routes/v1/preferences-import.ts'
+import changeRoutes from './routes/v1/changes.ts'
 import fhirRoutes from './routes/fhir.ts'
 import cdsHooksRoutes from './routes/cds-hooks.ts'
 
@@ -192,6 +193,7 @@ export const consentApp = fp(async function consentApp (
       await v1.register(alertRoutes)
       await v1.register(filterRoutes)
       await v1.register(preferenceImportRoutes)
+      await v1.register(changeRoutes)
     },
     { prefix: '/v1' }
   )

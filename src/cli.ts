@@ -8,9 +8,12 @@ import {
   createWriteStream,
   mkdirSync,
   readFileSync,
+  renameSync,
   statSync,
   writeFileSync
 } from 'node:fs'
+import { once } from 'node:events'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { join, resolve } from 'node:path'
@@ -272,50 +275,102 @@ for (const [name, status] of [
     })
 }
 
-/** Signs a client assertion with the private JWK and exchanges it for an access token. */
-async function obtainToken (base: string, clientId: string, keyFile: string, scope?: string): Promise<string> {
+/**
+ * The service's address for the commands that call it over HTTP, and where it came from, so that a
+ * failure to reach it can say which address was tried and how to change it: --url, else PUBLIC_URL,
+ * else http://localhost:$PORT (the service's own default).
+ */
+interface ServiceUrl {
+  base: string
+  from: string
+}
+
+function serviceUrl (option?: string): ServiceUrl {
+  if (option !== undefined) return { base: option.replace(/\/$/, ''), from: '--url' }
+  const c = config()
+  const base = c.publicUrl.replace(/\/$/, '')
+  if (process.env.PUBLIC_URL !== undefined) return { base, from: 'PUBLIC_URL' }
+  return {
+    base,
+    from:
+      process.env.PORT !== undefined ? `PORT=${c.port} (PUBLIC_URL unset)` : 'the default (PUBLIC_URL and PORT unset)'
+  }
+}
+
+function unreachable (service: ServiceUrl, err: unknown): never {
+  const cause = (err as { cause?: { code?: string; message?: string } }).cause
+  fail(
+    `cannot reach the service at ${service.base} (from ${service.from}): ` +
+      `${cause?.code ?? cause?.message ?? (err as Error).message}. ` +
+      'Is it running (npm start)? If it answers at another address, give --url <its public URL> or set PUBLIC_URL.'
+  )
+}
+
+/** fetch, with a failure to connect reported as unreachable(): the URL tried, where it came from, how to change it. */
+async function call (service: ServiceUrl, path: string, init?: RequestInit): Promise<Response> {
+  try {
+    return await fetch(`${service.base}${path}`, init)
+  } catch (err) {
+    if ((err as Error).name === 'AbortError') throw err
+    unreachable(service, err)
+  }
+}
+
+interface TokenAnswer {
+  access_token?: string
+  expires_in?: number
+  error?: string
+  error_description?: string
+}
+
+/** Signs a client assertion with the private JWK and exchanges it for an access token (the answer as sent). */
+async function requestAccessToken (
+  service: ServiceUrl,
+  clientId: string,
+  keyFile: string,
+  scope?: string
+): Promise<{ ok: boolean; body: TokenAnswer; status: number }> {
   const jwk = JSON.parse(readFileSync(keyFile, 'utf8')) as JWK
   if (jwk.d === undefined) fail(`${keyFile} is not a private key`)
-  const assertion = await signClientAssertion({ clientId, key: jwk, audience: `${base}/oauth2/token` })
+  const assertion = await signClientAssertion({ clientId, key: jwk, audience: `${service.base}/oauth2/token` })
   const form = new URLSearchParams({
     grant_type: 'client_credentials',
     client_assertion_type: CLIENT_ASSERTION_TYPE,
     client_assertion: assertion,
     ...(scope !== undefined ? { scope } : {})
   })
-  let res: Response
-  try {
-    res = await fetch(`${base}/oauth2/token`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: form
-    })
-  } catch (err) {
-    fail(`cannot reach ${base}: ${(err as Error).message} (is the service running? npm start)`)
-  }
-  const body = (await res.json()) as { access_token?: string; error?: string; error_description?: string }
-  if (!res.ok || body.access_token === undefined) fail(`${body.error ?? res.status}: ${body.error_description ?? ''}`)
-  return body.access_token
+  const res = await call(service, '/oauth2/token', {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: form
+  })
+  const body = (await res.json().catch(() => ({}))) as TokenAnswer
+  return { ok: res.ok && body.access_token !== undefined, body, status: res.status }
 }
 
-const baseUrl = (url?: string): string => (url ?? config().publicUrl).replace(/\/$/, '')
+async function obtainToken (service: ServiceUrl, clientId: string, keyFile: string, scope?: string): Promise<string> {
+  const { ok, body, status } = await requestAccessToken(service, clientId, keyFile, scope)
+  if (!ok || body.access_token === undefined) fail(`${body.error ?? status}: ${body.error_description ?? ''}`)
+  return body.access_token
+}
 
 const withClient = (c: Command): Command =>
   c
     .requiredOption('--client-id <id>', 'the client id')
     .requiredOption('--key <file>', "the client's private JWK (from keygen)")
-    .option('--url <publicUrl>', "the service's public URL (default PUBLIC_URL)")
+    .option('--url <publicUrl>', "the service's public URL (default PUBLIC_URL, else http://localhost:$PORT)")
 
 withClient(program.command('token'))
   .description("get an access token from a running service (paste it into Swagger UI's Authorize)")
   .option('--scope <scopes>', "space-separated subset of the client's scopes")
   .action(async (o: { clientId: string; key: string; scope?: string; url?: string }) => {
-    process.stdout.write((await obtainToken(baseUrl(o.url), o.clientId, o.key, o.scope)) + '\n')
+    process.stdout.write((await obtainToken(serviceUrl(o.url), o.clientId, o.key, o.scope)) + '\n')
   })
 
 /** Streams a file to a running service, showing progress on stderr, and returns the response. */
 async function upload (
-  url: string,
+  service: ServiceUrl,
+  path: string,
   token: string,
   file: string,
   contentType: string,
@@ -336,7 +391,7 @@ async function upload (
       show()
     }
   })
-  const res = await fetch(url, {
+  const res = await call(service, path, {
     method: 'POST',
     headers: { authorization: `Bearer ${token}`, 'content-type': contentType, accept },
     body: Readable.toWeb(counted) as ReadableStream,
@@ -379,11 +434,12 @@ withClient(program.command('filter'))
       ndjson?: boolean
       asOf?: string
     }) => {
-      const base = baseUrl(o.url)
-      const token = await obtainToken(base, o.clientId, o.key, 'consent:filter')
+      const service = serviceUrl(o.url)
+      const token = await obtainToken(service, o.clientId, o.key, 'consent:filter')
       const query = new URLSearchParams({ purpose: o.purpose, ...(o.asOf !== undefined ? { asOf: o.asOf } : {}) })
       const res = await upload(
-        `${base}/v1/filter?${query.toString()}`,
+        service,
+        `/v1/filter?${query.toString()}`,
         token,
         o.in,
         o.in.endsWith('.csv') ? 'text/csv' : 'text/plain',
@@ -403,15 +459,184 @@ withClient(program.command('import'))
     'NDJSON file: { externalId, nhsNumber, purpose, decision | code, effectiveFrom?, source?, recordedBy? } per line'
   )
   .action(async (file: string, o: { clientId: string; key: string; url?: string }) => {
-    const base = baseUrl(o.url)
-    const token = await obtainToken(base, o.clientId, o.key, 'admin')
-    const res = await upload(`${base}/v1/preferences/import`, token, file, 'application/x-ndjson', 'application/json')
+    const service = serviceUrl(o.url)
+    const token = await obtainToken(service, o.clientId, o.key, 'admin')
+    const res = await upload(service, '/v1/preferences/import', token, file, 'application/x-ndjson', 'application/json')
     if (!res.ok) await failFromProblem(res)
     process.stderr.write('\n')
     const summary = (await res.json()) as { rejectedCount: number }
     print(summary)
     if (summary.rejectedCount > 0) process.exitCode = 2
   })
+
+/**
+ * A token for reading the change feed: consent:read, else consent:filter (either scope reads it),
+ * renewed before it expires, so that --follow keeps going for as long as it runs.
+ */
+class FeedToken {
+  private token: string | null = null
+  private expiresAt = 0
+
+  constructor (
+    private readonly service: ServiceUrl,
+    private readonly clientId: string,
+    private readonly keyFile: string
+  ) {}
+
+  async header (): Promise<string> {
+    if (this.token === null || Date.now() > this.expiresAt - 30_000) await this.renew()
+    return `Bearer ${this.token as string}`
+  }
+
+  /** After a 401 (the token was refused, e.g. the service's key rotated): the next request gets a new one. */
+  forget (): void {
+    this.token = null
+  }
+
+  private async renew (): Promise<void> {
+    let answer = await requestAccessToken(this.service, this.clientId, this.keyFile, 'consent:read')
+    if (answer.body.error === 'invalid_scope') {
+      answer = await requestAccessToken(this.service, this.clientId, this.keyFile, 'consent:filter')
+      if (answer.body.error === 'invalid_scope') {
+        fail('the change feed needs the consent:read or consent:filter scope, and this client has neither')
+      }
+    }
+    if (!answer.ok || answer.body.access_token === undefined) {
+      fail(`${answer.body.error ?? answer.status}: ${answer.body.error_description ?? ''}`)
+    }
+    this.token = answer.body.access_token
+    this.expiresAt = Date.now() + (answer.body.expires_in ?? 300) * 1000
+  }
+}
+
+function intOption (name: string, min: number, max: number): (value: string) => number {
+  return value => {
+    if (!/^[0-9]+$/.test(value) || Number(value) < min || Number(value) > max) {
+      fail(`${name} must be a whole number from ${min} to ${max}, got '${value}'`)
+    }
+    return Number(value)
+  }
+}
+
+/** The cursor kept in --cursor-file, or null when the file does not exist yet (or is empty). */
+function readCursorFile (file: string): string | null {
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8').trim()
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null
+    fail(`cannot read --cursor-file ${file}: ${(err as Error).message}`)
+  }
+  return text === '' ? null : text
+}
+
+/** Replaced whole (written beside it, then renamed), so that a crash never leaves half a cursor. */
+function saveCursorFile (file: string, cursor: string): void {
+  const temporary = `${file}.${process.pid}.tmp`
+  writeFileSync(temporary, cursor + '\n')
+  renameSync(temporary, file)
+}
+
+async function writeOut (text: string): Promise<void> {
+  if (!process.stdout.write(text)) await once(process.stdout, 'drain')
+}
+
+withClient(program.command('changes'))
+  .description(
+    "the change feed: the changes to patients' effective choices, one JSON object a line on stdout " +
+      '({ nhsNumber, purpose, decision, effectiveFrom, changedAt }); the cursor to resume from goes to stderr at ' +
+      'the end (and to --cursor-file after every page). Without --follow, reads to the end and stops.'
+  )
+  .option('--since <cursor>', 'start after this cursor (default: the --cursor-file, else the first change)')
+  .option('--cursor-file <file>', 'read the cursor from this file at start; write it after every page written out')
+  .option('--purpose <code>', 'only this purpose and those below it')
+  .option('--follow', 'keep going: hold each request open for new changes (long poll) until interrupted (Ctrl-C)')
+  .option(
+    '--wait <seconds>',
+    'with --follow, how long each request is held open (at most 30)',
+    intOption('--wait', 1, 30),
+    30
+  )
+  .option('--limit <n>', 'items per page at most', intOption('--limit', 1, 10_000), 1000)
+  .action(
+    async (o: {
+      clientId: string
+      key: string
+      url?: string
+      since?: string
+      cursorFile?: string
+      purpose?: string
+      follow?: boolean
+      wait: number
+      limit: number
+    }) => {
+      const service = serviceUrl(o.url)
+      const token = new FeedToken(service, o.clientId, o.key)
+      let cursor = o.since ?? (o.cursorFile === undefined ? null : readCursorFile(o.cursorFile))
+      const follow = o.follow === true
+      // Ctrl-C (or SIGTERM) ends the request held open and stops after the last whole page.
+      const stop = new AbortController()
+      const onSignal = (): void => stop.abort()
+      process.once('SIGINT', onSignal)
+      process.once('SIGTERM', onSignal)
+      // A reader that went away (| head) is the end, not an error.
+      process.stdout.on('error', () => stop.abort())
+      let reached = false
+      let renewed = false
+      let retryMs = 1000
+      const pause = async (why: string): Promise<void> => {
+        process.stderr.write(`${why}; trying again in ${retryMs / 1000} s\n`)
+        await sleep(retryMs, undefined, { signal: stop.signal }).catch(() => {})
+        retryMs = Math.min(retryMs * 2, 30_000)
+      }
+      while (!stop.signal.aborted) {
+        const query = new URLSearchParams({ limit: String(o.limit) })
+        if (cursor !== null) query.set('since', cursor)
+        if (o.purpose !== undefined) query.set('purpose', o.purpose)
+        if (follow) query.set('wait', String(o.wait))
+        let page: { items: unknown[]; nextCursor: string }
+        try {
+          const res = await fetch(`${service.base}/v1/changes?${query.toString()}`, {
+            headers: { authorization: await token.header(), accept: 'application/json' },
+            signal: stop.signal
+          })
+          if (res.status === 401 && !renewed) {
+            renewed = true
+            token.forget()
+            await res.body?.cancel()
+            continue
+          }
+          if (follow && reached && (res.status === 503 || res.status === 429)) {
+            await res.body?.cancel()
+            await pause(`the service answered ${res.status}`)
+            continue
+          }
+          if (!res.ok) {
+            if (cursor !== null) process.stderr.write(`cursor ${cursor}\n`)
+            await failFromProblem(res)
+          }
+          page = (await res.json()) as typeof page
+        } catch (err) {
+          if (stop.signal.aborted) break
+          // Once it has answered, a follower outlives a restart of the service; the first failure names the URL.
+          if (!follow || !reached) unreachable(service, err)
+          await pause(`cannot reach ${service.base}: ${(err as Error).message}`)
+          continue
+        }
+        reached = true
+        renewed = false
+        retryMs = 1000
+        for (const item of page.items) await writeOut(JSON.stringify(item) + '\n')
+        const moved = page.nextCursor !== cursor
+        cursor = page.nextCursor
+        if (o.cursorFile !== undefined && moved) saveCursorFile(o.cursorFile, cursor)
+        if (!follow && !moved) break
+      }
+      process.off('SIGINT', onSignal)
+      process.off('SIGTERM', onSignal)
+      if (cursor !== null) process.stderr.write(`cursor ${cursor}\n`)
+    }
+  )
 
 const audit = program.command('audit').description('the audit trail')
 audit

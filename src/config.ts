@@ -1,6 +1,7 @@
 // Configuration from the environment, validated once at start (SPEC §8). A bad value stops the
 // service with a message naming the variable, instead of surfacing later as odd behaviour.
 import { envSchema } from 'env-schema'
+import { PURPOSE_CODE_PATTERN } from './domain/purposes.ts'
 
 /**
  * Every algorithm a client assertion may be signed with (never none or HS*), and whether it is on
@@ -50,6 +51,11 @@ export interface Config {
   filterStreamsPerClient: number
   /** Concurrent imports one client may hold on this instance. */
   importsPerClient: number
+  /**
+   * The purpose a CDS Hooks consult asking about HL7 PurposeOfUse TREAT (or naming no purpose, as
+   * LEAP allows) is decided for: TREAT covers both kinds of direct care, so the deployment says which.
+   */
+  leapTreatPurpose: string
 }
 
 interface RawEnv {
@@ -76,6 +82,7 @@ interface RawEnv {
   STREAM_IDLE_TIMEOUT_MS: number
   FILTER_STREAMS_PER_CLIENT: number
   IMPORTS_PER_CLIENT: number
+  LEAP_TREAT_PURPOSE: string
 }
 
 const schema = {
@@ -113,7 +120,10 @@ const schema = {
     BODY_TIMEOUT_MS: { type: 'integer', minimum: 100, maximum: 600000, default: 30000 },
     STREAM_IDLE_TIMEOUT_MS: { type: 'integer', minimum: 100, maximum: 600000, default: 30000 },
     FILTER_STREAMS_PER_CLIENT: { type: 'integer', minimum: 1, maximum: 1000, default: 2 },
-    IMPORTS_PER_CLIENT: { type: 'integer', minimum: 1, maximum: 1000, default: 2 }
+    IMPORTS_PER_CLIENT: { type: 'integer', minimum: 1, maximum: 1000, default: 2 },
+    // A purpose code's shape; whether the catalogue holds it is checked when a consult uses it
+    // (administrators add purposes at run time).
+    LEAP_TREAT_PURPOSE: { type: 'string', pattern: PURPOSE_CODE_PATTERN, maxLength: 100, default: 'planned-care' }
   }
 } as const
 
@@ -161,6 +171,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     bodyTimeoutMs: raw.BODY_TIMEOUT_MS,
     streamIdleTimeoutMs: raw.STREAM_IDLE_TIMEOUT_MS,
     filterStreamsPerClient: raw.FILTER_STREAMS_PER_CLIENT,
-    importsPerClient: raw.IMPORTS_PER_CLIENT
+    importsPerClient: raw.IMPORTS_PER_CLIENT,
+    leapTreatPurpose: raw.LEAP_TREAT_PURPOSE
   }
 }

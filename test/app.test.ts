@@ -10,8 +10,9 @@ import { consentApp, newFastify } from '../src/app.ts'
 import { openRuntime } from '../src/runtime.ts'
 import { freshStore, testConfig, type TestStore } from './helpers/app.ts'
 
-/** What may answer without a token: health, metrics, the documentation, the token endpoint and discovery. */
-const PUBLIC = /^\/(health\/(live|ready)|metrics|openapi\.json|docs(\/.*)?|oauth2\/token|\.well-known\/.+|fhir\/metadata|cds-services)$/
+/** What may answer without a token: health, metrics, docs, the token endpoint, discovery and code systems. */
+const PUBLIC =
+  /^\/(health\/(live|ready)|metrics|openapi\.json|docs(\/.*)?|oauth2\/token|\.well-known\/.+|fhir\/metadata|fhir\/\.well-known\/smart-configuration|fhir\/CodeSystem(\/.+)?|cds-services)$/
 
 let store: TestStore
 let keyDir: string

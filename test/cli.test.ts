@@ -1,24 +1,28 @@
 // The CLI works directly on the store, and a running service sees what it writes at once.
-import { execFile } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { generateKeyPairSync, randomUUID } from 'node:crypto'
 import { createServer } from 'node:http'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { exportJWK, generateKeyPair, type JWK } from 'jose'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import { exportJWK, generateKeyPair, type CryptoKey, type JWK } from 'jose'
 import { signClientAssertion } from '../src/auth/client-assertion-signer.ts'
 import { PACKAGE_ROOT } from '../src/paths.ts'
 import {
+  bearer,
   buildTestApp,
   freshStore,
+  recordChoice,
   registerClient,
   requestToken,
+  signAssertion,
   tokenFor,
   tokenForm,
   TOKEN_URL,
   type TestApp,
+  type TestClient,
   type TestStore
 } from './helpers/app.ts'
 import { storeOf } from './helpers/store.ts'
@@ -26,13 +30,20 @@ import { storeOf } from './helpers/store.ts'
 const run = promisify(execFile)
 const TSX = join(PACKAGE_ROOT, 'node_modules', '.bin', 'tsx')
 
+/** The environment of a CLI run: this process's, with `env` set on it (an undefined value unsets the variable). */
+function cliEnv (env: Record<string, string | undefined>): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = { ...process.env, ...env }
+  for (const [name, value] of Object.entries(env)) if (value === undefined) delete out[name]
+  return out
+}
+
 async function cli (
-  env: Record<string, string>,
+  env: Record<string, string | undefined>,
   ...args: string[]
 ): Promise<{ stdout: string; stderr: string; code: number }> {
   try {
     const { stdout, stderr } = await run(TSX, [join(PACKAGE_ROOT, 'src', 'cli.ts'), ...args], {
-      env: { ...process.env, ...env },
+      env: cliEnv(env),
       cwd: PACKAGE_ROOT
     })
     return { stdout, stderr, code: 0 }
@@ -40,6 +51,29 @@ async function cli (
     const e = err as { stdout: string; stderr: string; code: number }
     return { stdout: e.stdout, stderr: e.stderr, code: e.code }
   }
+}
+
+/** A port nothing listens on (one just freed). */
+async function closedPort (): Promise<number> {
+  const { createServer: netServer } = await import('node:net')
+  return await new Promise<number>(resolve => {
+    const s = netServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port
+      s.close(() => resolve(p))
+    })
+  })
+}
+
+/** A private JWK file as keygen writes it, for `key` (default: a new one). */
+async function privateKeyFile (
+  dir: string,
+  name: string,
+  key?: { privateKey: CryptoKey; kid: string }
+): Promise<string> {
+  const made = key ?? { privateKey: (await generateKeyPair('ES256', { extractable: true })).privateKey, kid: name }
+  const file = join(dir, `${name}.private.jwk.json`)
+  writeFileSync(file, JSON.stringify({ ...(await exportJWK(made.privateKey)), kid: made.kid, alg: 'ES256' }))
+  return file
 }
 
 async function assertionFrom (privateKeyFile: string, clientId: string): Promise<string> {
@@ -338,6 +372,44 @@ describe('CLI', () => {
     expect(zoneless.code).toBe(1)
     expect(zoneless.stderr).toMatch(/--as-of a date-time must carry its zone/)
   })
+
+  it(
+    'names the URL it could not reach, where the URL came from, and how to change it',
+    { timeout: 120_000 },
+    async () => {
+      const port = await closedPort()
+      const key = await privateKeyFile(dir, 'unreachable')
+      const token = (env: Record<string, string | undefined>, ...extra: string[]): ReturnType<typeof cli> =>
+        cli(env, 'token', '--client-id', randomUUID(), '--key', key, ...extra)
+      const expectRefusal = (out: { stderr: string; code: number }, url: string, from: RegExp): void => {
+        expect(out.code).toBe(1)
+        expect(out.stderr).toContain(`cannot reach the service at ${url}`)
+        expect(out.stderr).toMatch(from)
+        expect(out.stderr).toMatch(/give --url <its public URL> or set PUBLIC_URL/)
+      }
+      const plain = { PUBLIC_URL: undefined, PORT: undefined }
+      expectRefusal(
+        await token(plain, '--url', `http://127.0.0.1:${port}/`),
+        `http://127.0.0.1:${port}`,
+        /\(from --url\)/
+      )
+      expectRefusal(
+        await token({ PUBLIC_URL: `http://127.0.0.1:${port}`, PORT: undefined }),
+        `http://127.0.0.1:${port}`,
+        /\(from PUBLIC_URL\)/
+      )
+      expectRefusal(
+        await token({ PUBLIC_URL: undefined, PORT: String(port) }),
+        `http://localhost:${port}`,
+        new RegExp(`\\(from PORT=${port} \\(PUBLIC_URL unset\\)\\)`)
+      )
+      // Neither set: the service's own default, http://localhost:3000 (whatever answers there, the source is named).
+      const neither = await token(plain)
+      if (neither.code === 1 && /cannot reach/.test(neither.stderr)) {
+        expectRefusal(neither, 'http://localhost:3000', /\(from the default \(PUBLIC_URL and PORT unset\)\)/)
+      }
+    }
+  )
 })
 
 describe('CLI against a running service: import and filter', () => {
@@ -417,4 +489,88 @@ describe('CLI against a running service: import and filter', () => {
     expect(readFileSync(join(dir, 'kept.txt'), 'utf8')).toBe('9434765870\n4010232137\n')
     expect(JSON.parse(filtered.stdout).auditId).toMatch(/^[0-9a-f-]{36}$/)
   })
+
+  /** A token for a test client from this app, whose PUBLIC_URL (the assertion's audience) is `base`. */
+  async function bearerAt (client: TestClient): Promise<{ authorization: string }> {
+    const res = await requestToken(t.app, tokenForm(await signAssertion(client, { aud: `${base}/oauth2/token` })))
+    expect(res.statusCode, res.body).toBe(200)
+    return bearer((res.json() as { access_token: string }).access_token)
+  }
+
+  it('changes reads the change feed to its end as NDJSON and keeps the cursor', { timeout: 120_000 }, async () => {
+    const env = { DATABASE_URL: store.url, LOG_LEVEL: 'silent', PUBLIC_URL: base }
+    const reader = await registerClient(t.app, {
+      scopes: ['consent:read', 'consent:write'],
+      purposes: ['planned-care']
+    })
+    const auth = ['--client-id', reader.id, '--key', await privateKeyFile(dir, 'reader', reader)]
+    const cursorFile = join(dir, 'changes.cursor')
+    const writer = await bearerAt(reader)
+    const patients = ['9434765919', '9434765870']
+    for (const p of patients) await recordChoice(t.app, writer, p, { purpose: 'planned-care', decision: 'deny' })
+    await t.app.runtime.feed.poll()
+    await t.app.runtime.feed.poll()
+
+    const first = await cli(env, 'changes', ...auth, '--cursor-file', cursorFile, '--limit', '1')
+    expect(first.code, first.stderr).toBe(0)
+    const lines = first.stdout
+      .trim()
+      .split('\n')
+      .map(l => JSON.parse(l) as Record<string, string>)
+    expect(lines.filter(l => patients.includes(l.nhsNumber)).map(l => [l.nhsNumber, l.decision])).toEqual([
+      [patients[0], 'deny'],
+      [patients[1], 'deny']
+    ])
+    const cursor = readFileSync(cursorFile, 'utf8').trim()
+    expect(first.stderr).toBe(`cursor ${cursor}\n`)
+
+    // From the cursor file: nothing new, nothing written, the same cursor.
+    const again = await cli(env, 'changes', ...auth, '--cursor-file', cursorFile)
+    expect(again).toMatchObject({ code: 0, stdout: '', stderr: `cursor ${cursor}\n` })
+  })
+
+  it(
+    'changes --follow writes each new change as it happens and stops on SIGINT with its cursor',
+    { timeout: 120_000 },
+    async () => {
+      const reader = await registerClient(t.app, {
+        scopes: ['consent:filter', 'consent:write'],
+        purposes: ['planned-care']
+      })
+      const cursorFile = join(dir, 'follow.cursor')
+      const child = spawn(
+        TSX,
+        [
+          join(PACKAGE_ROOT, 'src', 'cli.ts'),
+          ...['changes', '--follow', '--client-id', reader.id, '--key', await privateKeyFile(dir, 'follower', reader)],
+          ...['--cursor-file', cursorFile, '--purpose', 'planned-care']
+        ],
+        { env: cliEnv({ DATABASE_URL: store.url, LOG_LEVEL: 'silent', PUBLIC_URL: base }), cwd: PACKAGE_ROOT }
+      )
+      let stdout = ''
+      let stderr = ''
+      child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
+      const exited = new Promise<number | null>(resolve => child.on('exit', code => resolve(code)))
+      try {
+        // Caught up: its request is held open at the service.
+        await vi.waitFor(() => expect(t.app.services.changes.waiting).toBe(1), { timeout: 30_000, interval: 20 })
+        const patient = '4010232137'
+        await recordChoice(t.app, await bearerAt(reader), patient, {
+          purpose: 'planned-care',
+          decision: 'deny'
+        })
+        await vi.waitFor(() => expect(stdout).toContain(patient), { timeout: 30_000, interval: 20 })
+        const line = JSON.parse(stdout.trim().split('\n').at(-1) as string) as Record<string, string>
+        expect(line).toMatchObject({ nhsNumber: patient, purpose: 'planned-care', decision: 'deny' })
+        await vi.waitFor(() => expect(t.app.services.changes.waiting).toBe(1), { timeout: 30_000, interval: 20 })
+      } finally {
+        child.kill('SIGINT')
+      }
+      expect(await exited, stderr).toBe(0)
+      const cursor = readFileSync(cursorFile, 'utf8').trim()
+      expect(stderr).toContain(`cursor ${cursor}\n`)
+      await vi.waitFor(() => expect(t.app.services.changes.waiting).toBe(0), { timeout: 10_000, interval: 20 })
+    }
+  )
 })

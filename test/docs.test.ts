@@ -194,3 +194,13 @@ describe('the tests the documents cite', () => {
     ])
   })
 })
+
+describe("the README's first five minutes", () => {
+  it('step 2 registers an administrator holding every scope, so every README example runs with its token', async () => {
+    const { SCOPES } = await import('../src/domain/scopes.ts')
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8')
+    const step2 = /# 2\. [\s\S]*?client create[\s\S]*?--scopes ([\w:,]+)/.exec(readme)
+    expect(step2, 'README step 2 with client create --scopes').not.toBeNull()
+    expect(new Set((step2 as RegExpExecArray)[1].split(','))).toEqual(new Set(SCOPES))
+  })
+})

@@ -65,15 +65,27 @@ const localSets = new Map<string, JWTVerifyGetKey>()
 const NO_SUCH_KID = 'assertion kid does not match any registered key of this client'
 
 /**
- * The client's keys (those at its JWKS URL when it has one: the URL wins over inline keys left
- * over), or why none can verify an assertion naming `kid`. An inline kid is looked up here, not left
- * to jose, whose miss costs an exception that a stand-in verification does not.
+ * How many of the client's keys an assertion without `kid` is tried against. Standard clients
+ * (openid-client, oauth4webapi) send no kid unless told one; a client rotating its key holds two.
+ * Every assertion without kid that no key verifies costs this many verifications (stand-ins make up
+ * the number), so the answer's timing does not tell how many keys a client has, or whether it exists.
  */
-async function keySetFor (client: ClientRecord, kid: string, remote: RemoteJwks): Promise<JWTVerifyGetKey | string> {
+export const MAX_KIDLESS_KEYS = 5
+
+/**
+ * The client's keys (those at its JWKS URL when it has one: the URL wins over inline keys left
+ * over), or why none can verify an assertion naming `kid` (or naming none). An inline kid is looked
+ * up here, not left to jose, whose miss costs an exception that a stand-in verification does not.
+ */
+async function keySetFor (
+  client: ClientRecord,
+  kid: string | undefined,
+  remote: RemoteJwks
+): Promise<JWTVerifyGetKey | string> {
   if (client.jwksUrl !== null) return await remote.keySet(client.jwksUrl, kid)
   const registered = client.jwks?.keys ?? []
   if (registered.length === 0) return 'client has no registered public keys'
-  if (!registered.some(k => k.kid === kid)) return NO_SUCH_KID
+  if (kid !== undefined && !registered.some(k => k.kid === kid)) return NO_SUCH_KID
   const version = `${client.id}:${JSON.stringify(registered)}`
   let set = localSets.get(version)
   if (set === undefined) {
@@ -104,6 +116,45 @@ function standInSet (alg: string): Promise<JWTVerifyGetKey> {
     set.catch(() => standIns.delete(alg))
   }
   return set
+}
+
+type VerificationKey = Awaited<ReturnType<JWTVerifyGetKey>>
+/** jose's key lookup reads only the header; the token argument is required by its type. */
+const NO_TOKEN = { payload: '', signature: '' }
+
+async function standInKey (alg: string): Promise<VerificationKey> {
+  return await (await standInSet(alg))({ alg, kid: STAND_IN_KID }, NO_TOKEN)
+}
+
+/**
+ * The keys of `keys` that may have signed an assertion with this header: the one its kid names, or
+ * (no kid) each that fits its alg, at most MAX_KIDLESS_KEYS; or why there is none to try.
+ */
+async function candidateKeys (
+  keys: JWTVerifyGetKey,
+  header: { alg: string; kid?: string }
+): Promise<VerificationKey[] | string> {
+  try {
+    return [await keys(header, NO_TOKEN)]
+  } catch (err) {
+    const code = (err as { code?: unknown }).code
+    if (code === 'ERR_JWKS_NO_MATCHING_KEY') {
+      if (header.kid !== undefined) return NO_SUCH_KID
+      return `assertion has no kid and no key of this client fits ${header.alg}`
+    }
+    if (code !== 'ERR_JWKS_MULTIPLE_MATCHING_KEYS') {
+      return `the registered key cannot verify ${header.alg} (${String(code)})`
+    }
+    if (header.kid !== undefined) return 'more than one key at the JWKS URL has this kid'
+    const found: VerificationKey[] = []
+    for await (const key of err as AsyncIterable<VerificationKey>) {
+      if (found.length === MAX_KIDLESS_KEYS) {
+        return `assertion has no kid and more than ${MAX_KIDLESS_KEYS} keys of this client fit ${header.alg}`
+      }
+      found.push(key)
+    }
+    return found
+  }
 }
 
 /** Makes the stand-in keys ahead of the first request that needs one (an RSA key takes tens of milliseconds). */
@@ -142,8 +193,10 @@ export async function verifyClientAssertion (
       `assertion alg '${String(alg)}' is not allowed; use one of ${deps.allowedAlgorithms.join(', ')}`
     )
   }
-  if (typeof header.kid !== 'string' || header.kid === '') {
-    throw new AssertionError('invalid_client', 'assertion header has no kid')
+  // No kid is accepted (the client's keys are tried); a kid that is there must name a key.
+  const kid = header.kid
+  if (kid !== undefined && (typeof kid !== 'string' || kid === '')) {
+    throw new AssertionError('invalid_client', 'assertion kid must be a non-empty string when present')
   }
   if (header.typ !== undefined && (typeof header.typ !== 'string' || header.typ.toUpperCase() !== 'JWT')) {
     throw new AssertionError('invalid_client', `assertion typ must be JWT, not '${String(header.typ).slice(0, 50)}'`)
@@ -175,48 +228,54 @@ export async function verifyClientAssertion (
     new AssertionError('invalid_client', message, { reason, clientId })
 
   // Why no registered key can verify this assertion, once that is known; the caller is told only
-  // NOT_SIGNED_BY_A_CLIENT, after the same signature check as any other assertion.
+  // NOT_SIGNED_BY_A_CLIENT, after the same signature checks as any other assertion.
   let unverifiable: string | null = null
-  let keys: JWTVerifyGetKey | null = null
+  let candidates: VerificationKey[] = []
   if (lookedUp === undefined) unverifiable = 'unknown client (iss is not a registered client id)'
   else if (lookedUp.status !== 'active') unverifiable = 'client is suspended'
   else {
-    let found: JWTVerifyGetKey | string
+    let found: VerificationKey[] | string
     try {
-      found = await keySetFor(lookedUp, header.kid, deps.remoteJwks)
+      const keys = await keySetFor(lookedUp, kid, deps.remoteJwks)
+      found = typeof keys === 'string' ? keys : await candidateKeys(keys, { alg, kid })
     } catch (err) {
       if (err instanceof RemoteJwksError) throw refused(err.message)
       throw err
     }
     if (typeof found === 'string') unverifiable = found
-    else keys = found
-  }
-  const getKey: JWTVerifyGetKey = async (protectedHeader, token) => {
-    if (keys !== null) {
-      try {
-        return await keys(protectedHeader, token)
-      } catch (err) {
-        // At a JWKS URL (or a kid whose key is of another type than alg): the same refusal.
-        if ((err as { code?: unknown }).code !== 'ERR_JWKS_NO_MATCHING_KEY') throw err
-        unverifiable = NO_SUCH_KID
-      }
-    }
-    return await (await standInSet(alg))({ ...protectedHeader, kid: STAND_IN_KID }, token)
+    else candidates = found
   }
 
-  let payload: JWTPayload
-  try {
-    ;({ payload } = await jwtVerify(assertion, getKey, {
-      algorithms: deps.allowedAlgorithms,
-      issuer: claims.iss,
-      subject: claims.iss,
-      audience: deps.audiences,
-      clockTolerance: CLOCK_SKEW_SECONDS,
-      requiredClaims: ['exp', 'jti']
-    }))
-  } catch (err) {
-    const reason = unverifiable ?? describeJoseError(err, deps.audiences)
-    const signed = unverifiable === null && CLAIM_ERRORS.has(String((err as { code?: unknown }).code))
+  // One verification for an assertion naming its key; MAX_KIDLESS_KEYS for one naming none, unless
+  // a key verifies it sooner. Stand-ins make up the number when the client has fewer keys.
+  const attempts = kid === undefined ? MAX_KIDLESS_KEYS : 1
+  let payload: JWTPayload | undefined
+  let failure: unknown
+  for (let i = 0; i < attempts && payload === undefined; i++) {
+    const real = i < candidates.length
+    try {
+      ;({ payload } = await jwtVerify(assertion, real ? candidates[i] : await standInKey(alg), {
+        algorithms: deps.allowedAlgorithms,
+        issuer: claims.iss,
+        subject: claims.iss,
+        audience: deps.audiences,
+        clockTolerance: CLOCK_SKEW_SECONDS,
+        requiredClaims: ['exp', 'jti']
+      }))
+      if (!real) payload = undefined
+    } catch (err) {
+      if (!real) continue
+      failure ??= err
+      // This key verified the signature: the assertion is the client's, and what is wrong is its claims.
+      if (CLAIM_ERRORS.has(String((err as { code?: unknown }).code))) {
+        failure = err
+        break
+      }
+    }
+  }
+  if (payload === undefined) {
+    const reason = unverifiable ?? describeJoseError(failure, deps.audiences)
+    const signed = unverifiable === null && CLAIM_ERRORS.has(String((failure as { code?: unknown } | undefined)?.code))
     throw signed ? refused(reason) : refused(NOT_SIGNED_BY_A_CLIENT, reason)
   }
   // Unreachable (nobody holds a stand-in's private key), and refused should it ever be reached.

@@ -1,6 +1,7 @@
 // CDS Hooks patient-consent-consult, as the LEAP Consent Decision Service answers it: the request's
-// context is turned into this service's question (NHS number, purpose, point of care), and its
-// decision into one card. Pure; the decision itself is the decisions service's.
+// context (LEAP's current shape, with arrays, or its older one, with single objects) is turned into
+// this service's question (NHS number, purpose, point of care), and its decision into one card.
+// Pure; the decision itself is the decisions service's.
 import type { FromSchema } from 'json-schema-to-ts'
 import type { PointOfCare } from '../domain/decision.ts'
 import { isSdsUserId, type EndUser } from '../domain/end-user.ts'
@@ -11,7 +12,18 @@ import { pointOfCareSchema } from '../http/decision-schema.ts'
 import { SYSTEMS, consentCategories, consentScope, resolvePurposeOfUse } from './terminology.ts'
 
 export const CONSULT_HOOK = 'patient-consent-consult'
-export const CONSULT_SUMMARIES = ['CONSENT_PERMIT', 'CONSENT_DENY', 'NO_CONSENT'] as const
+export const CONSULT_DECISIONS = ['CONSENT_PERMIT', 'CONSENT_DENY', 'NO_CONSENT'] as const
+export type ConsultDecision = (typeof CONSULT_DECISIONS)[number]
+/**
+ * A card's summary: LEAP's decision code, and for NO_CONSENT which way the purpose's default went
+ * (NO_CONSENT alone would leave a clinician to guess whether the record may be shared).
+ */
+export const CONSULT_SUMMARIES = [
+  'CONSENT_PERMIT',
+  'CONSENT_DENY',
+  'NO_CONSENT: default permit',
+  'NO_CONSENT: default deny'
+] as const
 export type ConsultSummary = (typeof CONSULT_SUMMARIES)[number]
 export const CARD_INDICATORS = ['info', 'warning', 'critical'] as const
 export type CardIndicator = (typeof CARD_INDICATORS)[number]
@@ -22,6 +34,17 @@ const systemValue = {
   required: ['value'],
   properties: { system: { type: 'string', maxLength: 200 }, value: { type: 'string', maxLength: 200 } }
 } as const
+
+const systemCode = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['system', 'code'],
+  properties: { system: { type: 'string', maxLength: 200 }, code: { type: 'string', maxLength: 100 } }
+} as const
+
+/** Identifiers as LEAP sends them now (an array) or did at first (one object). */
+const systemValues = (maxItems: number, minItems = 0) =>
+  ({ anyOf: [{ type: 'array', minItems, maxItems, items: systemValue }, systemValue] }) as const
 
 /**
  * The consult request as CDS Hooks clients send it, plus this service's context.pointOfCare (as in
@@ -42,14 +65,18 @@ export const consultRequestSchema = {
       additionalProperties: false,
       required: ['patientId'],
       properties: {
-        patientId: { type: 'array', minItems: 1, maxItems: 10, items: systemValue },
+        patientId: systemValues(10, 1),
         purposeOfUse: {
+          description:
+            "One of this service's purpose codes or an HL7 PurposeOfUse code (a string or an array). TREAT, or " +
+            'none at all (LEAP allows that), is the direct-care purpose the deployment configured ' +
+            '(LEAP_TREAT_PURPOSE).',
           anyOf: [
             { type: 'string', maxLength: 100 },
-            { type: 'array', minItems: 1, maxItems: 10, items: { type: 'string', maxLength: 100 } }
+            { type: 'array', maxItems: 10, items: { type: 'string', maxLength: 100 } }
           ]
         },
-        actor: { type: 'array', maxItems: 10, items: systemValue },
+        actor: systemValues(10),
         userId: {
           type: 'string',
           maxLength: 200,
@@ -58,16 +85,23 @@ export const consultRequestSchema = {
             'the 12-digit smartcard number or the CIS2 UUID). Recorded as the end user of the decision; required ' +
             'with pointOfCare and for clients registered with requireEndUser.'
         },
-        scope: { type: 'string', maxLength: 100 },
-        category: {
+        scope: {
+          type: 'string',
+          maxLength: 100,
+          description: 'As older LEAP clients send it: patient-privacy for every purpose (research too, for research)'
+        },
+        category: { type: 'array', maxItems: 10, items: systemCode },
+        class: {
           type: 'array',
-          maxItems: 10,
-          items: {
-            type: 'object',
-            additionalProperties: false,
-            required: ['system', 'code'],
-            properties: { system: { type: 'string', maxLength: 200 }, code: { type: 'string', maxLength: 100 } }
-          }
+          maxItems: 50,
+          items: systemCode,
+          description:
+            'Accepted and not evaluated: this service decides per purpose, for the whole record; the card says so'
+        },
+        content: {
+          type: 'object',
+          description:
+            'Accepted and not evaluated: nothing is labelled, redacted or returned; the card says so. Not recorded.'
         },
         pointOfCare: pointOfCareSchema
       }
@@ -93,7 +127,25 @@ export interface ConsultQuestion {
   purpose: string
   pointOfCare?: PointOfCare
   endUser?: EndUser
+  /** How the question was read where the request left it open (TREAT, no purpose): said on the card. */
+  notes: string[]
+  /** The context fields that were accepted and not evaluated (LEAP's class and content). */
+  notEvaluated: NotEvaluated
 }
+
+/** What the card echoes of the fields it did not evaluate: class as sent; content only as what it was. */
+export interface NotEvaluated {
+  class?: Array<{ system: string; code: string }>
+  content?: { resourceType: string; entries: number }
+}
+
+export interface ConsultOptions {
+  /** The purpose TREAT, or a request naming none, is decided for (LEAP_TREAT_PURPOSE). */
+  treatPurpose: string
+}
+
+/** LEAP_TREAT_PURPOSE's default. */
+export const DEFAULT_CONSULT_OPTIONS: ConsultOptions = { treatPurpose: 'planned-care' }
 
 // CDS Hooks' userId is a FHIR reference (Practitioner/123) in most clients; some send the bare id.
 const USER_REFERENCE = /^(?:Practitioner\/)?([^/]+)$/
@@ -112,17 +164,48 @@ export function consultUser (userId: string): { ok: true; endUser: EndUser } | {
   return { ok: true, endUser: { id } }
 }
 
+/** The identifiers of an array-or-object field (LEAP's current and older shapes) as an array. */
+export function identifiers<T> (value: T | T[] | undefined): T[] {
+  return value === undefined ? [] : Array.isArray(value) ? value : [value]
+}
+
+/** The privacy consent scope: every purpose of this service is a choice about sharing the patient's data. */
+const PRIVACY_SCOPE = 'patient-privacy'
+
+/**
+ * TREAT (or no purpose at all) read as the configured direct-care purpose, or why it cannot be:
+ * the configuration names a purpose the catalogue lacks, or one that is not direct care.
+ */
+function treatPurpose (
+  catalog: PurposeCatalog,
+  configured: string
+): { ok: true; purpose: string } | { ok: false; message: string } {
+  const purpose = catalog.get(configured)
+  if (purpose === undefined || purpose.category !== 'direct-care') {
+    return {
+      ok: false,
+      message:
+        `PurposeOfUse TREAT (or no purposeOfUse) is configured to mean '${configured}' (LEAP_TREAT_PURPOSE), ` +
+        "which is not a direct-care purpose of this service; send the service's purpose code instead"
+    }
+  }
+  return { ok: true, purpose: purpose.code }
+}
+
 /**
  * The question a consult asks, or what is wrong with it. The patient is the one NHS number among
  * context.patientId (other identifiers of the same patient may come along and are ignored); the
- * purpose is the one purpose that every purposeOfUse code resolves to; scope and category, when
- * sent, must be those of that purpose's Consents (a research question is not a privacy one).
+ * purpose is the one purpose that every purposeOfUse code resolves to, TREAT and a missing purpose
+ * being the configured direct-care purpose; scope and category, when sent, must be ones the
+ * purpose's Consents carry or patient-privacy (every purpose here is a privacy choice).
  */
 export function consultQuestion (
   catalog: PurposeCatalog,
-  request: ConsultRequest
+  request: ConsultRequest,
+  options: ConsultOptions = DEFAULT_CONSULT_OPTIONS
 ): { ok: true; question: ConsultQuestion } | { ok: false; problems: FieldError[] } {
   const problems: FieldError[] = []
+  const notes: string[] = []
   const ctx = request.context
   if (request.hook !== CONSULT_HOOK) {
     problems.push({ path: '/hook', message: `this service answers the ${CONSULT_HOOK} hook only` })
@@ -130,13 +213,16 @@ export function consultQuestion (
 
   const numbers = new Set<string>()
   let invalid = 0
-  ctx.patientId.forEach((id, i) => {
+  const patientIds = identifiers(ctx.patientId)
+  const valuePath = (i: number): string =>
+    Array.isArray(ctx.patientId) ? `/context/patientId/${i}/value` : '/context/patientId/value'
+  patientIds.forEach((id, i) => {
     if (id.system !== SYSTEMS.nhsNumber) return
     const parsed = parseNhsNumber(id.value)
     if (parsed.ok) numbers.add(parsed.value)
     else {
       invalid++
-      problems.push({ path: `/context/patientId/${i}/value`, message: parsed.error })
+      problems.push({ path: valuePath(i), message: parsed.error })
     }
   })
   if (numbers.size === 0 && invalid === 0) {
@@ -149,16 +235,29 @@ export function consultQuestion (
     })
   }
 
-  const codes =
-    ctx.purposeOfUse === undefined ? [] : Array.isArray(ctx.purposeOfUse) ? ctx.purposeOfUse : [ctx.purposeOfUse]
+  const codes = identifiers(ctx.purposeOfUse)
   const purposes = new Set<string>()
+  const treat = (): void => {
+    const r = treatPurpose(catalog, options.treatPurpose)
+    if (r.ok) purposes.add(r.purpose)
+    else problems.push({ path: '/context/purposeOfUse', message: r.message })
+  }
   if (codes.length === 0) {
-    problems.push({
-      path: '/context/purposeOfUse',
-      message: 'is required: a purpose code of this service or an HL7 PurposeOfUse code'
-    })
+    treat()
+    notes.push(
+      `No purposeOfUse was sent: decided for ${options.treatPurpose}, this deployment's direct-care default ` +
+        '(LEAP_TREAT_PURPOSE).'
+    )
   }
   for (const code of codes) {
+    if (code === 'TREAT') {
+      treat()
+      notes.push(
+        `PurposeOfUse TREAT was decided as ${options.treatPurpose}, this deployment's direct-care default ` +
+          '(LEAP_TREAT_PURPOSE); send unplanned-care or ETREAT for unplanned care.'
+      )
+      continue
+    }
     const r = resolvePurposeOfUse(catalog, code)
     if (r.ok) purposes.add(r.purpose)
     else problems.push({ path: '/context/purposeOfUse', message: r.message })
@@ -172,14 +271,24 @@ export function consultQuestion (
 
   const purpose = purposes.size === 1 ? catalog.get([...purposes][0]) : undefined
   if (purpose !== undefined) {
-    const scope = consentScope(purpose)
-    if (ctx.scope !== undefined && ctx.scope !== scope.code) {
+    // Every choice here is a privacy consent (consentScope); `research` is still understood for a
+    // secondary-use purpose, as requests written before that was settled send it.
+    const research =
+      purpose.category === 'direct-care'
+        ? []
+        : [{ system: SYSTEMS.consentScope, code: 'research', display: 'Research' }]
+    const scopes = [...new Set([consentScope(purpose).code ?? PRIVACY_SCOPE, ...research.map(r => r.code)])]
+    if (ctx.scope !== undefined && !scopes.includes(ctx.scope)) {
       problems.push({
         path: '/context/scope',
-        message: `purpose ${purpose.code} is about consent scope ${scope.code ?? ''}, not ${ctx.scope}`
+        message: `purpose ${purpose.code} is about consent scope ${scopes.join(' or ')}, not ${ctx.scope}`
       })
     }
-    const codings = [scope, ...consentCategories(purpose)]
+    const codings = [
+      consentScope(purpose),
+      ...research,
+      ...consentCategories(purpose)
+    ].filter((k, i, all) => all.findIndex(o => o.system === k.system && o.code === k.code) === i)
     if (
       ctx.category !== undefined &&
       !ctx.category.some(c => codings.some(k => k.system === c.system && k.code === c.code))
@@ -201,12 +310,29 @@ export function consultQuestion (
       nhsNumber: [...numbers][0],
       purpose: purpose.code,
       ...(ctx.pointOfCare !== undefined ? { pointOfCare: ctx.pointOfCare } : {}),
-      ...(user?.ok === true ? { endUser: user.endUser } : {})
+      ...(user?.ok === true ? { endUser: user.endUser } : {}),
+      notes,
+      notEvaluated: notEvaluated(ctx)
     }
   }
 }
 
-const INDICATOR: Record<ConsultSummary, CardIndicator> = {
+function notEvaluated (ctx: ConsultRequest['context']): NotEvaluated {
+  const content = ctx.content as { resourceType?: unknown; entry?: unknown } | undefined
+  return {
+    ...(ctx.class !== undefined && ctx.class.length > 0 ? { class: ctx.class.map(c => ({ ...c })) } : {}),
+    ...(content !== undefined
+      ? {
+          content: {
+            resourceType: typeof content.resourceType === 'string' ? content.resourceType.slice(0, 50) : 'unknown',
+            entries: Array.isArray(content.entry) ? content.entry.length : 0
+          }
+        }
+      : {})
+  }
+}
+
+const INDICATOR: Record<ConsultDecision, CardIndicator> = {
   CONSENT_PERMIT: 'info',
   NO_CONSENT: 'warning',
   CONSENT_DENY: 'critical'
@@ -221,27 +347,62 @@ export interface DecisionLike {
   auditId: string
 }
 
+/** A value with every null member left out, at any depth (CDS Hooks cards carry no nulls). */
+export type WithoutNulls<T> =
+  T extends Array<infer I>
+    ? Array<WithoutNulls<I>>
+    : T extends object
+      ? { [K in keyof T as null extends T[K] ? never : K]: WithoutNulls<T[K]> } & {
+        [K in keyof T as null extends T[K] ? K : never]?: WithoutNulls<Exclude<T[K], null>>
+      }
+      : T
+
+export function withoutNulls<T> (value: T): WithoutNulls<T> {
+  if (Array.isArray(value)) return value.map(withoutNulls) as WithoutNulls<T>
+  if (typeof value !== 'object' || value === null) return value as WithoutNulls<T>
+  const kept = Object.entries(value).filter(([, v]) => v !== null && v !== undefined)
+  return Object.fromEntries(kept.map(([k, v]) => [k, withoutNulls(v)])) as WithoutNulls<T>
+}
+
+/** What the card says beyond the decision: how the question was read, and what was not evaluated. */
+export interface CardContext {
+  notes: string[]
+  notEvaluated: NotEvaluated
+}
+
+const NOT_EVALUATED =
+  'context.class and context.content were not evaluated: this service decides per purpose, for the whole record; ' +
+  'nothing was labelled or redacted.'
+
 /**
- * One card, LEAP style: the summary is the decision code, NO_CONSENT when no recorded choice or
- * point-of-care answer applied (the purpose's default decided; consentDecision says which way).
+ * One card, LEAP style: extension.decision is LEAP's code, NO_CONSENT when no recorded choice or
+ * point-of-care answer applied (the purpose's default decided); the summary adds which way that
+ * default went. obligations is LEAP's list, always empty here (nothing to redact: a decision covers
+ * the purpose). No member is ever null.
  */
 export function consultCard<D extends DecisionLike> (
   d: D,
   source: { label: string; url: string },
-  consentUrl: (id: string) => string
+  consentUrl: (id: string) => string,
+  context: CardContext = { notes: [], notEvaluated: {} }
 ): ConsultCard<D> {
-  const summary: ConsultSummary =
+  const decision: ConsultDecision =
     d.basis === 'default' ? 'NO_CONSENT' : d.decision === 'permit' ? 'CONSENT_PERMIT' : 'CONSENT_DENY'
+  const summary: ConsultSummary = decision === 'NO_CONSENT' ? `NO_CONSENT: default ${d.decision}` : decision
+  const notEvaluated = Object.keys(context.notEvaluated).length > 0
   return {
     uuid: d.auditId,
     summary,
-    indicator: INDICATOR[summary],
-    detail: d.reason,
+    indicator: INDICATOR[decision],
+    detail: [d.reason, ...context.notes, ...(notEvaluated ? [NOT_EVALUATED] : [])].join(' '),
     source,
     extension: {
-      decision: summary,
+      decision,
+      ...(decision === 'NO_CONSENT' ? { defaultDecision: d.decision } : {}),
+      obligations: [],
       ...(d.preference !== null ? { basedOn: consentUrl(d.preference.id) } : {}),
-      consentDecision: d
+      ...(notEvaluated ? { notEvaluated: context.notEvaluated } : {}),
+      consentDecision: withoutNulls(d)
     }
   }
 }
@@ -252,5 +413,12 @@ export interface ConsultCard<D> {
   indicator: CardIndicator
   detail: string
   source: { label: string; url: string }
-  extension: { decision: ConsultSummary; basedOn?: string; consentDecision: D }
+  extension: {
+    decision: ConsultDecision
+    defaultDecision?: Decision
+    obligations: never[]
+    basedOn?: string
+    notEvaluated?: NotEvaluated
+    consentDecision: WithoutNulls<D>
+  }
 }

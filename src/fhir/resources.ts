@@ -2,6 +2,7 @@
 // event as an AuditEvent (following IHE BALP), search Bundles, OperationOutcomes and the
 // CapabilityStatement. Pure: callers pass in the rows, the purpose catalogue and the clients.
 /// <reference types="fhir" />
+import { createHash } from 'node:crypto'
 import { parseInstant } from '../domain/instant.ts'
 import type { PurposeCatalog } from '../domain/purposes.ts'
 import { cancelledBy, effectiveRecord, type PreferenceRecord } from '../domain/preferences.ts'
@@ -9,6 +10,7 @@ import type { StoredPreference } from '../store/rows.ts'
 import type { StoredEvent } from '../store/audit-chain.ts'
 import { SDS_USER_ID_SYSTEM, type EndUser } from '../domain/end-user.ts'
 import {
+  CANONICAL_BASE,
   SYSTEMS,
   UK_CORE_CONSENT,
   consentCategories,
@@ -323,31 +325,81 @@ export function auditEventResource (
   }
 }
 
+/**
+ * A resource's version: a short hash of what it shows (meta aside), so it changes exactly when the
+ * resource does (a Consent superseded, cancelled or entered in error), on every instance alike,
+ * with no counter to keep. Hex, so it is a valid FHIR id.
+ */
+export function versionOf (resource: fhir4.FhirResource): string {
+  const { meta: _meta, ...content } = resource
+  return createHash('sha256').update(JSON.stringify(content)).digest('hex').slice(0, 16)
+}
+
+/** The resource with meta.versionId set (versionOf). */
+export function versioned<R extends fhir4.FhirResource> (resource: R): R {
+  return { ...resource, meta: { versionId: versionOf(resource), ...resource.meta } }
+}
+
+/** The weak ETag of a version (FHIR http.html: ETag carries the versionId). */
+export const etagOf = (versionId: string): string => `W/"${versionId}"`
+
+/**
+ * Whether an If-None-Match header matches a version: `*`, or one of its (weak or strong) tags
+ * names it. Weak comparison, as RFC 9110 §13.1.2 has it for If-None-Match.
+ */
+export function noneMatchHits (header: string | undefined, versionId: string): boolean {
+  if (header === undefined) return false
+  return header.split(',').some(tag => {
+    const t = tag.trim()
+    return t === '*' || t.replace(/^W\//, '') === `"${versionId}"`
+  })
+}
+
 export interface BundleLinks {
   self: string
   next?: string
+}
+
+export interface BundleOptions {
+  total?: number
+  /** _summary=count: the total alone, no entries. */
+  countOnly?: boolean
+  /** Warnings about the search (ignored parameters): an OperationOutcome entry, search.mode outcome. */
+  outcome?: fhir4.OperationOutcome
 }
 
 export function searchBundle (
   resources: fhir4.FhirResource[],
   links: BundleLinks,
   base: string,
-  total?: number
+  total?: number,
+  options: BundleOptions = {}
 ): fhir4.Bundle {
+  const t = total ?? options.total
+  const matches = options.countOnly === true ? [] : resources.map(r => versioned(r))
   return {
     resourceType: 'Bundle',
     meta: { lastUpdated: new Date().toISOString() },
     type: 'searchset',
-    ...(total !== undefined ? { total } : {}),
+    ...(t !== undefined ? { total: t } : {}),
     link: [
       { relation: 'self', url: links.self },
       ...(links.next !== undefined ? [{ relation: 'next', url: links.next }] : [])
     ],
-    entry: resources.map(r => ({
-      fullUrl: `${base}/fhir/${r.resourceType}/${r.id ?? ''}`,
-      resource: r,
-      search: { mode: 'match' as const }
-    }))
+    ...(options.countOnly === true && options.outcome === undefined
+      ? {}
+      : {
+          entry: [
+            ...matches.map(r => ({
+              fullUrl: `${base}/fhir/${r.resourceType}/${r.id ?? ''}`,
+              resource: r,
+              search: { mode: 'match' as const }
+            })),
+            ...(options.outcome !== undefined
+              ? [{ resource: options.outcome, search: { mode: 'outcome' as const } }]
+              : [])
+          ]
+        })
   }
 }
 
@@ -466,7 +518,16 @@ export interface CapabilityOptions {
 
 /** What /fhir supports, exactly: read-only Consent and AuditEvent searches behind bearer tokens. */
 export function capabilityStatement (o: CapabilityOptions): fhir4.CapabilityStatement {
-  const count = { name: '_count', type: 'number' as const, documentation: 'Page size: 1 to 500 (default 100)' }
+  const count = {
+    name: '_count',
+    type: 'number' as const,
+    documentation: 'Page size, at least 1 (default 100); above 500 the page is 500'
+  }
+  const summary = {
+    name: '_summary',
+    type: 'token' as const,
+    documentation: '_summary=count: Bundle.total alone, no entries (still audited as a read)'
+  }
   const cursor = {
     name: '_cursor',
     type: 'string' as const,
@@ -500,7 +561,12 @@ export function capabilityStatement (o: CapabilityOptions): fhir4.CapabilityStat
     rest: [
       {
         mode: 'server',
-        documentation: 'Unknown search parameters are rejected (400), not ignored. Errors are OperationOutcome.',
+        documentation:
+          'Search by GET or by POST [type]/_search with a form body (application/x-www-form-urlencoded), ' +
+          'which keeps the NHS number out of URLs: its Bundle links carry no patient identifier. ' +
+          'Unknown search parameters are rejected (400) unless the request says Prefer: handling=lenient; ' +
+          'then they are ignored and named in an OperationOutcome entry (search.mode outcome). ' +
+          'Reads answer ETag W/"{meta.versionId}" and honour If-None-Match (304). Errors are OperationOutcome.',
         security: {
           cors: false,
           service: [
@@ -534,9 +600,10 @@ export function capabilityStatement (o: CapabilityOptions): fhir4.CapabilityStat
               'inactive (superseded by a later choice, or cancelled by one while still scheduled), entered-in-error. ' +
               'A choice recorded from a GP Read v2 code carries it as a category (http://read.info/readv2).',
             interaction: [{ code: 'read' }, { code: 'search-type' }],
-            versioning: 'no-version',
+            versioning: 'versioned',
             readHistory: false,
             updateCreate: false,
+            conditionalRead: 'not-match',
             searchParam: [
               { ...patient, definition: 'http://hl7.org/fhir/SearchParameter/clinical-patient' },
               {
@@ -546,6 +613,7 @@ export function capabilityStatement (o: CapabilityOptions): fhir4.CapabilityStat
                 documentation: 'active, inactive or entered-in-error; comma-separated for any of them'
               },
               count,
+              summary,
               cursor
             ]
           },
@@ -555,7 +623,7 @@ export function capabilityStatement (o: CapabilityOptions): fhir4.CapabilityStat
               'The audit trail about one patient, newest first: decisions (who asked, for what purpose, ' +
               'the outcome) and changes to their recorded choices.',
             interaction: [{ code: 'search-type' }],
-            versioning: 'no-version',
+            versioning: 'versioned',
             readHistory: false,
             updateCreate: false,
             searchParam: [
@@ -567,7 +635,27 @@ export function capabilityStatement (o: CapabilityOptions): fhir4.CapabilityStat
                 documentation: 'Prefixes eq, ge, gt, le, lt; repeat for a range (date=ge2026-01-01&date=lt2026-02-01)'
               },
               count,
+              summary,
               cursor
+            ]
+          },
+          {
+            type: 'CodeSystem',
+            documentation:
+              "The service's own code systems (purpose, audit-event-type), whose canonical URLs are fixed and the " +
+              'same in every deployment: read them here by id, or search by url. No token needed.',
+            interaction: [{ code: 'read' }, { code: 'search-type' }],
+            versioning: 'versioned',
+            readHistory: false,
+            updateCreate: false,
+            conditionalRead: 'not-match',
+            searchParam: [
+              {
+                name: 'url',
+                definition: 'http://hl7.org/fhir/SearchParameter/CodeSystem-url',
+                type: 'uri',
+                documentation: `The canonical URL, e.g. ${CANONICAL_BASE}/CodeSystem/purpose`
+              }
             ]
           }
         ]

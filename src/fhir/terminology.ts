@@ -28,9 +28,19 @@ export const SYSTEMS = {
 export const UK_CORE_CONSENT = 'https://fhir.hl7.org.uk/StructureDefinition/UKCore-Consent'
 
 /**
- * The deployment's own systems. Purposes are this deployment's catalogue (administrators add
- * them), so their code system lives under its public URL rather than a made-up global one.
+ * The fixed canonical base of this service's own code systems. A canonical URL is an identifier, so
+ * it is the same in every deployment and never follows PUBLIC_URL (a system that changed with the
+ * host name would make the same code two different codes). It is under a reserved name (RFC 6761
+ * `.example`) so nobody can ever serve something else there; each deployment serves the content
+ * itself, at {PUBLIC_URL}/fhir/CodeSystem/{id} and by `GET /fhir/CodeSystem?url={canonical}`.
  */
+export const CANONICAL_BASE = 'https://consent-check-service.example/fhir'
+
+/** The ids of the code systems served at /fhir/CodeSystem/{id}. */
+export const OWN_CODE_SYSTEMS = ['purpose', 'audit-event-type'] as const
+export type OwnCodeSystem = (typeof OWN_CODE_SYSTEMS)[number]
+
+/** The service's own systems (fixed canonical URLs), and the deployment's base for its links. */
 export interface OwnSystems {
   base: string
   purpose: string
@@ -39,12 +49,63 @@ export interface OwnSystems {
 }
 
 export function ownSystems (publicUrl: string): OwnSystems {
-  const base = publicUrl.replace(/\/+$/, '')
   return {
-    base,
-    purpose: `${base}/fhir/CodeSystem/purpose`,
-    auditEventType: `${base}/fhir/CodeSystem/audit-event-type`,
-    clientId: `${base}/fhir/sid/client-id`
+    base: publicUrl.replace(/\/+$/, ''),
+    purpose: `${CANONICAL_BASE}/CodeSystem/purpose`,
+    auditEventType: `${CANONICAL_BASE}/CodeSystem/audit-event-type`,
+    clientId: `${CANONICAL_BASE}/sid/client-id`
+  }
+}
+
+/**
+ * One of the service's own code systems as a FHIR CodeSystem: the deployment's purpose catalogue
+ * (a purpose's parent is its parent concept, as a hierarchy), or the audit event types.
+ */
+export function ownCodeSystem (
+  id: OwnCodeSystem,
+  o: { own: OwnSystems; catalog: PurposeCatalog; auditTypes: readonly string[]; version: string }
+): fhir4.CodeSystem {
+  const common = {
+    resourceType: 'CodeSystem' as const,
+    id,
+    version: o.version,
+    status: 'active' as const,
+    experimental: false,
+    publisher: 'Consent Check Service',
+    caseSensitive: true
+  }
+  if (id === 'audit-event-type') {
+    return {
+      ...common,
+      url: o.own.auditEventType,
+      name: 'ConsentCheckAuditEventType',
+      title: 'Consent Check Service audit event types',
+      description: "The kinds of event in the service's audit trail (AuditEvent.subtype).",
+      content: 'complete',
+      concept: o.auditTypes.map(code => ({ code }))
+    }
+  }
+  const purposes = o.catalog.all()
+  const concept = (p: Purpose): fhir4.CodeSystemConcept => {
+    const children = purposes.filter(c => c.parent === p.code)
+    return {
+      code: p.code,
+      display: p.name,
+      ...(p.description !== '' ? { definition: p.description } : {}),
+      ...(children.length > 0 ? { concept: children.map(concept) } : {})
+    }
+  }
+  return {
+    ...common,
+    url: o.own.purpose,
+    name: 'ConsentCheckPurpose',
+    title: 'Consent Check Service purposes',
+    description:
+      'The purposes this deployment decides for (GET /v1/purposes). Administrators add to them: the ' +
+      "content is this deployment's catalogue, and meta.versionId changes when it does.",
+    hierarchyMeaning: 'is-a',
+    content: 'complete',
+    concept: purposes.filter(p => p.parent === null || o.catalog.get(p.parent) === undefined).map(concept)
   }
 }
 
@@ -115,11 +176,13 @@ export function resolvePurposeOfUse (catalog: PurposeCatalog, code: string): Pur
   return { ok: true, purpose: v3.purposes[0] }
 }
 
-/** Consent.scope: privacy consent for direct care, research for secondary use (UK Core Consent). */
-export function consentScope (purpose: Pick<Purpose, 'category'>): fhir4.Coding {
-  return purpose.category === 'direct-care'
-    ? { system: SYSTEMS.consentScope, code: 'patient-privacy', display: 'Privacy Consent' }
-    : { system: SYSTEMS.consentScope, code: 'research', display: 'Research' }
+/**
+ * Consent.scope: every choice held here is about sharing a record, so a privacy consent, whatever
+ * the purpose (FHIR's `research` scope means consent to take part in a study, which an opt-out of
+ * data sharing for planning and research is not). Secondary use shows in Consent.category instead.
+ */
+export function consentScope (_purpose: Pick<Purpose, 'category'>): fhir4.Coding {
+  return { system: SYSTEMS.consentScope, code: 'patient-privacy', display: 'Privacy Consent' }
 }
 
 /** Consent.category: LOINC "Patient Consent" always; secondary use is also research access. */

@@ -103,3 +103,28 @@ export const decisionResponseSchema = {
     asOf: null
   }
 } as const
+
+/**
+ * Examples of a POST /v1/decisions body, as OpenAPI `examples` (the first is the one Swagger UI fills
+ * in): a planned-care question, which records a decision and raises nothing; then emergency access
+ * to the Summary Care Record, which raises an alert for the privacy officer and so is never the default.
+ */
+export const decisionRequestExamples = {
+  plannedCare: {
+    summary: 'Planned care (no point of care: records a decision, raises no alert)',
+    value: { nhsNumber: '943 476 5919', purpose: 'planned-care' }
+  },
+  emergencySummaryCareRecord: {
+    summary: 'Emergency access to the Summary Care Record: RAISES AN ALERT for the privacy officer',
+    description:
+      'Permission to view could not be asked (the patient is unconscious): the record is shared under emergency ' +
+      'access, and the decision raises an alert that a privacy officer must review. Send it only for a real ' +
+      'emergency, or against a test deployment.',
+    value: {
+      nhsNumber: '943 476 5919',
+      purpose: 'summary-care-record',
+      pointOfCare: { permissionToView: 'unable-to-ask', reason: 'Patient unconscious on arrival' },
+      endUser: { id: '555021935107', name: 'Dr Jane Example', role: 'R8000', organisation: 'RBA' }
+    }
+  }
+} as const

@@ -47,6 +47,9 @@ export default fp(
     fastify.decorateRequest('refusalDue', false)
 
     const authenticate = async (request: FastifyRequest): Promise<Caller> => {
+      // Authenticated already by an earlier hook of this route with the credentials of its own
+      // protocol (CDS Hooks: the EHR's signed JWT, routes/cds-hooks.ts); the scope is checked alike.
+      if (request.caller !== null) return request.caller
       const authenticated = await fastify.services.tokens.authenticate(request.headers.authorization, request.ip)
       const caller = { ...authenticated, requestId: request.id, correlationId: request.correlationId }
       request.caller = caller

@@ -115,7 +115,8 @@ function problemAnswer (problem: Problem): ErrorAnswer {
   if (problem.retryAfterSeconds !== undefined) headers['retry-after'] = String(problem.retryAfterSeconds)
   if (problem.kind === 'unauthenticated') {
     headers['www-authenticate'] =
-      `Bearer error="invalid_token", error_description="${problem.detail.replace(/["\\]/g, "'")}"`
+      // A header value is printable ASCII only (RFC 9110 §5.5); a detail may echo input or carry "…".
+      `Bearer error="invalid_token", error_description="${problem.detail.replace(/["\\]/g, "'").replace(/[^\x20-\x7e]/g, '?')}"`
   }
   return { status: STATUS_OF[problem.kind], detail: problem.detail, errors: problem.errors, headers }
 }

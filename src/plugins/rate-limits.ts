@@ -9,6 +9,7 @@ import type { SharedCounters } from '../store/shared-counters.ts'
 import { Problem } from '../domain/problems.ts'
 import { sendUnrouted } from './errors.ts'
 import { scrubLogLine } from '../logger.ts'
+import { tooManyBecause } from './metrics.ts'
 
 type Callback = (err: Error | null, result: { current: number; ttl: number }) => void
 
@@ -31,7 +32,8 @@ function sharedStore (counters: SharedCounters, prefix: string): new () => objec
   }
 }
 
-const UNLIMITED = /^\/(health\/|metrics|docs|openapi\.json|\.well-known\/)/
+/** Paths never rate limited (probes, metrics, documentation, discovery): they never answer 429. */
+export const UNLIMITED = /^\/(health\/|metrics|docs|openapi\.json|\.well-known\/)/
 
 export default fp(
   async function rateLimits (fastify: FastifyInstance) {
@@ -45,6 +47,9 @@ export default fp(
       keyGenerator: (request: FastifyRequest) =>
         request.caller !== null ? `client:${request.caller.client.id}` : `ip:${request.ip}`,
       allowList: (request: FastifyRequest) => UNLIMITED.test(request.url),
+      onExceeded: (request: FastifyRequest) => {
+        tooManyBecause(request, 'rate-limit')
+      },
       errorResponseBuilder: (_request, context) =>
         new Problem(
           'too-many-requests',
@@ -56,6 +61,9 @@ export default fp(
       max: config.notFoundPerMinute,
       timeWindow: 60_000,
       keyGenerator: (request: FastifyRequest) => `404:${request.ip}`,
+      onExceeded: (request: FastifyRequest) => {
+        tooManyBecause(request, 'unknown-routes')
+      },
       errorResponseBuilder: (_request, context) =>
         new Problem('too-many-requests', `Too many requests for unknown routes; retry after ${context.after}`)
     })

@@ -2,10 +2,10 @@
 // issuing is the token service's (src/services/tokens.ts); this file is its HTTP shape.
 import type { FastifyInstance } from 'fastify'
 import type { JsonSchemaToTsProvider } from '@fastify/type-provider-json-schema-to-ts'
-import { SCOPES } from '../domain/scopes.ts'
+import { SCOPES, SMART_SCOPES } from '../domain/scopes.ts'
 import { CLIENT_ASSERTION_TYPE } from '../auth/client-assertion-signer.ts'
 import { OAUTH_ERRORS, OAuthError } from '../services/tokens.ts'
-import { answerFor, sendProblem } from '../plugins/errors.ts'
+import { answerFor, sendProblem, sendUnrouted } from '../plugins/errors.ts'
 
 const oauthErrorSchema = {
   type: 'object',
@@ -120,12 +120,16 @@ export default async function oauthRoutes (fastify: FastifyInstance): Promise<vo
             access_token: issued.accessToken,
             token_type: 'Bearer',
             expires_in: issued.expiresIn,
-            scope: issued.scopes.join(' ')
+            scope: issued.grantedNames.join(' ')
           })
       }
     )
   })
 
+  // RFC 8414 metadata of a server with a token endpoint and nothing else: no authorization endpoint,
+  // so no response type (response_types_supported is REQUIRED, and empty is the truth). Not served
+  // as /.well-known/openid-configuration: this is no OpenID provider (no id_token, no userinfo), so
+  // an OIDC client discovers it the RFC 8414 way (openid-client: `algorithm: 'oauth2'`).
   const metadata = {
     issuer: config.publicUrl,
     token_endpoint: tokenEndpoint,
@@ -133,9 +137,16 @@ export default async function oauthRoutes (fastify: FastifyInstance): Promise<vo
     grant_types_supported: ['client_credentials'],
     token_endpoint_auth_methods_supported: ['private_key_jwt'],
     token_endpoint_auth_signing_alg_values_supported: config.assertionAlgorithms,
-    scopes_supported: [...SCOPES],
-    response_types_supported: ['token'],
+    scopes_supported: [...SCOPES, ...SMART_SCOPES],
+    response_types_supported: [],
     service_documentation: `${config.publicUrl}/docs`
+  }
+  // SMART App Launch 2 for Backend Services: asymmetric client authentication, system scopes in
+  // both syntaxes (v2 `.rs`, v1 `.read`). No authorization endpoint and no PKCE methods: there is no
+  // launch and no authorization code, so SMART's fields for those are left out rather than faked.
+  const smartConfiguration = {
+    ...metadata,
+    capabilities: ['client-confidential-asymmetric', 'permission-v1', 'permission-v2']
   }
   const discoverySchema = { tags: ['oauth2'], response: { 200: { type: 'object', additionalProperties: true } } }
   fastify.get(
@@ -146,19 +157,22 @@ export default async function oauthRoutes (fastify: FastifyInstance): Promise<vo
     },
     async (_r, reply) => reply.header('cache-control', 'public, max-age=3600').send(metadata)
   )
-  fastify.get(
-    '/.well-known/smart-configuration',
-    {
-      config: { public: true },
-      schema: { ...discoverySchema, summary: 'SMART Backend Services configuration' }
-    },
-    async (_r, reply) =>
-      reply.header('cache-control', 'public, max-age=3600').send({
-        ...metadata,
-        capabilities: ['client-confidential-asymmetric'],
-        grant_types_supported: ['client_credentials']
-      })
-  )
+  // At the FHIR base, where SMART clients look (`{fhir base}/.well-known/smart-configuration`), and
+  // at the root, where it was first published. Outside the FHIR plugin, so its refusals (a hostile
+  // query) are dressed by URL: an OperationOutcome under /fhir, as every error there.
+  await fastify.register(async function smartDiscovery (scope) {
+    scope.setErrorHandler(async (err: unknown, request, reply) => sendUnrouted(request, reply, answerFor(err, request)))
+    for (const path of ['/.well-known/smart-configuration', '/fhir/.well-known/smart-configuration']) {
+      scope.get(
+        path,
+        {
+          config: { public: true },
+          schema: { ...discoverySchema, summary: 'SMART configuration (SMART App Launch 2, Backend Services)' }
+        },
+        async (_r, reply) => reply.header('cache-control', 'public, max-age=3600').send(smartConfiguration)
+      )
+    }
+  })
   fastify.get(
     '/.well-known/jwks.json',
     {

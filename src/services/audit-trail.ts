@@ -59,6 +59,23 @@ export class AuditTrailService {
     }
   }
 
+  /**
+   * How many events match (FHIR _summary=count), read in pages along the seq index the lists use:
+   * the store layer has no count of its own for the patient's events (those naming them and their imports).
+   */
+  async count (query: Omit<AuditQuery, 'limit' | 'beforeSeq'>): Promise<number> {
+    if (query.from !== undefined && query.to !== undefined && query.to < query.from) return 0
+    const limit = 1000
+    let total = 0
+    let beforeSeq: bigint | undefined
+    for (;;) {
+      const events = await this.list({ ...query, beforeSeq, limit })
+      total += events.length
+      if (events.length < limit) return total
+      beforeSeq = events[events.length - 1].seq
+    }
+  }
+
   /** Recomputes every event's hash and link; reports the first broken link. */
   async verify (): Promise<VerifyReport> {
     await this.runtime.audit.flush()

@@ -15,7 +15,7 @@ import type { PreferenceSummary } from '../domain/preferences.ts'
 import type { Decision, PurposeCatalog } from '../domain/purposes.ts'
 import { checkEndUserPresent, type EndUser } from '../domain/end-user.ts'
 import { forbidden, invalidField, invalidFields, unavailable, type Problem } from '../domain/problems.ts'
-import { consultQuestion, type ConsultRequest } from '../fhir/cds-hooks.ts'
+import { consultQuestion, identifiers, type CardContext, type ConsultRequest } from '../fhir/cds-hooks.ts'
 import type { Runtime } from '../runtime.ts'
 import { askedBy, type Caller, type Observers } from './types.ts'
 import { parseInstant } from '../domain/instant.ts'
@@ -116,23 +116,37 @@ export class DecisionService {
 
   /**
    * A CDS Hooks patient-consent-consult: the context turned into the same question (a 400 naming
-   * each context field that cannot be), decided alike, with the consult's context in the audit.
+   * each context field that cannot be), decided alike, with the consult's context in the audit
+   * (and the EHR's iss when it authenticated with a CDS Hooks JWT). Returns the answer and what the
+   * card must say about how the question was read.
    */
-  async consult (caller: Caller, request: ConsultRequest): Promise<DecisionAnswer> {
-    const asked = consultQuestion(this.runtime.registry.catalog, request)
+  async consult (
+    caller: Caller,
+    request: ConsultRequest,
+    origin: { iss?: string } = {}
+  ): Promise<{ answer: DecisionAnswer; card: CardContext }> {
+    const asked = consultQuestion(this.runtime.registry.catalog, request, {
+      treatPurpose: this.runtime.config.leapTreatPurpose
+    })
     if (!asked.ok) throw invalidFields(asked.problems)
-    return await this.decideWith(caller, asked.question, {
+    const { notes, notEvaluated } = asked.question
+    const answer = await this.decideWith(caller, asked.question, {
       paths: CONSULT_PATHS,
       missingEndUser: missingConsultUser,
       auditDetails: {
         cdsHooks: {
           hookInstance: request.hookInstance,
-          purposeOfUse: [request.context.purposeOfUse ?? []].flat(),
-          actor: request.context.actor ?? [],
-          userId: request.context.userId ?? null
+          purposeOfUse: identifiers(request.context.purposeOfUse),
+          actor: identifiers(request.context.actor),
+          userId: request.context.userId ?? null,
+          ...(notes.length > 0 ? { notes } : {}),
+          // Only which fields were not evaluated: content may hold clinical data and is never recorded.
+          ...(Object.keys(notEvaluated).length > 0 ? { notEvaluated: Object.keys(notEvaluated) } : {}),
+          ...(origin.iss !== undefined ? { iss: origin.iss } : {})
         }
       }
     })
+    return { answer, card: { notes, notEvaluated } }
   }
 
   /**

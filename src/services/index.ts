@@ -3,6 +3,7 @@
 import type { Runtime } from '../runtime.ts'
 import { AlertService } from './alerts.ts'
 import { AuditTrailService } from './audit-trail.ts'
+import { ChangesService } from './changes.ts'
 import { ClientService } from './clients.ts'
 import { DecisionService } from './decisions.ts'
 import { FilterService } from './filter.ts'
@@ -26,6 +27,7 @@ export interface Services {
   filter: FilterService
   preferenceImport: PreferenceImportService
   health: HealthService
+  changes: ChangesService
 }
 
 export function createServices (runtime: Runtime, observers: Observers): Services {
@@ -39,6 +41,7 @@ export function createServices (runtime: Runtime, observers: Observers): Service
     auditTrail: new AuditTrailService(runtime),
     filter: new FilterService(runtime),
     preferenceImport: new PreferenceImportService(runtime),
-    health: new HealthService(runtime)
+    health: new HealthService(runtime),
+    changes: new ChangesService(runtime)
   }
 }

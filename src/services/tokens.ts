@@ -5,7 +5,7 @@
 // of 401, so neither endpoint can be used to make the service explain many failures at speed.
 import { decodeJwt } from 'jose'
 import { Problem, forbidden, tooManyRequests, unauthenticated } from '../domain/problems.ts'
-import type { Scope } from '../domain/scopes.ts'
+import { SCOPES, SMART_SCOPES, serviceScopeFor, type Scope } from '../domain/scopes.ts'
 import { AssertionError, prepareStandInKeys, verifyClientAssertion } from '../auth/client-assertion.ts'
 import { CLIENT_ASSERTION_TYPE } from '../auth/client-assertion-signer.ts'
 import { RemoteJwks } from '../auth/remote-jwks.ts'
@@ -44,7 +44,10 @@ export interface TokenRequest {
 export interface IssuedToken {
   accessToken: string
   expiresIn: number
+  /** The service scopes the access token carries (what requireScope checks). */
   scopes: string[]
+  /** The token answer's `scope`: the names the client asked for (SMART aliases as asked), else `scopes`. */
+  grantedNames: string[]
 }
 
 /** Who is asking, as far as the transport knows: for failure budgets and the audit trail. */
@@ -102,8 +105,9 @@ export class TokenService {
     }
     const { client } = verified
     let scopes: string[]
+    let grantedNames: string[]
     try {
-      scopes = grantedScopes(client.scopes, request.scope)
+      ;({ scopes, names: grantedNames } = grantedScopes(client.scopes, request.scope))
     } catch (err) {
       // Authenticated: not a failure of the budget's kind, but a refusal the client's trail shows.
       if (err instanceof OAuthError) await this.auditRefusal(origin, client.id, err.error, err.detail)
@@ -116,9 +120,13 @@ export class TokenService {
       requestId: origin.requestId,
       correlationId: origin.correlationId ?? null,
       outcome: 'issued',
-      details: { scopes, expiresIn: tokens.ttl }
+      details: {
+        scopes,
+        expiresIn: tokens.ttl,
+        ...(grantedNames.some(n => !scopes.includes(n)) ? { requestedScopes: grantedNames } : {})
+      }
     })
-    return { accessToken, expiresIn: tokens.ttl, scopes }
+    return { accessToken, expiresIn: tokens.ttl, scopes, grantedNames }
   }
 
   /**
@@ -257,13 +265,26 @@ export function scopeRefusal (caller: Authenticated, scope: Scope | readonly Sco
   )
 }
 
-/** The scopes asked for (space-separated, RFC 6749 §3.3), all registered to the client; all it holds if none. */
-function grantedScopes (registered: string[], asked: string | undefined): string[] {
-  if (asked === undefined || asked.trim() === '') return registered
-  const wanted = asked.trim().split(/\s+/)
-  const notGranted = wanted.filter(s => !registered.includes(s))
+/**
+ * The scopes asked for (space-separated, RFC 6749 §3.3), all registered to the client; all it holds
+ * if none. A SMART system scope is granted as the service scope it stands for (domain/scopes.ts):
+ * the token carries service scopes only, and the answer names what was asked, as a SMART client
+ * expects (RFC 6749 §5.1: the answer's scope is the requested one when they are the same grant).
+ */
+function grantedScopes (registered: string[], asked: string | undefined): { scopes: string[]; names: string[] } {
+  if (asked === undefined || asked.trim() === '') return { scopes: registered, names: registered }
+  const wanted = [...new Set(asked.trim().split(/\s+/))]
+  const unknown = wanted.filter(s => serviceScopeFor(s) === undefined)
+  if (unknown.length > 0) {
+    throw new OAuthError(
+      'invalid_scope',
+      `unknown scope: ${unknown.join(' ').slice(0, 200)} (scopes are ${SCOPES.join(', ')}; ` +
+        `SMART system scopes ${SMART_SCOPES.join(', ')})`
+    )
+  }
+  const notGranted = wanted.filter(s => !registered.includes(serviceScopeFor(s) as Scope))
   if (notGranted.length > 0) {
     throw new OAuthError('invalid_scope', `scope not registered for this client: ${notGranted.join(' ').slice(0, 200)}`)
   }
-  return [...new Set(wanted)]
+  return { scopes: [...new Set(wanted.map(s => serviceScopeFor(s) as Scope))], names: wanted }
 }

@@ -125,3 +125,12 @@ export async function reviewAlert (audit: AuditWriter, review: Review): Promise<
   )
   return result
 }
+
+/**
+ * How many alerts await review, read from the store so that every instance reports the same number
+ * (a count kept in memory would be one instance's view). The (status, raisedAt) index answers it
+ * without reading the reviewed ones.
+ */
+export async function countOpenAlerts (db: Database): Promise<number> {
+  return await db.prisma.alert.count({ where: { status: 'open' } })
+}

@@ -23,6 +23,7 @@ export class ChangeFeed {
   private timer: NodeJS.Timeout | null = null
   private lastSuccess = Date.now()
   private running: Promise<void> | null = null
+  private readonly listeners = new Set<() => void>()
 
   constructor (
     private readonly db: Database,
@@ -47,6 +48,23 @@ export class ChangeFeed {
     this.timer.unref()
   }
 
+  /**
+   * How far this instance has applied the change sequence: every change at or below it is in the
+   * index (a PostgreSQL gap below it has filled, or was given up on). GET /v1/changes answers
+   * nothing above it, so that an item's decision never comes from a view that lacks its change.
+   */
+  get position (): bigint {
+    return this.cursor
+  }
+
+  /** Calls `listener` after each poll that moved position on (long polls wait on it); returns the unsubscribe. */
+  onAdvance (listener: () => void): () => void {
+    this.listeners.add(listener)
+    return () => {
+      this.listeners.delete(listener)
+    }
+  }
+
   get fresh (): boolean {
     return Date.now() - this.lastSuccess < this.staleAfterMs
   }
@@ -60,10 +78,12 @@ export class ChangeFeed {
   /** One poll now (also used by tests and after a write to skip the wait). */
   poll (): Promise<void> {
     if (this.running === null) {
+      const before = this.cursor
       this.running = this.pollOnce()
         .then(
           () => {
             this.lastSuccess = Date.now()
+            if (this.cursor !== before) this.notify()
           },
           err => {
             this.onError(err)
@@ -105,6 +125,16 @@ export class ChangeFeed {
       }
       this.advance(changes.map(c => c.seq))
       if (changes.length < PAGE) return
+    }
+  }
+
+  private notify (): void {
+    for (const listener of [...this.listeners]) {
+      try {
+        listener()
+      } catch (err) {
+        this.onError(err)
+      }
     }
   }
 

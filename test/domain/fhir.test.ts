@@ -192,7 +192,7 @@ describe('Consent.status follows SPEC §2 rule 2 (effectiveRecord), as decisions
 })
 
 describe('Consent resource (UK Core Consent)', () => {
-  it('is valid R4 for a secondary-use opt-out recorded by a practice, with scope research and v3 purposes', () => {
+  it('is valid R4 for a secondary-use opt-out by a practice: a privacy consent, research category, v3 purposes', () => {
     const p = stored(rec('planning-research', 'deny', -10), { recordedBy: { clientId: 'c', odsCode: 'B82005' } })
     const c = consentResource(p, [p], ctx, now)
     expect(fhirProblems(c)).toEqual([])
@@ -200,7 +200,7 @@ describe('Consent resource (UK Core Consent)', () => {
       resourceType: 'Consent',
       id: p.id,
       status: 'active',
-      scope: { coding: [{ system: SYSTEMS.consentScope, code: 'research' }] },
+      scope: { coding: [{ system: SYSTEMS.consentScope, code: 'patient-privacy' }] },
       patient: { identifier: { system: SYSTEMS.nhsNumber, value: NHS } },
       performer: [{ type: 'Patient', identifier: { system: SYSTEMS.nhsNumber, value: NHS } }],
       organization: [{ identifier: { system: SYSTEMS.odsOrganisation, value: 'B82005' } }],
@@ -415,12 +415,13 @@ describe('CapabilityStatement, OperationOutcome, search values', () => {
     )
   })
 
-  it('the CapabilityStatement is valid R4 and names only Consent (read, search) and AuditEvent (search)', () => {
+  it('the CapabilityStatement is valid R4 and names only Consent, AuditEvent (search) and CodeSystem', () => {
     const cs = capabilityStatement({ base: own.base, version: '1.2.3', date: '2026-11-26' })
     expect(fhirProblems(cs)).toEqual([])
     expect(cs.rest?.[0].resource?.map(r => [r.type, r.interaction?.map(i => i.code)])).toEqual([
       ['Consent', ['read', 'search-type']],
-      ['AuditEvent', ['search-type']]
+      ['AuditEvent', ['search-type']],
+      ['CodeSystem', ['read', 'search-type']]
     ])
   })
 
@@ -520,7 +521,13 @@ describe('CDS Hooks patient-consent-consult', () => {
       })
     ).toEqual({
       ok: true,
-      question: { nhsNumber: NHS, purpose: 'unplanned-care', pointOfCare: { permissionToView: 'granted' } }
+      question: {
+        nhsNumber: NHS,
+        purpose: 'unplanned-care',
+        pointOfCare: { permissionToView: 'granted' },
+        notes: [],
+        notEvaluated: {}
+      }
     })
     expect(
       ask({ purposeOfUse: 'HRESCH', scope: 'research', category: [{ system: SYSTEMS.consentScope, code: 'research' }] })
@@ -547,8 +554,10 @@ describe('CDS Hooks patient-consent-consult', () => {
         })
       )
     ).toEqual(['/context/patientId'])
-    expect(problems(ask({}))).toEqual(['/context/purposeOfUse'])
-    expect(problems(ask({ purposeOfUse: 'TREAT' }))).toEqual(['/context/purposeOfUse'])
+    // LEAP: no purposeOfUse, or TREAT, asks about the configured direct-care purpose (LEAP_TREAT_PURPOSE).
+    expect(ask({})).toMatchObject({ ok: true, question: { purpose: 'planned-care' } })
+    expect(ask({ purposeOfUse: 'TREAT' })).toMatchObject({ ok: true, question: { purpose: 'planned-care' } })
+    expect(problems(ask({ purposeOfUse: ['TREAT', 'ETREAT'] }))).toEqual(['/context/purposeOfUse'])
     expect(problems(ask({ purposeOfUse: ['ETREAT', 'HRESCH'] }))).toEqual(['/context/purposeOfUse'])
     expect(problems(ask({ purposeOfUse: 'ETREAT', scope: 'research' }))).toEqual(['/context/scope'])
     expect(
@@ -571,15 +580,16 @@ describe('CDS Hooks patient-consent-consult', () => {
           source,
           id => `https://x/fhir/Consent/${id}`
         )
-        const summary = basis === 'default' ? 'NO_CONSENT' : decision === 'permit' ? 'CONSENT_PERMIT' : 'CONSENT_DENY'
+        const code = basis === 'default' ? 'NO_CONSENT' : decision === 'permit' ? 'CONSENT_PERMIT' : 'CONSENT_DENY'
         expect(card).toMatchObject({
           uuid: 'audit-1',
-          summary,
-          indicator: { NO_CONSENT: 'warning', CONSENT_PERMIT: 'info', CONSENT_DENY: 'critical' }[summary],
-          detail: 'why',
+          // The summary says which way a default went; extension.decision keeps LEAP's plain code.
+          summary: basis === 'default' ? `NO_CONSENT: default ${decision}` : code,
+          indicator: { NO_CONSENT: 'warning', CONSENT_PERMIT: 'info', CONSENT_DENY: 'critical' }[code],
           source,
-          extension: { decision: summary, consentDecision: { decision, basis } }
+          extension: { decision: code, obligations: [], consentDecision: { decision, basis } }
         })
+        expect(card.detail).toMatch(/why/)
         expect(card.extension.basedOn).toBe(basis === 'default' ? undefined : 'https://x/fhir/Consent/pref-1')
       }
     }

@@ -22,6 +22,8 @@ import { fhirProblems } from '../helpers/fhir.ts'
 
 const NHS_SYSTEM = 'https://fhir.nhs.uk/Id/nhs-number'
 const READ_V2 = 'http://read.info/readv2'
+/** The service's own systems: fixed canonical URLs, never under PUBLIC_URL. */
+const CANONICAL = 'https://consent-check-service.example/fhir'
 const t = useTestApp()
 let main: TestCaller
 const numbers = nhsNumbers(60, 23)
@@ -96,8 +98,14 @@ describe('GET /fhir/metadata', () => {
     expect(
       resources.map(r => [r.type, r.interaction.map((i: Json) => i.code), r.searchParam.map((p: Json) => p.name)])
     ).toEqual([
-      ['Consent', ['read', 'search-type'], ['patient', 'status', '_count', '_cursor']],
-      ['AuditEvent', ['search-type'], ['patient', 'date', '_count', '_cursor']]
+      ['Consent', ['read', 'search-type'], ['patient', 'status', '_count', '_summary', '_cursor']],
+      ['AuditEvent', ['search-type'], ['patient', 'date', '_count', '_summary', '_cursor']],
+      ['CodeSystem', ['read', 'search-type'], ['url']]
+    ])
+    expect(resources.map(r => [r.versioning, r.conditionalRead])).toEqual([
+      ['versioned', 'not-match'],
+      ['versioned', undefined],
+      ['versioned', 'not-match']
     ])
     expect(cs.rest[0].security.extension[0].extension[0]).toEqual({
       url: 'token',
@@ -108,9 +116,15 @@ describe('GET /fhir/metadata', () => {
   it('the OpenAPI document describes every FHIR answer as application/fhir+json, with valid R4 examples', async () => {
     const doc = t.app.swagger() as Json
     const examples: Json[] = []
-    for (const [path, ops] of Object.entries(doc.paths as Json).filter(([p]) => p.startsWith('/fhir/'))) {
+    // SMART discovery under /fhir/.well-known is JSON by its own spec, not a FHIR resource.
+    const fhirPaths = Object.entries(doc.paths as Json).filter(
+      ([p]) => p.startsWith('/fhir/') && !p.startsWith('/fhir/.well-known/')
+    )
+    for (const [path, ops] of fhirPaths) {
       for (const op of Object.values(ops as Json)) {
         for (const [status, response] of Object.entries((op as Json).responses as Json)) {
+          // Not modified: no body at all.
+          if (status === '304') continue
           expect(Object.keys((response as Json).content), `${path} ${status}`).toEqual(['application/fhir+json'])
           const example = (response as Json).content['application/fhir+json'].schema.example
           if (example !== undefined) examples.push(example)
@@ -185,7 +199,8 @@ describe('GET /fhir/Consent: one Consent per recorded choice', () => {
           coding: [
             {
               system: 'http://terminology.hl7.org/CodeSystem/consentscope',
-              code: ['planning-research'].includes(h.purpose) ? 'research' : 'patient-privacy'
+              // An opt-out of sharing is a privacy consent for every purpose, research included.
+              code: 'patient-privacy'
             }
           ]
         },
@@ -193,7 +208,7 @@ describe('GET /fhir/Consent: one Consent per recorded choice', () => {
           type: h.decision,
           period: { start: h.effectiveFrom },
           purpose: expect.arrayContaining([
-            { system: `${PUBLIC_URL}/fhir/CodeSystem/purpose`, code: h.purpose, display: expect.any(String) }
+            { system: `${CANONICAL}/CodeSystem/purpose`, code: h.purpose, display: expect.any(String) }
           ])
         }
       })
@@ -463,7 +478,7 @@ describe('GET /fhir/AuditEvent: who looked at my record', () => {
       expect(e.recorded).toBe(json[i].at)
       expect(e.agent[0]).toMatchObject({
         who: {
-          identifier: { system: `${PUBLIC_URL}/fhir/sid/client-id`, value: main.id },
+          identifier: { system: `${CANONICAL}/sid/client-id`, value: main.id },
           display: 'Dorset County Hospital ED'
         },
         requestor: true
@@ -474,7 +489,7 @@ describe('GET /fhir/AuditEvent: who looked at my record', () => {
         role: { code: '1' }
       })
       expect(e.purposeOfEvent[0].coding[0]).toMatchObject({
-        system: `${PUBLIC_URL}/fhir/CodeSystem/purpose`,
+        system: `${CANONICAL}/CodeSystem/purpose`,
         code: json[i].purpose
       })
     }

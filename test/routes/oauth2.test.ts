@@ -1,6 +1,7 @@
 // POST /oauth2/token (signed-JWT client credentials, SPEC §4), access-token use on /v1, and the
 // discovery documents. Everything goes through app.inject against a real store.
 import { createHmac, randomUUID } from 'node:crypto'
+import { createServer } from 'node:http'
 import { beforeAll, describe, expect, it } from 'vitest'
 import type { LightMyRequestResponse } from 'fastify'
 import {
@@ -14,6 +15,7 @@ import {
   forgeAccessToken,
   newKeyPair,
   registerClient,
+  registerJwksUrlClient,
   requestToken,
   signAssertion,
   tokenFor,
@@ -25,6 +27,7 @@ import {
 } from '../helpers/app.ts'
 
 const NHS = '9434765919'
+const PATIENT = new URLSearchParams({ 'patient.identifier': `https://fhir.nhs.uk/Id/nhs-number|${NHS}` }).toString()
 
 const t = useTestApp()
 let admin: TestCaller
@@ -259,9 +262,29 @@ describe('POST /oauth2/token: assertion checks', () => {
     expectOAuthError(await requestToken(t.app, form(token)), 'invalid_client', /alg 'ES512' is not allowed/)
   })
 
-  it('refuses an assertion without kid', async () => {
-    const token = await signAssertion(client, { header: { kid: undefined } })
-    expectOAuthError(await requestToken(t.app, form(token)), 'invalid_client', /no kid/)
+  it('accepts an assertion without kid from a client with one key (as openid-client sends it)', async () => {
+    const res = await requestToken(t.app, form(await signAssertion(client, { header: { kid: undefined } })))
+    expect(res.statusCode, res.body).toBe(200)
+  })
+
+  it('refuses an assertion without kid signed by no key of the client, as any wrong key', async () => {
+    const { privateKey } = await newKeyPair(client.alg)
+    const unknown = randomUUID()
+    const wrongKey = await requestToken(
+      t.app,
+      form(await signAssertion(client, { key: privateKey, header: { kid: undefined } }))
+    )
+    expectOAuthError(wrongKey, 'invalid_client', NOT_SIGNED)
+    const stranger = await requestToken(
+      t.app,
+      form(await signAssertion(client, { key: privateKey, iss: unknown, sub: unknown, header: { kid: undefined } }))
+    )
+    expect(stranger.body).toBe(wrongKey.body)
+  })
+
+  it('refuses an empty kid', async () => {
+    const token = await signAssertion(client, { kid: '' })
+    expectOAuthError(await requestToken(t.app, form(token)), 'invalid_client', /kid must be a non-empty string/)
   })
 
   it('refuses an unknown kid', async () => {
@@ -290,7 +313,7 @@ describe('POST /oauth2/token: assertion checks', () => {
   it('refuses malformed header and claim values without a 5xx', async () => {
     const cases: Array<[Record<string, unknown>, Record<string, unknown>, RegExp]> = [
       [{ alg: 5, kid: client.kid }, claimsFor(client), /alg/],
-      [{ alg: client.alg, kid: 5 }, claimsFor(client), /no kid/],
+      [{ alg: client.alg, kid: 5 }, claimsFor(client), /kid must be a non-empty string/],
       [{ alg: client.alg, kid: client.kid }, { ...claimsFor(client), iss: 5, sub: 5 }, /iss/],
       [{ alg: client.alg, kid: client.kid }, { ...claimsFor(client), jti: 5 }, /jti/],
       [{ alg: client.alg, kid: client.kid }, { ...claimsFor(client), jti: 'j'.repeat(300) }, /jti/],
@@ -464,6 +487,113 @@ describe('POST /oauth2/token: assertion checks', () => {
   })
 })
 
+describe('POST /oauth2/token: assertions without kid, from a client with several keys', () => {
+  type Key = Awaited<ReturnType<typeof newKeyPair>>
+  /** A client registered through the API with these public keys; its id. */
+  async function clientWithKeys (keys: Key[]): Promise<string> {
+    const res = await t.app.inject({
+      method: 'POST',
+      url: '/v1/clients',
+      headers: admin.auth,
+      payload: {
+        name: 'Several keys',
+        scopes: ['consent:check'],
+        purposes: ['planned-care'],
+        jwks: { keys: keys.map(k => k.publicJwk) }
+      }
+    })
+    expect(res.statusCode, res.body).toBe(201)
+    return res.json().clientId as string
+  }
+  const kidless = async (id: string, key: Key): Promise<LightMyRequestResponse> =>
+    await requestToken(
+      t.app,
+      form(
+        await signAssertion(
+          { id, kid: key.kid, privateKey: key.privateKey, alg: 'ES256' } as TestClient,
+          { header: { kid: undefined } }
+        )
+      )
+    )
+
+  it("finds the signing key among the client's keys (a key rotation: old and new registered)", async () => {
+    const keys = await Promise.all([newKeyPair(), newKeyPair(), newKeyPair()])
+    const id = await clientWithKeys(keys)
+    for (const key of keys) expect((await kidless(id, key)).statusCode).toBe(200)
+    expectOAuthError(await kidless(id, await newKeyPair()), 'invalid_client', NOT_SIGNED)
+  })
+
+  it('finds the signing key among the keys at a JWKS URL client', async () => {
+    const keys = await Promise.all([newKeyPair(), newKeyPair()])
+    const server = createServer((_req, res) => {
+      res.setHeader('content-type', 'application/json')
+      res.end(JSON.stringify({ keys: keys.map(k => k.publicJwk) }))
+    })
+    await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+    try {
+      const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/jwks.json`
+      const id = await registerJwksUrlClient(t.app, admin.auth, url)
+      for (const key of keys) expect((await kidless(id, key)).statusCode).toBe(200)
+      expectOAuthError(await kidless(id, await newKeyPair()), 'invalid_client', NOT_SIGNED)
+    } finally {
+      server.closeAllConnections()
+      await new Promise(resolve => server.close(resolve))
+    }
+  })
+
+  it('tries at most 5 keys: a client with more must name its key', async () => {
+    const keys = await Promise.all(Array.from({ length: 6 }, async () => await newKeyPair()))
+    const id = await clientWithKeys(keys)
+    expectOAuthError(await kidless(id, keys[0]), 'invalid_client', NOT_SIGNED)
+    // Named by its kid, the same key is accepted.
+    const named = await requestToken(
+      t.app,
+      form(await signAssertion({ id, kid: keys[0].kid, privateKey: keys[0].privateKey, alg: 'ES256' } as TestClient))
+    )
+    expect(named.statusCode, named.body).toBe(200)
+  })
+})
+
+describe('POST /oauth2/token: SMART system scopes', () => {
+  it('grants system/Consent.rs and system/AuditEvent.rs as consent:read and audit:read, echoing them', async () => {
+    const client = await registerClient(t.app, { scopes: ['consent:read', 'audit:read'] })
+    for (const scope of ['system/Consent.rs system/AuditEvent.rs', 'system/Consent.read system/AuditEvent.read']) {
+      const res = await requestToken(t.app, form(await signAssertion(client), { scope }))
+      expect(res.statusCode, res.body).toBe(200)
+      const body = res.json() as { access_token: string; scope: string }
+      expect(body.scope).toBe(scope)
+      const auth = { authorization: `Bearer ${body.access_token}` }
+      const consents = await t.app.inject({ method: 'GET', url: `/fhir/Consent?${PATIENT}`, headers: auth })
+      expect(consents.statusCode, consents.body).toBe(200)
+      const events = await t.app.inject({ method: 'GET', url: `/fhir/AuditEvent?${PATIENT}`, headers: auth })
+      expect(events.statusCode, events.body).toBe(200)
+    }
+  })
+
+  it('the token carries only the mapped scope: system/Consent.rs does not admit the audit trail', async () => {
+    const client = await registerClient(t.app, { scopes: ['consent:read', 'audit:read'] })
+    const res = await requestToken(t.app, form(await signAssertion(client), { scope: 'system/Consent.rs' }))
+    expect(res.statusCode, res.body).toBe(200)
+    const auth = { authorization: `Bearer ${(res.json() as { access_token: string }).access_token}` }
+    const events = await t.app.inject({ method: 'GET', url: `/fhir/AuditEvent?${PATIENT}`, headers: auth })
+    expect(events.statusCode, events.body).toBe(403)
+  })
+
+  it('refuses a SMART scope whose service scope the client does not hold: invalid_scope', async () => {
+    const client = await registerClient(t.app, { scopes: ['consent:read'] })
+    const res = await requestToken(t.app, form(await signAssertion(client), { scope: 'system/AuditEvent.rs' }))
+    expectOAuthError(res, 'invalid_scope', /not registered for this client: system\/AuditEvent\.rs/)
+  })
+
+  it('refuses SMART scopes with no mapping: invalid_scope', async () => {
+    const client = await registerClient(t.app)
+    for (const scope of ['system/Patient.rs', 'system/Consent.cud', 'system/Consent.r', 'system/*.rs', 'constructor']) {
+      const res = await requestToken(t.app, form(await signAssertion(client), { scope }))
+      expectOAuthError(res, 'invalid_scope', /unknown scope/)
+    }
+  })
+})
+
 describe('access tokens on /v1', () => {
   it('no Authorization header: 401 problem+json with WWW-Authenticate', async () => {
     const res = await t.app.inject({
@@ -562,7 +692,12 @@ describe('access tokens on /v1', () => {
 })
 
 describe('discovery', () => {
-  for (const path of ['/.well-known/oauth-authorization-server', '/.well-known/smart-configuration']) {
+  const documents = [
+    '/.well-known/oauth-authorization-server',
+    '/.well-known/smart-configuration',
+    '/fhir/.well-known/smart-configuration'
+  ]
+  for (const path of documents) {
     it(`GET ${path} publishes what a standard OAuth client needs`, async () => {
       const res = await t.app.inject({ method: 'GET', url: path })
       expect(res.statusCode).toBe(200)
@@ -576,16 +711,35 @@ describe('discovery', () => {
       expect(algs).toEqual(expect.arrayContaining(['RS512', 'RS384', 'ES384', 'ES256', 'PS256']))
       expect(algs).not.toContain('none')
       expect(algs.some(a => a.startsWith('HS'))).toBe(false)
-      expect(doc.scopes_supported).toEqual(expect.arrayContaining(ALL_SCOPES))
+      expect(doc.scopes_supported).toEqual(expect.arrayContaining([...ALL_SCOPES, 'system/Consent.rs']))
+      // Only a token endpoint: no authorization endpoint, so no response type and no PKCE.
+      expect(doc.response_types_supported).toEqual([])
+      expect(doc).not.toHaveProperty('authorization_endpoint')
+      expect(doc).not.toHaveProperty('code_challenge_methods_supported')
     })
   }
 
-  it('the SMART configuration names the asymmetric client capability', async () => {
-    const doc = (await t.app.inject({ method: 'GET', url: '/.well-known/smart-configuration' })).json() as Record<
-      string,
-      unknown
-    >
-    expect(doc.capabilities).toEqual(expect.arrayContaining(['client-confidential-asymmetric']))
+  it('a refused SMART configuration request is an OperationOutcome under /fhir, elsewhere problem+json', async () => {
+    const fhir = await t.app.inject({ method: 'GET', url: '/fhir/.well-known/smart-configuration?purpose=a%00b' })
+    expect(fhir.statusCode, fhir.body).toBe(400)
+    expect(fhir.headers['content-type']).toMatch(/^application\/fhir\+json/)
+    expect(fhir.json()).toMatchObject({ resourceType: 'OperationOutcome' })
+    expectProblem(await t.app.inject({ method: 'GET', url: '/.well-known/smart-configuration?purpose=a%00b' }), 400)
+  })
+
+  it('serves no OpenID Connect discovery document (this is no OpenID provider)', async () => {
+    const res = await t.app.inject({ method: 'GET', url: '/.well-known/openid-configuration' })
+    expect(res.statusCode).toBe(404)
+  })
+
+  it('the SMART configuration names the asymmetric client capability and both scope syntaxes', async () => {
+    for (const url of ['/.well-known/smart-configuration', '/fhir/.well-known/smart-configuration']) {
+      const doc = (await t.app.inject({ method: 'GET', url })).json() as Record<string, unknown>
+      expect(doc.capabilities).toEqual(['client-confidential-asymmetric', 'permission-v1', 'permission-v2'])
+      expect(doc.scopes_supported).toEqual(
+        expect.arrayContaining(['system/Consent.rs', 'system/Consent.read', 'system/AuditEvent.rs'])
+      )
+    }
   })
 
   it('the published algorithms follow ASSERTION_ALGORITHMS', async () => {

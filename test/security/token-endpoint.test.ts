@@ -146,7 +146,7 @@ describe('one answer for every client the token endpoint cannot authenticate', (
   it('checks made before the signature answer a registered and an unknown client alike', async () => {
     const unknownId = randomUUID()
     const variants: AssertionOptions[] = [
-      { header: { kid: undefined } },
+      { kid: '' },
       { typ: 'at+jwt' },
       { omit: ['jti'] },
       { omit: ['exp'] },

@@ -340,7 +340,7 @@ export default async function clientRoutes (fastify: FastifyInstance): Promise<v
           additionalProperties: false,
           minProperties: 1,
           properties: { ...fields, ...keySourceChange, status: { type: 'string', enum: CLIENT_STATUSES } },
-          example: { status: 'suspended' }
+          example: { name: 'Royal County Hospital ED (renamed)' }
         },
         response: { 200: clientSchema, ...problemResponses(400, 401, 403, 404, 503) }
       }

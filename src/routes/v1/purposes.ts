@@ -182,7 +182,7 @@ export default async function purposeRoutes (fastify: FastifyInstance): Promise<
             category: { type: 'string', enum: PURPOSE_CATEGORIES },
             parent: { type: ['string', 'null'], maxLength: 100 }
           },
-          example: { active: false }
+          example: { description: 'Planned care: referrals, appointments and treatment that were arranged in advance' }
         },
         response: { 200: purposeSchema, ...problemResponses(400, 401, 403, 404, 503) }
       }
