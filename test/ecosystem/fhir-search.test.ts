@@ -13,7 +13,7 @@ import {
   type Json,
   type TestCaller
 } from '../helpers/app.ts'
-import { fhirProblems } from '../helpers/fhir.ts'
+import { expectFhirOk as ok, expectOutcome as outcome } from '../helpers/fhir.ts'
 
 const NHS_SYSTEM = 'https://fhir.nhs.uk/Id/nhs-number'
 const CANONICAL = 'https://consent-check-service.example/fhir'
@@ -51,22 +51,6 @@ async function post (
     headers: { ...auth, ...FORM, ...headers },
     payload: body.toString()
   })
-}
-
-/** A 200 FHIR answer, valid R4. */
-function ok (res: LightMyRequestResponse): Json {
-  expect(res.statusCode, res.body).toBe(200)
-  expect(res.headers['content-type']).toMatch(/^application\/fhir\+json/)
-  const body = res.json()
-  expect(fhirProblems(body)).toEqual([])
-  return body
-}
-
-function outcome (res: LightMyRequestResponse, status: number, code: string): Json {
-  expect(res.statusCode, res.body).toBe(status)
-  const body = res.json()
-  expect(body).toMatchObject({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code }] })
-  return body
 }
 
 const token = (nhs: string): string => `${NHS_SYSTEM}|${nhs}`

@@ -1,7 +1,9 @@
 // Validates FHIR output against the R4 structure definitions with FHIR.js (the `fhir` package:
 // element names, cardinality, data types, required bindings), plus the R4 invariants it does not
 // evaluate that our resources could break. Returns the problems, so a test shows all of them.
+import type { LightMyRequestResponse } from 'fastify'
 import fhirJs from 'fhir'
+import { expect } from 'vitest'
 import type { Json } from './app.ts'
 
 const validator = new fhirJs.Fhir()
@@ -58,4 +60,26 @@ export function fhirProblems (resource: unknown): string[] {
   // Validate each entry on its own too, so its own invariants and codes are checked in full.
   for (const e of entries) errors.push(...fhirProblems(e.resource).map(p => `entry ${String(e.fullUrl)}: ${p}`))
   return [...errors, ...invariantProblems(resource as Json)]
+}
+
+/** A 200 FHIR answer (application/fhir+json), valid R4; its body. */
+export function expectFhirOk (res: LightMyRequestResponse): Json {
+  expect(res.statusCode, res.body).toBe(200)
+  expect(res.headers['content-type']).toMatch(/^application\/fhir\+json/)
+  const body = res.json()
+  expect(fhirProblems(body)).toEqual([])
+  return body
+}
+
+/** A FHIR error: `status`, a valid OperationOutcome whose one issue has `code` and says why; its body. */
+export function expectOutcome (res: LightMyRequestResponse, status: number, code: string): Json {
+  expect(res.statusCode, res.body).toBe(status)
+  expect(res.headers['content-type']).toMatch(/^application\/fhir\+json/)
+  const body = res.json()
+  expect(fhirProblems(body)).toEqual([])
+  expect(body).toMatchObject({
+    resourceType: 'OperationOutcome',
+    issue: [{ severity: 'error', code, diagnostics: expect.any(String) }]
+  })
+  return body
 }

@@ -18,7 +18,7 @@ import {
   type Json,
   type TestCaller
 } from '../helpers/app.ts'
-import { fhirProblems } from '../helpers/fhir.ts'
+import { expectFhirOk, expectOutcome, fhirProblems } from '../helpers/fhir.ts'
 
 const NHS_SYSTEM = 'https://fhir.nhs.uk/Id/nhs-number'
 const READ_V2 = 'http://read.info/readv2'
@@ -40,24 +40,7 @@ async function get (
 
 /** A 200 FHIR answer, checked against the R4 structure. */
 async function fhir (url: string, auth: Auth = main.auth): Promise<Json> {
-  const res = await get(url, auth)
-  expect(res.statusCode, res.body).toBe(200)
-  expect(res.headers['content-type']).toMatch(/^application\/fhir\+json/)
-  const body = res.json()
-  expect(fhirProblems(body)).toEqual([])
-  return body
-}
-
-function expectOutcome (res: LightMyRequestResponse, status: number, code: string): Json {
-  expect(res.statusCode, res.body).toBe(status)
-  expect(res.headers['content-type']).toMatch(/^application\/fhir\+json/)
-  const body = res.json()
-  expect(fhirProblems(body)).toEqual([])
-  expect(body).toMatchObject({
-    resourceType: 'OperationOutcome',
-    issue: [{ severity: 'error', code, diagnostics: expect.any(String) }]
-  })
-  return body
+  return expectFhirOk(await get(url, auth))
 }
 
 const consentSearch = (nhs: string, extra = ''): string =>
